@@ -1,0 +1,215 @@
+"""Reading official CREPS / StyleGAN pickles without running any code from them.
+
+An official snapshot is a pickle whose networks are written by
+``torch_utils.persistence``: each network is a call of
+``_reconstruct_persistent_obj(meta)`` where ``meta`` carries the module's whole source
+code, the class name and the object's ``__dict__``.  The official loader ``exec()``s
+that source.  We never do: :class:`RestrictedUnpickler` resolves only an allow-list of
+globals, each mapped to a *data-only* replacement, and every network becomes an inert
+:class:`ObjectRecord` that just remembers its class name and state.  Tensors are
+rebuilt by torch's own ``weights_only`` loader, which has its own allow-list.
+
+Anything else a pickle asks for (``os.system``, ``builtins.eval``, ``getattr``,
+``subprocess.Popen`` ...) raises :class:`UnsafePickleError` before it is resolved,
+so it can never be called.
+"""
+
+from __future__ import annotations
+
+import collections
+import io
+import pickle
+from typing import Any, BinaryIO
+
+import numpy as np
+import torch
+
+
+class UnsafePickleError(pickle.UnpicklingError):
+    """The pickle asked for a global outside the allow-list."""
+
+
+class ObjectRecord:
+    """Inert stand-in for any object the pickle builds from a class.
+
+    It records the class it claims to be, its constructor arguments and its state,
+    and has no behaviour, so building one can never run foreign code.
+    """
+
+    qualified_name = "?"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self.args = args
+        self.kwargs = kwargs
+        self.state: Any = None
+
+    def __setstate__(self, state: Any) -> None:
+        self.state = state
+
+    @property
+    def class_name(self) -> str:
+        return self.qualified_name.rsplit(".", 1)[-1]
+
+    def __repr__(self) -> str:
+        return f"<record of {self.qualified_name}>"
+
+
+class PersistentRecord(ObjectRecord):
+    """What ``_reconstruct_persistent_obj(meta)`` yields here: the meta, not the object.
+
+    ``module_src`` is kept as text (for ``creps info``) and never compiled.
+    """
+
+    qualified_name = "torch_utils.persistence.persistent_object"
+
+    def __init__(self, meta: Any) -> None:
+        super().__init__()
+        if not isinstance(meta, dict):
+            raise UnsafePickleError("persistent object meta is not a dict")
+        if not isinstance(meta.get("class_name"), str) or not isinstance(meta.get("state"), dict):
+            raise UnsafePickleError("persistent object meta lacks class_name/state")
+        self.meta = meta
+        self.state = meta["state"]
+        self.module_src = meta.get("module_src") if isinstance(meta.get("module_src"), str) else ""
+
+    @property
+    def class_name(self) -> str:
+        return self.meta["class_name"]
+
+
+class EasyDictRecord(dict):
+    """dnnlib.util.EasyDict arrives as a plain dict subclass."""
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, dict):
+            self.update(state)
+
+
+def _rebuild_tensor(storage: Any, offset: Any, size: Any, stride: Any, *_ignored: Any) -> torch.Tensor:
+    if not isinstance(storage, (torch.UntypedStorage, torch.TypedStorage)):
+        raise UnsafePickleError("tensor storage is not a torch storage")
+    if not all(isinstance(v, int) for v in (offset, *size, *stride)):
+        raise UnsafePickleError("tensor geometry is not integral")
+    if isinstance(storage, torch.TypedStorage):
+        dtype, storage = storage.dtype, storage._untyped_storage
+    else:
+        dtype = torch.uint8
+    return torch.empty(0, dtype=dtype).set_(storage, offset, tuple(size), tuple(stride))
+
+
+def _rebuild_parameter(data: Any, *_ignored: Any) -> torch.Tensor:
+    if not isinstance(data, torch.Tensor):
+        raise UnsafePickleError("parameter data is not a tensor")
+    return data
+
+
+def _load_storage_bytes(blob: Any) -> Any:
+    if not isinstance(blob, (bytes, bytearray)):
+        raise UnsafePickleError("storage blob is not bytes")
+    # torch's weights_only loader has its own allow-list; it refuses code too.
+    return torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
+
+
+_NUMERIC_KINDS = set("biufc")
+
+
+def _numpy_dtype(spec: Any, align: Any = False, copy: Any = False) -> np.dtype:
+    if not isinstance(spec, str):
+        raise UnsafePickleError("numpy dtype spec is not a string")
+    dt = np.dtype(spec)
+    if dt.kind not in _NUMERIC_KINDS:
+        raise UnsafePickleError(f"numpy dtype {spec!r} is not numeric")
+    return dt
+
+
+def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
+    if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS or not isinstance(data, bytes):
+        raise UnsafePickleError("numpy scalar is not a plain number")
+    return np.frombuffer(data, dtype=dtype, count=1)[0]
+
+
+def _codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
+    # Protocol-2 pickles spell bytes objects as _codecs.encode(str, 'latin1').
+    if not isinstance(text, str) or encoding not in ("latin1", "latin-1"):
+        raise UnsafePickleError("unexpected _codecs.encode call")
+    return text.encode("latin1")
+
+
+_ALLOWED_FUNCTIONS: dict[tuple[str, str], Any] = {
+    ("torch_utils.persistence", "_reconstruct_persistent_obj"): PersistentRecord,
+    ("torch._utils", "_rebuild_tensor_v2"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_tensor"): _rebuild_tensor,
+    ("torch._utils", "_rebuild_parameter"): _rebuild_parameter,
+    ("torch._utils", "_rebuild_parameter_with_state"): _rebuild_parameter,
+    ("torch.storage", "_load_from_bytes"): _load_storage_bytes,
+    ("torch", "Size"): torch.Size,
+    ("collections", "OrderedDict"): collections.OrderedDict,
+    ("dnnlib.util", "EasyDict"): EasyDictRecord,
+    ("dnnlib", "EasyDict"): EasyDictRecord,
+    ("numpy", "dtype"): _numpy_dtype,
+    ("numpy.core.multiarray", "scalar"): _numpy_scalar,
+    ("numpy._core.multiarray", "scalar"): _numpy_scalar,
+    ("builtins", "set"): set,
+    ("builtins", "frozenset"): frozenset,
+    ("_codecs", "encode"): _codecs_encode,
+}
+
+# Classes from these modules are replaced by inert records (never imported).
+_RECORDED_CLASS_MODULES = ("training.", "torch_utils.", "_imported_module_", "torch.nn.modules.")
+_record_classes: dict[str, type[ObjectRecord]] = {}
+
+
+def _record_class(module: str, name: str) -> type[ObjectRecord]:
+    key = f"{module}.{name}"
+    if key not in _record_classes:
+        _record_classes[key] = type(f"Record_{name}", (ObjectRecord,), {"qualified_name": key})
+    return _record_classes[key]
+
+
+class RestrictedUnpickler(pickle.Unpickler):
+    """An Unpickler whose globals come from the allow-list above, or nowhere."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED_FUNCTIONS:
+            return _ALLOWED_FUNCTIONS[(module, name)]
+        if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        if module.startswith(_RECORDED_CLASS_MODULES) and name.isidentifier() and name[:1].isupper():
+            return _record_class(module, name)
+        raise UnsafePickleError(f"refused global '{module}.{name}' (not a checkpoint component)")
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise UnsafePickleError("persistent ids are not used by CREPS pickles")
+
+
+def safe_load(f: BinaryIO) -> Any:
+    """Unpickle a file object with :class:`RestrictedUnpickler`."""
+    return RestrictedUnpickler(f).load()
+
+
+def module_state_dict(record: ObjectRecord) -> dict[str, torch.Tensor]:
+    """Flatten a recorded nn.Module tree into state_dict form (name -> tensor)."""
+    out: dict[str, torch.Tensor] = {}
+
+    def walk(node: Any, prefix: str, depth: int) -> None:
+        if depth > 32:
+            raise UnsafePickleError("module tree is too deep")
+        state = node.state if isinstance(node, ObjectRecord) else None
+        if isinstance(state, tuple) and state and isinstance(state[0], dict):
+            state = state[0]
+        if not isinstance(state, dict):
+            raise UnsafePickleError(f"module {prefix or '<root>'} has no state")
+        skip = state.get("_non_persistent_buffers_set") or set()
+        for group in ("_parameters", "_buffers"):
+            for key, value in (state.get(group) or {}).items():
+                if value is None or (group == "_buffers" and key in skip):
+                    continue
+                if not isinstance(value, torch.Tensor):
+                    raise UnsafePickleError(f"{prefix}{key} is not a tensor")
+                out[prefix + key] = value
+        for key, child in (state.get("_modules") or {}).items():
+            if child is not None:
+                walk(child, f"{prefix}{key}.", depth + 1)
+
+    walk(record, "", 0)
+    return out
