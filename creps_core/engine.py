@@ -1,0 +1,400 @@
+"""The rendering engine: any View of any latent, exactly, in bounded memory.
+
+How a frame is made (DESIGN.md section 1):
+
+1. **Per-latent program** (:class:`LatentProgram`): everything that depends only on
+   ws -- styles, (de)modulated weights with the activation gains folded in, input
+   amplitudes -- is computed once per (ws, precision, device) and cached.
+2. **Lines**: the wide line network runs on 1-D coordinates only: the H row
+   coordinates (slot 0) and W column coordinates (slot 1) of a separable view, or
+   the lattice points of a 1-D table covering a warped view.  Line values are
+   cached per coordinate, so pans and tiles only compute new rows and columns.
+3. **Pixels**: composition F_b = 1/2 sum_k R_b K_b and the per-pixel MLPs run in
+   channel-first chunks of ``chunk_pixels`` pixels (bounded memory, cache friendly,
+   cancellable between chunks).
+
+Warped views interpolate lines from the table (Catmull-Rom, lattice anchored at
+0 so every tile sees the same table) or, with ``exact=True``, evaluate the lines
+at every pixel's own coordinates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from .checkpoint import LoadedModel
+from .latents import LatentSpace, LatentSpec
+from .network import FC_CLAMP, LRELU_GAIN, LRELU_SLOPE, CREPSGenerator, pixel_block_layers
+from .views import View
+
+ENGINE_VERSION = "1"
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+ProgressFn = Callable[[float], None]
+CancelFn = Callable[[], bool]
+
+
+class RenderCancelled(Exception):
+    """Raised between chunks when the caller's cancel() returns True."""
+
+
+def pick_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but no CUDA device is available")
+    return dev
+
+
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("fp16 is not usable on a CPU (no fast fp16 matmul); use bf16 or fp32")
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """[C, H, W] float in [-1, 1] -> HWC uint8, the official conversion (x*127.5 + 128, clamped)."""
+    return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+@dataclass
+class EngineStats:
+    """Counters a user (or a test) can read to see what was reused."""
+
+    programs_compiled: int = 0
+    program_cache_hits: int = 0
+    line_coords_computed: int = 0
+    line_coords_reused: int = 0
+    pixels_rendered: int = 0
+
+    def reset(self) -> None:
+        for k in self.__dataclass_fields__:
+            setattr(self, k, 0)
+
+
+@dataclass
+class _Dense:
+    """y = act(x @ wt + b) with gains folded into wt/b; row-major (line) layout."""
+
+    wt: torch.Tensor  # [in, out]
+    b: torch.Tensor  # [out]
+    act: bool
+    clamp: bool
+
+
+@dataclass
+class _DenseCF:
+    """Channel-first form for per-pixel work: y = act(w @ x + b), x [in, N]."""
+
+    w: torch.Tensor  # [out, in]
+    b: torch.Tensor  # [out, 1]
+    act: bool
+    clamp: bool
+
+
+@dataclass
+class LatentProgram:
+    """Everything that depends only on ws, ready to run for any coordinates."""
+
+    key: str
+    dtype: torch.dtype
+    freqs: torch.Tensor  # [rank, C/2] float32
+    amps: list[torch.Tensor]  # per slot [rank, C] float32 (includes 1/sqrt(C))
+    line_layers: list[tuple[_Dense, bool]]  # (layer, is_tores)
+    decoders: list[list[_DenseCF]]  # for composed blocks 1.. (block 0 starts the feature)
+    decoder_last: list[_DenseCF]
+    decoder_img: _DenseCF
+    pixel_blocks: list[tuple[_DenseCF, _DenseCF, _DenseCF]]
+    n_composed: int
+    rank: int
+    biline: int
+    lines: dict[int, "OrderedDict[float, torch.Tensor]"] = field(default_factory=lambda: {0: OrderedDict(), 1: OrderedDict()})
+
+
+def ws_key(ws: torch.Tensor) -> str:
+    return hashlib.sha1(ws.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
+
+
+class Engine:
+    """Renders views of a generator.  Not thread-safe: use one engine per worker thread."""
+
+    def __init__(self, model: LoadedModel | CREPSGenerator, device: str = "auto", precision: str = "fp32",
+                 chunk_pixels: int = 16384, line_chunk: int = 512, max_programs: int = 8,
+                 max_cached_lines: int = 65536) -> None:
+        self.device = pick_device(device)
+        self.model = model if isinstance(model, LoadedModel) else None
+        g = model.build(self.device) if isinstance(model, LoadedModel) else model.to(self.device).eval()
+        self.g = g.requires_grad_(False)
+        self.cfg = g.cfg
+        self.latents = LatentSpace(self.g)
+        compute_dtype(precision, self.device)
+        self.precision = precision
+        self.chunk_pixels = chunk_pixels
+        self.line_chunk = line_chunk
+        self.max_programs = max_programs
+        self.max_cached_lines = max_cached_lines
+        self.stats = EngineStats()
+        self._programs: OrderedDict[tuple[str, str], LatentProgram] = OrderedDict()
+
+    # ----- latents ----------------------------------------------------------------
+    def ws(self, latent: LatentSpec | torch.Tensor) -> torch.Tensor:
+        """ws [num_ws, w_dim] of a spec, or a given ws tensor checked for shape."""
+        if isinstance(latent, LatentSpec):
+            return self.latents.resolve(latent)
+        ws = latent.to(self.device, torch.float32)
+        if ws.ndim == 3 and ws.shape[0] == 1:
+            ws = ws[0]
+        if tuple(ws.shape) != (self.cfg.num_ws, self.cfg.w_dim):
+            raise ValueError(f"ws must be [{self.cfg.num_ws}, {self.cfg.w_dim}], got {list(ws.shape)}")
+        return ws
+
+    def clear_caches(self) -> None:
+        self._programs.clear()
+
+    # ----- per-latent compilation ---------------------------------------------------
+    @torch.no_grad()
+    def program(self, ws: torch.Tensor, precision: str | None = None) -> LatentProgram:
+        precision = precision or self.precision
+        dtype = compute_dtype(precision, self.device)
+        key = (ws_key(ws), precision)
+        prog = self._programs.get(key)
+        if prog is not None:
+            self._programs.move_to_end(key)
+            self.stats.program_cache_hits += 1
+            return prog
+        prog = self._compile(ws, dtype, key[0])
+        self._programs[key] = prog
+        self.stats.programs_compiled += 1
+        while len(self._programs) > self.max_programs:
+            self._programs.popitem(last=False)
+        return prog
+
+    def _compile(self, ws: torch.Tensor, dtype: torch.dtype, key: str) -> LatentProgram:
+        syn, cfg = self.g.synthesis, self.cfg
+        inp = syn.b4.input
+        amp = inp.amplitudes(ws[0:1])[0] / np.sqrt(inp.channels)  # [C, 2*rank]
+        amps = [amp[:, s * cfg.rank:(s + 1) * cfg.rank].t().contiguous() for s in (0, 1)]
+        freqs = inp.freqs.reshape(inp.channels // 2, cfg.rank).t().contiguous()
+
+        def dense(layer, wi: int) -> _Dense:
+            w = layer.effective_weight(ws[wi:wi + 1])[0]
+            b = layer.bias
+            if layer.demodulate:  # fold the lrelu gain: sqrt2*lrelu(y) == lrelu(sqrt2*y)
+                w, b = w * LRELU_GAIN, b * LRELU_GAIN
+            return _Dense(w.t().contiguous().to(dtype), b.to(dtype), layer.demodulate, True)
+
+        line_layers = [(dense(layer, wi), name.endswith("tores")) for name, layer, wi in syn.line_layers()]
+
+        def cf(layer, w_last=None) -> _DenseCF:
+            if w_last is None:  # plain FullyConnected
+                w, b = layer.scaled()
+                act, clamp = layer.activation == "lrelu", False
+            else:
+                w, b = layer.effective_weight(w_last)[0], layer.bias
+                act, clamp = layer.demodulate, True
+            if act:
+                w, b = w * LRELU_GAIN, b * LRELU_GAIN
+            return _DenseCF(w.contiguous().to(dtype), b.reshape(-1, 1).to(dtype), act, clamp)
+
+        decoders = [[cf(l) for l in getattr(syn, f"decoder_{res}")] for res in cfg.composed_blocks[1:]]
+        w_last = ws[-1:]
+        blocks = []
+        for name, _, _ in pixel_block_layers(cfg):
+            blk = getattr(syn, name)
+            blocks.append((cf(blk.fc0, w_last), cf(blk.fc1, w_last), cf(blk.tores, w_last)))
+        img = cf(syn.decoder_img)
+        img = _DenseCF(img.w.float(), img.b.float(), False, False)  # tiny; keep the RGB sum in fp32
+        return LatentProgram(key, dtype, freqs, amps, line_layers, decoders, [cf(l) for l in syn.decoder_last],
+                             img, blocks, len(cfg.composed_blocks), cfg.rank, cfg.biline_channels)
+
+    # ----- lines ----------------------------------------------------------------------
+    def _eval_lines(self, prog: LatentProgram, t: torch.Tensor, slot: int) -> torch.Tensor:
+        """Line values at coordinates t [n] -> [n, L*rank*biline] float32 (uncached)."""
+        out = []
+        for s in range(0, t.numel(), self.line_chunk):
+            tc = t[s:s + self.line_chunk].to(self.device, torch.float32)
+            ph = (tc.reshape(-1, 1, 1) * prog.freqs.unsqueeze(0)) * (np.pi * 2)  # [n, rank, C/2]
+            x = torch.sin(torch.cat([ph, ph + np.pi / 2], dim=2)) * prog.amps[slot]  # [n, rank, C]
+            x = x.reshape(-1, x.shape[-1]).to(prog.dtype)
+            res, acc = None, []
+            for layer, is_tores in prog.line_layers:
+                y = torch.addmm(layer.b, x, layer.wt)
+                if layer.act:
+                    F.leaky_relu_(y, LRELU_SLOPE)
+                y.clamp_(-FC_CLAMP, FC_CLAMP)
+                if is_tores:
+                    res = y.float() if res is None else res + y.float()
+                    acc.append(res)
+                else:
+                    x = y
+            # [n*rank, L, c] -> [n, L, rank, c]
+            lines = torch.stack(acc, dim=1).reshape(tc.numel(), prog.rank, prog.n_composed, prog.biline)
+            out.append(lines.transpose(1, 2).reshape(tc.numel(), -1))
+        self.stats.line_coords_computed += t.numel()
+        return torch.cat(out) if out else torch.empty(0, prog.n_composed * prog.rank * prog.biline, device=self.device)
+
+    def lines(self, prog: LatentProgram, t: torch.Tensor, slot: int) -> torch.Tensor:
+        """Cached line values at float32 coordinates t -> [n, L*rank*biline] float32."""
+        cache = prog.lines[slot]
+        keys = t.to(torch.float32).tolist()
+        missing = sorted({k for k in keys if k not in cache})
+        if missing:
+            values = self._eval_lines(prog, torch.tensor(missing, dtype=torch.float32), slot)
+            for k, v in zip(missing, values):
+                cache[k] = v
+            while len(cache) > self.max_cached_lines:
+                cache.popitem(last=False)
+        self.stats.line_coords_reused += len(keys) - len(missing)
+        return torch.stack([cache[k] for k in keys]) if keys else torch.empty(0)
+
+    # ----- per-pixel network ----------------------------------------------------------
+    @staticmethod
+    def _run_cf(layer: _DenseCF, x: torch.Tensor) -> torch.Tensor:
+        y = torch.addmm(layer.b, layer.w, x)
+        if layer.act:
+            F.leaky_relu_(y, LRELU_SLOPE)
+        if layer.clamp:
+            y.clamp_(-FC_CLAMP, FC_CLAMP)
+        return y
+
+    def _decode(self, prog: LatentProgram, composed: Callable[[int], torch.Tensor]) -> torch.Tensor:
+        """Per-pixel MLPs on composed features (composed(b) -> [c, N]) -> RGB [C, N] float32."""
+        x = composed(0)
+        for b, dec in enumerate(prog.decoders, start=1):
+            for layer in dec:
+                x = self._run_cf(layer, x)
+            x = x + composed(b)
+        for layer in prog.decoder_last:
+            x = self._run_cf(layer, x)
+        img = self._run_cf(prog.decoder_img, x.float())
+        for fc0, fc1, tores in prog.pixel_blocks:
+            x = self._run_cf(fc1, self._run_cf(fc0, x))
+            img = img + self._run_cf(tores, x).float()
+        return img
+
+    # ----- rendering -----------------------------------------------------------------
+    @torch.no_grad()
+    def render(self, latent: LatentSpec | torch.Tensor, view: View, *, precision: str | None = None,
+               exact: bool = False, oversample: int = 2, progress: ProgressFn | None = None,
+               cancel: CancelFn | None = None) -> torch.Tensor:
+        """Render a view -> float32 [C, rows, cols] on the CPU, values ~[-1, 1]."""
+        prog = self.program(self.ws(latent), precision)
+        if view.is_separable:
+            img = self._render_separable(prog, view, progress, cancel)
+        else:
+            img = self._render_field(prog, view, exact, oversample, progress, cancel)
+        return img.cpu()
+
+    def _check_cancel(self, cancel: CancelFn | None) -> None:
+        if cancel is not None and cancel():
+            raise RenderCancelled()
+
+    def _render_separable(self, prog: LatentProgram, view: View, progress, cancel) -> torch.Tensor:
+        grid = view.separable()
+        L, r, c = prog.n_composed, prog.rank, prog.biline
+        rows = self.lines(prog, grid.rows, 0).reshape(-1, L, r, c)
+        cols = self.lines(prog, grid.cols, 1).reshape(-1, L, r, c)
+        H, W = rows.shape[0], cols.shape[0]
+        # R as [L, c, H, rank] (1/2 folded in), K as [L, c, rank, W] for batched matmuls over channels.
+        R = (rows * 0.5).permute(1, 3, 0, 2).to(prog.dtype).contiguous()
+        K = cols.permute(1, 3, 2, 0).to(prog.dtype).contiguous()
+        out = torch.empty(self.cfg.img_channels, H, W, device=self.device)
+        step = max(1, self.chunk_pixels // W)
+        for i0 in range(0, H, step):
+            self._check_cancel(cancel)
+            i1 = min(H, i0 + step)
+            n = (i1 - i0) * W
+
+            def composed(b: int) -> torch.Tensor:
+                return torch.bmm(R[b, :, i0:i1], K[b]).reshape(c, n)
+
+            out[:, i0:i1] = self._decode(prog, composed).reshape(-1, i1 - i0, W)
+            self.stats.pixels_rendered += n
+            if progress:
+                progress(i1 / H)
+        return out.transpose(1, 2).contiguous() if grid.transposed else out
+
+    def _render_field(self, prog: LatentProgram, view: View, exact: bool, oversample: int,
+                      progress, cancel) -> torch.Tensor:
+        U, V = view.field()
+        h, w = U.shape
+        u, v = U.reshape(-1), V.reshape(-1)
+        L, r, c = prog.n_composed, prog.rank, prog.biline
+        if not exact:
+            tables = [_LineTable.build(self, prog, coords, slot, view.spacing / oversample)
+                      for slot, coords in ((0, u), (1, v))]
+        out = torch.empty(self.cfg.img_channels, h * w, device=self.device)
+        step = self.chunk_pixels
+        for p0 in range(0, h * w, step):
+            self._check_cancel(cancel)
+            p1 = min(h * w, p0 + step)
+            if exact:
+                ru = self._eval_lines(prog, u[p0:p1], 0)
+                kv = self._eval_lines(prog, v[p0:p1], 1)
+            else:
+                ru, kv = tables[0].sample(u[p0:p1]), tables[1].sample(v[p0:p1])
+            # F[b, c, p] = 1/2 sum_k R K
+            f = (ru * kv).reshape(-1, L, r, c).sum(2).mul_(0.5).permute(1, 2, 0).to(prog.dtype).contiguous()
+            out[:, p0:p1] = self._decode(prog, lambda b: f[b])
+            self.stats.pixels_rendered += p1 - p0
+            if progress:
+                progress(p1 / (h * w))
+        return out.reshape(-1, h, w)
+
+    def render_u8(self, latent: LatentSpec | torch.Tensor, view: View, **kw) -> np.ndarray:
+        return to_uint8(self.render(latent, view, **kw))
+
+
+class _LineTable:
+    """Line values on the lattice t_m = m*h covering a set of coordinates, for interpolation.
+
+    The lattice is anchored at 0 (not at the tile's first coordinate), so a given
+    coordinate interpolates from the same table points in every tile and render.
+    """
+
+    def __init__(self, m0: int, h: float, values: torch.Tensor) -> None:
+        self.m0, self.h, self.values = m0, h, values
+
+    @classmethod
+    def build(cls, engine: Engine, prog: LatentProgram, coords: torch.Tensor, slot: int, h: float) -> "_LineTable":
+        h = _round_spacing(h)
+        m_lo = int(math.floor(float(coords.min()) / h)) - 1
+        m_hi = int(math.floor(float(coords.max()) / h)) + 2
+        lattice = (torch.arange(m_lo, m_hi + 1, dtype=torch.float64) * h).to(torch.float32)
+        return cls(m_lo, h, engine.lines(prog, lattice, slot))
+
+    def sample(self, t: torch.Tensor) -> torch.Tensor:
+        """Catmull-Rom interpolation at t [n] -> [n, D]."""
+        x = t.to(torch.float64) / self.h
+        m = torch.floor(x)
+        a = (x - m).to(torch.float32).unsqueeze(1)
+        idx = (m.to(torch.int64) - self.m0).to(self.values.device)
+        a = a.to(self.values.device)
+        a2, a3 = a * a, a * a * a
+        weights = (-0.5 * a3 + a2 - 0.5 * a, 1.5 * a3 - 2.5 * a2 + 1, -1.5 * a3 + 2 * a2 + 0.5 * a, 0.5 * a3 - 0.5 * a2)
+        out = weights[1] * self.values[idx]
+        for k, wk in ((-1, weights[0]), (1, weights[2]), (2, weights[3])):
+            out.addcmul_(wk, self.values[idx + k])
+        return out
+
+
+def _round_spacing(h: float) -> float:
+    """Round a table spacing down to 2^e * {1, 1.25, 1.5, 1.75}: never coarser than asked,
+    and nearby zoom levels share lattice points (so the line cache serves them)."""
+    base = 2.0 ** math.floor(math.log2(h))
+    return base * max(q for q in (1.0, 1.25, 1.5, 1.75) if q <= h / base + 1e-12)
