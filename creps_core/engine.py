@@ -89,22 +89,20 @@ class EngineStats:
 
 @dataclass
 class _Dense:
-    """y = act(x @ wt + b) with gains folded into wt/b; row-major (line) layout."""
+    """y = act(x @ wt + b), x [N, in], with the activation gain folded into wt and b."""
 
     wt: torch.Tensor  # [in, out]
     b: torch.Tensor  # [out]
     act: bool
     clamp: bool
 
-
-@dataclass
-class _DenseCF:
-    """Channel-first form for per-pixel work: y = act(w @ x + b), x [in, N]."""
-
-    w: torch.Tensor  # [out, in]
-    b: torch.Tensor  # [out, 1]
-    act: bool
-    clamp: bool
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.addmm(self.b, x, self.wt)
+        if self.act:
+            F.leaky_relu_(y, LRELU_SLOPE)
+        if self.clamp:
+            y.clamp_(-FC_CLAMP, FC_CLAMP)
+        return y
 
 
 @dataclass
@@ -116,10 +114,10 @@ class LatentProgram:
     freqs: torch.Tensor  # [rank, C/2] float32
     amps: list[torch.Tensor]  # per slot [rank, C] float32 (includes 1/sqrt(C))
     line_layers: list[tuple[_Dense, bool]]  # (layer, is_tores)
-    decoders: list[list[_DenseCF]]  # for composed blocks 1.. (block 0 starts the feature)
-    decoder_last: list[_DenseCF]
-    decoder_img: _DenseCF
-    pixel_blocks: list[tuple[_DenseCF, _DenseCF, _DenseCF]]
+    decoders: list[list[_Dense]]  # for composed blocks 1.. (block 0 starts the feature)
+    decoder_last: list[_Dense]
+    decoder_img: _Dense
+    pixel_blocks: list[tuple[_Dense, _Dense, _Dense]]
     n_composed: int
     rank: int
     biline: int
@@ -191,36 +189,29 @@ class Engine:
         amps = [amp[:, s * cfg.rank:(s + 1) * cfg.rank].t().contiguous() for s in (0, 1)]
         freqs = inp.freqs.reshape(inp.channels // 2, cfg.rank).t().contiguous()
 
-        def dense(layer, wi: int) -> _Dense:
-            w = layer.effective_weight(ws[wi:wi + 1])[0]
-            b = layer.bias
-            if layer.demodulate:  # fold the lrelu gain: sqrt2*lrelu(y) == lrelu(sqrt2*y)
-                w, b = w * LRELU_GAIN, b * LRELU_GAIN
-            return _Dense(w.t().contiguous().to(dtype), b.to(dtype), layer.demodulate, True)
-
-        line_layers = [(dense(layer, wi), name.endswith("tores")) for name, layer, wi in syn.line_layers()]
-
-        def cf(layer, w_last=None) -> _DenseCF:
-            if w_last is None:  # plain FullyConnected
+        def dense(layer, wi: int | None = None, out_dtype: torch.dtype = dtype) -> _Dense:
+            if wi is None:  # plain FullyConnected (decoders)
                 w, b = layer.scaled()
                 act, clamp = layer.activation == "lrelu", False
-            else:
-                w, b = layer.effective_weight(w_last)[0], layer.bias
+            else:  # modulated layer: lrelu+clamp (SynthesisLayer) or clamp only (ToRes)
+                w, b = layer.effective_weight(ws[wi:wi + 1])[0], layer.bias
                 act, clamp = layer.demodulate, True
-            if act:
+            if act:  # fold the gain: sqrt2 * lrelu(y) == lrelu(sqrt2 * y)
                 w, b = w * LRELU_GAIN, b * LRELU_GAIN
-            return _DenseCF(w.contiguous().to(dtype), b.reshape(-1, 1).to(dtype), act, clamp)
+            return _Dense(w.t().contiguous().to(out_dtype), b.to(out_dtype), act, clamp)
 
-        decoders = [[cf(l) for l in getattr(syn, f"decoder_{res}")] for res in cfg.composed_blocks[1:]]
-        w_last = ws[-1:]
+        last = cfg.num_ws - 1
         blocks = []
         for name, _, _ in pixel_block_layers(cfg):
             blk = getattr(syn, name)
-            blocks.append((cf(blk.fc0, w_last), cf(blk.fc1, w_last), cf(blk.tores, w_last)))
-        img = cf(syn.decoder_img)
-        img = _DenseCF(img.w.float(), img.b.float(), False, False)  # tiny; keep the RGB sum in fp32
-        return LatentProgram(key, dtype, freqs, amps, line_layers, decoders, [cf(l) for l in syn.decoder_last],
-                             img, blocks, len(cfg.composed_blocks), cfg.rank, cfg.biline_channels)
+            blocks.append((dense(blk.fc0, last), dense(blk.fc1, last), dense(blk.tores, last)))
+        return LatentProgram(
+            key, dtype, freqs, amps,
+            line_layers=[(dense(layer, wi), name.endswith("tores")) for name, layer, wi in syn.line_layers()],
+            decoders=[[dense(l) for l in getattr(syn, f"decoder_{res}")] for res in cfg.composed_blocks[1:]],
+            decoder_last=[dense(l) for l in syn.decoder_last],
+            decoder_img=dense(syn.decoder_img, out_dtype=torch.float32),  # keep the RGB sum in fp32
+            pixel_blocks=blocks, n_composed=len(cfg.composed_blocks), rank=cfg.rank, biline=cfg.biline_channels)
 
     # ----- lines ----------------------------------------------------------------------
     def _eval_lines(self, prog: LatentProgram, t: torch.Tensor, slot: int) -> torch.Tensor:
@@ -233,10 +224,7 @@ class Engine:
             x = x.reshape(-1, x.shape[-1]).to(prog.dtype)
             res, acc = None, []
             for layer, is_tores in prog.line_layers:
-                y = torch.addmm(layer.b, x, layer.wt)
-                if layer.act:
-                    F.leaky_relu_(y, LRELU_SLOPE)
-                y.clamp_(-FC_CLAMP, FC_CLAMP)
+                y = layer(x)
                 if is_tores:
                     res = y.float() if res is None else res + y.float()
                     acc.append(res)
@@ -264,27 +252,22 @@ class Engine:
 
     # ----- per-pixel network ----------------------------------------------------------
     @staticmethod
-    def _run_cf(layer: _DenseCF, x: torch.Tensor) -> torch.Tensor:
-        y = torch.addmm(layer.b, layer.w, x)
-        if layer.act:
-            F.leaky_relu_(y, LRELU_SLOPE)
-        if layer.clamp:
-            y.clamp_(-FC_CLAMP, FC_CLAMP)
-        return y
+    def _decode(prog: LatentProgram, composed: Callable[[int], torch.Tensor]) -> torch.Tensor:
+        """Per-pixel MLPs on composed features (composed(b) -> [N, c]) -> RGB [N, C] float32.
 
-    def _decode(self, prog: LatentProgram, composed: Callable[[int], torch.Tensor]) -> torch.Tensor:
-        """Per-pixel MLPs on composed features (composed(b) -> [c, N]) -> RGB [C, N] float32."""
+        Channel-last ([N, c] @ [c, out]) is the layout the CPU GEMM kernels run fastest.
+        """
         x = composed(0)
         for b, dec in enumerate(prog.decoders, start=1):
             for layer in dec:
-                x = self._run_cf(layer, x)
-            x = x + composed(b)
+                x = layer(x)
+            x = x.add_(composed(b))
         for layer in prog.decoder_last:
-            x = self._run_cf(layer, x)
-        img = self._run_cf(prog.decoder_img, x.float())
+            x = layer(x)
+        img = prog.decoder_img(x.float())
         for fc0, fc1, tores in prog.pixel_blocks:
-            x = self._run_cf(fc1, self._run_cf(fc0, x))
-            img = img + self._run_cf(tores, x).float()
+            x = fc1(fc0(x))
+            img = img.add_(tores(x).float())
         return img
 
     # ----- rendering -----------------------------------------------------------------
@@ -321,9 +304,9 @@ class Engine:
             n = (i1 - i0) * W
 
             def composed(b: int) -> torch.Tensor:
-                return torch.bmm(R[b, :, i0:i1], K[b]).reshape(c, n)
+                return torch.bmm(R[b, :, i0:i1], K[b]).reshape(c, n).t()
 
-            out[:, i0:i1] = self._decode(prog, composed).reshape(-1, i1 - i0, W)
+            out[:, i0:i1] = self._decode(prog, composed).t().reshape(-1, i1 - i0, W)
             self.stats.pixels_rendered += n
             if progress:
                 progress(i1 / H)
@@ -349,8 +332,8 @@ class Engine:
             else:
                 ru, kv = tables[0].sample(u[p0:p1]), tables[1].sample(v[p0:p1])
             # F[b, c, p] = 1/2 sum_k R K
-            f = (ru * kv).reshape(-1, L, r, c).sum(2).mul_(0.5).permute(1, 2, 0).to(prog.dtype).contiguous()
-            out[:, p0:p1] = self._decode(prog, lambda b: f[b])
+            f = (ru * kv).reshape(-1, L, r, c).sum(2).mul_(0.5).transpose(0, 1).to(prog.dtype).contiguous()
+            out[:, p0:p1] = self._decode(prog, lambda b: f[b]).t()
             self.stats.pixels_rendered += p1 - p0
             if progress:
                 progress(p1 / (h * w))
