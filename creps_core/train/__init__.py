@@ -1,0 +1,6 @@
+"""Training CREPS generators: dataset, StyleGAN2 discriminator, resumable loop, CLI."""
+
+from .dataset import DatasetError, ImageDataset
+from .loop import TrainOptions, TrainProgress, TrainResult, model_configs, train
+
+__all__ = ["DatasetError", "ImageDataset", "TrainOptions", "TrainProgress", "TrainResult", "model_configs", "train"]

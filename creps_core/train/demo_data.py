@@ -1,0 +1,108 @@
+"""Build the demo training set offline from images shipped inside PyPI packages.
+
+No download: the pictures come from the data files that scikit-image (and, for the
+``photos`` theme, scikit-learn) install with the package (optional extra
+``[demo-data]``).  Two themes:
+
+* ``faces`` (default, used for assets/demo.safetensors): the 100 face crops of
+  ``skimage.data.lfw_subset()`` (25x25 grayscale, from Labeled Faces in the Wild).
+  One coherent subject is what a tiny model can learn on a CPU in an hour; each face
+  is written several times with a small random zoom/shift and contrast change so the
+  discriminator sees variety rather than 100 fixed pixels patterns.
+* ``photos``: random square crops of the bundled colour photographs (astronaut, coffee,
+  chelsea, rocket, china, flower ...) - colourful, but a mixture of textures rather
+  than one recognisable subject.
+
+Licences and sources are listed in assets/README.md.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+from PIL import Image
+
+THEMES = ("faces", "photos")
+
+
+def _require(module: str):
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError as e:
+        raise RuntimeError(f"demo data needs {module.split('.')[0]}: pip install 'creps-explorer[demo-data]' "
+                           f"(scikit-image, scikit-learn)") from e
+
+
+def lfw_faces() -> np.ndarray:
+    """The 100 face images of skimage's LFW subset, float [100, 25, 25] in [0, 1]."""
+    data = _require("skimage.data")
+    return np.asarray(data.lfw_subset()[:100], dtype=np.float32)
+
+
+def colour_photos() -> list[np.ndarray]:
+    """Bundled colour photographs (uint8 HxWx3)."""
+    data = _require("skimage.data")
+    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), data.hubble_deep_field()]
+    try:
+        from sklearn.datasets import load_sample_images
+        photos += list(load_sample_images().images)
+    except ImportError:
+        pass
+    return [np.asarray(p, dtype=np.uint8)[..., :3] for p in photos]
+
+
+def _face_variant(face: np.ndarray, res: int, rng: np.random.Generator) -> np.ndarray:
+    """A slightly zoomed/shifted, contrast-jittered copy of a 25x25 face, as uint8 res x res x 3."""
+    im = Image.fromarray((face * 255).astype(np.uint8), mode="L")
+    n = face.shape[0]
+    s = rng.uniform(0.86, 1.0) * n  # crop size: up to 14 % zoom in
+    x0, y0 = rng.uniform(0, n - s, size=2)
+    im = im.resize((res, res), Image.Resampling.BICUBIC, box=(x0, y0, x0 + s, y0 + s))
+    a = np.asarray(im, dtype=np.float32)
+    gain, bias = rng.uniform(0.85, 1.15), rng.uniform(-12, 12)
+    a = np.clip((a - a.mean()) * gain + a.mean() + bias, 0, 255).astype(np.uint8)
+    return np.repeat(a[..., None], 3, axis=2)
+
+
+def _photo_crop(photo: np.ndarray, res: int, rng: np.random.Generator) -> np.ndarray:
+    h, w = photo.shape[:2]
+    s = int(rng.uniform(0.2, 0.6) * min(h, w))
+    y, x = rng.integers(0, h - s + 1), rng.integers(0, w - s + 1)
+    im = Image.fromarray(photo[y:y + s, x:x + s]).resize((res, res), Image.Resampling.LANCZOS)
+    return np.asarray(im)
+
+
+def build_demo_data(out: str | os.PathLike, resolution: int = 32, theme: str = "faces",
+                    per_image: int = 8, count: int = 2000, seed: int = 0,
+                    progress: Callable[[int, int], None] | None = None) -> list[Path]:
+    """Write the demo set as PNGs under ``out``; returns their paths.
+
+    ``faces``: 100 faces x ``per_image`` variants; ``photos``: ``count`` random crops.
+    Deterministic for a given seed.
+    """
+    if theme not in THEMES:
+        raise ValueError(f"unknown theme {theme!r}: choose one of {', '.join(THEMES)}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    if theme == "faces":
+        faces = lfw_faces()
+        jobs = [(i, j) for i in range(len(faces)) for j in range(per_image)]
+        make = lambda job: _face_variant(faces[job[0]], resolution, rng)  # noqa: E731
+        name = lambda job: f"face{job[0]:03d}_{job[1]:02d}.png"  # noqa: E731
+    else:
+        photos = colour_photos()
+        jobs = [(int(rng.integers(len(photos))), k) for k in range(count)]
+        make = lambda job: _photo_crop(photos[job[0]], resolution, rng)  # noqa: E731
+        name = lambda job: f"photo{job[0]:02d}_{job[1]:05d}.png"  # noqa: E731
+    paths = []
+    for k, job in enumerate(jobs):
+        p = out / name(job)
+        Image.fromarray(make(job)).save(p)
+        paths.append(p)
+        if progress is not None:
+            progress(k + 1, len(jobs))
+    return paths
