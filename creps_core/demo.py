@@ -39,6 +39,15 @@ def default_model() -> LoadedModel:
     return random_model()
 
 
+def open_model(path: str | None, network: str = "G_ema") -> LoadedModel:
+    """A checkpoint by path; None means the default model; '<random:N>' the labelled random one."""
+    if path is None:
+        return default_model()
+    if path.startswith("<random:") and path.endswith(">"):
+        return random_model(seed=int(path[len("<random:"):-1]))
+    return load_checkpoint(path, network)
+
+
 def model_label(model: LoadedModel) -> str:
     """Short human name of a model for titles and status lines."""
     return model.metadata.get("label") or model.path.name
