@@ -16,6 +16,7 @@ so it can never be called.
 
 from __future__ import annotations
 
+import _compat_pickle
 import collections
 import io
 import pickle
@@ -107,7 +108,11 @@ def _load_storage_bytes(blob: Any) -> Any:
     if not isinstance(blob, (bytes, bytearray)):
         raise UnsafePickleError("storage blob is not bytes")
     # torch's weights_only loader has its own allow-list; it refuses code too.
-    return torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
+    try:
+        return torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
+    except pickle.UnpicklingError as e:
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise UnsafePickleError(f"a tensor storage blob was refused by torch's weights-only loader ({first[:200]})") from None
 
 
 _NUMERIC_KINDS = set("biufc")
@@ -170,6 +175,9 @@ class RestrictedUnpickler(pickle.Unpickler):
     """An Unpickler whose globals come from the allow-list above, or nowhere."""
 
     def find_class(self, module: str, name: str) -> Any:
+        # Protocol 0-2 pickles may spell names the Python 2 way (__builtin__.set ...).
+        module, name = _compat_pickle.NAME_MAPPING.get((module, name), (module, name))
+        module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         if (module, name) in _ALLOWED_FUNCTIONS:
             return _ALLOWED_FUNCTIONS[(module, name)]
         if module == "torch" and isinstance(getattr(torch, name, None), torch.dtype):
