@@ -1,0 +1,553 @@
+"""Poster-size exports: any View at any size, tile by tile, in bounded memory.
+
+CREPS pixels are functions of their coordinates, so a View's tiles join exactly
+(DESIGN.md section 1).  An export is therefore a list of independent tile jobs:
+
+1. **Render** each tile (optionally supersampled k x k and box-filtered) and keep it
+   as a ``.npy`` file in a work directory ``.NAME.partial/`` next to the output.  The
+   directory's manifest holds a hash of the job, so a killed or cancelled export
+   resumes by skipping finished tiles, and a different job never reuses them.
+2. **Pyramid** levels (optional, for deep-zoom viewers) are built from the stored
+   tiles by 2x box filtering, also tile by tile, also kept.
+3. **Assemble** the stored tiles into the output -- a tiled BigTIFF (streamed by
+   tifffile), a PNG (streamed by our own chunk writer) or a JPEG (in memory, so
+   size-limited) -- under a temporary name, renamed into place only when complete.
+
+Memory stays bounded whatever the size: one tile (or one band of tiles for PNG) is
+in memory at a time, and the engine's line cache is capped to one strip of columns
+because tiles are rendered in column strips (the columns of a strip are computed
+once and reused by every tile below).
+
+``export_steps`` is the plain generator of work (yields :class:`ExportProgress`);
+``export_image`` drives it with a callback, which is what the CLI and GUI call.
+Tiles can be rendered elsewhere (:mod:`creps_core.cluster`) through the
+``renderer`` argument; the writer always stays in the calling process.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import math
+import os
+import shutil
+import struct
+import time
+import zlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from .checkpoint import LoadedModel
+from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
+from .latents import LatentSpec
+from .metadata import METADATA_KEY, RenderRecord, atomic_path, read_record
+from .network import CREPSGenerator
+from .views import View
+
+FORMATS = ("tiff", "png", "jpeg")
+MAX_SIDE = 2**31 - 1  # TIFF/PNG store sizes as 32-bit; beyond this nothing can hold it
+JPEG_MAX_SIDE = 65535  # JPEG stores sizes as 16-bit
+IN_MEMORY_LIMIT = 4 << 30  # bytes: largest image we assemble in memory (JPEG) or band (PNG)
+STRIP_PIXELS = 4096  # width of a column strip: tiles below each other share its cached columns
+
+ProgressFn = Callable[[int, int, float | None], None]  # (done, total, eta seconds)
+CancelFn = Callable[[], bool]
+
+
+class DiskFullError(OSError):
+    """The disk filled up during an export; finished tiles are kept for a resume."""
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """Everything that decides an export's pixels and file (not where tiles are rendered)."""
+
+    latent: LatentSpec
+    view: View
+    fmt: str = "tiff"
+    tile: int = 512
+    supersample: int = 1
+    pyramid: int = 0  # number of extra half-size levels (TIFF only); -1 = down to one tile
+    precision: str = "fp32"
+    exact: bool = False
+    compression: str | None = "zlib"  # TIFF tile compression
+    quality: int = 95  # JPEG
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.view.shape
+
+    def render_view(self) -> View:
+        """The view rendered before box filtering: k times the size over the same region.
+
+        Zoom 1 fits the unit square to the shorter side whatever the size, so the same
+        centre, zoom and rotation at k x the pixels cover the same region k x denser.
+        """
+        k = self.supersample
+        v = self.view.with_(window=None)
+        return v if k == 1 else v.with_(width=v.width * k, height=v.height * k)
+
+    def pyramid_levels(self) -> int:
+        if self.pyramid >= 0:
+            return self.pyramid
+        h, w = self.shape
+        return max(0, math.ceil(math.log2(max(h, w) / self.tile)))
+
+    def job_hash(self, checkpoint_sha256: str) -> str:
+        """Hash of what decides the tiles' pixels: resuming only ever reuses matching tiles."""
+        key = {"checkpoint": checkpoint_sha256, "latent": self.latent.to_dict(), "view": self.view.to_dict(),
+               "tile": self.tile, "supersample": self.supersample, "precision": self.precision,
+               "exact": self.exact, "engine": ENGINE_VERSION}
+        return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class TileTask:
+    """One tile of the output grid: its index in the tile grid and pixel rectangle."""
+
+    ti: int
+    tj: int
+    row0: int
+    col0: int
+    rows: int
+    cols: int
+
+
+@dataclass
+class ExportProgress:
+    """One step of an export: ``phase`` is 'render', 'pyramid', 'write' or 'done'."""
+
+    phase: str
+    done: int
+    total: int
+    eta_s: float | None = None
+    path: Path | None = None
+
+
+@dataclass
+class ModelRef:
+    """How a tile job names its model: by file and hash, so other processes can load it."""
+
+    path: str
+    sha256: str
+    network: str = "G_ema"
+
+
+# ----- validation --------------------------------------------------------------------------
+def validate(spec: ExportSpec) -> None:
+    """Refuse impossible jobs with a clear message before any work starts."""
+    h, w = spec.shape
+    if spec.fmt not in FORMATS:
+        raise ValueError(f"unknown format {spec.fmt!r}; choose one of {', '.join(FORMATS)}")
+    if h < 1 or w < 1:
+        raise ValueError(f"export size must be at least 1x1, got {w}x{h}")
+    if max(h, w) > MAX_SIDE:
+        raise ValueError(f"export size {w}x{h} exceeds the {MAX_SIDE} pixels a side any image file can hold")
+    if not 1 <= spec.supersample <= 16:
+        raise ValueError(f"supersample must be 1..16 samples per side, got {spec.supersample}")
+    if max(h, w) * spec.supersample > MAX_SIDE:
+        raise ValueError(f"supersampled size {w * spec.supersample}x{h * spec.supersample} is too large")
+    if spec.tile % 16 or not 16 <= spec.tile <= 8192:
+        raise ValueError(f"tile size must be a multiple of 16 in 16..8192, got {spec.tile}")
+    if spec.pyramid and spec.fmt != "tiff":
+        raise ValueError("pyramid levels need the TIFF format")
+    if spec.fmt == "jpeg":
+        if max(h, w) > JPEG_MAX_SIDE:
+            raise ValueError(f"JPEG holds at most {JPEG_MAX_SIDE} pixels a side ({w}x{h} asked); use TIFF")
+        if h * w * 3 > IN_MEMORY_LIMIT:
+            raise ValueError(f"a {w}x{h} JPEG must be built in memory ({h * w * 3 / 2**30:.1f} GiB); use TIFF or PNG")
+    if spec.fmt == "png" and w * spec.tile * 3 > IN_MEMORY_LIMIT:
+        raise ValueError(f"a PNG {w} pixels wide needs a {w * spec.tile * 3 / 2**30:.1f} GiB band; use TIFF")
+
+
+def plan_tiles(shape: tuple[int, int], tile: int, strip: int = STRIP_PIXELS) -> list[TileTask]:
+    """All tiles, in column strips (top to bottom within each strip of ``strip`` pixels).
+
+    This order lets the engine keep only one strip's column lines cached while every
+    tile row below reuses them: bounded memory at near one-shot line cost.
+    """
+    h, w = shape
+    per_strip = max(1, strip // tile)
+    n_i, n_j = -(-h // tile), -(-w // tile)
+    tasks = []
+    for s0 in range(0, n_j, per_strip):
+        for ti in range(n_i):
+            for tj in range(s0, min(n_j, s0 + per_strip)):
+                r0, c0 = ti * tile, tj * tile
+                tasks.append(TileTask(ti, tj, r0, c0, min(tile, h - r0), min(tile, w - c0)))
+    return tasks
+
+
+# ----- one tile ---------------------------------------------------------------------------
+def tile_pixels(engine: Engine, spec: ExportSpec, task: TileTask, cancel: CancelFn | None = None) -> np.ndarray:
+    """Pixels of one tile (HWC uint8): a pure function of the model, spec and task."""
+    k = spec.supersample
+    view = spec.render_view().tile(task.row0 * k, task.col0 * k, task.rows * k, task.cols * k)
+    img = engine.render(spec.latent, view, precision=spec.precision, exact=spec.exact, cancel=cancel)
+    if k > 1:  # box filter: the mean of each k x k block of samples
+        img = img.reshape(img.shape[0], task.rows, k, task.cols, k).mean(dim=(2, 4))
+    return to_uint8(img)
+
+
+Renderer = Callable[[list[TileTask], CancelFn | None], Iterator[tuple[TileTask, np.ndarray]]]
+
+
+def local_renderer(engine: Engine, spec: ExportSpec) -> Renderer:
+    """Render tiles one after another in this process with ``engine``."""
+
+    def run(tasks: list[TileTask], cancel: CancelFn | None) -> Iterator[tuple[TileTask, np.ndarray]]:
+        for task in tasks:
+            yield task, tile_pixels(engine, spec, task, cancel)
+
+    return run
+
+
+# ----- the work directory -----------------------------------------------------------------
+def work_dir(out_path: Path) -> Path:
+    return out_path.with_name(f".{out_path.name}.partial")
+
+
+class TileStore:
+    """Finished tiles of one job on disk (one ``.npy`` per tile and level) plus a manifest.
+
+    Files are written under a temporary name and renamed, so a kill never leaves a
+    half-written tile that a resume would trust.
+    """
+
+    def __init__(self, root: Path, job_hash: str, describe: dict) -> None:
+        self.root = root
+        manifest = root / "manifest.json"
+        if manifest.exists():
+            try:
+                same = json.loads(manifest.read_text()).get("job") == job_hash
+            except (OSError, ValueError):
+                same = False
+            if not same:  # another job's tiles: never resume from them
+                shutil.rmtree(root)
+        if not manifest.exists():
+            root.mkdir(parents=True, exist_ok=True)
+            _atomic_write_bytes(manifest, json.dumps({"job": job_hash, **describe}, indent=1).encode())
+
+    def path(self, level: int, ti: int, tj: int) -> Path:
+        return self.root / f"L{level}_{ti}_{tj}.npy"
+
+    def has(self, level: int, ti: int, tj: int) -> bool:
+        return self.path(level, ti, tj).exists()
+
+    def save(self, level: int, ti: int, tj: int, pixels: np.ndarray) -> None:
+        dst = self.path(level, ti, tj)
+        tmp = dst.with_suffix(".tmp")
+        with open(tmp, "wb") as f:
+            np.save(f, pixels)
+        os.replace(tmp, dst)
+
+    def load(self, level: int, ti: int, tj: int) -> np.ndarray:
+        return np.load(self.path(level, ti, tj))
+
+    def remove(self) -> None:
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+# ----- pyramid -----------------------------------------------------------------------------
+def level_shape(shape: tuple[int, int], level: int) -> tuple[int, int]:
+    h, w = shape
+    for _ in range(level):
+        h, w = -(-h // 2), -(-w // 2)
+    return h, w
+
+
+def _half(pixels: np.ndarray) -> np.ndarray:
+    """2x box filter of an HWC uint8 image (odd edges repeat their last row/column)."""
+    h, w = pixels.shape[:2]
+    if h % 2 or w % 2:
+        pixels = np.pad(pixels, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
+    x = pixels.astype(np.uint16)
+    s = x[0::2, 0::2] + x[1::2, 0::2] + x[0::2, 1::2] + x[1::2, 1::2]
+    return ((s + 2) // 4).astype(np.uint8)
+
+
+def _pyramid_tile(store: TileStore, level: int, ti: int, tj: int, shape: tuple[int, int], tile: int) -> np.ndarray:
+    """Tile (ti, tj) of ``level`` from up to four tiles of ``level - 1``."""
+    ph, pw = level_shape(shape, level - 1)
+    n_i, n_j = -(-ph // tile), -(-pw // tile)
+    rows = []
+    for i in (2 * ti, 2 * ti + 1):
+        if i < n_i:
+            rows.append(np.concatenate([store.load(level - 1, i, j) for j in (2 * tj, 2 * tj + 1) if j < n_j], axis=1))
+    return _half(np.concatenate(rows, axis=0))
+
+
+# ----- writers ------------------------------------------------------------------------------
+def _tiles_row_major(store: TileStore, level: int, shape: tuple[int, int], tile: int) -> Iterator[np.ndarray]:
+    h, w = shape
+    for ti in range(-(-h // tile)):
+        for tj in range(-(-w // tile)):
+            t = store.load(level, ti, tj)
+            if t.shape[:2] != (tile, tile):  # tifffile wants full tiles; pad the edge ones
+                t = np.pad(t, ((0, tile - t.shape[0]), (0, tile - t.shape[1]), (0, 0)))
+            yield t
+
+
+def _write_tiff(tmp: Path, store: TileStore, spec: ExportSpec, description: str, levels: int) -> None:
+    import tifffile
+
+    opts = dict(dtype=np.uint8, tile=(spec.tile, spec.tile), photometric="rgb", compression=spec.compression,
+                metadata=None)
+    with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
+        h, w = spec.shape
+        tif.write(_tiles_row_major(store, 0, spec.shape, spec.tile), shape=(h, w, 3), description=description,
+                  subifds=levels or None, **opts)
+        for level in range(1, levels + 1):
+            lh, lw = level_shape(spec.shape, level)
+            tif.write(_tiles_row_major(store, level, (lh, lw), spec.tile), shape=(lh, lw, 3), subfiletype=1, **opts)
+
+
+def _bands(store: TileStore, shape: tuple[int, int], tile: int) -> Iterator[np.ndarray]:
+    """Full-width bands of one tile row each."""
+    h, w = shape
+    for ti in range(-(-h // tile)):
+        yield np.concatenate([store.load(0, ti, tj) for tj in range(-(-w // tile))], axis=1)
+
+
+def _png_chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data) & 0xFFFFFFFF)
+
+
+def _write_png(tmp: Path, store: TileStore, spec: ExportSpec, description: str) -> None:
+    """Stream a PNG band by band (PIL would need the whole image in memory)."""
+    h, w = spec.shape
+    with open(tmp, "wb") as f:
+        f.write(b"\x89PNG\r\n\x1a\n")
+        f.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)))
+        f.write(_png_chunk(b"tEXt", METADATA_KEY.encode("latin-1") + b"\0" + description.encode("latin-1")))
+        comp = zlib.compressobj(6)
+        for band in _bands(store, spec.shape, spec.tile):
+            # filter type 1 (Sub) on every scanline: smooth images compress far better than with none
+            raw = band.reshape(band.shape[0], -1)
+            sub = raw.copy()
+            sub[:, 3:] -= raw[:, :-3]  # uint8 arithmetic wraps modulo 256, as PNG wants
+            lines = np.concatenate([np.ones((raw.shape[0], 1), np.uint8), sub], axis=1)
+            data = comp.compress(lines.tobytes())
+            if data:
+                f.write(_png_chunk(b"IDAT", data))
+        f.write(_png_chunk(b"IDAT", comp.flush()))
+        f.write(_png_chunk(b"IEND", b""))
+
+
+def _write_jpeg(tmp: Path, store: TileStore, spec: ExportSpec, description: str) -> None:
+    from PIL import Image
+
+    full = np.concatenate(list(_bands(store, spec.shape, spec.tile)), axis=0)
+    Image.fromarray(full).save(tmp, format="JPEG", quality=spec.quality, subsampling=0,  # 4:4:4: prints keep colour detail
+                              comment=description.encode())
+
+
+# ----- the export --------------------------------------------------------------------------
+def _model_of(engine: Engine) -> ModelRef:
+    m = engine.model
+    if m is None:
+        return ModelRef("", "")
+    return ModelRef(str(m.path), m.sha256, m.network)
+
+
+def make_record(spec: ExportSpec, model: ModelRef, levels: int = 0) -> RenderRecord:
+    """The provenance written into the file: enough to render it again."""
+    return RenderRecord(checkpoint=model.path, checkpoint_sha256=model.sha256, latent=spec.latent, view=spec.view,
+                        precision=spec.precision, exact=spec.exact, network=model.network,
+                        supersample=spec.supersample,
+                        extra={"kind": "export", "tile": spec.tile, "format": spec.fmt, "pyramid_levels": levels})
+
+
+def spec_from_record(record: RenderRecord, **overrides) -> ExportSpec:
+    """An export spec that re-renders a file from its metadata (overrides change the file form)."""
+    extra = record.extra or {}
+    spec = ExportSpec(latent=record.latent, view=record.view, precision=record.precision, exact=record.exact,
+                      supersample=record.supersample, tile=int(extra.get("tile", 512)),
+                      fmt=extra.get("format", "tiff"), pyramid=int(extra.get("pyramid_levels", 0)))
+    return replace(spec, **overrides)
+
+
+def _disk_full(e: OSError, where: Path) -> DiskFullError:
+    return DiskFullError(errno.ENOSPC, f"the disk holding {where} is full; free space and run the export again "
+                                       f"(finished tiles are kept and will be skipped)")
+
+
+def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, *,
+                 cancel: CancelFn | None = None, renderer: Renderer | None = None,
+                 keep_work: bool = False) -> Iterator[ExportProgress]:
+    """Export ``spec`` to ``out_path``, yielding progress after every tile.
+
+    Raises RenderCancelled when ``cancel()`` turns True (finished tiles stay for a
+    resume; nothing appears under the final name), DiskFullError when the disk fills.
+    """
+    validate(spec)
+    out = Path(out_path)
+    if not out.parent.is_dir():
+        raise FileNotFoundError(f"{out.parent}: no such directory")
+    model = _model_of(engine)
+    levels = spec.pyramid_levels()
+    tasks = plan_tiles(spec.shape, spec.tile)
+    wd = work_dir(out)
+    try:
+        store = TileStore(wd, spec.job_hash(model.sha256), {"spec": make_record(spec, model, levels).to_json()})
+        todo = [t for t in tasks if not store.has(0, t.ti, t.tj)]
+        _check_free_space(wd, todo, spec)
+        total, done = len(tasks), len(tasks) - len(todo)
+        yield ExportProgress("render", done, total)
+        start, rendered = time.monotonic(), 0
+        saved_limit = engine.max_cached_lines
+        # One strip of columns (plus a tile of rows) in the line cache: memory independent of size.
+        engine.max_cached_lines = (STRIP_PIXELS + 2 * spec.tile) * spec.supersample * 2
+        try:
+            for task, pixels in (renderer or local_renderer(engine, spec))(todo, cancel):
+                store.save(0, task.ti, task.tj, pixels)
+                done, rendered = done + 1, rendered + 1
+                rate = (time.monotonic() - start) / rendered
+                yield ExportProgress("render", done, total, rate * (total - done))
+        finally:
+            engine.max_cached_lines = saved_limit
+        for level in range(1, levels + 1):
+            lh, lw = level_shape(spec.shape, level)
+            grid = [(i, j) for i in range(-(-lh // spec.tile)) for j in range(-(-lw // spec.tile))]
+            for n, (i, j) in enumerate(grid, 1):
+                if cancel is not None and cancel():
+                    raise RenderCancelled()
+                if not store.has(level, i, j):
+                    store.save(level, i, j, _pyramid_tile(store, level, i, j, spec.shape, spec.tile))
+                yield ExportProgress("pyramid", n, len(grid))
+        yield ExportProgress("write", 0, 1)
+        _assemble(store, spec, out, make_record(spec, model, levels).to_json(), levels, cancel)
+    except OSError as e:
+        if e.errno == errno.ENOSPC and not isinstance(e, DiskFullError):
+            raise _disk_full(e, out) from e
+        raise
+    if not keep_work:
+        store.remove()
+    yield ExportProgress("done", 1, 1, 0.0, out)
+
+
+def _check_free_space(wd: Path, todo: list[TileTask], spec: ExportSpec) -> None:
+    need = sum(t.rows * t.cols * 3 for t in todo)
+    free = shutil.disk_usage(wd).free
+    if need > free:
+        raise DiskFullError(errno.ENOSPC, f"not enough disk space next to the output: the tiles need "
+                                          f"{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB are free")
+
+
+def _assemble(store: TileStore, spec: ExportSpec, out: Path, description: str, levels: int,
+              cancel: CancelFn | None) -> None:
+    """Write the final file from stored tiles under a temporary name, then rename it into place."""
+    if cancel is not None and cancel():
+        raise RenderCancelled()
+    tmp = atomic_path(out)
+    try:
+        if spec.fmt == "tiff":
+            _write_tiff(tmp, store, spec, description, levels)
+        elif spec.fmt == "png":
+            _write_png(tmp, store, spec, description)
+        else:
+            _write_jpeg(tmp, store, spec, description)
+            _atomic_write_bytes(out.with_name(out.name + ".json"), description.encode())
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def export_image(engine_or_model: Engine | LoadedModel | CREPSGenerator, latent: LatentSpec, view: View,
+                 out_path: str | os.PathLike, *, tile: int = 512, fmt: str | None = None, supersample: int = 1,
+                 pyramid: int = 0, precision: str = "fp32", exact: bool = False, compression: str | None = "zlib",
+                 quality: int = 95, progress: ProgressFn | None = None, cancel: CancelFn | None = None,
+                 renderer: Renderer | None = None) -> Path:
+    """Export a view of a latent to a TIFF/PNG/JPEG file; returns the final path.
+
+    ``fmt`` defaults from the file extension.  ``progress(done, total, eta_s)`` is
+    called after every tile (then once per pyramid tile and at the end);
+    ``cancel()`` returning True stops the export (RenderCancelled); running the same
+    call again resumes it.
+    """
+    engine = engine_or_model if isinstance(engine_or_model, Engine) else Engine(engine_or_model, precision=precision)
+    spec = ExportSpec(latent=latent, view=view, fmt=fmt or format_of(out_path), tile=tile, supersample=supersample,
+                      pyramid=pyramid, precision=precision, exact=exact, compression=compression, quality=quality)
+    result = Path(out_path)
+    for step in export_steps(engine, spec, out_path, cancel=cancel, renderer=renderer):
+        if progress is not None:
+            progress(step.done, step.total, step.eta_s)
+        if step.path is not None:
+            result = step.path
+    return result
+
+
+def format_of(path: str | os.PathLike) -> str:
+    ext = Path(path).suffix.lower()
+    fmt = {".tif": "tiff", ".tiff": "tiff", ".btf": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}.get(ext)
+    if fmt is None:
+        raise ValueError(f"cannot tell the image format from {Path(path).name!r}; use .tif, .png or .jpg")
+    return fmt
+
+
+# ----- reading back --------------------------------------------------------------------------
+def read_export_record(path: str | os.PathLike) -> RenderRecord:
+    """The record of an exported file, without decoding its pixels (works at any size).
+
+    PIL refuses to open images beyond its decompression-bomb limit (~179 Mpx) even
+    just to read a tag, so TIFF and PNG headers are read directly here.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    fmt = Path(path).suffix.lower()
+    if fmt in (".tif", ".tiff", ".btf"):
+        import tifffile
+
+        with tifffile.TiffFile(path) as tif:
+            text = tif.pages[0].description
+        return RenderRecord.from_json(text)
+    if fmt == ".png":
+        text = _png_text(path, METADATA_KEY)
+        if text is not None:
+            return RenderRecord.from_json(text)
+    if fmt in (".jpg", ".jpeg"):
+        sidecar = path.with_name(path.name + ".json")
+        if sidecar.exists():
+            return RenderRecord.from_json(sidecar.read_text())
+    return read_record(path)
+
+
+def _png_text(path: Path, key: str) -> str | None:
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            return None
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return None
+            n, tag = struct.unpack(">I", head[:4])[0], head[4:]
+            if tag in (b"IDAT", b"IEND"):
+                return None
+            data = f.read(n)
+            f.read(4)
+            if tag == b"tEXt" and data.split(b"\0", 1)[0] == key.encode():
+                return data.split(b"\0", 1)[1].decode("latin-1")
+
+
+def read_image(path: str | os.PathLike) -> np.ndarray:
+    """HWC uint8 pixels of an exported file (for tests and small files)."""
+    path = Path(path)
+    if format_of(path) == "tiff":
+        import tifffile
+
+        return tifffile.imread(path)
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
