@@ -193,13 +193,14 @@ def tile_pixels(engine: Engine, spec: ExportSpec, task: TileTask, cancel: Cancel
     return to_uint8(img)
 
 
-Renderer = Callable[[list[TileTask], CancelFn | None], Iterator[tuple[TileTask, np.ndarray]]]
+Renderer = Callable[[ExportSpec, list[TileTask], "CancelFn | None"], Iterator[tuple[TileTask, np.ndarray]]]
+"""Renders tasks of a spec, yielding (task, pixels) in any order; see :mod:`creps_core.cluster`."""
 
 
-def local_renderer(engine: Engine, spec: ExportSpec) -> Renderer:
+def local_renderer(engine: Engine) -> Renderer:
     """Render tiles one after another in this process with ``engine``."""
 
-    def run(tasks: list[TileTask], cancel: CancelFn | None) -> Iterator[tuple[TileTask, np.ndarray]]:
+    def run(spec: ExportSpec, tasks: list[TileTask], cancel: CancelFn | None) -> Iterator[tuple[TileTask, np.ndarray]]:
         for task in tasks:
             yield task, tile_pixels(engine, spec, task, cancel)
 
@@ -409,7 +410,7 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
         # One strip of columns (plus a tile of rows) in the line cache: memory independent of size.
         engine.max_cached_lines = (STRIP_PIXELS + 2 * spec.tile) * spec.supersample * 2
         try:
-            for task, pixels in (renderer or local_renderer(engine, spec))(todo, cancel):
+            for task, pixels in (renderer or local_renderer(engine))(spec, todo, cancel):
                 store.save(0, task.ti, task.tj, pixels)
                 done, rendered = done + 1, rendered + 1
                 rate = (time.monotonic() - start) / rendered
