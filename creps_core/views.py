@@ -186,9 +186,15 @@ class View:
         return (i - (self.height - 1) / 2) * s, (j - (self.width - 1) / 2) * s
 
     def lattice_origin(self) -> tuple[int, int]:
-        """Lattice index of full-grid pixel (0, 0) when snapped."""
+        """Lattice index of full-grid pixel (0, 0) when snapped.
+
+        Quantising is unstable only where the continuous origin sits on a rounding
+        boundary; default centres put it on integers or half-integers, so the boundary
+        is placed at x.75 (floor(m + 0.25)), a quarter pixel away from both.
+        """
         s = self.spacing
-        return (round(self.center[0] / s - (self.height - 1) / 2), round(self.center[1] / s - (self.width - 1) / 2))
+        return (math.floor(self.center[0] / s - (self.height - 1) / 2 + 0.25),
+                math.floor(self.center[1] / s - (self.width - 1) / 2 + 0.25))
 
     def _quarter_turns(self) -> int | None:
         q = self.rotation / 90.0

@@ -1,0 +1,155 @@
+"""Views and the engine: tiles join exactly, rotations and warps, reuse of per-latent work."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from creps_core.checkpoint import load_checkpoint
+from creps_core.engine import Engine, RenderCancelled
+from creps_core.latents import LatentSpec
+from creps_core.views import View, Warp
+
+from .core_fixtures import golden_pickle
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    path, _ = golden_pickle(tmp_path_factory.mktemp("m"), "small64_golden.npz")
+    return load_checkpoint(path)
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    mse = float(((a - b) ** 2).mean())
+    return 10 * math.log10(4.0 / mse) if mse > 0 else float("inf")  # peak-to-peak 2 for [-1, 1]
+
+
+SPEC = LatentSpec(seed=1, psi=0.8)
+
+
+@pytest.mark.parametrize("view", [
+    View(300, 200, center=(0.45, 0.55), zoom=1.3),
+    View(300, 200, center=(0.45, 0.55), zoom=1.3, rotation=30, warp=Warp("swirl", 1.5, 0.8)),
+], ids=["separable", "rotated+swirl"])
+def test_tiles_equal_one_shot(model, view):
+    whole = Engine(model).render(SPEC, view)
+    assert whole.shape == (3, 200, 300)
+    tiled = torch.full_like(whole, float("nan"))
+    engine = Engine(model)  # fresh caches: every tile computes its own lines
+    for r, c, tile in view.tiles(48, 64):
+        h, w = tile.shape
+        tiled[:, r:r + h, c:c + w] = engine.render(SPEC, tile)
+    assert (tiled - whole).abs().max() <= 1e-6
+
+
+def test_non_square_view_covers_the_unit_square_on_its_short_side():
+    grid = View(300, 200).separable()
+    assert grid.rows[0] == 0 and grid.rows[-1] == 1
+    assert len(grid.cols) == 300 and grid.cols[0] < 0 < 1 < grid.cols[-1]
+    assert View.official(64, 1.5).shape == (96, 96)
+
+
+def test_rotation_by_90_is_a_transposed_separable_render(model):
+    engine = Engine(model)
+    view = View(90, 60, center=(0.4, 0.6), zoom=1.7)
+    rot = view.with_(rotation=90)
+    fast = engine.render(SPEC, rot)  # separable path, transposed
+    exact = engine.render(SPEC, rot.with_(rotation=90 + 1e-9), exact=True)  # per-pixel lines
+    assert fast.shape == exact.shape == (3, 60, 90)
+    assert (fast - exact).abs().max() <= 1e-4
+    # Content: the rotated view's rows run along the unrotated view's columns (reversed).
+    square = View(60, 60, center=(0.4, 0.6), zoom=1.7)
+    a = engine.render(SPEC, square)
+    b = engine.render(SPEC, square.with_(rotation=90))
+    assert (b - a.transpose(1, 2).flip(2)).abs().max() <= 1e-4
+    assert (engine.render(SPEC, square.with_(rotation=180)) - a.flip(1, 2)).abs().max() <= 1e-4
+
+
+@pytest.mark.parametrize("warp,rotation", [(None, 30.0), (Warp("swirl", 2.0, 0.7), 0.0),
+                                           (Warp("lens", -0.3), 10.0), (Warp("wave", 0.05, frequency=3), 0.0)],
+                         ids=["rot30", "swirl", "lens", "wave"])
+def test_table_interpolation_is_close_to_exact(model, warp, rotation):
+    engine = Engine(model)
+    view = View(160, 120, center=(0.5, 0.5), rotation=rotation, warp=warp)
+    fast, exact = engine.render(SPEC, view), engine.render(SPEC, view, exact=True)
+    assert psnr(fast, exact) >= 50
+    assert (fast - engine.render(SPEC, view.with_(rotation=rotation + 3))).abs().max() > 1e-2  # it does rotate
+
+
+def test_second_view_reuses_per_latent_work(model):
+    engine = Engine(model)
+    engine.render(SPEC, View(64, 64))
+    assert engine.stats.programs_compiled == 1
+    engine.render(SPEC, View(80, 50, zoom=2.0, rotation=15))
+    engine.render(SPEC, View(64, 64, center=(0.3, 0.3)))
+    assert engine.stats.programs_compiled == 1 and engine.stats.program_cache_hits == 2
+    engine.render(LatentSpec(seed=2), View(64, 64))
+    assert engine.stats.programs_compiled == 2
+
+
+def test_pan_by_whole_pixels_only_computes_new_lines(model):
+    engine = Engine(model)
+    view = View(200, 100, center=(0.5, 0.5), zoom=2, snap=True)
+    first = engine.render(SPEC, view)
+    computed = engine.stats.line_coords_computed
+    assert computed == 300
+    s = view.spacing
+    panned = view.with_(center=(0.5 + 10 * s, 0.5 - 20 * s))  # 10 rows down, 20 columns left
+    second = engine.render(SPEC, panned)
+    assert engine.stats.line_coords_computed - computed == 30
+    # Shifted content is bit-identical where the views overlap.
+    assert torch.equal(second[:, :-10, 20:], first[:, 10:, :-20])
+
+
+def test_bf16_is_close_to_fp32(model):
+    engine = Engine(model)
+    view = View(128, 96)
+    ref, fast = engine.render(SPEC, view), engine.render(SPEC, view, precision="bf16")
+    assert fast.dtype == torch.float32
+    assert 25 <= psnr(fast, ref) < float("inf")
+
+
+def test_fp16_on_cpu_is_refused(model):
+    with pytest.raises(ValueError, match="fp16"):
+        Engine(model, device="cpu", precision="fp16")
+
+
+def test_cancel_and_progress(model):
+    engine = Engine(model, chunk_pixels=1024)
+    seen: list[float] = []
+    with pytest.raises(RenderCancelled):
+        engine.render(SPEC, View(128, 128), progress=seen.append, cancel=lambda: len(seen) >= 2)
+    assert seen == sorted(seen) and 0 < seen[-1] < 1
+
+
+def test_bad_views_are_rejected():
+    for kwargs in ({"width": 0, "height": 5}, {"width": 5, "height": 5, "zoom": 0},
+                   {"width": 5, "height": 5, "zoom": float("nan")}, {"width": 5, "height": 5, "window": (4, 4, 2, 2)}):
+        with pytest.raises(ValueError):
+            View(**kwargs)
+    with pytest.raises(ValueError, match="unknown warp"):
+        Warp("twirl", 1.0)
+
+
+def test_custom_warp_function(model):
+    engine = Engine(model)
+    flip = Warp("custom", fn=lambda u, v: (1 - u, v))
+    a = engine.render(SPEC, View(64, 64))
+    b = engine.render(SPEC, View(64, 64, warp=flip), exact=True)
+    assert (b - a.flip(1)).abs().max() <= 1e-4
+
+
+def test_view_round_trips_through_dict():
+    v = View(320, 240, center=(0.2, 0.7), zoom=3.5, rotation=12.5, warp=Warp("lens", -0.2, 0.9), snap=True)
+    assert View.from_dict(v.to_dict()) == v
+
+
+def test_uint8_conversion_matches_official():
+    from creps_core.engine import to_uint8
+
+    img = torch.tensor([-1.5, -1.0, 0.0, 0.999, 1.0]).reshape(1, 1, 5).repeat(3, 1, 1)
+    expect = np.clip(np.array([-1.5, -1.0, 0.0, 0.999, 1.0]) * 127.5 + 128, 0, 255).astype(np.uint8)
+    assert (to_uint8(img)[0, :, 0] == expect).all()
