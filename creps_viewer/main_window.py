@@ -1,0 +1,439 @@
+"""The explorer window: wires the state, the render worker, the viewport and the panels.
+
+Data flow (one direction): widgets write :class:`ExplorerState`; every state change
+builds an immutable :class:`RenderRequest` for the worker; frames come back as
+signals and are drawn by the viewport.  Model loading also goes through the worker,
+so a slow or broken checkpoint never freezes the window and a failure leaves the
+previous model in place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from pathlib import Path
+
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QScrollArea, QTabWidget,
+                               QVBoxLayout, QWidget)
+
+from creps_core.checkpoint import LoadedModel
+from creps_core.demo import RANDOM_LABEL, default_model, model_label
+from creps_core.metadata import RenderRecord, write_png
+
+from .dialogs.model_info import ModelInfoDialog
+from .message_bar import MessageBar
+from .panels.geometry import GeometryPanel
+from .panels.latent import LatentPanel
+from .panels.render import RenderPanel
+from .render_worker import Frame, RenderRequest, RenderWorker
+from .state import ExplorerState, Geometry, ModelSummary
+from .viewport import Viewport
+from .workspace import SUFFIX, Workspace, WorkspaceError, load_workspace, save_workspace
+
+MODEL_FILTER = "CREPS checkpoints (*.pkl *.safetensors);;All files (*)"
+MODEL_SUFFIXES = (".pkl", ".safetensors")
+MAX_RECENT = 10
+
+
+def summarize(model: LoadedModel) -> ModelSummary:
+    c = model.cfg
+    return ModelSummary(label=model_label(model), path=str(model.path), sha256=model.sha256, num_ws=c.num_ws,
+                        w_dim=c.w_dim, c_dim=c.c_dim, resolution=c.img_resolution, parameters=model.num_params,
+                        info=model.info())
+
+
+def geometry_of(request: RenderRequest) -> Geometry:
+    v = request.view
+    return Geometry(center=v.center, zoom=v.zoom, rotation=v.rotation, warp=v.warp)
+
+
+class MainWindow(QMainWindow):
+    """``sync=True`` renders in the calling thread (tests); ``settings`` defaults to the user's QSettings."""
+
+    refined = Signal()  # a full-resolution frame of the newest request is on screen
+
+    def __init__(self, sync: bool = False, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.settings = settings or QSettings("CREPS", "CREPS Explorer")
+        self.state = ExplorerState(self)
+        self.worker = RenderWorker(sync=sync, parent=self)
+        self.model: LoadedModel | None = None
+        self.last_request: RenderRequest | None = None
+        self.last_full: Frame | None = None
+        self._engine_device: str | None = None
+        self._pending_workspace: Workspace | None = None
+        self._pending_save: Path | None = None
+        self._frame_times: deque[float] = deque(maxlen=30)
+        self.setWindowTitle("CREPS Explorer")
+        self.setAcceptDrops(True)
+        self._build_central()
+        self._build_docks()
+        self._build_status()
+        self._build_menus()
+        self._connect()
+        self.resize(1280, 800)
+
+    # ----- construction ---------------------------------------------------------------------
+    def _build_central(self) -> None:
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(2)
+        self.message = MessageBar()
+        self.viewport = Viewport(self.state)
+        lay.addWidget(self.message)
+        lay.addWidget(self.viewport, 1)
+        self.setCentralWidget(central)
+
+    def _build_docks(self) -> None:
+        self.latent_panel = LatentPanel(self.state)
+        self.geometry_panel = GeometryPanel(self.state)
+        self.render_panel = RenderPanel(self.state)
+        tabs = QTabWidget()
+        for panel, name in ((self.latent_panel, "Latent"), (self.geometry_panel, "Geometry"),
+                            (self.render_panel, "Render")):
+            scroll = QScrollArea()
+            scroll.setWidget(panel)
+            scroll.setWidgetResizable(True)
+            scroll.setFrameShape(QScrollArea.NoFrame)
+            tabs.addTab(scroll, name)
+        self.dock = QDockWidget("Controls", self)
+        self.dock.setObjectName("controls")
+        self.dock.setWidget(tabs)
+        self.dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        self.dock.setMinimumWidth(360)
+        self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
+        self.resizeDocks([self.dock], [380], Qt.Horizontal)
+        self.tabs = tabs
+
+    def _build_status(self) -> None:
+        bar = self.statusBar()
+        self.activity_label = QLabel("")
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(140)
+        self.progress.setTextVisible(False)
+        self.progress.hide()
+        self.timing_label = QLabel("")
+        self.model_label = QLabel("no model")
+        bar.addWidget(self.activity_label, 1)
+        bar.addPermanentWidget(self.progress)
+        bar.addPermanentWidget(self.timing_label)
+        bar.addPermanentWidget(self.model_label)
+
+    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+        act = QAction(text, self)
+        if shortcut is not None:
+            act.setShortcut(QKeySequence(shortcut))
+        if tip:
+            act.setStatusTip(tip)
+        act.triggered.connect(slot)
+        menu.addAction(act)
+        return act
+
+    def _build_menus(self) -> None:
+        mb = self.menuBar()
+        m = mb.addMenu("&File")
+        self._action(m, "&Open model…", self.open_model_dialog, QKeySequence.Open)
+        self.recent_menu = m.addMenu("Open &recent")
+        self._action(m, "Open &demo model", lambda: self.open_model(default_model()))
+        m.addSeparator()
+        self._action(m, "Open &workspace…", self.open_workspace_dialog, "Ctrl+Shift+O")
+        self._action(m, "Save wor&kspace…", self.save_workspace_dialog, "Ctrl+Shift+S")
+        m.addSeparator()
+        self._action(m, "&Save image…", self.save_image_dialog, QKeySequence.Save)
+        self._action(m, "&Copy image", self.copy_image, "Ctrl+Shift+C")
+        m.addSeparator()
+        self._action(m, "Model &info…", self.show_model_info, "Ctrl+I")
+        m.addSeparator()
+        self._action(m, "&Quit", self.close, QKeySequence.Quit)
+
+        m = mb.addMenu("&Edit")
+        self.undo_action = self._action(m, "&Undo", self.state.undo, QKeySequence.Undo)
+        self.redo_action = self._action(m, "&Redo", self.state.redo, QKeySequence.Redo)
+
+        m = mb.addMenu("&Latent")
+        self._action(m, "&Previous seed", lambda: self.latent_panel.step_seed(-1), "PgUp")
+        self._action(m, "&Next seed", lambda: self.latent_panel.step_seed(+1), "PgDown")
+
+        m = mb.addMenu("&View")
+        self._action(m, "&Reset view", lambda: self.state.set_geometry(Geometry(warp=self.state.geometry.warp)),
+                     "Ctrl+0")
+        self._action(m, "Zoom &in", lambda: self.state.update_geometry(zoom=self.state.geometry.zoom * 1.25), "Ctrl+=")
+        self._action(m, "Zoom &out", lambda: self.state.update_geometry(zoom=self.state.geometry.zoom / 1.25), "Ctrl+-")
+        m.addAction(self.dock.toggleViewAction())
+
+        self.bookmarks_menu = mb.addMenu("&Bookmarks")
+        m = mb.addMenu("&Help")
+        self._action(m, "&Controls", lambda: self.message.show_message(
+            "Drag: pan · Wheel: zoom at cursor · Right-drag or Shift+drag: rotate · Double-click: centre · "
+            "Arrows / + − / [ ] / 0: pan, zoom, rotate, reset · PgUp/PgDn: seed", "info"))
+        self._refresh_recent()
+        self._refresh_bookmarks()
+        self._refresh_history()
+
+    def _connect(self) -> None:
+        s, w = self.state, self.worker
+        s.latentChanged.connect(self.request_render)
+        s.geometryChanged.connect(self.request_render)
+        s.renderChanged.connect(self._render_settings_changed)
+        s.historyChanged.connect(self._refresh_history)
+        s.bookmarksChanged.connect(self._refresh_bookmarks)
+        self.viewport.sizeChanged.connect(self.request_render)
+        w.frameReady.connect(self._on_frame)
+        w.renderFailed.connect(lambda msg: self.message.show_message(msg, "error"))
+        w.activity.connect(self._on_activity)
+        w.progress.connect(lambda f: self.progress.setValue(int(f * 1000)))
+        w.modelLoaded.connect(self._on_model_loaded)
+        w.modelFailed.connect(self._on_model_failed)
+
+    # ----- models ---------------------------------------------------------------------------
+    def open_model(self, source: str | Path | LoadedModel) -> None:
+        """Open a checkpoint path or a loaded model; on failure the current model stays."""
+        self.worker.load_model(source, device=self.state.render.device)
+
+    def open_model_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open CREPS model", self._last_dir(), MODEL_FILTER)
+        if path:
+            self.open_model(path)
+
+    def _on_model_loaded(self, model: LoadedModel) -> None:
+        self.model = model
+        self._engine_device = self.state.render.device
+        summary = summarize(model)
+        self.last_full, self.last_request = None, None
+        self.viewport.clear_frame()
+        if self.message.kind == "error":
+            self.message.dismiss()
+        if model.source_format == "random":
+            self.message.show_message(f"Showing a model with {RANDOM_LABEL}: the pictures are noise-like. "
+                                      "Open a checkpoint with File ▸ Open or drop one on the window.", "info")
+        else:
+            self._add_recent(str(model.path))
+        self.setWindowTitle(f"CREPS Explorer — {summary.label}")
+        self.model_label.setText(f"{summary.label} · {summary.resolution}px · {self.worker.engine.device}")
+        pending, self._pending_workspace = self._pending_workspace, None
+        self.state.set_model(summary)  # emits latent/geometry changes -> first render
+        if pending is not None:
+            self._apply_workspace(pending)
+
+    def _on_model_failed(self, message: str) -> None:
+        self._pending_workspace = None
+        keep = f" Still showing {model_label(self.model)}." if self.model is not None else ""
+        self.message.show_message(f"Could not open the model: {message}{keep}", "error")
+
+    def show_model_info(self) -> None:
+        if self.state.model is not None:
+            ModelInfoDialog(self.state.model, self).exec()
+
+    # ----- recent files ---------------------------------------------------------------------
+    def recent_files(self) -> list[str]:
+        value = self.settings.value("recent", [])
+        return [value] if isinstance(value, str) else list(value or [])
+
+    def _add_recent(self, path: str) -> None:
+        files = [path] + [p for p in self.recent_files() if p != path]
+        self.settings.setValue("recent", files[:MAX_RECENT])
+        self.settings.setValue("last_dir", str(Path(path).parent))
+        self._refresh_recent()
+
+    def _last_dir(self) -> str:
+        return str(self.settings.value("last_dir", str(Path.home())))
+
+    def _refresh_recent(self) -> None:
+        self.recent_menu.clear()
+        for path in self.recent_files():
+            self.recent_menu.addAction(Path(path).name, lambda p=path: self.open_model(p)).setToolTip(path)
+        self.recent_menu.setEnabled(bool(self.recent_files()))
+
+    # ----- rendering ------------------------------------------------------------------------
+    def current_request(self) -> RenderRequest:
+        r = self.state.render
+        interactive = self.viewport.interacting or QGuiApplication.mouseButtons() != Qt.NoButton
+        view = self.state.geometry.view(self.viewport.width(), self.viewport.height())
+        return RenderRequest(self.state.latent, view, r.precision, r.exact, r.preview_scale, interactive)
+
+    def request_render(self, *_: object) -> None:
+        if self.worker.engine is None or self.state.model is None:
+            return
+        try:
+            req = self.current_request()
+        except ValueError as e:  # e.g. an invalid view typed into a panel
+            self.message.show_message(f"Cannot render this view: {e}", "error")
+            return
+        if self.last_request is not None and req == self.last_request:
+            return
+        self.last_request = req
+        self.worker.submit(req)
+
+    def _render_settings_changed(self, settings) -> None:
+        if self.model is not None and settings.device != self._engine_device:
+            self.open_model(self.model)  # a new engine on the new device, same model
+        self.last_request = None
+        self.request_render()
+
+    def _on_frame(self, frame: Frame) -> None:
+        self.viewport.show_frame(frame, geometry_of(frame.request))
+        self.render_panel.add_frame(frame)
+        now = time.perf_counter()
+        self._frame_times.append(now)
+        recent = [t for t in self._frame_times if now - t < 2.0]
+        fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 2 else 0.0
+        self.timing_label.setText(f"{frame.level} {frame.ms:.0f} ms" + (f" · {fps:.1f} fps" if fps else ""))
+        if frame.is_final:
+            self.last_full = frame
+            if frame.request == self.last_request:
+                if self._pending_save is not None:
+                    path, self._pending_save = self._pending_save, None
+                    self._write_image(path, frame)
+                self.refined.emit()
+
+    def _on_activity(self, text: str) -> None:
+        self.activity_label.setText(f"Rendering: {text}" if text else "Ready")
+        self.progress.setVisible(bool(text) and not text.startswith("preview"))
+        if not text:
+            self.progress.setValue(0)
+
+    # ----- images ---------------------------------------------------------------------------
+    def current_full_frame(self) -> Frame | None:
+        """The refined frame of exactly what is on screen, if it has arrived."""
+        f = self.last_full
+        return f if f is not None and f.request == self.last_request else None
+
+    def save_image(self, path: str | Path) -> None:
+        """Save the current view as PNG with provenance (now, or when its refined frame arrives)."""
+        frame = self.current_full_frame()
+        if frame is None:
+            self._pending_save = Path(path)
+            self.activity_label.setText(f"Will save {Path(path).name} when the frame is refined…")
+            return
+        self._write_image(Path(path), frame)
+
+    def _write_image(self, path: Path, frame: Frame) -> None:
+        m, r = self.model, frame.request
+        record = RenderRecord(checkpoint=str(m.path), checkpoint_sha256=m.sha256, latent=r.latent, view=r.view,
+                              precision=r.precision, exact=r.exact, network=m.network)
+        try:
+            write_png(path, frame.rgb, record)
+        except OSError as e:
+            self.message.show_message(f"Could not save {path}: {e.strerror or e}", "error")
+        else:
+            self.statusBar().showMessage(f"Saved {path}", 5000)
+
+    def save_image_dialog(self) -> None:
+        name = f"creps_seed{self.state.latent.seed}.png"
+        path, _ = QFileDialog.getSaveFileName(self, "Save image", str(Path(self._last_dir()) / name), "PNG (*.png)")
+        if path:
+            self.save_image(path)
+
+    def copy_image(self) -> None:
+        frame = self.current_full_frame() or self.last_full
+        if frame is None:
+            return
+        h, w, _ = frame.rgb.shape
+        QGuiApplication.clipboard().setImage(QImage(frame.rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy())
+        self.statusBar().showMessage("Image copied", 3000)
+
+    # ----- workspaces -----------------------------------------------------------------------
+    def workspace(self) -> Workspace:
+        m = self.model
+        path = "" if m is None or m.source_format == "random" else str(m.path)
+        return Workspace(path, m.sha256 if m else "", self.state.latent, self.state.geometry, self.state.render,
+                         (self.viewport.width(), self.viewport.height()), list(self.state.bookmarks))
+
+    def save_workspace(self, path: str | Path) -> None:
+        try:
+            save_workspace(path, self.workspace())
+        except OSError as e:
+            self.message.show_message(f"Could not save the workspace {path}: {e.strerror or e}", "error")
+
+    def load_workspace(self, path: str | Path) -> None:
+        """Open a workspace: its model (if different), then its latent, view, settings and bookmarks."""
+        try:
+            ws = load_workspace(path)
+        except WorkspaceError as e:
+            self.message.show_message(str(e), "error")
+            return
+        current = str(self.model.path) if self.model is not None else None
+        if ws.checkpoint and ws.checkpoint != current:
+            if not Path(ws.checkpoint).exists():
+                self.message.show_message(f"{path}: its model {ws.checkpoint} is missing; "
+                                          "the view was applied to the current model.", "error")
+                self._apply_workspace(ws)
+                return
+            self._pending_workspace = ws
+            self.open_model(ws.checkpoint)
+        else:
+            self._apply_workspace(ws)
+
+    def _apply_workspace(self, ws: Workspace) -> None:
+        if self.model is not None and ws.checkpoint_sha256 and self.model.sha256 != ws.checkpoint_sha256:
+            self.message.show_message("The workspace was saved with a different version of this model file "
+                                      "(sha256 differs): the picture may not match.", "info")
+        self.resize_viewport(*ws.viewport_size)
+        self.state.set_render(ws.render)
+        self.state.set_bookmarks(ws.bookmarks)
+        self.state.restore(ws.latent, ws.geometry)
+
+    def resize_viewport(self, width: int, height: int) -> None:
+        """Grow or shrink the window so the viewport gets this size (best effort)."""
+        dw, dh = width - self.viewport.width(), height - self.viewport.height()
+        if dw or dh:
+            self.resize(self.width() + dw, self.height() + dh)
+
+    def open_workspace_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", self._last_dir(),
+                                              f"Workspaces (*{SUFFIX} *.json)")
+        if path:
+            self.load_workspace(path)
+
+    def save_workspace_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save workspace", str(Path(self._last_dir()) / f"view{SUFFIX}"),
+                                              f"Workspaces (*{SUFFIX})")
+        if path:
+            self.save_workspace(path)
+
+    # ----- bookmarks and history ---------------------------------------------------------
+    def add_bookmark(self) -> None:
+        g, spec = self.state.geometry, self.state.latent
+        self.state.add_bookmark(f"seed {spec.seed} · zoom {g.zoom:.3g} · ({g.center[0]:.3f}, {g.center[1]:.3f})")
+
+    def _refresh_bookmarks(self) -> None:
+        m = self.bookmarks_menu
+        m.clear()
+        self._action(m, "&Add bookmark", self.add_bookmark, "Ctrl+D")
+        if self.state.bookmarks:
+            m.addSeparator()
+            for bm in self.state.bookmarks:
+                m.addAction(bm.name, lambda b=bm: self.state.restore(b.latent, b.geometry))
+            m.addSeparator()
+            self._action(m, "&Clear bookmarks", lambda: self.state.set_bookmarks([]))
+
+    def _refresh_history(self) -> None:
+        self.undo_action.setEnabled(self.state.can_undo)
+        self.redo_action.setEnabled(self.state.can_redo)
+
+    # ----- drag and drop, closing -----------------------------------------------------------
+    def dragEnterEvent(self, e) -> None:  # noqa: N802
+        if any(self._droppable(u.toLocalFile()) for u in e.mimeData().urls()):
+            e.acceptProposedAction()
+
+    def dropEvent(self, e) -> None:  # noqa: N802
+        for url in e.mimeData().urls():
+            path = url.toLocalFile()
+            if path.lower().endswith(MODEL_SUFFIXES):
+                self.open_model(path)
+                return
+            if path.lower().endswith(".json"):
+                self.load_workspace(path)
+                return
+
+    @staticmethod
+    def _droppable(path: str) -> bool:
+        return path.lower().endswith(MODEL_SUFFIXES + (".json",))
+
+    def closeEvent(self, e) -> None:  # noqa: N802
+        self.worker.shutdown()
+        super().closeEvent(e)

@@ -1,0 +1,1 @@
+"""Dock panels: thin Qt views bound both ways to :class:`creps_viewer.state.ExplorerState`."""

@@ -1,0 +1,101 @@
+"""Geometry panel: zoom, centre, rotation and warp, bound both ways to the state."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSignalBlocker
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton,
+                               QVBoxLayout, QWidget)
+
+from creps_core.views import Warp
+
+from ..state import ExplorerState, Geometry
+from .widgets import SliderRow, reset_button
+
+WARPS = ("none", "swirl", "lens", "wave")
+DEFAULT = Geometry()
+DEFAULT_WARP = {"strength": 1.0, "radius": 0.5, "frequency": 2.0}
+
+
+def _coord_spin() -> QDoubleSpinBox:
+    s = QDoubleSpinBox()
+    s.setDecimals(5)
+    s.setRange(-1e6, 1e6)
+    s.setSingleStep(0.01)
+    s.setKeyboardTracking(False)
+    return s
+
+
+class GeometryPanel(QWidget):
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        root = QVBoxLayout(self)
+        root.setContentsMargins(6, 6, 6, 6)
+
+        view_box = QGroupBox("View")
+        form = QFormLayout(view_box)
+        self.zoom = SliderRow("", 1 / 16, 4096.0, 1.0, decimals=3, log=True, label_width=0)
+        self.zoom.label.hide()
+        form.addRow("Zoom", self.zoom)
+        self.u, self.v = _coord_spin(), _coord_spin()
+        self.center_reset = reset_button("Centre on (0.5, 0.5)")
+        row = QHBoxLayout()
+        row.addWidget(self.u, 1)
+        row.addWidget(self.v, 1)
+        row.addWidget(self.center_reset)
+        form.addRow("Centre u, v", row)
+        self.rotation = SliderRow("", -180.0, 180.0, 0.0, decimals=1, label_width=0)
+        self.rotation.label.hide()
+        form.addRow("Rotation °", self.rotation)
+        reset_view = QPushButton("Reset view")
+        reset_view.setToolTip("Zoom 1, centred, no rotation (key 0)")
+        form.addRow(reset_view)
+        root.addWidget(view_box)
+
+        warp_box = QGroupBox("Warp")
+        form = QFormLayout(warp_box)
+        self.warp_kind = QComboBox()
+        self.warp_kind.addItems([k.capitalize() for k in WARPS])
+        form.addRow("Type", self.warp_kind)
+        self.strength = SliderRow("", -4.0, 4.0, DEFAULT_WARP["strength"], label_width=0)
+        self.radius = SliderRow("", 0.05, 4.0, DEFAULT_WARP["radius"], label_width=0)
+        self.frequency = SliderRow("", 0.1, 10.0, DEFAULT_WARP["frequency"], label_width=0)
+        for name, row in (("Strength", self.strength), ("Radius", self.radius), ("Frequency", self.frequency)):
+            row.label.hide()
+            form.addRow(name, row)
+            row.valueChanged.connect(lambda v, name=name: self._warp_edited(f"warp-{name}"))
+        root.addWidget(warp_box)
+        root.addStretch(1)
+
+        self.zoom.valueChanged.connect(lambda z: state.update_geometry(merge="zoom", zoom=z))
+        self.u.valueChanged.connect(lambda u: state.update_geometry(center=(u, state.geometry.center[1])))
+        self.v.valueChanged.connect(lambda v: state.update_geometry(center=(state.geometry.center[0], v)))
+        self.center_reset.clicked.connect(lambda: state.update_geometry(center=DEFAULT.center))
+        self.rotation.valueChanged.connect(lambda r: state.update_geometry(merge="rotation", rotation=r))
+        reset_view.clicked.connect(lambda: state.set_geometry(Geometry(warp=state.geometry.warp)))
+        self.warp_kind.currentIndexChanged.connect(lambda i: self._warp_edited(None))
+        state.geometryChanged.connect(self.sync_from_state)
+        self.sync_from_state(state.geometry)
+
+    def _warp_edited(self, merge: str | None) -> None:
+        kind = WARPS[self.warp_kind.currentIndex()]
+        warp = None if kind == "none" else Warp(kind, strength=self.strength.value(), radius=self.radius.value(),
+                                                frequency=self.frequency.value())
+        self.state.update_geometry(merge=merge, warp=warp)
+
+    def sync_from_state(self, g: Geometry) -> None:
+        with QSignalBlocker(self.u), QSignalBlocker(self.v), QSignalBlocker(self.warp_kind):
+            self.zoom.set_value(g.zoom)
+            self.u.setValue(g.center[0])
+            self.v.setValue(g.center[1])
+            self.center_reset.setEnabled(g.center != DEFAULT.center)
+            self.rotation.set_value(g.rotation)
+            kind = g.warp.kind if g.warp is not None and g.warp.kind in WARPS else "none"
+            self.warp_kind.setCurrentIndex(WARPS.index(kind))
+            if g.warp is not None:
+                self.strength.set_value(g.warp.strength)
+                self.radius.set_value(g.warp.radius)
+                self.frequency.set_value(g.warp.frequency)
+            for row in (self.strength, self.radius, self.frequency):
+                row.setEnabled(kind != "none")
+            self.frequency.setEnabled(kind == "wave")

@@ -1,0 +1,236 @@
+"""Latent panel: seed, truncation, class, style mixing, A<->B interpolation, PCA directions."""
+
+from __future__ import annotations
+
+import random
+
+from PySide6.QtCore import QSignalBlocker, Qt
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
+                               QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+
+from creps_core.latents import LatentSpec, layer_labels
+
+from ..state import ExplorerState, ModelSummary
+from .widgets import RangeSlider, SliderRow, reset_button
+
+MAX_SEED = 2**31 - 1
+PCA_COMPONENTS = 8
+DEFAULT = LatentSpec()
+
+
+def _seed_spin(value: int = 0) -> QSpinBox:
+    s = QSpinBox()
+    s.setRange(0, MAX_SEED)
+    s.setValue(value)
+    s.setKeyboardTracking(False)
+    s.setMinimumWidth(90)
+    return s
+
+
+class LatentPanel(QWidget):
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        root = QVBoxLayout(self)
+        root.setContentsMargins(6, 6, 6, 6)
+        root.addWidget(self._build_basic())
+        root.addWidget(self._build_mixing())
+        root.addWidget(self._build_interp())
+        root.addWidget(self._build_pca())
+        root.addStretch(1)
+        state.latentChanged.connect(self.sync_from_state)
+        state.modelChanged.connect(self.set_model)
+        if state.model is not None:
+            self.set_model(state.model)
+        self.sync_from_state(state.latent)
+
+    # ----- construction ------------------------------------------------------------------
+    def _build_basic(self) -> QGroupBox:
+        box = QGroupBox("Latent")
+        form = QFormLayout(box)
+        form.setFieldGrowthPolicy(QFormLayout.AllNonFixedFieldsGrow)
+        self.seed = _seed_spin()
+        prev_b, next_b, rand_b = QToolButton(), QToolButton(), QToolButton()
+        prev_b.setArrowType(Qt.LeftArrow)
+        prev_b.setToolTip("Previous seed (Page Up)")
+        next_b.setArrowType(Qt.RightArrow)
+        next_b.setToolTip("Next seed (Page Down)")
+        rand_b.setText("Random")
+        rand_b.setToolTip("Random seed")
+        self.seed_reset = reset_button("Reset to seed 0")
+        row = QHBoxLayout()
+        for w in (self.seed, prev_b, next_b, rand_b, self.seed_reset):
+            row.addWidget(w)
+        form.addRow("Seed", row)
+        self.seed.valueChanged.connect(lambda v: self.state.update_latent(seed=int(v)))
+        prev_b.clicked.connect(lambda: self.step_seed(-1))
+        next_b.clicked.connect(lambda: self.step_seed(+1))
+        rand_b.clicked.connect(lambda: self.state.update_latent(seed=random.randrange(MAX_SEED)))
+        self.seed_reset.clicked.connect(lambda: self.state.update_latent(seed=0))
+
+        self.class_combo = QComboBox()
+        self.class_row_label = QLabel("Class")
+        form.addRow(self.class_row_label, self.class_combo)
+        self.class_combo.currentIndexChanged.connect(
+            lambda i: i >= 0 and self.state.update_latent(class_idx=i))
+
+        self.psi = SliderRow("", -1.0, 2.0, 1.0, label_width=0)
+        self.psi.label.hide()
+        form.addRow("Truncation ψ", self.psi)
+        self.psi.valueChanged.connect(lambda v: self.state.update_latent(merge="psi", psi=round(v, 4)))
+
+        self.cutoff = QSpinBox()
+        self.cutoff.setSpecialValueText("all layers")
+        self.cutoff_reset = reset_button("Truncate all layers")
+        row = QHBoxLayout()
+        row.addWidget(self.cutoff, 1)
+        row.addWidget(self.cutoff_reset)
+        form.addRow("ψ cutoff", row)
+        self.cutoff.valueChanged.connect(lambda v: self.state.update_latent(cutoff=int(v) or None))
+        self.cutoff_reset.clicked.connect(lambda: self.state.update_latent(cutoff=None))
+        return box
+
+    def _build_mixing(self) -> QGroupBox:
+        box = QGroupBox("Style mixing")
+        lay = QVBoxLayout(box)
+        row = QHBoxLayout()
+        self.mix_on = QCheckBox("Mix with seed")
+        self.mix_seed = _seed_spin(1)
+        self.mix_reset = reset_button("No style mixing")
+        row.addWidget(self.mix_on)
+        row.addWidget(self.mix_seed, 1)
+        row.addWidget(self.mix_reset)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("coarse"))
+        self.mix_range = RangeSlider()
+        self.mix_range.setToolTip("ws indices taken from the mixing seed (coarse → fine)")
+        row.addWidget(self.mix_range, 1)
+        row.addWidget(QLabel("fine"))
+        lay.addLayout(row)
+        self.layer_grid = QGridLayout()
+        self.layer_grid.setSpacing(2)
+        lay.addLayout(self.layer_grid)
+        self.layer_buttons: list[QToolButton] = []
+        self.mix_on.toggled.connect(self._mix_edited)
+        self.mix_seed.valueChanged.connect(self._mix_edited)
+        self.mix_range.rangeChanged.connect(
+            lambda lo, hi: self.state.update_latent(merge="mix-range", mix_layers=tuple(range(lo, hi))))
+        self.mix_reset.clicked.connect(lambda: self.state.update_latent(mix_seed=None, mix_layers=()))
+        return box
+
+    def _build_interp(self) -> QGroupBox:
+        box = QGroupBox("Interpolate A ↔ B")
+        form = QFormLayout(box)
+        self.b_seed = _seed_spin(1)
+        self.space = QComboBox()
+        self.space.addItem("lerp in W", "w")
+        self.space.addItem("slerp in Z", "z")
+        row = QHBoxLayout()
+        row.addWidget(self.b_seed, 1)
+        row.addWidget(self.space)
+        form.addRow("Seed B", row)
+        self.interp_t = SliderRow("", 0.0, 1.0, 0.0, label_width=0)
+        self.interp_t.label.hide()
+        form.addRow("A ↔ B", self.interp_t)
+        self.interp_t.valueChanged.connect(lambda v: self._interp_edited("interp"))
+        self.b_seed.valueChanged.connect(lambda v: self._interp_edited(None))
+        self.space.currentIndexChanged.connect(lambda i: self._interp_edited(None))
+        return box
+
+    def _build_pca(self) -> QGroupBox:
+        box = QGroupBox("Directions (PCA of W, in σ)")
+        lay = QVBoxLayout(box)
+        lay.setSpacing(2)
+        self.pcs = [SliderRow(f"PC{k + 1}", -5.0, 5.0, 0.0, decimals=2, label_width=36) for k in range(PCA_COMPONENTS)]
+        for k, row in enumerate(self.pcs):
+            lay.addWidget(row)
+            row.valueChanged.connect(lambda v, k=k: self._direction_edited(k, v))
+        reset_all = QPushButton("Reset directions")
+        reset_all.clicked.connect(lambda: self.state.update_latent(directions=()))
+        lay.addWidget(reset_all)
+        self.pcs_reset_all = reset_all
+        return box
+
+    # ----- model ---------------------------------------------------------------------------
+    def set_model(self, model: ModelSummary) -> None:
+        with QSignalBlocker(self.class_combo):
+            self.class_combo.clear()
+            self.class_combo.addItems([f"class {i}" for i in range(model.c_dim)])
+        self.class_combo.setVisible(model.c_dim > 0)
+        self.class_row_label.setVisible(model.c_dim > 0)
+        with QSignalBlocker(self.cutoff):
+            self.cutoff.setRange(0, model.num_ws)
+        self.mix_range.set_count(model.num_ws)
+        for b in self.layer_buttons:
+            self.layer_grid.removeWidget(b)
+            b.deleteLater()
+        self.layer_buttons = []
+        for i, text in enumerate(layer_labels(model.num_ws)):
+            b = QToolButton()
+            b.setText(str(i))
+            b.setToolTip(f"ws[{text}]")
+            b.setCheckable(True)
+            b.setFixedSize(26, 22)
+            b.toggled.connect(self._layers_toggled)
+            self.layer_grid.addWidget(b, 0, i)
+            self.layer_buttons.append(b)
+        self.sync_from_state(self.state.latent)
+
+    # ----- widget -> state ---------------------------------------------------------------
+    def step_seed(self, delta: int) -> None:
+        self.state.update_latent(seed=min(MAX_SEED, max(0, self.state.latent.seed + delta)))
+
+    def _mix_edited(self, *_: object) -> None:
+        spec = self.state.latent
+        layers = spec.mix_layers
+        if self.mix_on.isChecked() and not layers:
+            n = self.state.model.num_ws if self.state.model else 2
+            layers = tuple(range(n // 2, n))  # a useful default: the fine half
+        self.state.set_latent(spec.with_(mix_seed=self.mix_seed.value() if self.mix_on.isChecked() else None,
+                                         mix_layers=layers))
+
+    def _layers_toggled(self, *_: object) -> None:
+        layers = tuple(i for i, b in enumerate(self.layer_buttons) if b.isChecked())
+        self.state.update_latent(mix_layers=layers)
+
+    def _interp_edited(self, merge: str | None) -> None:
+        t = round(self.interp_t.value(), 4)
+        self.state.update_latent(merge=merge, interp_seed=self.b_seed.value() if t else None, interp_t=t,
+                                 interp_space=self.space.currentData())
+
+    def _direction_edited(self, comp: int, amount: float) -> None:
+        d = {k: a for k, a in self.state.latent.directions}
+        d[comp] = round(amount, 3)
+        self.state.update_latent(merge=f"pc{comp}", directions=tuple(sorted((k, a) for k, a in d.items() if a)))
+
+    # ----- state -> widget ---------------------------------------------------------------
+    def sync_from_state(self, spec: LatentSpec) -> None:
+        blockers = [QSignalBlocker(w) for w in (self.seed, self.class_combo, self.cutoff, self.mix_on, self.mix_seed,
+                                                 self.b_seed, self.space, *self.layer_buttons)]
+        self.seed.setValue(spec.seed)
+        self.seed_reset.setEnabled(spec.seed != DEFAULT.seed)
+        if spec.class_idx is not None:
+            self.class_combo.setCurrentIndex(spec.class_idx)
+        self.psi.set_value(spec.psi)
+        self.cutoff.setValue(spec.cutoff or 0)
+        self.cutoff_reset.setEnabled(spec.cutoff is not None)
+        mixing = spec.mix_seed is not None
+        self.mix_on.setChecked(mixing)
+        if mixing:
+            self.mix_seed.setValue(spec.mix_seed)
+        self.mix_range.set_range(min(spec.mix_layers, default=0), max(spec.mix_layers, default=-1) + 1)
+        self.mix_range.setEnabled(mixing)
+        for i, b in enumerate(self.layer_buttons):
+            b.setChecked(i in spec.mix_layers)
+            b.setEnabled(mixing)
+        self.mix_reset.setEnabled(mixing or bool(spec.mix_layers))
+        if spec.interp_seed is not None:
+            self.b_seed.setValue(spec.interp_seed)
+        self.space.setCurrentIndex(0 if spec.interp_space == "w" else 1)
+        self.interp_t.set_value(spec.interp_t)
+        amounts = dict(spec.directions)
+        for k, row in enumerate(self.pcs):
+            row.set_value(amounts.get(k, 0.0))
+        self.pcs_reset_all.setEnabled(bool(spec.directions))
+        del blockers

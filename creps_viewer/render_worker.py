@@ -1,0 +1,278 @@
+"""The render worker: turns immutable requests into frames on one thread.
+
+napari-style: the UI thread only *submits* snapshots; the worker always renders
+the newest one, drops the ones superseded while it was busy, and cancels a render
+in progress between tiles/chunks (the engine's cancel callback) when a newer
+request or a model change arrives.  With ``sync=True`` everything runs in the
+calling thread (deterministic tests, screenshots, benchmarks).
+
+Progressive refinement: a request is first rendered as a coarse preview (the same
+region at 1/preview_scale size), then at full resolution.  For interactive
+requests (drags, slider moves) the full render waits for a short idle period, so
+the preview keeps up with the hand.  Whichever is cheaper goes first: when the
+full frame can reuse the previous frame's pixels (a pan) and costs less than a
+preview, the preview is skipped.  All frames go through :mod:`pixel_reuse`.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from PySide6.QtCore import QObject, Signal
+
+from creps_core.checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from creps_core.engine import Engine, RenderCancelled, to_uint8
+from creps_core.latents import LatentSpec
+from creps_core.views import View
+
+from .pixel_reuse import plan_reuse, shifted
+
+PREVIEW, FULL = "preview", "full"
+FAST_FRAME_MS = 40.0  # a full frame predicted faster than this needs no preview
+
+
+@dataclass(frozen=True)
+class RenderRequest:
+    """One immutable snapshot of what to draw."""
+
+    latent: LatentSpec
+    view: View  # full-resolution view (snap=True for reuse)
+    precision: str = "fp32"
+    exact: bool = False
+    preview_scale: int = 4
+    interactive: bool = False
+
+    def preview_view(self) -> View:
+        s = max(1, self.preview_scale)
+        return self.view.with_(width=max(2, round(self.view.width / s)), height=max(2, round(self.view.height / s)))
+
+
+@dataclass
+class Frame:
+    request: RenderRequest
+    view: View
+    level: str  # PREVIEW or FULL
+    image: torch.Tensor  # float32 [C, H, W], ~[-1, 1]
+    rgb: np.ndarray  # HWC uint8
+    ms: float
+    pixels_rendered: int
+    pixels_total: int
+
+    @property
+    def is_final(self) -> bool:
+        return self.level == FULL
+
+
+@dataclass(frozen=True)
+class _ModelJob:
+    source: str | Path | LoadedModel
+    device: str
+
+
+class RenderWorker(QObject):
+    """Owns the engine (engines are not thread-safe) and the previous frames."""
+
+    frameReady = Signal(object)  # Frame
+    renderFailed = Signal(str)
+    activity = Signal(str)  # what is rendering now; "" when idle
+    progress = Signal(float)
+    modelLoaded = Signal(object)  # LoadedModel
+    modelFailed = Signal(str)
+
+    def __init__(self, sync: bool = False, idle_delay: float = 0.15, band_pixels: int = 16384,
+                 parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.sync = sync
+        self.idle_delay = idle_delay
+        self.band_pixels = band_pixels
+        self.engine: Engine | None = None
+        self.model: LoadedModel | None = None
+        self._generation = 0
+        self._last: dict[str, tuple[tuple, View, torch.Tensor]] = {}
+        self._ms_per_pixel: float | None = None
+        self._cond = threading.Condition()
+        self._request: RenderRequest | None = None
+        self._model_job: _ModelJob | None = None
+        self._busy = False
+        self._stop = False
+        self._thread: threading.Thread | None = None
+        if not sync:
+            self._thread = threading.Thread(target=self._run, name="creps-render", daemon=True)
+            self._thread.start()
+
+    # ----- public API (UI thread) ------------------------------------------------------
+    def load_model(self, source: str | Path | LoadedModel, device: str = "auto") -> None:
+        """Open a checkpoint (or take a loaded model) and build an engine; keeps the old one on failure."""
+        self._post(model_job=_ModelJob(source, device))
+
+    def submit(self, request: RenderRequest) -> None:
+        """Render this request next; any older pending request is dropped."""
+        self._post(request=request)
+
+    def wait_idle(self, timeout: float = 30.0) -> bool:
+        """Block until nothing is pending or running (tests, screenshots)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while self._request is not None or self._model_job is not None or self._busy:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+        return True
+
+    def shutdown(self) -> None:
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+
+    # ----- scheduling ---------------------------------------------------------------------
+    def _post(self, request: RenderRequest | None = None, model_job: _ModelJob | None = None) -> None:
+        if self.sync:
+            if model_job is not None:
+                self._do_model(model_job)
+            if request is not None:
+                self._do_render(request, cancel=lambda: False)
+            return
+        with self._cond:
+            if model_job is not None:
+                self._model_job = model_job
+            if request is not None:
+                self._request = request
+            self._cond.notify_all()
+
+    def _superseded(self) -> bool:
+        return self._stop or self._request is not None or self._model_job is not None
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._stop and self._request is None and self._model_job is None:
+                    self._cond.wait()
+                if self._stop:
+                    return
+                job, req = self._model_job, None
+                if job is None:
+                    req, self._request = self._request, None
+                self._model_job = None
+                self._busy = True
+            try:
+                if job is not None:
+                    self._do_model(job)
+                else:
+                    self._do_render(req, cancel=self._superseded)
+            finally:
+                with self._cond:
+                    self._busy = False
+                    self._cond.notify_all()
+
+    def _wait_for_newer(self, seconds: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(self._superseded, timeout=seconds)
+
+    # ----- jobs ---------------------------------------------------------------------------
+    def _do_model(self, job: _ModelJob) -> None:
+        name = job.source.path if isinstance(job.source, LoadedModel) else job.source
+        self.activity.emit(f"opening {Path(str(name)).name}…")
+        try:
+            model = job.source if isinstance(job.source, LoadedModel) else load_checkpoint(job.source)
+            engine = Engine(model, device=job.device)
+        except CheckpointError as e:
+            self.modelFailed.emit(str(e))
+        except Exception as e:  # noqa: BLE001 - any failure must leave the previous model usable
+            self.modelFailed.emit(f"{name}: could not open the model ({type(e).__name__}: {e})")
+        else:
+            self.engine, self.model = engine, model
+            self._generation += 1
+            self._last.clear()
+            self._ms_per_pixel = None
+            self.modelLoaded.emit(model)
+        finally:
+            self.activity.emit("")
+
+    def _do_render(self, req: RenderRequest, cancel: Callable[[], bool]) -> None:
+        if self.engine is None:
+            return
+        key = (self._generation, req.latent, req.precision, req.exact)
+        try:
+            if self._preview_first(req, key):
+                self._render_level(req, PREVIEW, req.preview_view(), key, cancel)
+                if req.interactive and not self.sync and self._wait_for_newer(self.idle_delay):
+                    return
+            self._render_level(req, FULL, req.view, key, cancel)
+        except RenderCancelled:
+            pass
+        except (torch.OutOfMemoryError, MemoryError):
+            self._recover_memory()
+            self.renderFailed.emit(
+                f"Out of memory rendering {req.view.width}×{req.view.height} on {self.engine.device}. "
+                "Try a smaller window, a lower precision (bf16/fp16) or the CPU.")
+        except Exception as e:  # noqa: BLE001 - a failed frame must not kill the worker
+            if "out of memory" in str(e).lower():
+                self._recover_memory()
+            self.renderFailed.emit(f"Render failed: {e}")
+        finally:
+            self.activity.emit("")
+
+    def _recover_memory(self) -> None:
+        self._last.clear()
+        if self.engine is not None:
+            self.engine.clear_caches()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+    def _preview_first(self, req: RenderRequest, key: tuple) -> bool:
+        if req.preview_scale <= 1:
+            return False
+        pv = req.preview_view()
+        full_cost = self._cost(FULL, key, req.view)
+        if full_cost <= pv.width * pv.height:
+            return False
+        return self._ms_per_pixel is None or full_cost * self._ms_per_pixel > FAST_FRAME_MS
+
+    def _cost(self, level: str, key: tuple, view: View) -> int:
+        """Pixels a render of ``view`` at ``level`` would compute, given the previous frame."""
+        last = self._last.get(level)
+        plan = plan_reuse(last[1], view) if last is not None and last[0] == key else None
+        return plan.exposed_pixels() if plan is not None else view.width * view.height
+
+    def _render_level(self, req: RenderRequest, level: str, view: View, key: tuple,
+                      cancel: Callable[[], bool]) -> None:
+        engine = self.engine
+        t0 = time.perf_counter()
+        last = self._last.get(level)
+        plan = plan_reuse(last[1], view) if last is not None and last[0] == key else None
+        if plan is not None:
+            image, regions = shifted(last[2], plan), plan.regions
+        else:
+            image = torch.empty(self.engine.cfg.img_channels, view.height, view.width)
+            regions = ((0, 0, view.height, view.width),)
+        total = sum(h * w for _, _, h, w in regions)
+        what = "preview" if level == PREVIEW else ("refining" if plan is None else "updating")
+        self.activity.emit(f"{what} {view.width}×{view.height}" + (f" ({total} px new)" if plan else ""))
+        done = 0
+        for r0, c0, rows, cols in regions:
+            band = max(1, self.band_pixels // cols)
+            for i in range(r0, r0 + rows, band):
+                if cancel():
+                    raise RenderCancelled()
+                n = min(band, r0 + rows - i)
+                image[:, i:i + n, c0:c0 + cols] = engine.render(
+                    req.latent, view.tile(i, c0, n, cols), precision=req.precision, exact=req.exact, cancel=cancel)
+                done += n * cols
+                if level == FULL and total:
+                    self.progress.emit(done / total)
+        ms = (time.perf_counter() - t0) * 1000
+        if level == FULL and total:
+            rate = ms / total
+            self._ms_per_pixel = rate if self._ms_per_pixel is None else 0.5 * (self._ms_per_pixel + rate)
+        self._last[level] = (key, view, image)
+        rgb = np.ascontiguousarray(to_uint8(image))
+        self.frameReady.emit(Frame(req, view, level, image, rgb, ms, total, view.width * view.height))

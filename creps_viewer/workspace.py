@@ -1,0 +1,80 @@
+"""Workspace files: everything needed to reproduce the view, as JSON.
+
+A workspace names the checkpoint (path and sha256, so a moved or changed file is
+noticed), the latent spec, the geometry, the viewport size, the render settings
+and the bookmarks.  Writes are atomic; a bad file raises :class:`WorkspaceError`
+with a message that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from creps_core.latents import LatentSpec
+
+from .state import Bookmark, Geometry, RenderSettings
+
+FORMAT = "creps-explorer-workspace"
+VERSION = 1
+SUFFIX = ".creps.json"
+
+
+class WorkspaceError(Exception):
+    """A workspace file could not be read; the message names the file and the problem."""
+
+
+@dataclass
+class Workspace:
+    checkpoint: str  # path, or "" for the built-in default model
+    checkpoint_sha256: str
+    latent: LatentSpec
+    geometry: Geometry
+    render: RenderSettings
+    viewport_size: tuple[int, int]  # (width, height) in pixels
+    bookmarks: list[Bookmark] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "version": VERSION, "checkpoint": self.checkpoint,
+                "checkpoint_sha256": self.checkpoint_sha256, "latent": self.latent.to_dict(),
+                "geometry": self.geometry.to_dict(), "render": self.render.to_dict(),
+                "viewport_size": list(self.viewport_size), "bookmarks": [b.to_dict() for b in self.bookmarks]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Workspace":
+        return cls(checkpoint=str(d.get("checkpoint", "")), checkpoint_sha256=str(d.get("checkpoint_sha256", "")),
+                   latent=LatentSpec.from_dict(d.get("latent", {})), geometry=Geometry.from_dict(d.get("geometry", {})),
+                   render=RenderSettings.from_dict(d.get("render", {})),
+                   viewport_size=tuple(int(x) for x in d.get("viewport_size", (512, 512))),
+                   bookmarks=[Bookmark.from_dict(b) for b in d.get("bookmarks", [])])
+
+
+def save_workspace(path: str | os.PathLike, ws: Workspace) -> Path:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps(ws.to_dict(), indent=2, sort_keys=True))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def load_workspace(path: str | os.PathLike) -> Workspace:
+    path = Path(path)
+    try:
+        d = json.loads(path.read_text())
+    except OSError as e:
+        raise WorkspaceError(f"{path}: cannot read ({e.strerror or e})") from None
+    except ValueError as e:
+        raise WorkspaceError(f"{path}: not valid JSON ({e})") from None
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise WorkspaceError(f"{path}: not a CREPS Explorer workspace")
+    if int(d.get("version", 0)) > VERSION:
+        raise WorkspaceError(f"{path}: made by a newer CREPS Explorer (version {d['version']})")
+    try:
+        return Workspace.from_dict(d)
+    except (KeyError, TypeError, ValueError) as e:
+        raise WorkspaceError(f"{path}: invalid workspace ({type(e).__name__}: {e})") from None
