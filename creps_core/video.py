@@ -1,0 +1,398 @@
+"""Keyframed videos: zoom, pan and rotate through a generated world or walk its latent space.
+
+A video is a list of :class:`Keyframe` states (view + latent); segment i runs from
+keyframe i to i+1 over ``keyframes[i].duration`` seconds with that keyframe's easing
+(a looping video adds a last segment back to the first keyframe).  In between:
+
+- zoom is interpolated in log scale (constant perceived speed), and the centre so
+  that the point the two views share stays put on screen (a zoom into a point does
+  not swing sideways); equal zooms pan linearly;
+- rotation goes the shortest way round (orbit presets use quarter-turn segments);
+- warps of one kind blend their parameters; different kinds switch half way;
+- latents: ``slerp`` (in Z between seeds, as the official videos), ``lerp`` (in W), or
+  ``spline``: the official gen_video cubic spline through all keyframes' ws.
+
+Frames reuse the engine's work: an unchanged latent reuses its compiled program,
+and pans with ``snap=True`` views reuse lines (see :mod:`creps_core.engine`).
+
+``video_steps`` is the plain generator of work; ``render_video`` drives it with a
+callback.  Output is written under a temporary name and renamed when complete; a
+``NAME.json`` sidecar records everything needed to render it again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Callable, Iterator, Sequence
+
+import numpy as np
+import torch
+
+from .engine import Engine, RenderCancelled, to_uint8
+from .latents import LatentSpec, slerp
+from .metadata import RenderRecord
+from .views import View, Warp
+
+EASINGS: dict[str, Callable[[float], float]] = {
+    "linear": lambda t: t,
+    "in": lambda t: t * t * t,
+    "out": lambda t: 1 - (1 - t) ** 3,
+    "in_out": lambda t: 4 * t**3 if t < 0.5 else 1 - (-2 * t + 2) ** 3 / 2,
+}
+LATENT_MODES = ("slerp", "lerp", "spline")
+VIDEO_FORMATS = {".mp4": "mp4", ".webm": "webm", ".gif": "gif"}
+
+ProgressFn = Callable[[int, int, float | None], None]
+CancelFn = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class Keyframe:
+    """A state to pass through; ``duration`` and ``easing`` describe the segment that follows."""
+
+    view: View
+    latent: LatentSpec
+    duration: float = 2.0  # seconds to the next keyframe
+    easing: str = "in_out"
+
+    def __post_init__(self) -> None:
+        if self.easing not in EASINGS:
+            raise ValueError(f"unknown easing {self.easing!r}; choose one of {', '.join(EASINGS)}")
+        if not self.duration > 0:
+            raise ValueError(f"keyframe duration must be positive, got {self.duration}")
+
+    def to_dict(self) -> dict:
+        return {"view": self.view.to_dict(), "latent": self.latent.to_dict(), "duration": self.duration,
+                "easing": self.easing}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Keyframe":
+        return cls(View.from_dict(d["view"]), LatentSpec.from_dict(d["latent"]), float(d.get("duration", 2.0)),
+                   d.get("easing", "in_out"))
+
+
+@dataclass(frozen=True)
+class VideoSpec:
+    """A whole video: keyframes, frame size and timing, how latents are interpolated."""
+
+    keyframes: tuple[Keyframe, ...]
+    width: int
+    height: int
+    fps: float = 30.0
+    latent_mode: str = "slerp"
+    loop: bool = False
+    quality: float = 8.0  # 0 (smallest) .. 10 (best)
+    precision: str | None = None
+    exact: bool = False
+
+    @property
+    def n_segments(self) -> int:
+        return len(self.keyframes) if self.loop else len(self.keyframes) - 1
+
+    @property
+    def duration(self) -> float:
+        return sum(k.duration for k in self.keyframes[:self.n_segments])
+
+    @property
+    def n_frames(self) -> int:
+        """Frames at times i / fps; a non-looping video also shows its last keyframe."""
+        if self.n_segments == 0:
+            return 1
+        n = max(1, round(self.duration * self.fps))
+        return n if self.loop else n + 1
+
+    def to_dict(self) -> dict:
+        return {"keyframes": [k.to_dict() for k in self.keyframes], "width": self.width, "height": self.height,
+                "fps": self.fps, "latent_mode": self.latent_mode, "loop": self.loop, "quality": self.quality,
+                "precision": self.precision, "exact": self.exact}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "VideoSpec":
+        return cls(tuple(Keyframe.from_dict(k) for k in d["keyframes"]), int(d["width"]), int(d["height"]),
+                   float(d.get("fps", 30)), d.get("latent_mode", "slerp"), bool(d.get("loop", False)),
+                   float(d.get("quality", 8)), d.get("precision"), bool(d.get("exact", False)))
+
+
+def validate(spec: VideoSpec, fmt: str) -> None:
+    """Refuse impossible videos before any frame is rendered."""
+    if not spec.keyframes:
+        raise ValueError("a video needs at least one keyframe")
+    if spec.latent_mode not in LATENT_MODES:
+        raise ValueError(f"unknown latent interpolation {spec.latent_mode!r}; choose one of {', '.join(LATENT_MODES)}")
+    if not spec.fps > 0:
+        raise ValueError(f"fps must be positive, got {spec.fps}")
+    if spec.width < 16 or spec.height < 16:
+        raise ValueError(f"frames must be at least 16x16, got {spec.width}x{spec.height}")
+    if fmt in ("mp4", "webm") and (spec.width % 16 or spec.height % 16):
+        w, h = fit_video_size(spec.width, spec.height)
+        raise ValueError(f"{fmt} frame sizes must be multiples of 16; {spec.width}x{spec.height} is not (try {w}x{h})")
+    if not 0 <= spec.quality <= 10:
+        raise ValueError(f"quality must be in 0..10, got {spec.quality}")
+
+
+def fit_video_size(width: int, height: int) -> tuple[int, int]:
+    """The nearest frame size that video codecs accept (multiples of 16, at least 16)."""
+    return max(16, (width + 8) // 16 * 16), max(16, (height + 8) // 16 * 16)
+
+
+# ----- interpolation ------------------------------------------------------------------------
+def interp_view(a: View, b: View, t: float) -> View:
+    """The view a fraction t of the way from a to b (sizes and snapping from a)."""
+    za, zb = a.zoom, b.zoom
+    zoom = za * (zb / za) ** t
+    if abs(math.log(zb / za)) > 1e-9:
+        # Keep the fixed point of the a->b zoom still on screen: c(t) = ca + (cb - ca) * s(t).
+        s = (za / zoom - 1) / (za / zb - 1)
+    else:
+        s = t
+    center = tuple(ca + (cb - ca) * s for ca, cb in zip(a.center, b.center))
+    turn = (b.rotation - a.rotation + 180.0) % 360.0 - 180.0
+    rotation = a.rotation + turn * t
+    return a.with_(center=center, zoom=zoom, rotation=rotation, warp=interp_warp(a.warp, b.warp, t), window=None)
+
+
+def interp_warp(a: Warp | None, b: Warp | None, t: float) -> Warp | None:
+    a = a or Warp(b.kind if b else "none")
+    b = b or Warp(a.kind)
+    if a.kind != b.kind or a.kind == "custom":
+        return a if t < 0.5 else b
+    if a.kind == "none":
+        return None
+
+    def mix(x: float, y: float) -> float:
+        return x + (y - x) * t
+
+    return Warp(a.kind, mix(a.strength, b.strength), mix(a.radius, b.radius), mix(a.frequency, b.frequency),
+                (mix(a.center[0], b.center[0]), mix(a.center[1], b.center[1])))
+
+
+def _seed_pair(a: LatentSpec, b: LatentSpec) -> bool:
+    """True when a and b differ only in their seed (then a blend is itself a LatentSpec)."""
+    return a.interp_seed is None and b.interp_seed is None and replace(a, seed=b.seed) == b
+
+
+def interp_latent(engine: Engine, a: LatentSpec, b: LatentSpec, t: float, mode: str) -> LatentSpec | torch.Tensor:
+    """Latent a fraction t from a to b: a LatentSpec when expressible (reproducible, cacheable), else ws."""
+    if t <= 0 or a == b:
+        return a
+    if t >= 1:
+        return b
+    if _seed_pair(a, b):
+        return a.with_(interp_seed=b.seed, interp_t=t, interp_space="z" if mode == "slerp" else "w")
+    wa, wb = engine.ws(a), engine.ws(b)
+    return slerp(wa, wb, t) if mode == "slerp" else torch.lerp(wa, wb, t)
+
+
+class _Spline:
+    """The official gen_video latent spline: cubic through the keyframes' ws, tiled for loops."""
+
+    def __init__(self, ws: np.ndarray, loop: bool) -> None:
+        from scipy.interpolate import CubicSpline, interp1d
+
+        k = len(ws)
+        if loop:  # as gen_video.py: wraps=2 copies each side, kind='cubic'
+            x = np.arange(-2 * k, 3 * k)
+            self.f = interp1d(x, np.tile(ws, [5, 1, 1]), kind="cubic", axis=0)
+        elif k >= 2:
+            self.f = CubicSpline(np.arange(k), ws, axis=0, bc_type="not-a-knot")
+        else:
+            self.f = lambda p: ws[0]
+
+    def __call__(self, p: float) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(self.f(p), dtype=np.float32))
+
+
+@dataclass
+class Frame:
+    """One frame's state."""
+
+    index: int
+    view: View
+    latent: LatentSpec | torch.Tensor
+
+
+def frames(engine: Engine, spec: VideoSpec) -> Iterator[Frame]:
+    """The state of every frame, in order."""
+    kfs = spec.keyframes
+    ends = np.cumsum([k.duration for k in kfs[:spec.n_segments]])
+    spline = None
+    if spec.latent_mode == "spline":
+        spline = _Spline(np.stack([engine.ws(k.latent).cpu().numpy() for k in kfs]), spec.loop)
+    for i in range(spec.n_frames):
+        time_s = min(i / spec.fps, spec.duration)
+        seg = min(int(np.searchsorted(ends, time_s, side="right")), max(spec.n_segments - 1, 0))
+        a, b = kfs[seg], kfs[(seg + 1) % len(kfs)]
+        start = ends[seg] - a.duration if spec.n_segments else 0.0
+        t = EASINGS[a.easing](min(max((time_s - start) / a.duration, 0.0), 1.0)) if spec.n_segments else 0.0
+        view = interp_view(a.view, b.view, t).with_(width=spec.width, height=spec.height)
+        latent = spline(seg + t).to(engine.device) if spline else interp_latent(engine, a.latent, b.latent, t,
+                                                                                  spec.latent_mode)
+        yield Frame(i, view, latent)
+
+
+# ----- presets --------------------------------------------------------------------------------
+def zoom_into(view: View, latent: LatentSpec, point: tuple[float, float], factor: float,
+              duration: float = 8.0, easing: str = "in_out") -> list[Keyframe]:
+    """From ``view`` into ``point`` magnified ``factor`` times."""
+    if not factor > 0:
+        raise ValueError("zoom factor must be positive")
+    end = view.with_(center=tuple(point), zoom=view.zoom * factor)
+    return [Keyframe(view, latent, duration, easing), Keyframe(end, latent, duration, easing)]
+
+
+def orbit(view: View, latent: LatentSpec, turns: float = 1.0, duration: float = 8.0) -> list[Keyframe]:
+    """Rotate about the view centre, in quarter-turn linear segments (loops seamlessly for whole turns)."""
+    n = max(1, math.ceil(abs(turns) * 4))
+    step = 360.0 * turns / n
+    return [Keyframe(view.with_(rotation=view.rotation + step * i), latent, duration / n, "linear")
+            for i in range(n + 1)]
+
+
+def pan(view: View, latent: LatentSpec, to_center: tuple[float, float], duration: float = 6.0,
+        easing: str = "in_out") -> list[Keyframe]:
+    """Slide to ``to_center`` at fixed zoom; snapped views let frames reuse each other's lines."""
+    start = view.with_(snap=True)
+    return [Keyframe(start, latent, duration, easing), Keyframe(start.with_(center=tuple(to_center)), latent, duration, easing)]
+
+
+def latent_walk(view: View, seeds: Sequence[int], seconds_per_seed: float = 2.0, psi: float = 1.0,
+                class_idx: int | None = None, easing: str = "linear") -> list[Keyframe]:
+    """Through the given seeds (use latent_mode 'spline' and loop=True for the official look)."""
+    if not seeds:
+        raise ValueError("a latent walk needs at least one seed")
+    return [Keyframe(view, LatentSpec(seed=int(s), psi=psi, class_idx=class_idx), seconds_per_seed, easing)
+            for s in seeds]
+
+
+def record(keyframes: Sequence[Keyframe], view: View, latent: LatentSpec, duration: float = 2.0,
+           easing: str = "in_out") -> list[Keyframe]:
+    """"Record from the explorer": the keyframes with the current state appended."""
+    return [*keyframes, Keyframe(view.with_(window=None), latent, duration, easing)]
+
+
+def save_spec(path: str | os.PathLike, spec: VideoSpec) -> None:
+    Path(path).write_text(json.dumps(spec.to_dict(), indent=1))
+
+
+def load_spec(path: str | os.PathLike) -> VideoSpec:
+    return VideoSpec.from_dict(json.loads(Path(path).read_text()))
+
+
+# ----- writing ---------------------------------------------------------------------------------
+def format_of(path: str | os.PathLike) -> str:
+    fmt = VIDEO_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ValueError(f"cannot tell the video format from {Path(path).name!r}; use .mp4, .webm or .gif")
+    return fmt
+
+
+class _FFmpegWriter:
+    def __init__(self, path: Path, fmt: str, spec: VideoSpec) -> None:
+        import imageio.v2 as iio
+
+        opts: dict = {"fps": spec.fps, "macro_block_size": 16, "pixelformat": "yuv420p"}
+        if fmt == "mp4":
+            opts.update(codec="libx264", quality=spec.quality)
+        else:  # VP9 in constant-quality mode: crf 0 (best) .. 63
+            crf = round((1 - spec.quality / 10) * 63)
+            opts.update(codec="libvpx-vp9", quality=None, output_params=["-crf", str(crf), "-b:v", "0"])
+        self.w = iio.get_writer(path, format="FFMPEG", mode="I", **opts)
+
+    def add(self, rgb: np.ndarray) -> None:
+        self.w.append_data(rgb)
+
+    def close(self) -> None:
+        self.w.close()
+
+
+class _GifWriter:
+    """GIF through Pillow; it palettises on close, so frames are kept until then."""
+
+    def __init__(self, path: Path, fmt: str, spec: VideoSpec) -> None:
+        self.path, self.fps, self.frames = path, spec.fps, []
+
+    def add(self, rgb: np.ndarray) -> None:
+        from PIL import Image
+
+        self.frames.append(Image.fromarray(rgb))
+
+    def close(self) -> None:
+        if not self.frames:  # cancelled before the first frame
+            return
+        first, *rest = self.frames
+        first.save(self.path, format="GIF", save_all=True, append_images=rest,
+                   duration=round(1000 / self.fps), loop=0)
+
+
+def video_record(spec: VideoSpec, engine: Engine) -> RenderRecord:
+    """The sidecar record: the first keyframe as the record's state, the whole spec in ``extra``."""
+    m = engine.model
+    first = spec.keyframes[0]
+    return RenderRecord(checkpoint=str(m.path) if m else "", checkpoint_sha256=m.sha256 if m else "",
+                        latent=first.latent, view=first.view.with_(width=spec.width, height=spec.height),
+                        precision=spec.precision or engine.precision, exact=spec.exact,
+                        network=m.network if m else "G_ema",
+                        extra={"kind": "video", "frames": spec.n_frames, "video": spec.to_dict()})
+
+
+def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
+                cancel: CancelFn | None = None) -> Iterator[tuple[int, int, float | None]]:
+    """Render and encode every frame, yielding (done, total, eta_s) after each.
+
+    Raises RenderCancelled on cancel (nothing is left under the final name).
+    """
+    out = Path(out_path)
+    fmt = format_of(out)
+    validate(spec, fmt)
+    tmp = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")  # ffmpeg picks the muxer by suffix
+    writer = (_GifWriter if fmt == "gif" else _FFmpegWriter)(tmp, fmt, spec)
+    total, start = spec.n_frames, time.monotonic()
+    try:
+        try:
+            yield 0, total, None
+            for frame in frames(engine, spec):
+                img = engine.render(frame.latent, frame.view, precision=spec.precision, exact=spec.exact,
+                                    cancel=cancel)
+                writer.add(to_uint8(img))
+                done = frame.index + 1
+                yield done, total, (time.monotonic() - start) / done * (total - done)
+        finally:
+            writer.close()
+        sidecar = out.with_name(out.name + ".json")
+        sidecar_tmp = sidecar.with_name(f".{sidecar.name}.partial-{os.getpid()}")
+        sidecar_tmp.write_text(video_record(spec, engine).to_json())
+        os.replace(tmp, out)
+        os.replace(sidecar_tmp, sidecar)
+    finally:
+        tmp.unlink(missing_ok=True)
+        out.with_name(f".{out.name}.json.partial-{os.getpid()}").unlink(missing_ok=True)
+
+
+def render_video(engine: Engine, keyframes: Sequence[Keyframe], out_path: str | os.PathLike, *, fps: float = 30.0,
+                 width: int | None = None, height: int | None = None, latent_mode: str = "slerp", loop: bool = False,
+                 quality: float = 8.0, precision: str | None = None, exact: bool = False,
+                 progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Path:
+    """Render keyframes to an mp4/webm/gif (by extension); returns the path.
+
+    Frame size defaults to the first keyframe's view; ``progress(done, total, eta_s)``
+    after each frame; ``cancel()`` True stops with RenderCancelled.
+    """
+    if not keyframes:
+        raise ValueError("a video needs at least one keyframe")
+    first = keyframes[0].view
+    spec = VideoSpec(tuple(keyframes), width or first.width, height or first.height, fps, latent_mode, loop,
+                     quality, precision, exact)
+    for done, total, eta in video_steps(engine, spec, out_path, cancel=cancel):
+        if progress is not None:
+            progress(done, total, eta)
+    return Path(out_path)
+
+
+__all__ = ["Keyframe", "VideoSpec", "render_video", "video_steps", "frames", "zoom_into", "orbit", "pan",
+           "latent_walk", "record", "fit_video_size", "interp_view", "interp_latent", "RenderCancelled",
+           "save_spec", "load_spec", "EASINGS", "LATENT_MODES"]

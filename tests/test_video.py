@@ -1,0 +1,110 @@
+"""Keyframed videos: interpolation rules, presets, encoded frame counts and sizes, cancel."""
+
+from __future__ import annotations
+
+import imageio.v3 as iio
+import numpy as np
+import pytest
+import torch
+
+from creps_core import video as vid
+from creps_core.engine import Engine, RenderCancelled
+from creps_core.latents import LatentSpec
+from creps_core.metadata import read_record
+from creps_core.network import CREPSConfig, CREPSGenerator
+from creps_core.views import View, Warp
+
+TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
+                   biline_channels=8)
+
+
+@pytest.fixture(scope="module")
+def engine():
+    torch.manual_seed(2)
+    return Engine(CREPSGenerator(TINY), device="cpu")
+
+
+VIEW = View(48, 32)  # width 48, height 32
+
+
+def count_frames(path) -> tuple[int, tuple[int, ...]]:
+    n, shape = 0, None
+    for frame in iio.imiter(path):
+        n, shape = n + 1, frame.shape
+    return n, shape
+
+
+@pytest.mark.parametrize("name", ["a.mp4", "a.webm", "a.gif"])
+def test_video_decodes_to_n_frames_of_right_size(engine, tmp_path, name):
+    kfs = vid.zoom_into(VIEW, LatentSpec(seed=1), point=(0.3, 0.6), factor=4.0, duration=0.5)
+    seen = []
+    out = vid.render_video(engine, kfs, tmp_path / name, fps=10, progress=lambda d, t, e: seen.append((d, t)))
+    spec = vid.VideoSpec(tuple(kfs), 48, 32, fps=10)
+    assert spec.n_frames == 6 and seen[-1] == (6, 6)
+    assert count_frames(out) == (6, (32, 48, 3))
+    rec = read_record(out.with_name(out.name + ".json"))
+    assert rec.extra["frames"] == 6 and vid.VideoSpec.from_dict(rec.extra["video"]) == spec
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, name + ".json"])  # no temporaries left
+
+
+def test_frames_match_engine_renders(engine, tmp_path):
+    kfs = vid.latent_walk(VIEW, [1, 2, 3], seconds_per_seed=0.3)
+    spec = vid.VideoSpec(tuple(kfs), 48, 32, fps=10, latent_mode="spline", loop=True)
+    frames = list(vid.frames(engine, spec))
+    assert len(frames) == spec.n_frames == 9
+    # the spline passes through every keyframe's ws
+    for k, i in enumerate((0, 3, 6)):
+        assert torch.allclose(frames[i].latent, engine.ws(LatentSpec(seed=k + 1)), atol=1e-5)
+    out = vid.render_video(engine, kfs, tmp_path / "w.gif", fps=10, latent_mode="spline", loop=True)
+    decoded = list(iio.imiter(out))
+    assert len(decoded) == 9 and decoded[0].shape[:2] == (32, 48)
+
+
+def test_view_interpolation_rules():
+    a = View(64, 64, center=(0.2, 0.2), zoom=1.0, rotation=350.0)
+    b = a.with_(center=(0.6, 0.8), zoom=16.0, rotation=10.0)
+    mid = vid.interp_view(a, b, 0.5)
+    assert mid.zoom == pytest.approx(4.0)  # log scale
+    assert mid.rotation % 360 == pytest.approx(0.0)  # shortest arc: 350 -> 360 -> 370
+    # the shared fixed point of the zoom stays on the same screen position
+    p = [(ca * 1.0 - cb * 16.0) / (1.0 - 16.0) for ca, cb in zip(a.center, b.center)]
+    for t in (0.0, 0.3, 0.7, 1.0):
+        v = vid.interp_view(a, b, t)
+        assert [(pi - ci) * v.zoom for pi, ci in zip(p, v.center)] == pytest.approx([(pi - ci) for pi, ci in zip(p, a.center)])
+    assert vid.interp_view(a, b, 1.0).center == pytest.approx(b.center)
+    same_zoom = vid.interp_view(a, a.with_(center=(0.4, 0.2)), 0.25)
+    assert same_zoom.center == pytest.approx((0.25, 0.2))
+    w = vid.interp_view(a.with_(warp=Warp("swirl", 0.0)), a.with_(warp=Warp("swirl", 2.0)), 0.5).warp
+    assert w.kind == "swirl" and w.strength == pytest.approx(1.0)
+
+
+def test_easing_and_latent_interpolation(engine):
+    for f in vid.EASINGS.values():
+        assert f(0.0) == pytest.approx(0.0) and f(1.0) == pytest.approx(1.0)
+    a, b = LatentSpec(seed=1, psi=0.5), LatentSpec(seed=2, psi=0.5)
+    half = vid.interp_latent(engine, a, b, 0.5, "slerp")
+    assert half == LatentSpec(seed=1, psi=0.5, interp_seed=2, interp_t=0.5, interp_space="z")
+    mixed = vid.interp_latent(engine, a, LatentSpec(seed=2, psi=0.9), 0.5, "lerp")
+    assert torch.allclose(mixed, (engine.ws(a) + engine.ws(LatentSpec(seed=2, psi=0.9))) / 2)
+
+
+def test_orbit_and_pan_presets(engine):
+    kfs = vid.orbit(VIEW, LatentSpec(), turns=1.0, duration=4.0)
+    assert [k.view.rotation for k in kfs] == [0.0, 90.0, 180.0, 270.0, 360.0]
+    spec = vid.VideoSpec(tuple(kfs), 48, 32, fps=4)
+    rots = [f.view.rotation for f in vid.frames(engine, spec)]
+    assert np.allclose(np.diff(rots), 22.5)  # linear: constant angular speed across segments
+    pans = vid.pan(VIEW, LatentSpec(), to_center=(0.5, 0.9))
+    assert all(k.view.snap for k in pans)
+    assert len(vid.record(pans, VIEW, LatentSpec(seed=9))) == 3
+
+
+def test_bad_sizes_and_cancel(engine, tmp_path):
+    kfs = vid.pan(View(40, 30), LatentSpec(), to_center=(0.5, 0.7), duration=1.0)
+    with pytest.raises(ValueError, match="multiples of 16"):
+        vid.render_video(engine, kfs, tmp_path / "x.mp4")
+    assert vid.fit_video_size(40, 30) == (48, 32)
+    with pytest.raises(RenderCancelled):
+        vid.render_video(engine, kfs, tmp_path / "x.mp4", width=48, height=32, fps=10,
+                         progress=lambda d, t, e: None, cancel=iter([False] * 3 + [True] * 999).__next__)
+    assert list(tmp_path.iterdir()) == []
