@@ -29,11 +29,11 @@ def engine(tmp_path_factory):
 
 
 def test_local_cluster_export_equals_single_process(engine, tmp_path):
-    latent, view = LatentSpec(seed=5), View(80, 56, rotation=15.0, zoom=1.3)
-    local = ex.export_image(engine, latent, view, tmp_path / "local.tif", tile=16, supersample=2)
+    latent, view = LatentSpec(seed=5), View(80, 56, rotation=15.0, zoom=1.3)  # 6 tiles of 32
+    local = ex.export_image(engine, latent, view, tmp_path / "local.tif", tile=32, supersample=2)
     with open_client(workers=2) as client:
         assert len(client.scheduler_info()["workers"]) == 2
-        remote = ex.export_image(engine, latent, view, tmp_path / "dask.tif", tile=16, supersample=2,
+        remote = ex.export_image(engine, latent, view, tmp_path / "dask.tif", tile=32, supersample=2,
                                  renderer=dask_renderer(client, engine))
     assert np.array_equal(ex.read_image(local), ex.read_image(remote))
 

@@ -156,3 +156,16 @@ def test_full_disk_is_a_clear_error(engine, tmp_path, monkeypatch):
         ex.export_image(engine, LATENT, View(32, 32), tmp_path / "d.tif", tile=16)
     assert not (tmp_path / "d.tif").exists()
     assert list(tmp_path.glob(".d.tif.partial-*")) == []
+
+
+def test_cli_export_and_rerender_from_file(ckpt, tmp_path, capsys):
+    from creps_core.export_cli import main
+
+    out = tmp_path / "cli.png"
+    assert main(["export", str(out), "-c", str(ckpt), "--size", "40x24", "--seed", "4", "--zoom", "2",
+                 "--rotation", "90", "--tile", "16", "-k", "2"]) == 0
+    again = tmp_path / "again.tif"
+    assert main(["export", str(again), "--from", str(out), "--tile", "32"]) == 0
+    assert np.array_equal(ex.read_image(out), ex.read_image(again))
+    assert main(["export", str(tmp_path / "bad.tif"), "-c", str(ckpt), "--size", "0x10"]) == 2
+    assert "error" in capsys.readouterr().err

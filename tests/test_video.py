@@ -108,3 +108,18 @@ def test_bad_sizes_and_cancel(engine, tmp_path):
         vid.render_video(engine, kfs, tmp_path / "x.mp4", width=48, height=32, fps=10,
                          progress=lambda d, t, e: None, cancel=iter([False] * 3 + [True] * 999).__next__)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_cli_video_preset_and_spec_round_trip(tmp_path):
+    from creps_core.checkpoint import save_safetensors
+    from creps_core.export_cli import main
+
+    ckpt = save_safetensors(tmp_path / "tiny.safetensors", TINY, CREPSGenerator(TINY).state_dict())
+    out, spec = tmp_path / "walk.mp4", tmp_path / "walk.json"
+    assert main(["video", str(out), "-c", str(ckpt), "--preset", "walk", "--seeds", "1,2", "--size", "32x16",
+                 "--duration", "0.3", "--fps", "10", "--save-spec", str(spec)]) == 0
+    assert count_frames(out) == (4, (16, 32, 3))
+    again = tmp_path / "again.gif"
+    assert main(["video", str(again), "-c", str(ckpt), "--keyframes", str(spec)]) == 0
+    assert count_frames(again)[0] == 4
+    assert main(["video", str(tmp_path / "odd.mp4"), "-c", str(ckpt), "--size", "30x30"]) == 2
