@@ -16,6 +16,7 @@ preview, the preview is skipped.  All frames go through :mod:`pixel_reuse`.
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -35,6 +36,15 @@ from .pixel_reuse import plan_reuse, shifted
 
 PREVIEW, FULL = "preview", "full"
 FAST_FRAME_MS = 40.0  # a full frame predicted faster than this needs no preview
+
+
+def default_threads() -> int:
+    """Torch threads for rendering: all cores but one, which stays free for the UI thread.
+
+    Oversubscribed OpenMP pools spin-wait badly: on a busy 2-core machine two threads
+    rendered a frame 50x slower than one.
+    """
+    return max(1, (os.cpu_count() or 1) - 1)
 
 
 @dataclass(frozen=True)
@@ -86,8 +96,9 @@ class RenderWorker(QObject):
     modelFailed = Signal(str)
 
     def __init__(self, sync: bool = False, idle_delay: float = 0.15, band_pixels: int = 16384,
-                 parent: QObject | None = None) -> None:
+                 threads: int | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        torch.set_num_threads(threads or default_threads())  # process-wide: the engine runs only here
         self.sync = sync
         self.idle_delay = idle_delay
         self.band_pixels = band_pixels

@@ -1,0 +1,294 @@
+"""GUI tests of the explorer window (pytest-qt, offscreen, a tiny random model).
+
+Windows run with ``sync=True`` (renders happen in the calling thread) so every
+assertion sees the finished frame; the responsiveness test uses the real thread.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
+from PySide6.QtGui import QWheelEvent  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
+
+from creps_core.checkpoint import save_safetensors  # noqa: E402
+from creps_core.latents import LatentSpec  # noqa: E402
+from creps_core.metadata import read_record  # noqa: E402
+from creps_core.network import CREPSConfig, CREPSGenerator  # noqa: E402
+from creps_core.views import Warp  # noqa: E402
+from creps_viewer import viewmath  # noqa: E402
+from creps_viewer.main_window import MainWindow  # noqa: E402
+from creps_viewer.state import Geometry  # noqa: E402
+
+TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
+                   biline_channels=8)
+
+
+@pytest.fixture(scope="module")
+def tiny_ckpt(tmp_path_factory):
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        g = CREPSGenerator(TINY)
+    return save_safetensors(tmp_path_factory.mktemp("models") / "tiny.safetensors", TINY, g.state_dict())
+
+
+def make_window(qtbot, tmp_path, ckpt, sync: bool = True) -> MainWindow:
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    win = MainWindow(sync=sync, settings=settings)
+    qtbot.addWidget(win)
+    win.resize(720, 460)
+    win.show()
+    qtbot.waitExposed(win)
+    win.open_model(str(ckpt))
+    return win
+
+
+@pytest.fixture
+def window(qtbot, tmp_path, tiny_ckpt):
+    win = make_window(qtbot, tmp_path, tiny_ckpt)
+    assert win.current_full_frame() is not None
+    return win
+
+
+def rgb(win: MainWindow) -> np.ndarray:
+    frame = win.current_full_frame()
+    assert frame is not None, "no refined frame for the current state"
+    return frame.rgb
+
+
+def test_opens_model_and_renders_at_viewport_size(window):
+    frame = window.current_full_frame()
+    vp = window.viewport
+    assert frame.rgb.shape == (vp.height(), vp.width(), 3)
+    assert vp.width() != vp.height()  # a non-square viewport is first-class
+    assert frame.rgb.std() > 1  # a picture, not a blank
+    assert "tiny.safetensors" in window.windowTitle()
+
+
+def test_seed_changes_frame(window):
+    before = rgb(window).copy()
+    window.latent_panel.seed.setValue(5)
+    assert window.state.latent.seed == 5
+    assert not np.array_equal(before, rgb(window))
+    window.latent_panel.step_seed(-1)
+    assert window.state.latent.seed == 4
+
+
+def test_drag_pans_view_and_rerenders_only_exposed_pixels(window, qtbot):
+    vp = window.viewport
+    g0, before = window.state.geometry, rgb(window).copy()
+    s = viewmath.spacing(g0, vp.width(), vp.height())
+    qtbot.mousePress(vp, Qt.LeftButton, pos=QPoint(100, 100))
+    for x, y in ((110, 104), (120, 108), (130, 112)):
+        qtbot.mouseMove(vp, QPoint(x, y))
+    qtbot.mouseRelease(vp, Qt.LeftButton, pos=QPoint(130, 112))
+    g1 = window.state.geometry
+    # Content follows the hand: 30 px right, 12 px down -> centre moves up/left in coordinates.
+    assert g1.center[0] == pytest.approx(g0.center[0] - 12 * s)
+    assert g1.center[1] == pytest.approx(g0.center[1] - 30 * s)
+    frame = window.current_full_frame()
+    assert frame.request.view.center == g1.center
+    assert not np.array_equal(before, frame.rgb)
+    # The overlap was reused: only the exposed strips were computed.
+    assert frame.pixels_rendered < 0.2 * frame.pixels_total
+    np.testing.assert_array_equal(frame.rgb[12:, 30:], before[:-12, :-30])  # new (i, j) = old (i-12, j-30)
+    # One drag is one undo step.
+    window.state.undo()
+    assert window.state.geometry == g0
+
+
+def test_wheel_zooms_about_cursor(window):
+    vp = window.viewport
+    w, h = vp.width(), vp.height()
+    g0 = window.state.geometry
+    x, y = 60.0, 45.0
+    u0, v0 = viewmath.pixel_to_coord(g0, w, h, x, y)
+    event = QWheelEvent(QPointF(x, y), vp.mapToGlobal(QPointF(x, y)), QPoint(0, 0), QPoint(0, 240),
+                        Qt.NoButton, Qt.NoModifier, Qt.NoScrollPhase, False)
+    QApplication.sendEvent(vp, event)
+    g1 = window.state.geometry
+    assert g1.zoom == pytest.approx(g0.zoom * 1.25**2)
+    u1, v1 = viewmath.pixel_to_coord(g1, w, h, x, y)
+    assert (u1, v1) == pytest.approx((u0, v0), abs=1e-12)
+    assert window.current_full_frame().request.view.zoom == g1.zoom
+
+
+def test_style_mixing_changes_pixels(window):
+    plain = rgb(window).copy()
+    window.latent_panel.mix_on.setChecked(True)
+    spec = window.state.latent
+    assert spec.mix_seed == 1 and spec.mix_layers  # defaults to the fine half
+    mixed = rgb(window).copy()
+    assert not np.array_equal(plain, mixed)
+    window.latent_panel.layer_buttons[0].setChecked(True)  # also take the input layer from seed 1
+    assert 0 in window.state.latent.mix_layers
+    assert not np.array_equal(mixed, rgb(window))
+    window.latent_panel.mix_reset.click()
+    np.testing.assert_array_equal(plain, rgb(window))
+
+
+def test_workspace_roundtrip_is_bit_exact(window, qtbot, tmp_path, tiny_ckpt):
+    s = window.state
+    s.set_latent(LatentSpec(seed=7, psi=0.7, mix_seed=3, mix_layers=(5, 6, 7), directions=((1, 1.5),)))
+    s.set_geometry(Geometry(center=(0.3, 0.6), zoom=2.5, rotation=30.0, warp=Warp("swirl", 1.2, 0.6)))
+    s.update_render(preview_scale=2)
+    s.add_bookmark("here")
+    saved = window.current_full_frame()
+    path = tmp_path / "view.creps.json"
+    window.save_workspace(path)
+
+    other = make_window(qtbot, tmp_path / "other", tiny_ckpt) if (tmp_path / "other").mkdir() is None else None
+    other.load_workspace(path)
+    loaded = other.current_full_frame()
+    assert loaded.request == saved.request
+    assert torch.equal(loaded.image, saved.image)
+    assert [b.name for b in other.state.bookmarks] == ["here"]
+    assert other.state.render.preview_scale == 2
+
+
+def test_bad_workspace_shows_error(window, tmp_path):
+    bad = tmp_path / "bad.creps.json"
+    bad.write_text("{not json")
+    before = window.state.latent
+    window.load_workspace(bad)
+    assert window.message.kind == "error" and "bad.creps.json" in window.message.text()
+    assert window.state.latent == before
+
+
+def test_corrupt_checkpoint_shows_error_and_keeps_model(window, tmp_path):
+    model = window.model
+    bad = tmp_path / "broken.safetensors"
+    bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": garbage")
+    window.open_model(str(bad))
+    assert window.message.kind == "error"
+    assert "broken.safetensors" in window.message.text()
+    assert window.model is model and window.worker.model is model
+    before = rgb(window).copy()
+    window.latent_panel.seed.setValue(11)  # still usable
+    assert not np.array_equal(before, rgb(window))
+
+
+def test_undo_redo_round_trip(window):
+    s = window.state
+    start_latent, start_geom = s.latent, s.geometry
+    start_rgb = rgb(window).copy()
+    window.latent_panel.seed.setValue(3)
+    window.geometry_panel.zoom.spin.setValue(2.0)  # through the widget, like a user
+    window.geometry_panel.rotation.spin.setValue(45.0)
+    end_latent, end_geom, end_rgb = s.latent, s.geometry, rgb(window).copy()
+    assert end_geom.zoom == 2.0 and end_geom.rotation == 45.0 and end_latent.seed == 3
+    assert window.undo_action.isEnabled() and not window.redo_action.isEnabled()
+    for _ in range(3):
+        s.undo()
+    assert (s.latent, s.geometry) == (start_latent, start_geom)
+    np.testing.assert_array_equal(start_rgb, rgb(window))
+    assert window.latent_panel.seed.value() == 0 and window.geometry_panel.zoom.value() == 1.0
+    for _ in range(3):
+        s.redo()
+    assert (s.latent, s.geometry) == (end_latent, end_geom)
+    np.testing.assert_array_equal(end_rgb, rgb(window))
+
+
+def test_slider_changes_merge_into_one_undo_step(window):
+    s = window.state
+    for psi in (0.9, 0.8, 0.7):
+        window.latent_panel.psi.spin.setValue(psi)
+    s.close_merge()
+    assert s.latent.psi == pytest.approx(0.7)
+    s.undo()
+    assert s.latent.psi == 1.0
+
+
+def test_reset_buttons_track_defaults(window):
+    row = window.latent_panel.psi
+    assert not row.reset.isEnabled()
+    row.spin.setValue(0.5)
+    assert row.reset.isEnabled()
+    row.reset.click()
+    assert window.state.latent.psi == 1.0 and not row.reset.isEnabled()
+    pc = window.latent_panel.pcs[0]
+    pc.spin.setValue(2.0)
+    assert window.state.latent.directions == ((0, 2.0),) and pc.reset.isEnabled()
+
+
+def test_keyboard_and_double_click(window, qtbot):
+    vp = window.viewport
+    qtbot.keyClick(vp, Qt.Key_Right)
+    assert window.state.geometry.center[1] > 0.5
+    qtbot.keyClick(vp, Qt.Key_BracketRight)
+    assert window.state.geometry.rotation == 15.0
+    qtbot.keyClick(vp, Qt.Key_0)
+    assert window.state.geometry == Geometry()
+    w, h = vp.width(), vp.height()
+    target = viewmath.pixel_to_coord(window.state.geometry, w, h, 20, 30)
+    qtbot.mouseDClick(vp, Qt.LeftButton, pos=QPoint(20, 30))
+    assert window.state.geometry.center == pytest.approx(target)
+
+
+def test_save_image_with_provenance(window, tmp_path):
+    window.latent_panel.seed.setValue(9)
+    out = tmp_path / "shot.png"
+    window.save_image(out)
+    record = read_record(out)
+    assert record.latent.seed == 9
+    assert record.checkpoint_sha256 == window.model.sha256
+    assert record.view == window.current_full_frame().request.view
+
+
+def test_random_default_model_is_labelled(qtbot, tmp_path):
+    from creps_core.demo import DEMO_MODEL, random_model
+
+    if DEMO_MODEL.exists():
+        pytest.skip("a demo model ships; the random fallback is not used")
+    win = make_window(qtbot, tmp_path, "unused")  # opens the tiny model path "unused" -> error
+    assert win.message.kind == "error"
+    win.open_model(random_model())
+    assert "random" in win.windowTitle() and win.message.kind == "info"
+
+
+def test_responsiveness_while_rendering_large_frame(qtbot, tmp_path, tiny_ckpt):
+    """The UI thread's longest stall stays under 100 ms while the worker renders."""
+    import time
+
+    from PySide6.QtCore import QTimer
+
+    win = make_window(qtbot, tmp_path, tiny_ckpt, sync=False)
+    qtbot.waitUntil(lambda: win.current_full_frame() is not None, timeout=20000)
+    win.state.update_render(preview_scale=1)
+    win.resize(1900, 1400)
+    gaps, last = [], [time.perf_counter()]
+
+    def tick() -> None:
+        now = time.perf_counter()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.timeout.connect(tick)
+    timer.start(5)
+    win.state.update_latent(seed=12)
+    last[0] = time.perf_counter()
+    qtbot.waitUntil(lambda: win.current_full_frame() is not None, timeout=60000)
+    timer.stop()
+    frame = win.current_full_frame()
+    assert frame.pixels_total > 1_500_000 and frame.ms > 300  # it really was a large frame
+    assert max(gaps) < 0.1, f"UI stalled for {max(gaps) * 1000:.0f} ms"
+    win.close()
+
+
+def test_screenshot_command(tmp_path, tiny_ckpt, qapp):
+    from PySide6.QtGui import QImage
+
+    from creps_viewer.app import main
+
+    QSettings.setPath(QSettings.NativeFormat, QSettings.UserScope, str(tmp_path / "config"))
+    out = tmp_path / "window.png"
+    assert main(["--network", str(tiny_ckpt), "--screenshot", str(out), "--seed", "2", "--size", "900x600"]) == 0
+    img = QImage(str(out))
+    assert (img.width(), img.height()) == (900, 600)
