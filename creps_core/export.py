@@ -408,7 +408,8 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
         start, rendered = time.monotonic(), 0
         saved_limit = engine.max_cached_lines
         # One strip of columns (plus a tile of rows) in the line cache: memory independent of size.
-        engine.max_cached_lines = (STRIP_PIXELS + 2 * spec.tile) * spec.supersample * 2
+        # Warped views sample line tables at twice the pixel density, hence twice the entries.
+        engine.max_cached_lines = (STRIP_PIXELS + spec.tile) * spec.supersample * (1 if spec.view.is_separable else 2)
         try:
             for task, pixels in (renderer or local_renderer(engine))(spec, todo, cancel):
                 store.save(0, task.ti, task.tj, pixels)
@@ -512,16 +513,16 @@ def read_export_record(path: str | os.PathLike) -> RenderRecord:
 
         with tifffile.TiffFile(path) as tif:
             text = tif.pages[0].description
-        return RenderRecord.from_json(text)
-    if fmt == ".png":
+    elif fmt == ".png":
         text = _png_text(path, METADATA_KEY)
-        if text is not None:
-            return RenderRecord.from_json(text)
-    if fmt in (".jpg", ".jpeg"):
-        sidecar = path.with_name(path.name + ".json")
-        if sidecar.exists():
-            return RenderRecord.from_json(sidecar.read_text())
-    return read_record(path)
+    elif fmt in (".jpg", ".jpeg") and path.with_name(path.name + ".json").exists():
+        text = path.with_name(path.name + ".json").read_text()
+    else:
+        return read_record(path)
+    try:
+        return RenderRecord.from_json(text or "")
+    except (ValueError, KeyError, TypeError):
+        raise ValueError(f"{path}: carries no readable CREPS Explorer metadata") from None
 
 
 def _png_text(path: Path, key: str) -> str | None:

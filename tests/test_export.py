@@ -169,3 +169,11 @@ def test_cli_export_and_rerender_from_file(ckpt, tmp_path, capsys):
     assert np.array_equal(ex.read_image(out), ex.read_image(again))
     assert main(["export", str(tmp_path / "bad.tif"), "-c", str(ckpt), "--size", "0x10"]) == 2
     assert "error" in capsys.readouterr().err
+
+
+def test_foreign_file_has_no_record(tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "other.tif", np.zeros((8, 8, 3), np.uint8), description="hello")
+    with pytest.raises(ValueError, match="no readable CREPS"):
+        ex.read_export_record(tmp_path / "other.tif")
