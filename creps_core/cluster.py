@@ -25,7 +25,7 @@ from typing import Iterator
 import numpy as np
 
 from .engine import Engine, RenderCancelled
-from .export import ExportSpec, ModelRef, Renderer, TileTask, export_image, tile_pixels
+from .export import ExportSpec, ModelRef, Renderer, TileTask, export_image, line_cache_limit, tile_pixels
 from .latents import LatentSpec
 from .views import View
 
@@ -45,7 +45,9 @@ def render_tile_job(model: dict, spec: dict, task: dict) -> np.ndarray:
             raise ValueError(f"{ref.path} on this worker has sha256 {loaded.sha256[:12]}..., "
                              f"the client rendered {ref.sha256[:12]}...: the checkpoint differs between machines")
         engine = _ENGINES[key] = Engine(loaded, device="auto", precision=spec["precision"])
-    return tile_pixels(engine, spec_from_dict(spec), TileTask(**task))
+    export_spec = spec_from_dict(spec)
+    engine.max_cached_lines = line_cache_limit(export_spec)
+    return tile_pixels(engine, export_spec, TileTask(**task))
 
 
 def spec_to_dict(spec: ExportSpec) -> dict:

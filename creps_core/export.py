@@ -182,6 +182,15 @@ def plan_tiles(shape: tuple[int, int], tile: int, strip: int = STRIP_PIXELS) -> 
     return tasks
 
 
+def line_cache_limit(spec: ExportSpec) -> int:
+    """Line-cache entries (per axis) an export needs: one strip of columns plus a tile of rows.
+
+    Capping the cache there keeps memory independent of the image size.  Warped
+    views sample line tables at twice the pixel density, hence twice the entries.
+    """
+    return (STRIP_PIXELS + spec.tile) * spec.supersample * (1 if spec.view.is_separable else 2)
+
+
 # ----- one tile ---------------------------------------------------------------------------
 def tile_pixels(engine: Engine, spec: ExportSpec, task: TileTask, cancel: CancelFn | None = None) -> np.ndarray:
     """Pixels of one tile (HWC uint8): a pure function of the model, spec and task."""
@@ -407,9 +416,7 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
         yield ExportProgress("render", done, total)
         start, rendered = time.monotonic(), 0
         saved_limit = engine.max_cached_lines
-        # One strip of columns (plus a tile of rows) in the line cache: memory independent of size.
-        # Warped views sample line tables at twice the pixel density, hence twice the entries.
-        engine.max_cached_lines = (STRIP_PIXELS + spec.tile) * spec.supersample * (1 if spec.view.is_separable else 2)
+        engine.max_cached_lines = line_cache_limit(spec)
         try:
             for task, pixels in (renderer or local_renderer(engine))(spec, todo, cancel):
                 store.save(0, task.ti, task.tj, pixels)
