@@ -212,12 +212,15 @@ class RenderWorker(QObject):
         if self.engine is None:
             return
         key = (self._generation, req.latent, req.precision, req.exact)
+        preview = req.preview_view()
         try:
-            if self._preview_first(req, key):
-                self._render_level(req, PREVIEW, req.preview_view(), key, cancel)
+            if self._preview_first(req, key, preview):
+                # Previews are never cancelled: they are cheap, and a drag that cancels
+                # every frame would show nothing at all.
+                self._render_level(req, PREVIEW, preview, key, lambda: self._stop)
                 if req.interactive and not self.sync and self._wait_for_newer(self.idle_delay):
                     return
-            self._render_level(req, FULL, req.view, key, cancel)
+            self._render_level(req, FULL, req.view, key, self._full_cancel(req, key, preview, cancel))
         except RenderCancelled:
             pass
         except (torch.OutOfMemoryError, MemoryError):
@@ -239,14 +242,21 @@ class RenderWorker(QObject):
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
-    def _preview_first(self, req: RenderRequest, key: tuple) -> bool:
+    def _preview_first(self, req: RenderRequest, key: tuple, preview: View) -> bool:
+        """Render a preview first unless the full frame is as cheap (a small pan) or fast anyway."""
         if req.preview_scale <= 1:
             return False
-        pv = req.preview_view()
         full_cost = self._cost(FULL, key, req.view)
-        if full_cost <= pv.width * pv.height:
+        if full_cost <= self._cost(PREVIEW, key, preview):
             return False
         return self._ms_per_pixel is None or full_cost * self._ms_per_pixel > FAST_FRAME_MS
+
+    def _full_cancel(self, req: RenderRequest, key: tuple, preview: View,
+                     cancel: Callable[[], bool]) -> Callable[[], bool]:
+        """A full frame no dearer than a preview (pixel reuse) completes like a preview would."""
+        if self._cost(FULL, key, req.view) <= preview.width * preview.height:
+            return lambda: self._stop
+        return cancel
 
     def _cost(self, level: str, key: tuple, view: View) -> int:
         """Pixels a render of ``view`` at ``level`` would compute, given the previous frame."""
