@@ -201,5 +201,7 @@ def test_cli_train_then_consistency(image_folder: Path, tmp_path: Path, capsys) 
 def test_cli_train_reports_bad_data(tmp_path: Path, capsys) -> None:
     bad = tmp_path / "x.zip"
     bad.write_bytes(b"nope")
-    assert train_cli(["train", "--data", str(bad), "--res", "16", "--kimg", "1", "--outdir", str(tmp_path / "o")]) == 1
+    with pytest.raises(SystemExit) as exc:
+        train_cli(["train", "--data", str(bad), "--res", "16", "--kimg", "1", "--outdir", str(tmp_path / "o")])
+    assert exc.value.code == 1
     assert "x.zip" in capsys.readouterr().err

@@ -31,6 +31,12 @@ def parse_seeds(text: str) -> list[int]:
     return seeds
 
 
+def _fail(command: str, message: str, code: int = 1) -> None:
+    """Print a one-line error and exit; SystemExit passes through any host CLI's handlers."""
+    print(f"creps {command}: error: {message}", file=sys.stderr)
+    raise SystemExit(code)
+
+
 def add_commands(subparsers: argparse._SubParsersAction) -> None:
     """Register train / demo-data / consistency on the main CLI's subparsers."""
     p = subparsers.add_parser("train", help="train a CREPS generator on a folder or dataset zip",
@@ -76,13 +82,20 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.resume is None and args.res is None:
-        print("creps train: --res is required (unless --resume)", file=sys.stderr)
-        return 2
+        _fail("train", "--res is required (unless --resume)", 2)
     if args.resume:
         print("resuming: config, resolution, batch, seed and gamma come from the saved state")
-    bar = tqdm(total=int(args.kimg * 1000), unit="img", unit_scale=True, dynamic_ncols=True)
+    bars: list[tqdm] = []  # created on the first step, so data errors print without a bar
+
+    def close() -> None:
+        for b in bars:
+            b.close()
 
     def progress(p) -> None:
+        if not bars:
+            bars.append(tqdm(total=p.total_nimg, initial=p.cur_nimg, unit="img", unit_scale=True,
+                             dynamic_ncols=True))
+        bar = bars[0]
         bar.total = p.total_nimg
         bar.n = p.cur_nimg
         bar.set_postfix({k: f"{v:.3f}" for k, v in p.losses.items()} | {"s/kimg": f"{p.sec_per_kimg:.1f}"},
@@ -96,14 +109,12 @@ def cmd_train(args: argparse.Namespace) -> int:
                     batch=args.batch, seed=args.seed, r1_gamma=args.gamma, snap_kimg=args.snap_every,
                     resume=args.resume, device=args.device, callback=progress)
     except (DatasetError, FileNotFoundError, ValueError) as e:
-        bar.close()
-        print(f"creps train: {e}", file=sys.stderr)
-        return 1
+        close()
+        _fail("train", str(e))
     except KeyboardInterrupt:
-        bar.close()
-        print("interrupted: resume from the last snapshot with --resume", file=sys.stderr)
-        return 130
-    bar.close()
+        close()
+        _fail("train", "interrupted: continue with --resume LAST_SNAPSHOT", 130)
+    close()
     print(f"done: {res.cur_nimg / 1000:g} kimg; last snapshot {res.snapshots[-1] if res.snapshots else '-'}")
     return 0
 
@@ -123,8 +134,7 @@ def cmd_demo_data(args: argparse.Namespace) -> int:
         paths = build_demo_data(args.out, args.res, theme=args.theme, seed=args.seed, progress=progress)
     except RuntimeError as e:
         bar.close()
-        print(f"creps demo-data: {e}", file=sys.stderr)
-        return 1
+        _fail("demo-data", str(e))
     bar.close()
     print(f"wrote {len(paths)} images to {args.out}")
     return 0
@@ -137,8 +147,7 @@ def cmd_consistency(args: argparse.Namespace) -> int:
     try:
         model = load_checkpoint(args.network)
     except CheckpointError as e:
-        print(f"creps consistency: {e}", file=sys.stderr)
-        return 1
+        _fail("consistency", str(e))
     g = model.build(args.device)
     print(f"{args.network} ({model.cfg.img_resolution}^2, {model.num_params / 1e6:.2f} M params)")
     print(scale_consistency(g, args.seeds, psi=args.trunc, class_idx=args.class_idx, device=args.device).table())
