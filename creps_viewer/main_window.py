@@ -98,6 +98,7 @@ class MainWindow(QMainWindow):
             scroll.setWidget(panel)
             scroll.setWidgetResizable(True)
             scroll.setFrameShape(QScrollArea.NoFrame)
+            scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarAlwaysOff)
             tabs.addTab(scroll, name)
         self.dock = QDockWidget("Controls", self)
         self.dock.setObjectName("controls")
@@ -118,7 +119,9 @@ class MainWindow(QMainWindow):
         self.progress.hide()
         self.timing_label = QLabel("")
         self.model_label = QLabel("no model")
+        self.view_label = QLabel("")
         bar.addWidget(self.activity_label, 1)
+        bar.addPermanentWidget(self.view_label)
         bar.addPermanentWidget(self.progress)
         bar.addPermanentWidget(self.timing_label)
         bar.addPermanentWidget(self.model_label)
@@ -178,6 +181,7 @@ class MainWindow(QMainWindow):
         s, w = self.state, self.worker
         s.latentChanged.connect(self.request_render)
         s.geometryChanged.connect(self.request_render)
+        s.geometryChanged.connect(self._show_geometry)
         s.renderChanged.connect(self._render_settings_changed)
         s.historyChanged.connect(self._refresh_history)
         s.bookmarksChanged.connect(self._refresh_bookmarks)
@@ -289,6 +293,11 @@ class MainWindow(QMainWindow):
                     path, self._pending_save = self._pending_save, None
                     self._write_image(path, frame)
                 self.refined.emit()
+
+    def _show_geometry(self, g: Geometry) -> None:
+        warp = f" · {g.warp.kind}" if g.warp is not None else ""
+        self.view_label.setText(f"zoom {g.zoom:.3g} · centre ({g.center[0]:.4f}, {g.center[1]:.4f}) · "
+                                f"{g.rotation:.1f}°{warp}")
 
     def _on_activity(self, text: str) -> None:
         self.activity_label.setText(f"Rendering: {text}" if text else "Ready")

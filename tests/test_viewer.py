@@ -292,3 +292,11 @@ def test_screenshot_command(tmp_path, tiny_ckpt, qapp):
     assert main(["--network", str(tiny_ckpt), "--screenshot", str(out), "--seed", "2", "--size", "900x600"]) == 0
     img = QImage(str(out))
     assert (img.width(), img.height()) == (900, 600)
+
+
+def test_failed_render_shows_message_and_window_recovers(window):
+    window.render_panel.precision.setCurrentText("fp16")  # not usable on a CPU
+    assert window.message.kind == "error" and "fp16" in window.message.text()
+    window.render_panel.precision.setCurrentText("fp32")
+    window.latent_panel.seed.setValue(21)
+    assert window.current_full_frame().request.latent.seed == 21

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton,
-                               QVBoxLayout, QWidget)
+                               QSizePolicy, QVBoxLayout, QWidget)
 
 from creps_core.views import Warp
 
@@ -19,9 +19,11 @@ DEFAULT_WARP = {"strength": 1.0, "radius": 0.5, "frequency": 2.0}
 def _coord_spin() -> QDoubleSpinBox:
     s = QDoubleSpinBox()
     s.setDecimals(5)
-    s.setRange(-1e6, 1e6)
+    s.setRange(-1e4, 1e4)
     s.setSingleStep(0.01)
     s.setKeyboardTracking(False)
+    s.setMinimumWidth(70)
+    s.setSizePolicy(QSizePolicy.Ignored, QSizePolicy.Fixed)
     return s
 
 

@@ -71,6 +71,8 @@ class LatentPanel(QWidget):
         self.class_combo = QComboBox()
         self.class_row_label = QLabel("Class")
         form.addRow(self.class_row_label, self.class_combo)
+        self.class_combo.hide()
+        self.class_row_label.hide()
         self.class_combo.currentIndexChanged.connect(
             lambda i: i >= 0 and self.state.update_latent(class_idx=i))
 

@@ -62,8 +62,10 @@ class RenderPanel(QWidget):
         self.plot.setLabel("bottom", "frame")
         self.plot.showGrid(y=True, alpha=0.3)
         self.plot.addLegend(offset=(-5, 5))
-        self.preview_curve = self.plot.plot(pen=pg.mkPen((230, 160, 40), width=1.5), name="preview")
-        self.full_curve = self.plot.plot(pen=pg.mkPen((60, 140, 230), width=1.5), name="full")
+        self.preview_curve = self.plot.plot(pen=pg.mkPen((230, 160, 40), width=1.5), name="preview",
+                                            symbol="o", symbolSize=4, symbolBrush=(230, 160, 40))
+        self.full_curve = self.plot.plot(pen=pg.mkPen((60, 140, 230), width=1.5), name="full",
+                                         symbol="o", symbolSize=4, symbolBrush=(60, 140, 230))
         self.times: dict[str, deque] = {"preview": deque(maxlen=HISTORY), "full": deque(maxlen=HISTORY)}
         self.count = 0
         lay.addWidget(self.plot)

@@ -1,0 +1,123 @@
+"""Render worker, pixel reuse and viewport maths (no windows)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from creps_core.engine import Engine  # noqa: E402
+from creps_core.latents import LatentSpec  # noqa: E402
+from creps_core.network import CREPSConfig  # noqa: E402
+from creps_core.demo import random_model  # noqa: E402
+from creps_core.views import View  # noqa: E402
+from creps_viewer import viewmath  # noqa: E402
+from creps_viewer.pixel_reuse import plan_reuse, shifted  # noqa: E402
+from creps_viewer.render_worker import FULL, PREVIEW, RenderRequest, RenderWorker, default_threads  # noqa: E402
+from creps_viewer.state import Geometry  # noqa: E402
+
+TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
+                   biline_channels=8)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.set_num_threads(default_threads())  # as the app does; oversubscribed pools crawl here
+    return random_model(TINY, seed=1)
+
+
+def collect(worker: RenderWorker) -> list:
+    frames: list = []
+    worker.frameReady.connect(frames.append, Qt.DirectConnection)
+    return frames
+
+
+def test_pan_renders_only_exposed_strips_and_matches_a_fresh_render(model):
+    engine = Engine(model, device="cpu")
+    spec = LatentSpec(seed=3)
+    old = View(80, 60, center=(0.4, 0.55), zoom=1.5, snap=True)
+    s = old.spacing
+    new = old.with_(center=(0.4 + 6 * s, 0.55 - 8 * s))  # 10 % of the width, 10 % of the height
+    plan = plan_reuse(old, new)
+    assert (plan.dr, plan.dc) == (6, -8)
+    assert plan.exposed_pixels() == 6 * 80 + 8 * 54
+    img = shifted(engine.render(spec, old), plan)
+    before = engine.stats.pixels_rendered
+    for r0, c0, h, w in plan.regions:
+        img[:, r0:r0 + h, c0:c0 + w] = engine.render(spec, new.tile(r0, c0, h, w))
+    assert engine.stats.pixels_rendered - before == plan.exposed_pixels()
+    torch.testing.assert_close(img, engine.render(spec, new), rtol=0, atol=1e-5)
+
+
+def test_no_reuse_across_zoom_rotation_or_warp():
+    v = View(64, 48, snap=True)
+    assert plan_reuse(v, v.with_(zoom=1.1)) is None
+    assert plan_reuse(v, v.with_(rotation=90.0)) is None
+    assert plan_reuse(v, v.with_(center=(5.0, 5.0))) is None  # nothing overlaps
+    assert plan_reuse(v, v).regions == ()
+
+
+def test_worker_refines_preview_then_full(model):
+    worker = RenderWorker(sync=True)
+    frames = collect(worker)
+    worker.load_model(model, device="cpu")
+    req = RenderRequest(LatentSpec(seed=1), Geometry().view(96, 64), preview_scale=4)
+    worker.submit(req)
+    assert [f.level for f in frames] == [PREVIEW, FULL]
+    assert frames[0].rgb.shape == (16, 24, 3) and frames[1].rgb.shape == (64, 96, 3)
+    # A one-pixel pan is cheaper at full resolution than a preview: no preview, strips only.
+    worker.submit(RenderRequest(req.latent, req.view.with_(center=(0.5, 0.5 + req.view.spacing)), preview_scale=4))
+    assert frames[2].level == FULL and frames[2].pixels_rendered == 64
+
+
+def test_newest_request_wins_and_stale_full_renders_are_cancelled(model):
+    worker = RenderWorker(sync=False, band_pixels=4096)
+    frames = collect(worker)
+    worker.load_model(model, device="cpu")
+    assert worker.wait_idle(30)
+    big = RenderRequest(LatentSpec(seed=5), Geometry().view(1200, 1200), preview_scale=1)
+    worker.submit(big)
+    last = None
+    for seed in range(6, 12):
+        last = RenderRequest(LatentSpec(seed=seed), Geometry().view(40, 30), preview_scale=1)
+        worker.submit(last)
+    assert worker.wait_idle(60)
+    worker.shutdown()
+    done = [f.request for f in frames]
+    assert done[-1] == last
+    assert big not in done  # superseded while rendering (or before it started)
+    assert len(done) < 7  # stale requests were dropped
+
+
+def test_bad_model_keeps_previous_and_failed_render_reports(model, tmp_path):
+    worker = RenderWorker(sync=True)
+    errors, frames = [], collect(worker)
+    worker.modelFailed.connect(errors.append)
+    worker.renderFailed.connect(errors.append)
+    worker.load_model(model, device="cpu")
+    bad = tmp_path / "x.pkl"
+    bad.write_bytes(b"\x80\x04garbage")
+    worker.load_model(str(bad), device="cpu")
+    assert worker.model is model and "x.pkl" in errors[-1]
+    worker.submit(RenderRequest(LatentSpec(), Geometry().view(20, 20), precision="fp16", preview_scale=1))
+    assert "fp16" in errors[-1] and not frames
+    worker.submit(RenderRequest(LatentSpec(), Geometry().view(20, 20), preview_scale=1))
+    assert frames and frames[-1].level == FULL
+
+
+@pytest.mark.parametrize("rotation", [0.0, 30.0, -135.0])
+def test_viewmath_round_trip_and_frame_transform(rotation):
+    g = Geometry(center=(0.3, 0.7), zoom=3.0, rotation=rotation)
+    u, v = viewmath.pixel_to_coord(g, 200, 120, 17.0, 99.0)
+    assert viewmath.coord_to_pixel(g, 200, 120, u, v) == pytest.approx((17.0, 99.0))
+    a, b, c, d, e, f = viewmath.frame_to_screen(g, 200, 120, g, 200, 120)
+    assert (a, b, c, d, e, f) == pytest.approx((1, 0, 0, 0, 1, 0), abs=1e-9)
+    # A quarter-size preview of the same region is scaled by the ratio of pixel spacings.
+    a, b, c, d, e, f = viewmath.frame_to_screen(g, 50, 30, g, 200, 120)
+    assert (a**2 + b**2) ** 0.5 == pytest.approx(119 / 29)
+    panned = viewmath.panned(g, 200, 120, 10, -4)
+    assert viewmath.pixel_to_coord(panned, 200, 120, 27.0, 95.0) == pytest.approx((u, v))
