@@ -104,7 +104,7 @@ class MainWindow(QMainWindow):
         self.dock.setObjectName("controls")
         self.dock.setWidget(tabs)
         self.dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
-        self.dock.setMinimumWidth(360)
+        self.dock.setMinimumWidth(340)
         self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self.resizeDocks([self.dock], [380], Qt.Horizontal)
         self.tabs = tabs
@@ -204,10 +204,15 @@ class MainWindow(QMainWindow):
             self.open_model(path)
 
     def _on_model_loaded(self, model: LoadedModel) -> None:
+        device_switch = model is self.model  # same weights on another device: keep state and history
         self.model = model
         self._engine_device = self.state.render.device
         summary = summarize(model)
+        self.model_label.setText(f"{summary.label} · {summary.resolution}px · {self.worker.engine.device}")
         self.last_full, self.last_request = None, None
+        if device_switch:
+            self.request_render()
+            return
         self.viewport.clear_frame()
         if self.message.kind == "error":
             self.message.dismiss()
@@ -217,7 +222,6 @@ class MainWindow(QMainWindow):
         else:
             self._add_recent(str(model.path))
         self.setWindowTitle(f"CREPS Explorer — {summary.label}")
-        self.model_label.setText(f"{summary.label} · {summary.resolution}px · {self.worker.engine.device}")
         pending, self._pending_workspace = self._pending_workspace, None
         self.state.set_model(summary)  # emits latent/geometry changes -> first render
         if pending is not None:
@@ -225,6 +229,8 @@ class MainWindow(QMainWindow):
 
     def _on_model_failed(self, message: str) -> None:
         self._pending_workspace = None
+        if self._engine_device is not None and self.state.render.device != self._engine_device:
+            self.state.update_render(device=self._engine_device)  # the engine stayed where it was
         keep = f" Still showing {model_label(self.model)}." if self.model is not None else ""
         self.message.show_message(f"Could not open the model: {message}{keep}", "error")
 

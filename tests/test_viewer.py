@@ -42,7 +42,7 @@ def make_window(qtbot, tmp_path, ckpt, sync: bool = True) -> MainWindow:
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
     win = MainWindow(sync=sync, settings=settings)
     qtbot.addWidget(win)
-    win.resize(720, 460)
+    win.resize(620, 400)
     win.show()
     qtbot.waitExposed(win)
     win.open_model(str(ckpt))
@@ -90,6 +90,7 @@ def test_drag_pans_view_and_rerenders_only_exposed_pixels(window, qtbot):
     qtbot.mouseRelease(vp, Qt.LeftButton, pos=QPoint(130, 112))
     g1 = window.state.geometry
     # Content follows the hand: 30 px right, 12 px down -> centre moves up/left in coordinates.
+    assert vp.width() > 150 and vp.height() > 150
     assert g1.center[0] == pytest.approx(g0.center[0] - 12 * s)
     assert g1.center[1] == pytest.approx(g0.center[1] - 30 * s)
     frame = window.current_full_frame()
@@ -300,3 +301,32 @@ def test_failed_render_shows_message_and_window_recovers(window):
     window.render_panel.precision.setCurrentText("fp32")
     window.latent_panel.seed.setValue(21)
     assert window.current_full_frame().request.latent.seed == 21
+
+
+def test_drop_conditional_model_shows_classes_and_remembers_it(window, tmp_path):
+    from PySide6.QtCore import QMimeData, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    cfg = CREPSConfig(z_dim=32, w_dim=32, c_dim=3, img_resolution=32, mapping_layers=2, channel_base=512,
+                      channel_max=32, biline_channels=8)
+    with torch.random.fork_rng():
+        torch.manual_seed(1)
+        g = CREPSGenerator(cfg)
+    path = save_safetensors(tmp_path / "cond.safetensors", cfg, g.state_dict())
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    window.dropEvent(QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
+    assert window.model.cfg.c_dim == 3 and window.state.latent.class_idx == 0
+    assert not window.latent_panel.class_combo.isHidden()
+    assert window.recent_files()[0] == str(path)
+    before = rgb(window).copy()
+    window.latent_panel.class_combo.setCurrentIndex(2)
+    assert window.state.latent.class_idx == 2
+    assert not np.array_equal(before, rgb(window))
+
+
+def test_device_switch_keeps_history(window):
+    window.latent_panel.seed.setValue(4)
+    window.render_panel.device.setCurrentText("cpu")
+    assert window.state.can_undo and window.state.latent.seed == 4
+    assert window.current_full_frame() is not None

@@ -121,3 +121,21 @@ def test_viewmath_round_trip_and_frame_transform(rotation):
     assert (a**2 + b**2) ** 0.5 == pytest.approx(119 / 29)
     panned = viewmath.panned(g, 200, 120, 10, -4)
     assert viewmath.pixel_to_coord(panned, 200, 120, 27.0, 95.0) == pytest.approx((u, v))
+
+
+def test_out_of_memory_is_reported_and_the_worker_carries_on(model, monkeypatch):
+    worker = RenderWorker(sync=True)
+    errors, frames = [], collect(worker)
+    worker.renderFailed.connect(errors.append)
+    worker.load_model(model, device="cpu")
+    real_render = worker.engine.render
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(worker.engine, "render", oom)
+    worker.submit(RenderRequest(LatentSpec(), Geometry().view(20, 20), preview_scale=1))
+    assert errors and errors[-1].startswith("Out of memory rendering 20×20")
+    monkeypatch.setattr(worker.engine, "render", real_render)
+    worker.submit(RenderRequest(LatentSpec(seed=2), Geometry().view(20, 20), preview_scale=1))
+    assert frames[-1].level == FULL
