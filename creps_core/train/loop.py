@@ -214,9 +214,11 @@ class Trainer:
             raise ValueError("dataset resolution differs from the training resolution")
         self.opts, self.data, self.device = opts, dataset, device
         self.g_cfg, self.d_cfg = model_configs(opts.config, opts.resolution, dataset.c_dim)
-        torch.manual_seed(opts.seed)  # weight init (and the fixed Fourier frequencies)
-        self.G = CREPSGenerator(self.g_cfg).to(device).train()
-        self.D = Discriminator(self.d_cfg).to(device).train()
+        with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
+            torch.manual_seed(opts.seed)  # weights and the fixed Fourier frequencies, on the CPU
+            G, D = CREPSGenerator(self.g_cfg), Discriminator(self.d_cfg)
+        self.G = G.to(device).train()
+        self.D = D.to(device).train()
         self.G_ema = copy.deepcopy(self.G).eval().requires_grad_(False)
         self.rng = torch.Generator().manual_seed(opts.seed)
         ratio = R1_INTERVAL / (R1_INTERVAL + 1)
