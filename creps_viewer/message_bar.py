@@ -37,7 +37,7 @@ class MessageBar(QFrame):
         self.show()
 
     def text(self) -> str:
-        return self.label.text() if self.isVisible() or self.kind else ""
+        return self.label.text()
 
     def dismiss(self) -> None:
         self.kind = ""

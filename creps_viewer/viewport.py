@@ -67,10 +67,7 @@ class Viewport(QWidget):
                                                         self.width(), self.height())
             # Pixel centres sit at index + 0.5 in Qt's painting coordinates.
             t = QTransform.fromTranslate(-0.5, -0.5) * QTransform(a, d, b, e, c, f) * QTransform.fromTranslate(0.5, 0.5)
-            identity = t.isIdentity() or (abs(t.m11() - 1) < 1e-9 and abs(t.m22() - 1) < 1e-9
-                                          and abs(t.m12()) < 1e-9 and abs(t.m21()) < 1e-9
-                                          and abs(t.dx()) < 1e-6 and abs(t.dy()) < 1e-6)
-            if not identity:
+            if max(abs(a - 1), abs(b), abs(c), abs(d), abs(e - 1), abs(f)) > 1e-6:  # not the frame's own geometry
                 p.setRenderHint(QPainter.SmoothPixmapTransform, True)
                 p.setTransform(t)
             p.drawImage(0, 0, self._qimage)

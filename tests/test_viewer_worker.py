@@ -139,3 +139,36 @@ def test_out_of_memory_is_reported_and_the_worker_carries_on(model, monkeypatch)
     monkeypatch.setattr(worker.engine, "render", real_render)
     worker.submit(RenderRequest(LatentSpec(seed=2), Geometry().view(20, 20), preview_scale=1))
     assert frames[-1].level == FULL
+
+
+def _grab_rgb(widget) -> "np.ndarray":
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    img = widget.grab().toImage().convertToFormat(QImage.Format_RGB888)
+    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())
+    return arr[:, :img.width() * 3].reshape(img.height(), img.width(), 3).copy()
+
+
+def test_viewport_moves_the_last_frame_at_once_while_the_next_renders(qtbot):
+    """Instant feedback: a pan shifts the displayed frame before any new frame exists."""
+    import types
+
+    import numpy as np
+
+    from creps_viewer.state import ExplorerState
+    from creps_viewer.viewport import Viewport
+
+    state = ExplorerState()
+    vp = Viewport(state)
+    qtbot.addWidget(vp)
+    vp.resize(100, 80)
+    vp.show()
+    qtbot.waitExposed(vp)
+    w, h = vp.width(), vp.height()
+    rgb = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    vp.show_frame(types.SimpleNamespace(rgb=rgb), state.geometry)
+    np.testing.assert_array_equal(_grab_rgb(vp), rgb)
+    state.set_geometry(viewmath.panned(state.geometry, w, h, 10, 5))
+    shown = _grab_rgb(vp)
+    np.testing.assert_allclose(shown[5 + 1:-1, 10 + 1:-1], rgb[1:-6, 1:-11], atol=2)

@@ -27,6 +27,18 @@ def _seed_spin(value: int = 0) -> QSpinBox:
     return s
 
 
+def layer_caption(num_ws: int) -> str:
+    """'0 input · 1–3 coarse · 4–6 middle · 7–9 fine · 10 pixel MLP' from layer_labels."""
+    groups: list[tuple[str, int, int]] = []
+    for i, label in enumerate(layer_labels(num_ws)):
+        name = label.split(" ", 1)[1]
+        if groups and groups[-1][0] == name:
+            groups[-1] = (name, groups[-1][1], i)
+        else:
+            groups.append((name, i, i))
+    return " · ".join(f"{a}–{b} {n}" if a != b else f"{a} {n}" for n, a, b in groups)
+
+
 class LatentPanel(QWidget):
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -113,6 +125,10 @@ class LatentPanel(QWidget):
         self.layer_grid = QGridLayout()
         self.layer_grid.setSpacing(2)
         lay.addLayout(self.layer_grid)
+        self.layer_caption = QLabel()
+        self.layer_caption.setWordWrap(True)
+        self.layer_caption.setStyleSheet("color: palette(mid);")
+        lay.addWidget(self.layer_caption)
         self.layer_buttons: list[QToolButton] = []
         self.mix_on.toggled.connect(self._mix_edited)
         self.mix_seed.valueChanged.connect(self._mix_edited)
@@ -177,6 +193,7 @@ class LatentPanel(QWidget):
             b.toggled.connect(self._layers_toggled)
             self.layer_grid.addWidget(b, 0, i)
             self.layer_buttons.append(b)
+        self.layer_caption.setText(layer_caption(model.num_ws))
         self.sync_from_state(self.state.latent)
 
     # ----- widget -> state ---------------------------------------------------------------
