@@ -111,17 +111,19 @@ def main() -> None:
     with tempfile.TemporaryDirectory(dir=a.workdir) as tmp:
         workdir = Path(tmp)
         ckpt = make_checkpoint(a.config or ("small" if a.mode == "memory" else "256"), workdir)
-        print(f"# {a.mode}{' (synthetic tiles)' if a.synthetic else ''}: checkpoint {ckpt.name}, tile {a.tile}, threads {a.threads or 'default'}, "
-              f"compression {a.compression}, cpus {os.cpu_count()}")
-        if a.mode == "memory":
-            rows = [run_child(ckpt, s, a.precision, workdir, a) for s in a.sizes]
-        else:
-            rows = [run_child(ckpt, a.size, prec, workdir, a) for prec in a.precisions]
-        base = rows[0]
-        print(f"{'size':>7} {'prec':>5} {'seconds':>9} {'MP/s':>7} {'peak RSS MB':>12} {'RSS ratio':>10} {'file MB':>9}")
-        for r in rows:
+        label = " (synthetic tiles)" if a.synthetic else ""
+        print(f"# {a.mode}{label}: checkpoint {ckpt.name}, tile {a.tile}, threads {a.threads or 'default'}, "
+              f"compression {a.compression}, cpus {os.cpu_count()}", flush=True)
+        runs = [(s, a.precision) for s in a.sizes] if a.mode == "memory" else [(a.size, p) for p in a.precisions]
+        print(f"{'size':>7} {'prec':>5} {'seconds':>9} {'MP/s':>7} {'peak RSS MB':>12} {'RSS ratio':>10} "
+              f"{'file MB':>9}", flush=True)
+        base = None
+        for size, precision in runs:  # one row at a time: long runs show their figures as they come
+            r = run_child(ckpt, size, precision, workdir, a)
+            base = base or r
             print(f"{r['size']:>7} {r['precision']:>5} {r['seconds']:>9.1f} {r['mp_per_s']:>7.3f} "
-                  f"{r['peak_rss_mb']:>12.0f} {r['peak_rss_mb'] / base['peak_rss_mb']:>10.3f} {r['file_mb']:>9.0f}")
+                  f"{r['peak_rss_mb']:>12.0f} {r['peak_rss_mb'] / base['peak_rss_mb']:>10.3f} {r['file_mb']:>9.0f}",
+                  flush=True)
 
 
 if __name__ == "__main__":

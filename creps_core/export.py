@@ -358,7 +358,8 @@ def _write_jpeg(tmp: Path, store: TileStore, spec: ExportSpec, description: str)
     from PIL import Image
 
     full = np.concatenate(list(_bands(store, spec.shape, spec.tile)), axis=0)
-    Image.fromarray(full).save(tmp, format="JPEG", quality=spec.quality, subsampling=0,  # 4:4:4: prints keep colour detail
+    # subsampling=0 (4:4:4): prints keep their colour detail
+    Image.fromarray(full).save(tmp, format="JPEG", quality=spec.quality, subsampling=0,
                               comment=description.encode())
 
 

@@ -50,7 +50,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     v.add_argument("out", type=Path, help="output file: .mp4, .webm or .gif (a .json sidecar records it)")
     _model_args(v)
     v.add_argument("--preset", choices=("zoom", "orbit", "pan", "walk"), default="zoom")
-    v.add_argument("--keyframes", type=Path, metavar="FILE", help="video spec JSON (see --save-spec); overrides --preset")
+    v.add_argument("--keyframes", type=Path, metavar="FILE",
+                   help="video spec JSON (see --save-spec); overrides --preset")
     v.add_argument("--save-spec", type=Path, metavar="FILE", help="also write the video spec as JSON")
     _latent_args(v)
     v.add_argument("--seeds", default="0,1,2,3", help="seeds of a latent walk, comma-separated")
@@ -82,7 +83,9 @@ def _latent_args(p: argparse.ArgumentParser) -> None:
 
 
 def _view_args(p: argparse.ArgumentParser, default_size: tuple[int, int] | None) -> None:
-    p.add_argument("--size", type=_size, default=default_size, metavar="WxH", help="output size, e.g. 20000x14000" + (" (default 4096x4096)" if default_size is None else ""))
+    default = "4096x4096" if default_size is None else "x".join(map(str, default_size))
+    p.add_argument("--size", type=_size, default=default_size, metavar="WxH",
+                   help=f"output size, e.g. 20000x14000 (default {default})")
     p.add_argument("--center", nargs=2, type=float, metavar=("U", "V"), help="view centre (row, column coordinate)")
     p.add_argument("--zoom", type=float)
     p.add_argument("--rotation", type=float, help="degrees")

@@ -257,7 +257,8 @@ def pan(view: View, latent: LatentSpec, to_center: tuple[float, float], duration
         easing: str = "in_out") -> list[Keyframe]:
     """Slide to ``to_center`` at fixed zoom; snapped views let frames reuse each other's lines."""
     start = view.with_(snap=True)
-    return [Keyframe(start, latent, duration, easing), Keyframe(start.with_(center=tuple(to_center)), latent, duration, easing)]
+    end = start.with_(center=tuple(to_center))
+    return [Keyframe(start, latent, duration, easing), Keyframe(end, latent, duration, easing)]
 
 
 def latent_walk(view: View, seeds: Sequence[int], seconds_per_seed: float = 2.0, psi: float = 1.0,
