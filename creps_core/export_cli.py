@@ -1,9 +1,9 @@
 """``creps export`` and ``creps video``: the command-line faces of export.py and video.py.
 
 ``creps_core.cli`` registers them with :func:`add_commands`; ``python -m
-creps_core.export_cli`` runs them on their own.  Errors print one clear line and exit
-with status 2; Ctrl-C stops an export with its finished tiles kept (run the same
-command again to resume) and exits with 130.
+creps_core.export_cli`` runs them on their own.  Errors print one clear line and raise
+SystemExit(2), which passes through any host CLI's handlers; Ctrl-C stops an export
+with its finished tiles kept (run the same command again to resume): SystemExit(130).
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Callable
+from typing import Callable, NoReturn
 
 from tqdm import tqdm
 
 from . import video as vid
-from .checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from .checkpoint import CheckpointError
+from .demo import open_model
 from .engine import PRECISIONS, Engine, RenderCancelled
 from .export import DiskFullError, export_image, format_of, read_export_record
 from .latents import LatentSpec
@@ -124,12 +125,9 @@ def _view(args: argparse.Namespace, base: View | None = None) -> View:
     return view.with_(**changes)
 
 
-def _load_model(path: Path | None) -> LoadedModel:
-    if path is None:
-        from .demo import default_model
-
-        return default_model()
-    return load_checkpoint(path)
+def _fail(command: str, message: str, code: int = 2) -> NoReturn:
+    print(f"creps {command}: {message}", file=sys.stderr)
+    raise SystemExit(code)
 
 
 def _progress_bar(unit: str) -> tuple[tqdm, Callable[[int, int, float | None], None]]:
@@ -147,8 +145,8 @@ def _progress_bar(unit: str) -> tuple[tqdm, Callable[[int, int, float | None], N
 def run_export(args: argparse.Namespace) -> int:
     try:
         record = read_export_record(args.from_file) if args.from_file else None
-        ckpt = args.checkpoint or (Path(record.checkpoint) if record and record.checkpoint else None)
-        model = _load_model(ckpt)
+        ckpt = args.checkpoint or (record.checkpoint if record and record.checkpoint else None)
+        model = open_model(None if ckpt is None else str(ckpt))
         if record and record.checkpoint_sha256 and model.sha256 != record.checkpoint_sha256:
             raise ValueError(f"{model.path} is not the checkpoint {args.from_file} was rendered with "
                              f"(sha256 {model.sha256[:12]}... vs {record.checkpoint_sha256[:12]}...)")
@@ -171,12 +169,10 @@ def run_export(args: argparse.Namespace) -> int:
                                      progress=progress, **kw)
             else:
                 out = export_image(engine, latent, view, args.out, progress=progress, **kw)
-    except KeyboardInterrupt:
-        print("creps export: interrupted; finished tiles are kept - run the same command to resume", file=sys.stderr)
-        return 130
-    except (ValueError, CheckpointError, DiskFullError, FileNotFoundError, RenderCancelled) as e:
-        print(f"creps export: error: {e}", file=sys.stderr)
-        return 2
+    except (KeyboardInterrupt, RenderCancelled):
+        _fail("export", "interrupted; finished tiles are kept - run the same command to resume", 130)
+    except (ValueError, CheckpointError, DiskFullError, FileNotFoundError) as e:
+        _fail("export", f"error: {e}")
     h, w = view.shape
     print(f"wrote {out} ({w}x{h})")
     return 0
@@ -184,7 +180,7 @@ def run_export(args: argparse.Namespace) -> int:
 
 def run_video(args: argparse.Namespace) -> int:
     try:
-        model = _load_model(args.checkpoint)
+        model = open_model(None if args.checkpoint is None else str(args.checkpoint))
         engine = Engine(model, device=args.device, precision=args.precision or "fp32")
         if args.keyframes:
             spec = vid.load_spec(args.keyframes)
@@ -196,12 +192,10 @@ def run_video(args: argparse.Namespace) -> int:
         with bar:
             for done, total, eta in vid.video_steps(engine, spec, args.out):
                 progress(done, total, eta)
-    except KeyboardInterrupt:
-        print("creps video: interrupted", file=sys.stderr)
-        return 130
-    except (ValueError, CheckpointError, FileNotFoundError, OSError) as e:
-        print(f"creps video: error: {e}", file=sys.stderr)
-        return 2
+    except (KeyboardInterrupt, RenderCancelled):
+        _fail("video", "interrupted", 130)
+    except (ValueError, CheckpointError, OSError) as e:
+        _fail("video", f"error: {e}")
     print(f"wrote {args.out} ({spec.n_frames} frames, {spec.width}x{spec.height} at {spec.fps:g} fps)")
     return 0
 

@@ -168,7 +168,9 @@ def test_cli_export_and_rerender_from_file(ckpt, tmp_path, capsys):
     again = tmp_path / "again.tif"
     assert main(["export", str(again), "--from", str(out), "--tile", "32"]) == 0
     assert np.array_equal(ex.read_image(out), ex.read_image(again))
-    assert main(["export", str(tmp_path / "bad.tif"), "-c", str(ckpt), "--size", "0x10"]) == 2
+    with pytest.raises(SystemExit) as exit_info:  # SystemExit passes through the host `creps` CLI
+        main(["export", str(tmp_path / "bad.tif"), "-c", str(ckpt), "--size", "0x10"])
+    assert exit_info.value.code == 2
     assert "error" in capsys.readouterr().err
 
 

@@ -123,4 +123,6 @@ def test_cli_video_preset_and_spec_round_trip(tmp_path):
     again = tmp_path / "again.gif"
     assert main(["video", str(again), "-c", str(ckpt), "--keyframes", str(spec)]) == 0
     assert count_frames(again)[0] == 4
-    assert main(["video", str(tmp_path / "odd.mp4"), "-c", str(ckpt), "--size", "30x30"]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["video", str(tmp_path / "odd.mp4"), "-c", str(ckpt), "--size", "30x30"])
+    assert exit_info.value.code == 2
