@@ -19,7 +19,7 @@ import torch
 
 from .checkpoint import CheckpointError, convert_to_safetensors, load_checkpoint
 from .demo import open_model
-from .engine import PRECISIONS, Engine, RenderCancelled, to_uint8
+from .engine import PRECISIONS, Engine, RenderCancelled, precision_warning, to_uint8
 from .latents import LatentSpec
 from .metadata import RenderRecord, read_record, write_png
 from .views import WARP_KINDS, View, Warp
@@ -97,6 +97,12 @@ def view_from_args(args: argparse.Namespace, resolution: int) -> View:
         raise UsageError(str(e)) from None
 
 
+def warn_precision(engine: Engine) -> None:
+    msg = precision_warning(engine.precision, engine.device)
+    if msg:
+        print(f"warning: {msg}", file=sys.stderr)
+
+
 def cmd_render(args: argparse.Namespace) -> None:
     outdir = Path(args.outdir)
     if args.from_file:
@@ -117,6 +123,7 @@ def cmd_render(args: argparse.Namespace) -> None:
         precision, exact, device = args.precision, args.exact, args.device
     outdir.mkdir(parents=True, exist_ok=True)
     engine = Engine(model, device=device, precision=precision)
+    warn_precision(engine)
     for spec, view in jobs:
         t0 = time.perf_counter()
         img = engine.render(spec, view, exact=exact)
@@ -175,6 +182,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     model = open_model(args.network)
     w, h = parse_size(args.size)
     engine = Engine(model, device=args.device, precision=args.precision)
+    warn_precision(engine)
     spec = LatentSpec(seed=0)
     times = []
     for i in range(args.repeat + 1):

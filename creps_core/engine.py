@@ -10,8 +10,8 @@ How a frame is made (DESIGN.md section 1):
    the lattice points of a 1-D table covering a warped view.  Line values are
    cached per coordinate, so pans and tiles only compute new rows and columns.
 3. **Pixels**: composition F_b = 1/2 sum_k R_b K_b and the per-pixel MLPs run in
-   channel-first chunks of ``chunk_pixels`` pixels (bounded memory, cache friendly,
-   cancellable between chunks).
+   chunks of ``chunk_pixels`` pixels (bounded memory, cache friendly, cancellable
+   between chunks).
 
 Warped views interpolate lines from the table (Catmull-Rom, lattice anchored at
 0 so every tile sees the same table) or, with ``exact=True``, evaluate the lines
@@ -57,6 +57,24 @@ def pick_device(name: str = "auto") -> torch.device:
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA was requested but no CUDA device is available")
     return dev
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU multiplies bf16 in hardware (AVX512-BF16 / AMX via oneDNN).
+
+    Elsewhere (e.g. AVX2-only CPUs) bf16 matmuls are emulated and ~50x slower than fp32.
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def precision_warning(precision: str, device: torch.device) -> str | None:
+    """A sentence for the user when a precision will be slow on this device, else None."""
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
+        return "this CPU has no bf16 arithmetic (needs AVX512-BF16 or AMX): bf16 runs far slower than fp32 here"
+    return None
 
 
 def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
@@ -132,7 +150,7 @@ class Engine:
     """Renders views of a generator.  Not thread-safe: use one engine per worker thread."""
 
     def __init__(self, model: LoadedModel | CREPSGenerator, device: str = "auto", precision: str = "fp32",
-                 chunk_pixels: int = 16384, line_chunk: int = 512, max_programs: int = 8,
+                 chunk_pixels: int | None = None, line_chunk: int = 512, max_programs: int = 8,
                  max_cached_lines: int = 65536) -> None:
         self.device = pick_device(device)
         self.model = model if isinstance(model, LoadedModel) else None
@@ -142,7 +160,9 @@ class Engine:
         self.latents = LatentSpace(self.g)
         compute_dtype(precision, self.device)
         self.precision = precision
-        self.chunk_pixels = chunk_pixels
+        # Small chunks keep the per-pixel activations in the CPU's cache (measured best at
+        # ~2k pixels); a GPU wants large launches.
+        self.chunk_pixels = chunk_pixels or (2048 if self.device.type == "cpu" else 1 << 18)
         self.line_chunk = line_chunk
         self.max_programs = max_programs
         self.max_cached_lines = max_cached_lines
