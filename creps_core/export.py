@@ -88,7 +88,7 @@ class ExportSpec:
         centre, zoom and rotation at k x the pixels cover the same region k x denser.
         """
         k = self.supersample
-        v = self.view.with_(window=None)
+        v = self.view
         return v if k == 1 else v.with_(width=v.width * k, height=v.height * k)
 
     def pyramid_levels(self) -> int:
@@ -141,6 +141,8 @@ class ModelRef:
 def validate(spec: ExportSpec) -> None:
     """Refuse impossible jobs with a clear message before any work starts."""
     h, w = spec.shape
+    if spec.view.window is not None:
+        raise ValueError("export a whole view, not a window of one (tiles are made by the export)")
     if spec.fmt not in FORMATS:
         raise ValueError(f"unknown format {spec.fmt!r}; choose one of {', '.join(FORMATS)}")
     if h < 1 or w < 1:

@@ -180,3 +180,8 @@ def test_foreign_file_has_no_record(tmp_path):
     tifffile.imwrite(tmp_path / "other.tif", np.zeros((8, 8, 3), np.uint8), description="hello")
     with pytest.raises(ValueError, match="no readable CREPS"):
         ex.read_export_record(tmp_path / "other.tif")
+
+
+def test_window_views_are_refused(engine, tmp_path):
+    with pytest.raises(ValueError, match="window"):
+        ex.export_image(engine, LATENT, View(64, 64).tile(0, 0, 16, 16), tmp_path / "w.tif")

@@ -126,3 +126,13 @@ def test_cli_video_preset_and_spec_round_trip(tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         main(["video", str(tmp_path / "odd.mp4"), "-c", str(ckpt), "--size", "30x30"])
     assert exit_info.value.code == 2
+
+
+def test_snapped_pan_frames_reuse_lines(engine):
+    kfs = vid.pan(VIEW, LatentSpec(seed=4), to_center=(0.5, 0.8), duration=1.0, easing="linear")
+    spec = vid.VideoSpec(tuple(kfs), 48, 32, fps=8)
+    engine.stats.reset()
+    for frame in vid.frames(engine, spec):
+        engine.render(frame.latent, frame.view)
+    assert engine.stats.programs_compiled <= 1  # one latent: compiled once for the whole video
+    assert engine.stats.line_coords_reused > engine.stats.line_coords_computed  # rows/columns shared across frames
