@@ -293,12 +293,19 @@ class Engine:
     # ----- rendering -----------------------------------------------------------------
     @torch.no_grad()
     def render(self, latent: LatentSpec | torch.Tensor, view: View, *, precision: str | None = None,
-               exact: bool = False, oversample: int = 2, progress: ProgressFn | None = None,
-               cancel: CancelFn | None = None) -> torch.Tensor:
-        """Render a view -> float32 [C, rows, cols] on the CPU, values ~[-1, 1]."""
+               exact: bool = False, oversample: int = 2, interpolate: bool = False,
+               progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> torch.Tensor:
+        """Render a view -> float32 [C, rows, cols] on the CPU, values ~[-1, 1].
+
+        ``exact``: warped views evaluate lines at every pixel (slow) instead of a table.
+        ``interpolate``: axis-aligned views also sample lines from the lattice table, so
+        successive zoom levels share most line evaluations (interactive previews).
+        """
         prog = self.program(self.ws(latent), precision)
-        if view.is_separable:
+        if view.is_separable and not interpolate:
             img = self._render_separable(prog, view, progress, cancel)
+        elif view.is_separable:
+            img = self._render_separable(prog, view, progress, cancel, oversample)
         else:
             img = self._render_field(prog, view, exact, oversample, progress, cancel)
         return img.cpu()
@@ -307,11 +314,18 @@ class Engine:
         if cancel is not None and cancel():
             raise RenderCancelled()
 
-    def _render_separable(self, prog: LatentProgram, view: View, progress, cancel) -> torch.Tensor:
+    def _render_separable(self, prog: LatentProgram, view: View, progress, cancel,
+                          oversample: int | None = None) -> torch.Tensor:
         grid = view.separable()
         L, r, c = prog.n_composed, prog.rank, prog.biline
-        rows = self.lines(prog, grid.rows, 0).reshape(-1, L, r, c)
-        cols = self.lines(prog, grid.cols, 1).reshape(-1, L, r, c)
+
+        def line_values(t: torch.Tensor, slot: int) -> torch.Tensor:
+            if oversample is None:
+                return self.lines(prog, t, slot)
+            return _LineTable.build(self, prog, t, slot, view.spacing / oversample).sample(t)
+
+        rows = line_values(grid.rows, 0).reshape(-1, L, r, c)
+        cols = line_values(grid.cols, 1).reshape(-1, L, r, c)
         H, W = rows.shape[0], cols.shape[0]
         # R as [L, c, H, rank] (1/2 folded in), K as [L, c, rank, W] for batched matmuls over channels.
         R = (rows * 0.5).permute(1, 3, 0, 2).to(prog.dtype).contiguous()

@@ -153,3 +153,15 @@ def test_uint8_conversion_matches_official():
     img = torch.tensor([-1.5, -1.0, 0.0, 0.999, 1.0]).reshape(1, 1, 5).repeat(3, 1, 1)
     expect = np.clip(np.array([-1.5, -1.0, 0.0, 0.999, 1.0]) * 127.5 + 128, 0, 255).astype(np.uint8)
     assert (to_uint8(img)[0, :, 0] == expect).all()
+
+
+def test_interpolated_lines_share_work_across_zoom_levels(model):
+    engine = Engine(model)
+    base = View(96, 96, center=(0.5, 0.5), zoom=1.0)
+    exact = engine.render(SPEC, base)
+    fast = engine.render(SPEC, base, interpolate=True)
+    assert psnr(fast, exact) >= 50
+    before = engine.stats.line_coords_computed
+    engine.render(SPEC, base.with_(zoom=1.05), interpolate=True)  # a wheel step
+    new = engine.stats.line_coords_computed - before
+    assert new < 0.25 * 2 * 2 * 96  # most lattice points were already there
