@@ -218,21 +218,39 @@ class Frame:
 
 def frames(engine: Engine, spec: VideoSpec) -> Iterator[Frame]:
     """The state of every frame, in order."""
-    kfs = spec.keyframes
-    ends = np.cumsum([k.duration for k in kfs[:spec.n_segments]])
-    spline = None
-    if spec.latent_mode == "spline":
-        spline = _Spline(np.stack([engine.ws(k.latent).cpu().numpy() for k in kfs]), spec.loop)
+    spline = _spline_of(engine, spec)
     for i in range(spec.n_frames):
-        time_s = min(i / spec.fps, spec.duration)
-        seg = min(int(np.searchsorted(ends, time_s, side="right")), max(spec.n_segments - 1, 0))
-        a, b = kfs[seg], kfs[(seg + 1) % len(kfs)]
-        start = ends[seg] - a.duration if spec.n_segments else 0.0
-        t = EASINGS[a.easing](min(max((time_s - start) / a.duration, 0.0), 1.0)) if spec.n_segments else 0.0
-        view = interp_view(a.view, b.view, t).with_(width=spec.width, height=spec.height)
-        latent = spline(seg + t).to(engine.device) if spline else interp_latent(engine, a.latent, b.latent, t,
-                                                                                  spec.latent_mode)
-        yield Frame(i, view, latent)
+        yield _frame(engine, spec, i, spline)
+
+
+def frame_at(engine: Engine, spec: VideoSpec, index: int) -> Frame:
+    """The state of one frame (for previews and scrubbing in a keyframe panel)."""
+    if not 0 <= index < spec.n_frames:
+        raise ValueError(f"frame {index} is outside 0..{spec.n_frames - 1}")
+    return _frame(engine, spec, index, _spline_of(engine, spec))
+
+
+def _spline_of(engine: Engine, spec: VideoSpec) -> _Spline | None:
+    if spec.latent_mode != "spline":
+        return None
+    return _Spline(np.stack([engine.ws(k.latent).cpu().numpy() for k in spec.keyframes]), spec.loop)
+
+
+def _frame(engine: Engine, spec: VideoSpec, index: int, spline: _Spline | None) -> Frame:
+    kfs = spec.keyframes
+    if spec.n_segments == 0:  # a single still keyframe
+        return Frame(index, kfs[0].view.with_(width=spec.width, height=spec.height, window=None), kfs[0].latent)
+    ends = np.cumsum([k.duration for k in kfs[:spec.n_segments]])
+    time_s = min(index / spec.fps, spec.duration)
+    seg = min(int(np.searchsorted(ends, time_s, side="right")), spec.n_segments - 1)
+    a, b = kfs[seg], kfs[(seg + 1) % len(kfs)]
+    t = EASINGS[a.easing](min(max((time_s - (ends[seg] - a.duration)) / a.duration, 0.0), 1.0))
+    view = interp_view(a.view, b.view, t).with_(width=spec.width, height=spec.height)
+    if spline is not None:
+        latent = spline(seg + t).to(engine.device)
+    else:
+        latent = interp_latent(engine, a.latent, b.latent, t, spec.latent_mode)
+    return Frame(index, view, latent)
 
 
 # ----- presets --------------------------------------------------------------------------------
@@ -394,6 +412,6 @@ def render_video(engine: Engine, keyframes: Sequence[Keyframe], out_path: str | 
     return Path(out_path)
 
 
-__all__ = ["Keyframe", "VideoSpec", "render_video", "video_steps", "frames", "zoom_into", "orbit", "pan",
+__all__ = ["Keyframe", "VideoSpec", "render_video", "video_steps", "frames", "frame_at", "zoom_into", "orbit", "pan",
            "latent_walk", "record", "fit_video_size", "interp_view", "interp_latent", "RenderCancelled",
            "save_spec", "load_spec", "EASINGS", "LATENT_MODES"]

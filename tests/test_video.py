@@ -136,3 +136,14 @@ def test_snapped_pan_frames_reuse_lines(engine):
         engine.render(frame.latent, frame.view)
     assert engine.stats.programs_compiled <= 1  # one latent: compiled once for the whole video
     assert engine.stats.line_coords_reused > engine.stats.line_coords_computed  # rows/columns shared across frames
+
+
+def test_frame_at_matches_frames_and_single_keyframe(engine):
+    kfs = vid.zoom_into(VIEW, LatentSpec(seed=1), point=(0.3, 0.6), factor=4.0, duration=0.5)
+    spec = vid.VideoSpec(tuple(kfs), 48, 32, fps=10)
+    all_frames = list(vid.frames(engine, spec))
+    assert vid.frame_at(engine, spec, 3).view == all_frames[3].view
+    still = vid.VideoSpec((kfs[0],), 48, 32)
+    assert still.n_frames == 1 and vid.frame_at(engine, still, 0).latent == LatentSpec(seed=1)
+    with pytest.raises(ValueError):
+        vid.frame_at(engine, spec, spec.n_frames)
