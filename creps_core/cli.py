@@ -183,7 +183,7 @@ def cmd_bench(args: argparse.Namespace) -> None:
     w, h = parse_size(args.size)
     engine = Engine(model, device=args.device, precision=args.precision)
     warn_precision(engine)
-    spec = LatentSpec(seed=0)
+    spec = LatentSpec(seed=0, class_idx=0 if model.cfg.c_dim else None)
     times = []
     for i in range(args.repeat + 1):
         engine.clear_caches()  # a new latent each frame: nothing reused
