@@ -36,6 +36,7 @@ from .pixel_reuse import plan_reuse, shifted
 
 PREVIEW, FULL = "preview", "full"
 FAST_FRAME_MS = 40.0  # a full frame predicted faster than this needs no preview
+LINE_PREFETCH = 32  # line coordinates computed between two cancel checks
 
 
 def default_threads() -> int:
@@ -235,6 +236,26 @@ class RenderWorker(QObject):
         finally:
             self.activity.emit("")
 
+    def _prefetch_lines(self, req: RenderRequest, view: View, regions, cancel: Callable[[], bool]) -> None:
+        """Fill the engine's line cache in small chunks, checking ``cancel`` in between.
+
+        The engine computes all lines of a tile in one uncancellable step (seconds for a
+        wide frame of a big model on a CPU); doing it here first keeps a superseded
+        render from delaying the next one.  Warped views build line tables inside the
+        engine and are not covered.
+        """
+        if not view.is_separable:
+            return
+        engine = self.engine
+        program = engine.program(engine.ws(req.latent), req.precision)
+        for r0, c0, rows, cols in regions:
+            grid = view.tile(r0, c0, rows, cols).separable()
+            for slot, coords in ((0, grid.rows), (1, grid.cols)):
+                for i in range(0, coords.numel(), LINE_PREFETCH):
+                    if cancel():
+                        raise RenderCancelled()
+                    engine.lines(program, coords[i:i + LINE_PREFETCH], slot)
+
     def _recover_memory(self) -> None:
         self._last.clear()
         if self.engine is not None:
@@ -278,6 +299,7 @@ class RenderWorker(QObject):
         total = sum(h * w for _, _, h, w in regions)
         what = "preview" if level == PREVIEW else ("refining" if plan is None else "updating")
         self.activity.emit(f"{what} {view.width}×{view.height}" + (f" ({total} px new)" if plan else ""))
+        self._prefetch_lines(req, view, regions, cancel)
         done = 0
         for r0, c0, rows, cols in regions:
             band = max(1, self.band_pixels // cols)
