@@ -373,6 +373,15 @@ def _model_of(engine: Engine) -> ModelRef:
     return ModelRef(str(m.path), m.sha256, m.network)
 
 
+def _weights_hash(engine: Engine) -> str:
+    """Identity of an in-memory generator (no checkpoint file), so resumes never mix models."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(engine.g.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().to("cpu").contiguous().numpy().tobytes())
+    return "weights:" + h.hexdigest()
+
+
 def make_record(spec: ExportSpec, model: ModelRef, levels: int = 0) -> RenderRecord:
     """The provenance written into the file: enough to render it again."""
     return RenderRecord(checkpoint=model.path, checkpoint_sha256=model.sha256, latent=spec.latent, view=spec.view,
@@ -412,7 +421,8 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
     tasks = plan_tiles(spec.shape, spec.tile)
     wd = work_dir(out)
     try:
-        store = TileStore(wd, spec.job_hash(model.sha256), {"spec": make_record(spec, model, levels).to_json()})
+        store = TileStore(wd, spec.job_hash(model.sha256 or _weights_hash(engine)),
+                          {"spec": make_record(spec, model, levels).to_json()})
         todo = [t for t in tasks if not store.has(0, t.ti, t.tj)]
         _check_free_space(wd, todo, spec)
         total, done = len(tasks), len(tasks) - len(todo)

@@ -185,3 +185,15 @@ def test_foreign_file_has_no_record(tmp_path):
 def test_window_views_are_refused(engine, tmp_path):
     with pytest.raises(ValueError, match="window"):
         ex.export_image(engine, LATENT, View(64, 64).tile(0, 0, 16, 16), tmp_path / "w.tif")
+
+
+def test_in_memory_generators_never_share_tiles(tmp_path):
+    view, out = View(32, 32), tmp_path / "g.tif"
+    torch.manual_seed(10)
+    first = Engine(CREPSGenerator(TINY), device="cpu")
+    with pytest.raises(RenderCancelled):
+        ex.export_image(first, LATENT, view, out, tile=16, cancel=iter([False] * 2 + [True] * 99).__next__)
+    torch.manual_seed(11)
+    second = Engine(CREPSGenerator(TINY), device="cpu")
+    ex.export_image(second, LATENT, view, out, tile=16)
+    assert np.array_equal(ex.read_image(out), second.render_u8(LATENT, view))
