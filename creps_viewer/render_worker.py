@@ -275,7 +275,7 @@ class RenderWorker(QObject):
     def _full_cancel(self, req: RenderRequest, key: tuple, preview: View,
                      cancel: Callable[[], bool]) -> Callable[[], bool]:
         """A full frame no dearer than a preview (pixel reuse) completes like a preview would."""
-        if self._cost(FULL, key, req.view) <= preview.width * preview.height:
+        if req.preview_scale > 1 and self._cost(FULL, key, req.view) <= preview.width * preview.height:
             return lambda: self._stop
         return cancel
 
