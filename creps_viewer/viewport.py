@@ -34,7 +34,6 @@ class Viewport(QWidget):
     def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.state = state
-        self.frame: Frame | None = None
         self._frame_geometry: Geometry | None = None
         self._qimage: QImage | None = None
         self._press: tuple[Qt.MouseButton, QPointF, bool] | None = None  # button, last pos, rotating
@@ -51,11 +50,11 @@ class Viewport(QWidget):
         rgb = frame.rgb
         h, w, _ = rgb.shape
         self._qimage = QImage(rgb.data, w, h, 3 * w, QImage.Format_RGB888).copy()
-        self.frame, self._frame_geometry = frame, geometry
+        self._frame_geometry = geometry
         self.update()
 
     def clear_frame(self) -> None:
-        self.frame, self._frame_geometry, self._qimage = None, None, None
+        self._frame_geometry, self._qimage = None, None
         self.update()
 
     def paintEvent(self, event) -> None:  # noqa: N802 - Qt API

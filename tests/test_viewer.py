@@ -331,3 +331,18 @@ def test_device_switch_keeps_history(window):
     window.render_panel.device.setCurrentText("cpu")
     assert window.state.can_undo and window.state.latent.seed == 4
     assert window.current_full_frame() is not None
+
+
+def test_copy_image_and_bookmarks(window):
+    window.copy_image()
+    image = QApplication.clipboard().image()
+    frame = window.current_full_frame()
+    assert (image.height(), image.width()) == frame.rgb.shape[:2]
+    window.add_bookmark()
+    marked = (window.state.latent, window.state.geometry)
+    window.latent_panel.seed.setValue(8)
+    window.state.update_geometry(zoom=3.0)
+    entry = next(a for a in window.bookmarks_menu.actions() if a.text().startswith("seed 0"))
+    entry.trigger()
+    assert (window.state.latent, window.state.geometry) == marked
+    assert window.current_full_frame().request.latent == marked[0]
