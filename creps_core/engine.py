@@ -150,8 +150,8 @@ class Engine:
     """Renders views of a generator.  Not thread-safe: use one engine per worker thread."""
 
     def __init__(self, model: LoadedModel | CREPSGenerator, device: str = "auto", precision: str = "fp32",
-                 chunk_pixels: int | None = None, line_chunk: int = 512, max_programs: int = 8,
-                 max_cached_lines: int = 65536) -> None:
+                 chunk_pixels: int | None = None, line_chunk: int = 512, max_programs: int = 4,
+                 max_cached_lines: int = 16384) -> None:
         self.device = pick_device(device)
         self.model = model if isinstance(model, LoadedModel) else None
         g = model.build(self.device) if isinstance(model, LoadedModel) else model.to(self.device).eval()
