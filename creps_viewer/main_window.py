@@ -27,7 +27,7 @@ from .message_bar import MessageBar
 from .panels.geometry import GeometryPanel
 from .panels.latent import LatentPanel
 from .panels.render import RenderPanel
-from .render_worker import Frame, RenderRequest, RenderWorker
+from .render_worker import PARTIAL, Frame, RenderRequest, RenderWorker
 from .state import ExplorerState, Geometry, ModelSummary
 from .viewport import Viewport
 from .workspace import SUFFIX, Workspace, WorkspaceError, load_workspace, save_workspace
@@ -286,6 +286,8 @@ class MainWindow(QMainWindow):
 
     def _on_frame(self, frame: Frame) -> None:
         self.viewport.show_frame(frame, geometry_of(frame.request))
+        if frame.level == PARTIAL:  # the refined frame, part way: shown, not timed
+            return
         self.render_panel.add_frame(frame)
         now = time.perf_counter()
         self._frame_times.append(now)

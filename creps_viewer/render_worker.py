@@ -25,6 +25,7 @@ from typing import Callable
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 from PySide6.QtCore import QObject, Signal
 
 from creps_core.checkpoint import CheckpointError, LoadedModel, load_checkpoint
@@ -34,7 +35,7 @@ from creps_core.views import View
 
 from .pixel_reuse import plan_reuse, shifted
 
-PREVIEW, FULL = "preview", "full"
+PREVIEW, PARTIAL, FULL = "preview", "partial", "full"
 FAST_FRAME_MS = 40.0  # a full frame predicted faster than this needs no preview
 LINE_PREFETCH = 32  # line coordinates computed between two cancel checks
 
@@ -68,11 +69,11 @@ class RenderRequest:
 class Frame:
     request: RenderRequest
     view: View
-    level: str  # PREVIEW or FULL
+    level: str  # PREVIEW, PARTIAL (a full frame still being refined, for display) or FULL
     image: torch.Tensor  # float32 [C, H, W], ~[-1, 1]
     rgb: np.ndarray  # HWC uint8
     ms: float
-    pixels_rendered: int
+    pixels_rendered: int  # computed for this frame (the rest was reused or is still the placeholder)
     pixels_total: int
 
     @property
@@ -97,8 +98,10 @@ class RenderWorker(QObject):
     modelFailed = Signal(str)
 
     def __init__(self, sync: bool = False, idle_delay: float = 0.15, band_pixels: int = 16384,
-                 threads: int | None = None, parent: QObject | None = None) -> None:
+                 threads: int | None = None, partial_interval: float | None = 0.5,
+                 parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.partial_interval = partial_interval  # seconds between partial full frames (None: never)
         torch.set_num_threads(threads or default_threads())  # process-wide: the engine runs only here
         self.sync = sync
         self.idle_delay = idle_delay
@@ -294,13 +297,13 @@ class RenderWorker(QObject):
         if plan is not None:
             image, regions = shifted(last[2], plan), plan.regions
         else:
-            image = torch.empty(self.engine.cfg.img_channels, view.height, view.width)
+            image = self._placeholder(key, req, view)
             regions = ((0, 0, view.height, view.width),)
         total = sum(h * w for _, _, h, w in regions)
         what = "preview" if level == PREVIEW else ("refining" if plan is None else "updating")
         self.activity.emit(f"{what} {view.width}×{view.height}" + (f" ({total} px new)" if plan else ""))
         self._prefetch_lines(req, view, regions, cancel)
-        done = 0
+        done, shown = 0, time.perf_counter()
         for r0, c0, rows, cols in regions:
             band = max(1, self.band_pixels // cols)
             for i in range(r0, r0 + rows, band):
@@ -312,10 +315,27 @@ class RenderWorker(QObject):
                 done += n * cols
                 if level == FULL and total:
                     self.progress.emit(done / total)
-        ms = (time.perf_counter() - t0) * 1000
+                    if (self.partial_interval is not None and done < total
+                            and time.perf_counter() - shown >= self.partial_interval):
+                        self._emit(req, view, PARTIAL, image.clone(), t0, done)
+                        shown = time.perf_counter()
+        ms = self._emit(req, view, level, image, t0, total)
         if level == FULL and total:
             rate = ms / total
             self._ms_per_pixel = rate if self._ms_per_pixel is None else 0.5 * (self._ms_per_pixel + rate)
         self._last[level] = (key, view, image)
+
+    def _emit(self, req: RenderRequest, view: View, level: str, image: torch.Tensor, t0: float, pixels: int) -> float:
+        ms = (time.perf_counter() - t0) * 1000
         rgb = np.ascontiguousarray(to_uint8(image))
-        self.frameReady.emit(Frame(req, view, level, image, rgb, ms, total, view.width * view.height))
+        self.frameReady.emit(Frame(req, view, level, image, rgb, ms, pixels, view.width * view.height))
+        return ms
+
+    def _placeholder(self, key: tuple, req: RenderRequest, view: View) -> torch.Tensor:
+        """A new frame buffer; for a full frame, the upscaled preview of the same request,
+        so partial frames sharpen band by band instead of showing holes."""
+        last = self._last.get(PREVIEW)
+        if view is req.view and last is not None and last[0] == key and last[1] == req.preview_view():
+            return F.interpolate(last[2][None], size=(view.height, view.width), mode="bilinear",
+                                 align_corners=True)[0]
+        return torch.zeros(self.engine.cfg.img_channels, view.height, view.width)

@@ -17,7 +17,7 @@ from creps_core.demo import random_model  # noqa: E402
 from creps_core.views import View  # noqa: E402
 from creps_viewer import viewmath  # noqa: E402
 from creps_viewer.pixel_reuse import plan_reuse, shifted  # noqa: E402
-from creps_viewer.render_worker import FULL, PREVIEW, RenderRequest, RenderWorker, default_threads  # noqa: E402
+from creps_viewer.render_worker import FULL, PARTIAL, PREVIEW, RenderRequest, RenderWorker, default_threads  # noqa: E402
 from creps_viewer.state import Geometry  # noqa: E402
 
 TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
@@ -72,6 +72,20 @@ def test_worker_refines_preview_then_full(model):
     # A one-pixel pan is cheaper at full resolution than a preview: no preview, strips only.
     worker.submit(RenderRequest(req.latent, req.view.with_(center=(0.5, 0.5 + req.view.spacing)), preview_scale=4))
     assert frames[2].level == FULL and frames[2].pixels_rendered == 64
+
+
+def test_full_frame_sharpens_band_by_band_over_the_upscaled_preview(model):
+    worker = RenderWorker(sync=True, band_pixels=96 * 16, partial_interval=0.0)
+    frames = collect(worker)
+    worker.load_model(model, device="cpu")
+    worker.submit(RenderRequest(LatentSpec(seed=2), Geometry().view(96, 64), preview_scale=4))
+    levels = [f.level for f in frames]
+    assert levels == [PREVIEW, PARTIAL, PARTIAL, PARTIAL, FULL]
+    first, final = frames[1], frames[-1]
+    assert first.pixels_rendered == 96 * 16
+    assert torch.equal(first.image[:, :16], final.image[:, :16])  # finished band
+    assert first.image[:, 16:].abs().sum() > 0  # the rest shows the upscaled preview, not a hole
+    assert not torch.equal(first.image[:, 16:], final.image[:, 16:])
 
 
 def test_newest_request_wins_and_stale_full_renders_are_cancelled(model):

@@ -90,6 +90,8 @@ class RenderPanel(QWidget):
             self.exact.setChecked(s.exact)
 
     def add_frame(self, frame: Frame) -> None:
+        if frame.level not in self.times:  # partial frames are progress, not frame times
+            return
         self.count += 1
         self.times[frame.level].append((self.count, frame.ms))
         for level, curve in (("preview", self.preview_curve), ("full", self.full_curve)):
