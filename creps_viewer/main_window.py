@@ -126,12 +126,10 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.timing_label)
         bar.addPermanentWidget(self.model_label)
 
-    def _action(self, menu, text: str, slot, shortcut=None, tip: str = "") -> QAction:
+    def _action(self, menu, text: str, slot, shortcut=None) -> QAction:
         act = QAction(text, self)
         if shortcut is not None:
             act.setShortcut(QKeySequence(shortcut))
-        if tip:
-            act.setStatusTip(tip)
         act.triggered.connect(slot)
         menu.addAction(act)
         return act

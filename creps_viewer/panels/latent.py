@@ -85,8 +85,7 @@ class LatentPanel(QWidget):
         form.addRow(self.class_row_label, self.class_combo)
         self.class_combo.hide()
         self.class_row_label.hide()
-        self.class_combo.currentIndexChanged.connect(
-            lambda i: i >= 0 and self.state.update_latent(class_idx=i))
+        self.class_combo.currentIndexChanged.connect(self._class_edited)
 
         self.psi = SliderRow("", -1.0, 2.0, 1.0, label_width=0)
         self.psi.label.hide()
@@ -199,6 +198,10 @@ class LatentPanel(QWidget):
     # ----- widget -> state ---------------------------------------------------------------
     def step_seed(self, delta: int) -> None:
         self.state.update_latent(seed=min(MAX_SEED, max(0, self.state.latent.seed + delta)))
+
+    def _class_edited(self, index: int) -> None:
+        if index >= 0:  # -1 while the combo is being refilled for a new model
+            self.state.update_latent(class_idx=index)
 
     def _mix_edited(self, *_: object) -> None:
         spec = self.state.latent
