@@ -242,15 +242,14 @@ def test_save_image_with_provenance(window, tmp_path):
     assert record.view == window.current_full_frame().request.view
 
 
-def test_random_default_model_is_labelled(qtbot, tmp_path):
-    from creps_core.demo import DEMO_MODEL, random_model
+def test_missing_file_errors_and_random_model_is_labelled(qtbot, tmp_path):
+    from creps_core.demo import random_model
 
-    if DEMO_MODEL.exists():
-        pytest.skip("a demo model ships; the random fallback is not used")
-    win = make_window(qtbot, tmp_path, "unused")  # opens the tiny model path "unused" -> error
-    assert win.message.kind == "error"
+    win = make_window(qtbot, tmp_path, tmp_path / "missing.pkl")
+    assert win.model is None and win.message.kind == "error" and "missing.pkl" in win.message.text()
     win.open_model(random_model())
     assert "random" in win.windowTitle() and win.message.kind == "info"
+    assert win.current_full_frame() is not None
 
 
 def test_responsiveness_while_rendering_large_frame(qtbot, tmp_path, tiny_ckpt):
