@@ -95,8 +95,8 @@ class Viewport(QWidget):
             cx, cy = (self.width() - 1) / 2, (self.height() - 1) / 2
             a0 = math.atan2(last.y() - cy, last.x() - cx)
             a1 = math.atan2(pos.y() - cy, pos.x() - cx)
-            # Turning the content clockwise on screen means turning the sampling grid the other way.
-            g = viewmath.rotated_about_center(g, -math.degrees(a1 - a0))
+            # A positive rotation turns the content clockwise on screen (y points down), like the hand.
+            g = viewmath.rotated_about_center(g, math.degrees(a1 - a0))
             merge = "rotate-drag"
         else:
             g = viewmath.panned(g, self.width(), self.height(), pos.x() - last.x(), pos.y() - last.y())

@@ -6,6 +6,7 @@ assertion sees the finished frame; the responsiveness test uses the real thread.
 
 from __future__ import annotations
 
+import math
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -102,6 +103,25 @@ def test_drag_pans_view_and_rerenders_only_exposed_pixels(window, qtbot):
     # One drag is one undo step.
     window.state.undo()
     assert window.state.geometry == g0
+
+
+def test_right_drag_rotates_content_with_the_hand(window, qtbot):
+    vp = window.viewport
+    w, h = vp.width(), vp.height()
+    cx, cy = (w - 1) / 2, (h - 1) / 2
+    g0 = window.state.geometry
+    start = QPoint(round(cx + 60), round(cy))
+    grabbed = viewmath.pixel_to_coord(g0, w, h, start.x(), start.y())
+    qtbot.mousePress(vp, Qt.RightButton, pos=start)
+    for deg in (30, 60, 90):  # a quarter turn, clockwise on screen
+        a = math.radians(deg)
+        end = QPoint(round(cx + 60 * math.cos(a)), round(cy + 60 * math.sin(a)))
+        qtbot.mouseMove(vp, end)
+    qtbot.mouseRelease(vp, Qt.RightButton, pos=end)
+    g1 = window.state.geometry
+    assert g1.rotation == pytest.approx(90.0, abs=1.5)
+    # The point grabbed is (about) under the cursor again.
+    assert viewmath.pixel_to_coord(g1, w, h, end.x(), end.y()) == pytest.approx(grabbed, abs=3 * viewmath.spacing(g1, w, h))
 
 
 def test_wheel_zooms_about_cursor(window):
