@@ -86,6 +86,7 @@ def _arm_screenshot(app: QApplication, win, path: Path, status: dict) -> None:
 
     win.refined.connect(lambda: QTimer.singleShot(200, grab))
     win.worker.modelFailed.connect(fail)
+    win.worker.renderFailed.connect(fail)
     QTimer.singleShot(SCREENSHOT_TIMEOUT_MS, lambda: fail("timed out waiting for the first refined frame"))
 
 
