@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QP
 from creps_core.checkpoint import LoadedModel
 from creps_core.demo import RANDOM_LABEL, default_model, model_label
 from creps_core.metadata import RenderRecord, write_png
+from creps_core.views import View
 
 from .dialogs.model_info import ModelInfoDialog
 from .message_bar import MessageBar
@@ -44,9 +45,8 @@ def summarize(model: LoadedModel) -> ModelSummary:
                         info=model.info())
 
 
-def geometry_of(request: RenderRequest) -> Geometry:
-    v = request.view
-    return Geometry(center=v.center, zoom=v.zoom, rotation=v.rotation, warp=v.warp)
+def geometry_of(view: View) -> Geometry:
+    return Geometry(center=view.center, zoom=view.zoom, rotation=view.rotation, warp=view.warp)
 
 
 class MainWindow(QMainWindow):
@@ -283,7 +283,7 @@ class MainWindow(QMainWindow):
         self.request_render()
 
     def _on_frame(self, frame: Frame) -> None:
-        self.viewport.show_frame(frame, geometry_of(frame.request))
+        self.viewport.show_frame(frame, geometry_of(frame.view))
         if frame.level == PARTIAL:  # the refined frame, part way: shown, not timed
             return
         self.render_panel.add_frame(frame)

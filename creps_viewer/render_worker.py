@@ -61,8 +61,13 @@ class RenderRequest:
     interactive: bool = False
 
     def preview_view(self) -> View:
-        s = max(1, self.preview_scale)
-        return self.view.with_(width=max(2, round(self.view.width / s)), height=max(2, round(self.view.height / s)))
+        """The same region at 1/preview_scale size, on every preview_scale-th point of the
+        full view's snapped lattice, so the preview's line values serve the full frame."""
+        k = max(1, self.preview_scale)
+        v = self.view
+        w, h = max(2, round(v.width / k)), max(2, round(v.height / k))
+        zoom = v.span / (k * v.spacing * (min(w, h) - 1))  # preview spacing = k * full spacing
+        return v.with_(width=w, height=h, zoom=zoom)
 
 
 @dataclass

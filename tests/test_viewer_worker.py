@@ -69,6 +69,10 @@ def test_worker_refines_preview_then_full(model):
     worker.submit(req)
     assert [f.level for f in frames] == [PREVIEW, FULL]
     assert frames[0].rgb.shape == (16, 24, 3) and frames[1].rgb.shape == (64, 96, 3)
+    # The preview sits on every 4th line of the full lattice: the full frame reuses its lines.
+    rows, cols = frames[0].view.separable(), frames[1].view.separable()
+    assert set(rows.rows.tolist()) <= set(cols.rows.tolist())
+    assert set(rows.cols.tolist()) <= set(cols.cols.tolist())
     # A one-pixel pan is cheaper at full resolution than a preview: no preview, strips only.
     worker.submit(RenderRequest(req.latent, req.view.with_(center=(0.5, 0.5 + req.view.spacing)), preview_scale=4))
     assert frames[2].level == FULL and frames[2].pixels_rendered == 64
