@@ -105,6 +105,17 @@ def matmul_gflops(m: int, k: int, n: int, dtype, repeat: int = 5) -> float:
     return 2 * m * k * n / timed(lambda: a @ b, repeat) / 1e9
 
 
+def pixel_gemm_only_s(engine: Engine, ws: torch.Tensor, n_pixels: int) -> float:
+    """Time of just the per-pixel GEMMs (same shapes, same chunking), no other work."""
+    prog = engine.program(ws)
+    layers = [l for dec in prog.decoders for l in dec] + prog.decoder_last + [prog.decoder_img]
+    layers += [l for blk in prog.pixel_blocks for l in blk]
+    m = engine.chunk_pixels
+    inputs = [torch.randn(m, l.wt.shape[0]) for l in layers]
+    total = sum(timed(lambda: x @ l.wt, 5) for x, l in zip(inputs, layers))
+    return total * n_pixels / m
+
+
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
     return 10 * math.log10(4.0 / float(((a - b) ** 2).mean()))
 
@@ -137,6 +148,7 @@ def bench(res: int, repeat: int) -> dict:
     out16 = engine.render(ws, view, precision="bf16")
     t16_pixels = timed(lambda: engine.render(ws, view, precision="bf16"), repeat)
 
+    gemm_only = pixel_gemm_only_s(engine, ws, res * res)
     mm_sq = matmul_gflops(2048, 2048, 2048, torch.float32)
     mm_dec = matmul_gflops(65536, 128, 64, torch.float32)
     mm_sq16 = matmul_gflops(2048, 2048, 2048, torch.bfloat16)
@@ -151,6 +163,8 @@ def bench(res: int, repeat: int) -> dict:
         "matmul_fp32_square_gflops": round(mm_sq, 1), "matmul_fp32_decoder_shape_gflops": round(mm_dec, 1),
         "pixel_part_share_of_square_matmul": round(pixel_flops / t32_pixels / 1e9 / mm_sq, 2),
         "pixel_part_share_of_decoder_shape_matmul": round(pixel_flops / t32_pixels / 1e9 / mm_dec, 2),
+        "pixel_gemms_alone_s": round(gemm_only, 3),
+        "pixel_part_share_of_its_own_gemms": round(gemm_only / t32_pixels, 2),
         "engine_bf16_s": round(t16, 3), "bf16_speedup_vs_fp32": round(t32 / t16, 2),
         "bf16_pixel_part_s": round(t16_pixels, 3), "matmul_bf16_square_gflops": round(mm_sq16, 1),
         "bf16_psnr_vs_fp32_db": round(psnr(out16, out), 1),
