@@ -1,17 +1,20 @@
 """The render worker: turns immutable requests into frames on one thread.
 
 napari-style: the UI thread only *submits* snapshots; the worker always renders
-the newest one, drops the ones superseded while it was busy, and cancels a render
-in progress between tiles/chunks (the engine's cancel callback) when a newer
-request or a model change arrives.  With ``sync=True`` everything runs in the
-calling thread (deterministic tests, screenshots, benchmarks).
+the newest one, drops the ones superseded while it was busy, and cancels a full
+render in progress (between line chunks, bands and the engine's pixel chunks)
+when a newer request or a model change arrives.  With ``sync=True`` everything
+runs in the calling thread (deterministic tests, screenshots, benchmarks).
 
 Progressive refinement: a request is first rendered as a coarse preview (the same
-region at 1/preview_scale size), then at full resolution.  For interactive
-requests (drags, slider moves) the full render waits for a short idle period, so
-the preview keeps up with the hand.  Whichever is cheaper goes first: when the
-full frame can reuse the previous frame's pixels (a pan) and costs less than a
-preview, the preview is skipped.  All frames go through :mod:`pixel_reuse`.
+region at 1/preview_scale size, on every k-th point of the full frame's line
+lattice so its lines are reused), then at full resolution, shown band by band
+over the upscaled preview (PARTIAL frames).  For interactive requests (drags,
+slider moves) the full render waits for a short idle period, so the preview keeps
+up with the hand; previews are never cancelled, so a drag always shows motion.
+Whichever is cheaper goes first: when the full frame can reuse the previous
+frame's pixels (a pan) and costs no more than a preview, the preview is skipped.
+All frames go through :mod:`pixel_reuse`.
 """
 
 from __future__ import annotations
