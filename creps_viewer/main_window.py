@@ -74,6 +74,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self.resize(1280, 800)
+        self.restoreGeometry(self.settings.value("window/geometry", b""))
+        self.restoreState(self.settings.value("window/state", b""))
 
     # ----- construction ---------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -450,5 +452,7 @@ class MainWindow(QMainWindow):
         return path.lower().endswith(MODEL_SUFFIXES + (".json",))
 
     def closeEvent(self, e) -> None:  # noqa: N802
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        self.settings.setValue("window/state", self.saveState())
         self.worker.shutdown()
         super().closeEvent(e)
