@@ -46,8 +46,12 @@ class LoadedModel:
         return count_parameters(self.state)
 
     def build(self, device: str | torch.device = "cpu") -> CREPSGenerator:
-        """A generator holding these weights (built without random init)."""
-        with torch.device("meta"):
+        """A generator holding these weights.
+
+        Built on the CPU and then overwritten: the meta device would skip the random
+        init but its first use imports torch's reference ops (seconds of start-up).
+        """
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
             g = CREPSGenerator(self.cfg)
         g.load_state_dict(self.state, strict=True, assign=True)
         return g.to(device).eval().requires_grad_(False)

@@ -234,10 +234,12 @@ class Engine:
             pixel_blocks=blocks, n_composed=len(cfg.composed_blocks), rank=cfg.rank, biline=cfg.biline_channels)
 
     # ----- lines ----------------------------------------------------------------------
-    def _eval_lines(self, prog: LatentProgram, t: torch.Tensor, slot: int) -> torch.Tensor:
+    def _eval_lines(self, prog: LatentProgram, t: torch.Tensor, slot: int,
+                    cancel: CancelFn | None = None) -> torch.Tensor:
         """Line values at coordinates t [n] -> [n, L*rank*biline] float32 (uncached)."""
         out = []
         for s in range(0, t.numel(), self.line_chunk):
+            self._check_cancel(cancel)
             tc = t[s:s + self.line_chunk].to(self.device, torch.float32)
             ph = (tc.reshape(-1, 1, 1) * prog.freqs.unsqueeze(0)) * (np.pi * 2)  # [n, rank, C/2]
             x = torch.sin(torch.cat([ph, ph + np.pi / 2], dim=2)) * prog.amps[slot]  # [n, rank, C]
@@ -256,19 +258,25 @@ class Engine:
         self.stats.line_coords_computed += t.numel()
         return torch.cat(out) if out else torch.empty(0, prog.n_composed * prog.rank * prog.biline, device=self.device)
 
-    def lines(self, prog: LatentProgram, t: torch.Tensor, slot: int) -> torch.Tensor:
-        """Cached line values at float32 coordinates t -> [n, L*rank*biline] float32."""
+    def lines(self, prog: LatentProgram, t: torch.Tensor, slot: int, cancel: CancelFn | None = None) -> torch.Tensor:
+        """Cached line values at float32 coordinates t -> [n, L*rank*biline] float32.
+
+        Cancellable between chunks of ``line_chunk`` coordinates; values computed before a
+        cancel stay cached for the next request.
+        """
         cache = prog.lines[slot]
         keys = t.to(torch.float32).tolist()
         missing = sorted({k for k in keys if k not in cache})
-        if missing:
-            values = self._eval_lines(prog, torch.tensor(missing, dtype=torch.float32), slot)
-            for k, v in zip(missing, values):
+        for m0 in range(0, len(missing), self.line_chunk):
+            part = missing[m0:m0 + self.line_chunk]
+            values = self._eval_lines(prog, torch.tensor(part, dtype=torch.float32), slot, cancel)
+            for k, v in zip(part, values):
                 cache[k] = v
-            while len(cache) > self.max_cached_lines:
-                cache.popitem(last=False)
         self.stats.line_coords_reused += len(keys) - len(missing)
-        return torch.stack([cache[k] for k in keys]) if keys else torch.empty(0)
+        out = torch.stack([cache[k] for k in keys]) if keys else torch.empty(0)
+        while len(cache) > self.max_cached_lines:  # evict only after this request is served
+            cache.popitem(last=False)
+        return out
 
     # ----- per-pixel network ----------------------------------------------------------
     @staticmethod
@@ -321,8 +329,8 @@ class Engine:
 
         def line_values(t: torch.Tensor, slot: int) -> torch.Tensor:
             if oversample is None:
-                return self.lines(prog, t, slot)
-            return _LineTable.build(self, prog, t, slot, view.spacing / oversample).sample(t)
+                return self.lines(prog, t, slot, cancel)
+            return _LineTable.build(self, prog, t, slot, view.spacing / oversample, cancel).sample(t)
 
         rows = line_values(grid.rows, 0).reshape(-1, L, r, c)
         cols = line_values(grid.cols, 1).reshape(-1, L, r, c)
@@ -353,7 +361,7 @@ class Engine:
         u, v = U.reshape(-1), V.reshape(-1)
         L, r, c = prog.n_composed, prog.rank, prog.biline
         if not exact:
-            tables = [_LineTable.build(self, prog, coords, slot, view.spacing / oversample)
+            tables = [_LineTable.build(self, prog, coords, slot, view.spacing / oversample, cancel)
                       for slot, coords in ((0, u), (1, v))]
         out = torch.empty(self.cfg.img_channels, h * w, device=self.device)
         step = self.chunk_pixels
@@ -361,8 +369,8 @@ class Engine:
             self._check_cancel(cancel)
             p1 = min(h * w, p0 + step)
             if exact:
-                ru = self._eval_lines(prog, u[p0:p1], 0)
-                kv = self._eval_lines(prog, v[p0:p1], 1)
+                ru = self._eval_lines(prog, u[p0:p1], 0, cancel)
+                kv = self._eval_lines(prog, v[p0:p1], 1, cancel)
             else:
                 ru, kv = tables[0].sample(u[p0:p1]), tables[1].sample(v[p0:p1])
             # F[b, c, p] = 1/2 sum_k R K
@@ -388,12 +396,13 @@ class _LineTable:
         self.m0, self.h, self.values = m0, h, values
 
     @classmethod
-    def build(cls, engine: Engine, prog: LatentProgram, coords: torch.Tensor, slot: int, h: float) -> "_LineTable":
+    def build(cls, engine: Engine, prog: LatentProgram, coords: torch.Tensor, slot: int, h: float,
+              cancel: CancelFn | None = None) -> "_LineTable":
         h = _round_spacing(h)
         m_lo = int(math.floor(float(coords.min()) / h)) - 1
         m_hi = int(math.floor(float(coords.max()) / h)) + 2
         lattice = (torch.arange(m_lo, m_hi + 1, dtype=torch.float64) * h).to(torch.float32)
-        return cls(m_lo, h, engine.lines(prog, lattice, slot))
+        return cls(m_lo, h, engine.lines(prog, lattice, slot, cancel))
 
     def sample(self, t: torch.Tensor) -> torch.Tensor:
         """Catmull-Rom interpolation at t [n] -> [n, D]."""

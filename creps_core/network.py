@@ -362,10 +362,43 @@ def unused_parameter_names(cfg: CREPSConfig) -> list[str]:
 
 
 def expected_shapes(cfg: CREPSConfig) -> dict[str, tuple[int, ...]]:
-    """state_dict name -> shape for a config (built on the meta device: no memory)."""
-    with torch.device("meta"):
-        g = CREPSGenerator(cfg)
-    return {k: tuple(v.shape) for k, v in g.state_dict().items()}
+    """state_dict name -> shape for a config, derived from the architecture (no tensors built)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+
+    def fc(name: str, i: int, o: int) -> None:
+        shapes[f"{name}.weight"], shapes[f"{name}.bias"] = (o, i), (o,)
+
+    def modulated(name: str, i: int, o: int) -> None:
+        fc(name, i, o)
+        fc(f"{name}.affine", cfg.w_dim, i)
+
+    for k, res in enumerate(cfg.block_resolutions):
+        b, o = f"synthesis.b{res}", cfg.channels(res)
+        if k == 0:
+            shapes[f"{b}.input.weight"] = (1, o, 1, 2 * cfg.rank)
+            fc(f"{b}.input.affine", cfg.w_dim, o * 2 * cfg.rank)
+            shapes[f"{b}.input.freqs"] = (1, o // 2 * cfg.rank)
+            shapes[f"{b}.input.coords"] = (1, cfg.img_resolution, 2, 1)
+        else:
+            modulated(f"{b}.fc0", cfg.channels(res // 2), o)
+        modulated(f"{b}.fc1", o, o)
+        modulated(f"{b}.tores", o, cfg.biline_channels)
+    c = cfg.biline_channels
+    for res in [*cfg.composed_blocks, "last"]:
+        for j, (i, o) in enumerate([(c, 2 * c), (2 * c, 4 * c), (4 * c, 2 * c), (2 * c, c)]):
+            fc(f"synthesis.decoder_{res}.{j}", i, o)
+    fc("synthesis.decoder_img", c, cfg.img_channels)
+    for name, i, o in pixel_block_layers(cfg):
+        modulated(f"synthesis.{name}.fc0", i, o)
+        modulated(f"synthesis.{name}.fc1", o, o)
+        modulated(f"synthesis.{name}.tores", o, cfg.img_channels)
+    if cfg.c_dim:
+        fc("mapping.embed", cfg.c_dim, cfg.w_dim)
+    dims = [cfg.z_dim + (cfg.w_dim if cfg.c_dim else 0)] + [cfg.w_dim] * cfg.mapping_layers
+    for i in range(cfg.mapping_layers):
+        fc(f"mapping.fc{i}", dims[i], dims[i + 1])
+    shapes["mapping.w_avg"] = (cfg.w_dim,)
+    return shapes
 
 
 def count_parameters(state: dict[str, torch.Tensor]) -> int:

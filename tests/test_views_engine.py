@@ -165,3 +165,43 @@ def test_interpolated_lines_share_work_across_zoom_levels(model):
     engine.render(SPEC, base.with_(zoom=1.05), interpolate=True)  # a wheel step
     new = engine.stats.line_coords_computed - before
     assert new < 0.25 * 2 * 2 * 96  # most lattice points were already there
+
+
+def test_views_wider_than_the_line_cache_render(model):
+    engine = Engine(model, max_cached_lines=50)
+    view = View(120, 80, zoom=0.7)
+    assert torch.equal(engine.render(SPEC, view), Engine(model).render(SPEC, view))
+
+
+def test_cancel_during_line_evaluation_keeps_finished_lines(model):
+    engine = Engine(model, line_chunk=16)
+    calls = {"n": 0}
+
+    def cancel() -> bool:
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    with pytest.raises(RenderCancelled):
+        engine.render(SPEC, View(200, 200), cancel=cancel)
+    assert 0 < engine.stats.line_coords_computed < 400
+    done = engine.stats.line_coords_computed
+    engine.render(SPEC, View(200, 200))
+    assert engine.stats.line_coords_computed == 400  # nothing computed twice
+    assert done > 0
+
+
+def test_expected_shapes_match_the_official_reference():
+    import json
+
+    from creps_core.network import PAPER_CONFIGS, expected_shapes
+
+    from .core_fixtures import shared_dir
+
+    path = shared_dir() / "reference" / "creps_param_shapes.json"
+    if not path.exists():
+        pytest.skip("reference shapes not available")
+    ref = json.loads(path.read_text())["configs"]
+    for res, cfg in PAPER_CONFIGS.items():
+        want = {t["name"]: tuple(t["shape"]) for t in ref[str(res)]["tensors"]}
+        assert expected_shapes(cfg) == want
+        assert cfg.num_ws == ref[str(res)]["num_ws"]
