@@ -85,10 +85,11 @@ def load_checkpoint(path: str | os.PathLike, network: str = "G_ema") -> LoadedMo
         head = f.read(16)
     if not head:
         raise CheckpointError(f"{path}: the file is empty")
-    if head[:1] == b"\x80":
-        model = _load_official_pickle(path, network)
-    elif _looks_like_safetensors(head):
+    # safetensors first: its 8-byte header length may itself start with 0x80, a pickle's magic.
+    if _looks_like_safetensors(head, path.stat().st_size):
         model = _load_safetensors(path)
+    elif head[:1] == b"\x80":
+        model = _load_official_pickle(path, network)
     elif head[:2] == b"PK":
         raise CheckpointError(f"{path}: a torch.save zip archive, not a CREPS snapshot (.pkl) or .safetensors")
     else:
@@ -97,11 +98,11 @@ def load_checkpoint(path: str | os.PathLike, network: str = "G_ema") -> LoadedMo
     return model
 
 
-def _looks_like_safetensors(head: bytes) -> bool:
+def _looks_like_safetensors(head: bytes, size: int) -> bool:
     if len(head) < 9:
         return False
     (n,) = struct.unpack("<Q", head[:8])
-    return 2 <= n < (100 << 20) and head[8:9] == b"{"
+    return 2 <= n <= size - 8 and head[8:9] == b"{"
 
 
 def _load_official_pickle(path: Path, network: str) -> LoadedModel:

@@ -107,6 +107,8 @@ def cmd_render(args: argparse.Namespace) -> None:
     outdir = Path(args.outdir)
     if args.from_file:
         rec = read_record(args.from_file)
+        if (rec.extra or {}).get("kind") == "export" or rec.supersample != 1:
+            raise UsageError(f"{args.from_file} is a tiled export; re-render it with `creps export OUT --from {args.from_file}`")
         model = open_model(args.network or rec.checkpoint, rec.network)
         if rec.checkpoint_sha256 and model.sha256 and rec.checkpoint_sha256 != model.sha256:
             print(f"warning: {model.path} differs from the checkpoint that made {args.from_file}", file=sys.stderr)
@@ -261,7 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        args.func(args)
+        rc = args.func(args)
     except (UsageError, CheckpointError, FileNotFoundError, ValueError) as e:
         print(f"creps {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -271,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"creps {args.command}: interrupted", file=sys.stderr)
         return 130
-    return 0
+    return int(rc or 0)
 
 
 if __name__ == "__main__":

@@ -44,7 +44,7 @@ import numpy as np
 from .checkpoint import LoadedModel
 from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec
-from .metadata import METADATA_KEY, RenderRecord, atomic_path, read_record
+from .metadata import METADATA_KEY, RenderRecord, atomic_path
 from .network import CREPSGenerator
 from .views import View
 
@@ -518,50 +518,6 @@ def format_of(path: str | os.PathLike) -> str:
 
 
 # ----- reading back --------------------------------------------------------------------------
-def read_export_record(path: str | os.PathLike) -> RenderRecord:
-    """The record of an exported file, without decoding its pixels (works at any size).
-
-    PIL refuses to open images beyond its decompression-bomb limit (~179 Mpx) even
-    just to read a tag, so TIFF and PNG headers are read directly here.
-    """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    fmt = Path(path).suffix.lower()
-    if fmt in (".tif", ".tiff", ".btf"):
-        import tifffile
-
-        with tifffile.TiffFile(path) as tif:
-            text = tif.pages[0].description
-    elif fmt == ".png":
-        text = _png_text(path, METADATA_KEY)
-    elif fmt in (".jpg", ".jpeg") and path.with_name(path.name + ".json").exists():
-        text = path.with_name(path.name + ".json").read_text()
-    else:
-        return read_record(path)
-    try:
-        return RenderRecord.from_json(text or "")
-    except (ValueError, KeyError, TypeError):
-        raise ValueError(f"{path}: carries no readable CREPS Explorer metadata") from None
-
-
-def _png_text(path: Path, key: str) -> str | None:
-    with open(path, "rb") as f:
-        if f.read(8) != b"\x89PNG\r\n\x1a\n":
-            return None
-        while True:
-            head = f.read(8)
-            if len(head) < 8:
-                return None
-            n, tag = struct.unpack(">I", head[:4])[0], head[4:]
-            if tag in (b"IDAT", b"IEND"):
-                return None
-            data = f.read(n)
-            f.read(4)
-            if tag == b"tEXt" and data.split(b"\0", 1)[0] == key.encode():
-                return data.split(b"\0", 1)[1].decode("latin-1")
-
-
 def read_image(path: str | os.PathLike) -> np.ndarray:
     """HWC uint8 pixels of an exported file (for tests and small files)."""
     path = Path(path)

@@ -19,7 +19,8 @@ from . import video as vid
 from .checkpoint import CheckpointError
 from .demo import open_model
 from .engine import PRECISIONS, Engine, RenderCancelled
-from .export import DiskFullError, export_image, format_of, read_export_record
+from .export import DiskFullError, export_image, format_of
+from .metadata import read_record
 from .latents import LatentSpec
 from .views import WARP_KINDS, View, Warp
 
@@ -144,7 +145,7 @@ def _progress_bar(unit: str) -> tuple[tqdm, Callable[[int, int, float | None], N
 
 def run_export(args: argparse.Namespace) -> int:
     try:
-        record = read_export_record(args.from_file) if args.from_file else None
+        record = read_record(args.from_file) if args.from_file else None
         ckpt = args.checkpoint or (record.checkpoint if record and record.checkpoint else None)
         model = open_model(None if ckpt is None else str(ckpt))
         if record and record.checkpoint_sha256 and model.sha256 != record.checkpoint_sha256:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 import os
+import struct
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,19 +77,60 @@ def write_png(path: str | os.PathLike, rgb: np.ndarray, record: RenderRecord | N
 
 
 def read_record(path: str | os.PathLike) -> RenderRecord:
-    """Read the provenance record of a PNG/TIFF/JPEG (or a .json sidecar) written by this project."""
+    """The provenance record of a file this project wrote, without decoding its pixels.
+
+    Reads the PNG text chunk or the TIFF ImageDescription directly (PIL refuses images
+    past its decompression-bomb limit even to read a tag, and exports are huge); JPEGs
+    and videos carry a ``NAME.ext.json`` sidecar; a ``.json`` path is read as one.
+    """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
-    if path.suffix.lower() == ".json":
-        return RenderRecord.from_json(path.read_text())
-    with Image.open(path) as im:
-        text = im.info.get(METADATA_KEY)
-        if not text and 270 in getattr(im, "tag_v2", {}):  # TIFF ImageDescription
-            text = im.tag_v2[270]
-    if not text:
-        raise ValueError(f"{path}: carries no CREPS Explorer metadata")
+    sidecar = path.with_name(path.name + ".json")
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        text = path.read_text()
+    elif suffix in (".tif", ".tiff", ".btf"):
+        import tifffile
+
+        try:
+            with tifffile.TiffFile(path) as tif:
+                text = tif.pages[0].description
+        except (tifffile.TiffFileError, IndexError) as e:
+            raise ValueError(f"{path}: not a readable TIFF ({e})") from None
+    elif suffix == ".png":
+        text = _png_text(path, METADATA_KEY)
+    elif sidecar.exists():
+        text = sidecar.read_text()
+    else:
+        text = None
     try:
-        return RenderRecord.from_json(text)
-    except (ValueError, KeyError, TypeError) as e:
-        raise ValueError(f"{path}: its CREPS metadata is unreadable ({e})") from None
+        return RenderRecord.from_json(text or "")
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise ValueError(f"{path}: carries no readable CREPS Explorer metadata") from None
+
+
+def _png_text(path: Path, key: str) -> str | None:
+    """Text of a tEXt/iTXt/zTXt chunk before the image data, or None."""
+    with open(path, "rb") as f:
+        if f.read(8) != b"\x89PNG\r\n\x1a\n":
+            raise ValueError(f"{path}: not a PNG file")
+        while True:
+            head = f.read(8)
+            if len(head) < 8:
+                return None
+            n, tag = struct.unpack(">I", head[:4])[0], head[4:]
+            if tag in (b"IDAT", b"IEND"):
+                return None
+            data = f.read(n)
+            f.read(4)  # CRC
+            name, _, rest = data.partition(b"\0")
+            if name != key.encode():
+                continue
+            if tag == b"tEXt":
+                return rest.decode("latin-1")
+            if tag == b"zTXt":
+                return zlib.decompress(rest[1:]).decode("latin-1")
+            if tag == b"iTXt":
+                compressed, body = rest[0], rest[2:].split(b"\0", 2)[2]
+                return (zlib.decompress(body) if compressed else body).decode("utf-8")

@@ -189,3 +189,17 @@ def test_safetensors_round_trip_and_errors(tmp_path):
     trunc.write_bytes(path.read_bytes()[:-100])
     with pytest.raises(CheckpointError, match="trunc.safetensors"):
         load_checkpoint(trunc)
+
+
+def test_safetensors_whose_header_starts_like_a_pickle(tmp_path):
+    """A header length whose first byte is 0x80 (a pickle's magic) is still safetensors."""
+    from creps_core.network import CREPSGenerator
+
+    g = CREPSGenerator(TINY)
+    path = tmp_path / "m.safetensors"
+    for pad in range(400):
+        save_safetensors(path, TINY, g.state_dict(), {"pad": " " * pad})
+        if path.read_bytes()[:1] == b"\x80":
+            break
+    assert path.read_bytes()[:1] == b"\x80"
+    assert load_checkpoint(path).cfg == TINY

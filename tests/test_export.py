@@ -12,6 +12,7 @@ from creps_core import export as ex
 from creps_core.checkpoint import load_checkpoint, save_safetensors
 from creps_core.engine import Engine, RenderCancelled, to_uint8
 from creps_core.latents import LatentSpec
+from creps_core.metadata import read_record
 from creps_core.network import CREPSConfig, CREPSGenerator
 from creps_core.views import View, Warp
 
@@ -51,10 +52,10 @@ def test_png_and_jpeg_outputs(engine, tmp_path):
     ref = engine.render_u8(LATENT, view)
     png = ex.export_image(engine, LATENT, view, tmp_path / "a.png", tile=16)
     assert np.array_equal(ex.read_image(png), ref)
-    assert ex.read_export_record(png).view == view
+    assert read_record(png).view == view
     jpg = ex.export_image(engine, LATENT, view, tmp_path / "a.jpg", tile=16, quality=98)
     assert np.abs(ex.read_image(jpg).astype(int) - ref).mean() < 8
-    assert ex.read_export_record(jpg).latent == LATENT
+    assert read_record(jpg).latent == LATENT
 
 
 def test_supersample_is_box_filter_of_k_times_render(engine, tmp_path):
@@ -100,7 +101,7 @@ def test_rerender_from_metadata_is_identical(ckpt, tmp_path):
     model = load_checkpoint(ckpt)
     view = View(60, 36, center=(0.2, 0.9), zoom=3.0, rotation=-20.0)
     first = ex.export_image(model, LATENT, view, tmp_path / "m.tif", tile=32, supersample=2, pyramid=1)
-    rec = ex.read_export_record(first)
+    rec = read_record(first)
     assert rec.checkpoint_sha256 == model.sha256 and rec.supersample == 2
     again = ex.export_image(load_checkpoint(rec.checkpoint), rec.latent, rec.view, tmp_path / "m2.tif",
                             tile=rec.extra["tile"], supersample=rec.supersample, precision=rec.precision)
@@ -179,7 +180,7 @@ def test_foreign_file_has_no_record(tmp_path):
 
     tifffile.imwrite(tmp_path / "other.tif", np.zeros((8, 8, 3), np.uint8), description="hello")
     with pytest.raises(ValueError, match="no readable CREPS"):
-        ex.read_export_record(tmp_path / "other.tif")
+        read_record(tmp_path / "other.tif")
 
 
 def test_window_views_are_refused(engine, tmp_path):

@@ -168,21 +168,6 @@ def _optim_to_cpu(sd: dict) -> dict:
             "param_groups": sd["param_groups"]}
 
 
-def save_generator(path: Path, cfg: CREPSConfig, state: dict[str, torch.Tensor], meta: dict[str, str]) -> Path:
-    """save_safetensors, avoiding a header length whose first byte is 0x80.
-
-    checkpoint.load_checkpoint tests for a pickle (first byte 0x80) before safetensors,
-    so a file whose 8-byte header length happens to start with 0x80 (1 in 256) would be
-    misread as a pickle.  Until that order is fixed there, pad the metadata and rewrite.
-    """
-    save_safetensors(path, cfg, state, meta)
-    pad = ""
-    while path.read_bytes()[:1] == b"\x80":
-        pad += " "
-        save_safetensors(path, cfg, state, {**meta, "_pad": pad})
-    return path
-
-
 def state_path_for(snapshot: Path) -> Path:
     """The training-state file that belongs to a ``.safetensors`` snapshot."""
     return snapshot.with_name(snapshot.name.removesuffix(".safetensors") + ".state.pt")
@@ -349,7 +334,7 @@ class Trainer:
         snap = outdir / f"{name}.safetensors"
         meta = {"network": "G_ema", "kimg": f"{self.cur_nimg / 1000:g}", "train_options": json.dumps(self.opts.to_dict()),
                 "dataset": json.dumps(self.data.describe()), "trainer": "creps_core.train", **(extra_meta or {})}
-        save_generator(snap, self.g_cfg, self.G_ema.state_dict(), meta)
+        save_safetensors(snap, self.g_cfg, self.G_ema.state_dict(), meta)
         st = state_path_for(snap)
         tmp = st.with_name(f".{st.name}.tmp-{os.getpid()}")
         torch.save(self.state_dict(), tmp)
