@@ -72,15 +72,15 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--checkpoint", "-c", type=Path, help="official .pkl or .safetensors (default: the demo model)")
+    p.add_argument("--checkpoint", "--network", "-c", type=Path, help="official .pkl or .safetensors (default: the demo model)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, mps")
     p.add_argument("--precision", choices=PRECISIONS, default=None, help="fp32 (reference), bf16 (CPU), fp16 (CUDA)")
 
 
 def _latent_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=None)
-    p.add_argument("--psi", type=float, default=None, help="truncation psi")
-    p.add_argument("--cutoff", type=int, default=None, help="truncation cutoff (ws index)")
+    p.add_argument("--psi", "--trunc", type=float, default=None, help="truncation psi")
+    p.add_argument("--cutoff", "--trunc-cutoff", type=int, default=None, help="truncation cutoff (ws index)")
     p.add_argument("--class", dest="class_idx", type=int, default=None, help="class of a conditional model")
 
 
@@ -90,7 +90,7 @@ def _view_args(p: argparse.ArgumentParser, default_size: tuple[int, int] | None)
                    help=f"output size, e.g. 20000x14000 (default {default})")
     p.add_argument("--center", nargs=2, type=float, metavar=("U", "V"), help="view centre (row, column coordinate)")
     p.add_argument("--zoom", type=float)
-    p.add_argument("--rotation", type=float, help="degrees")
+    p.add_argument("--rotation", "--rotate", type=float, help="degrees")
     p.add_argument("--warp", choices=WARP_KINDS[:-1])
     p.add_argument("--warp-strength", type=float, default=1.0)
     p.add_argument("--warp-radius", type=float, default=1.0)
