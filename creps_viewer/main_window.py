@@ -23,6 +23,7 @@ from creps_core.demo import RANDOM_LABEL, default_model, model_label
 from creps_core.metadata import RenderRecord, write_png
 from creps_core.views import View
 
+from .dialogs.export_dialog import ExportDialog
 from .dialogs.model_info import ModelInfoDialog
 from .message_bar import MessageBar
 from .panels.geometry import GeometryPanel
@@ -148,6 +149,7 @@ class MainWindow(QMainWindow):
         m.addSeparator()
         self._action(m, "&Save image…", self.save_image_dialog, QKeySequence.Save)
         self._action(m, "&Copy image", self.copy_image, "Ctrl+Shift+C")
+        self._action(m, "&Export image…", self.export_image_dialog, "Ctrl+E")
         m.addSeparator()
         self._action(m, "Model &info…", self.show_model_info, "Ctrl+I")
         m.addSeparator()
@@ -344,6 +346,21 @@ class MainWindow(QMainWindow):
         path, _ = QFileDialog.getSaveFileName(self, "Save image", str(Path(self._last_dir()) / name), "PNG (*.png)")
         if path:
             self.save_image(path)
+
+    def export_image_dialog(self) -> ExportDialog | None:
+        """Open the export dialog for the current view (non-modal: exploring continues meanwhile)."""
+        if self.model is None:
+            self.message.show_message("Open a model before exporting.", "error")
+            return None
+        r = self.state.render
+        dlg = ExportDialog(self.model, self.state.latent, self.state.geometry,
+                           (self.viewport.width(), self.viewport.height()), device=self._engine_device or r.device,
+                           precision=r.precision, exact=r.exact, directory=self._last_dir(), parent=self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.exported.connect(lambda p: self.statusBar().showMessage(f"Exported {p}", 8000))
+        self.export_dialog = dlg
+        dlg.show()
+        return dlg
 
     def copy_image(self) -> None:
         frame = self.current_full_frame() or self.last_full

@@ -1,0 +1,91 @@
+"""Long jobs (exports, videos) in a background thread, reported to the GUI through signals.
+
+A job is a plain function ``fn(progress, cancel)`` from :mod:`creps_core` style code:
+it calls ``progress(done, total, eta_s)`` and polls ``cancel()``; raising
+``RenderCancelled`` means it stopped on request.  The job runs in its own Python
+thread (with its own Engine, since engines are not thread-safe); signals emitted
+there are queued to the receiving widgets in the GUI thread, so the window stays
+responsive.  Exactly one of ``finished``, ``cancelled`` or ``failed`` is emitted.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+import traceback
+from typing import Callable
+
+from PySide6.QtCore import QObject, Signal
+
+from creps_core.engine import RenderCancelled
+
+JobFn = Callable[[Callable[[int, int, "float | None"], None], Callable[[], bool]], object]
+
+
+def describe_error(e: BaseException) -> str:
+    """A message a user can act on (no traceback)."""
+    if isinstance(e, OSError):
+        if e.errno == errno.ENOSPC:
+            return str(e) if "full" in str(e) or "space" in str(e) else f"The disk is full: {e.strerror or e}"
+        where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        return f"{e.strerror or e}{where}"
+    if isinstance(e, MemoryError):
+        return "Out of memory: choose a smaller tile size or output size"
+    return str(e) or type(e).__name__
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "estimating…"
+    s = int(round(seconds))
+    if s >= 3600:
+        return f"{s // 3600} h {s % 3600 // 60:02d} min left"
+    if s >= 60:
+        return f"{s // 60} min {s % 60:02d} s left"
+    return f"{s} s left"
+
+
+class BackgroundJob(QObject):
+    progress = Signal(int, int, object)  # done, total, eta seconds (or None)
+    finished = Signal(object)  # the function's result
+    cancelled = Signal()
+    failed = Signal(str)
+
+    def __init__(self, fn: JobFn, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self._fn = fn
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.running = False
+
+    def start(self) -> None:
+        self.running = True
+        self._thread = threading.Thread(target=self._run, name="creps-job", daemon=True)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self._thread is not None:
+            self._thread.join(timeout)
+            return not self._thread.is_alive()
+        return True
+
+    def _run(self) -> None:
+        try:
+            result = self._fn(lambda d, t, eta: self.progress.emit(int(d), int(t), eta), self._cancel.is_set)
+        except RenderCancelled:
+            self.running = False
+            self.cancelled.emit()
+        except Exception as e:  # noqa: BLE001 -- shown to the user as a message
+            traceback.print_exc()
+            self.running = False
+            self.failed.emit(describe_error(e))
+        else:
+            self.running = False
+            self.finished.emit(result)
