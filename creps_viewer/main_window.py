@@ -27,6 +27,7 @@ from .dialogs.export_dialog import ExportDialog
 from .dialogs.model_info import ModelInfoDialog
 from .message_bar import MessageBar
 from .panels.geometry import GeometryPanel
+from .panels.keyframes import KeyframePanel
 from .panels.latent import LatentPanel
 from .panels.render import RenderPanel
 from .render_worker import PARTIAL, Frame, RenderRequest, RenderWorker
@@ -94,9 +95,13 @@ class MainWindow(QMainWindow):
         self.latent_panel = LatentPanel(self.state)
         self.geometry_panel = GeometryPanel(self.state)
         self.render_panel = RenderPanel(self.state)
+        self.video_panel = KeyframePanel(self.state, lambda: self.model,
+                                         lambda: (self.viewport.width(), self.viewport.height()),
+                                         lambda: self._engine_device or self.state.render.device)
+        self.video_panel.rendered.connect(lambda p: self.statusBar().showMessage(f"Saved video {p}", 8000))
         tabs = QTabWidget()
         for panel, name in ((self.latent_panel, "Latent"), (self.geometry_panel, "Geometry"),
-                            (self.render_panel, "Render")):
+                            (self.render_panel, "Render"), (self.video_panel, "Video")):
             scroll = QScrollArea()
             scroll.setWidget(panel)
             scroll.setWidgetResizable(True)

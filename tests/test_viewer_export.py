@@ -125,3 +125,70 @@ def test_cancel_export_leaves_no_file(window, qtbot, tmp_path):
     assert not dlg.running and dlg.export_button.isEnabled()
     dlg.close()
     assert dlg.isHidden()
+
+
+def test_record_two_keyframes_and_render_mp4(window, tmp_path):
+    panel = window.video_panel
+    window.tabs.setCurrentIndex(window.tabs.count() - 1)
+    panel.record()
+    window.state.update_geometry(zoom=3.0, rotation=40.0)
+    window.latent_panel.seed.setValue(7)
+    panel.record()
+    assert [k.latent.seed for k in panel.keyframes] == [3, 7]
+    assert panel.keyframes[1].view.zoom == 3.0 and panel.list.count() == 2
+    panel.width_spin.setValue(32)
+    panel.height_spin.setValue(32)
+    panel.list.setCurrentRow(0)
+    panel.duration.setValue(0.3)  # segment 1 -> 2: 0.3 s at 10 fps = 3 frames + the last keyframe
+    panel.fps.setValue(10)
+    assert panel.spec().n_frames == 4 and panel.render_button.isEnabled()
+    out = tmp_path / "walk.mp4"
+    job = panel.render_to(out)
+    assert job is not None and panel.progress_dialog is not None
+    finish(job)
+    assert panel.last_error == "" and panel.last_path == out and out.exists()
+    frames = iio.imread(out, plugin="pyav") if _has_pyav() else np.stack(list(iio.imiter(out)))
+    assert frames.shape[0] == 4 and frames.shape[1:3] == (32, 32)
+    assert panel.progress_dialog is None and panel.render_button.isEnabled()
+
+
+def _has_pyav() -> bool:
+    try:
+        import av  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_keyframe_list_edits_and_presets(window):
+    panel = window.video_panel
+    panel.record()
+    window.state.update_geometry(zoom=2.0)
+    panel.record()
+    window.state.update_geometry(zoom=5.0)
+    panel.record()
+    panel.list.setCurrentRow(2)
+    panel.move_selected(-1)
+    assert [k.view.zoom for k in panel.keyframes] == [1.7, 5.0, 2.0]
+    panel.remove_selected()
+    assert [k.view.zoom for k in panel.keyframes] == [1.7, 2.0]
+    panel.list.setCurrentRow(0)
+    panel.easing.setCurrentText("linear")
+    assert panel.keyframes[0].easing == "linear"
+    panel.list.setCurrentRow(1)
+    panel.show_selected()  # the explorer jumps to the keyframe
+    assert window.state.geometry.zoom == 2.0
+    panel.zoom_factor.setValue(10)
+    panel.preset_zoom()
+    assert len(panel.keyframes) == 2 and panel.keyframes[1].view.zoom == 20.0
+    assert panel.keyframes[1].view.center == window.state.geometry.center
+    panel.preset_orbit()
+    assert panel.keyframes[-1].view.rotation - panel.keyframes[0].view.rotation == 360.0
+    panel.preset_pan()
+    assert panel.keyframes[0].view.center != panel.keyframes[1].view.center
+    panel.seed_from.setValue(2)
+    panel.seed_to.setValue(5)
+    panel.preset_walk()
+    assert [k.latent.seed for k in panel.keyframes] == [2, 3, 4, 5] and panel.loop.isChecked()
+    panel.width_spin.setValue(40)  # mp4 needs multiples of 16
+    assert not panel.render_button.isEnabled() and "16" in panel.summary.text()

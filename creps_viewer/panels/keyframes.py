@@ -1,0 +1,394 @@
+"""Video tab: a keyframe list recorded from the explorer, presets, and "Render video…".
+
+Keyframes are :class:`creps_core.video.Keyframe` states (view + latent + the
+duration and easing of the segment that follows).  "Record" appends the explorer's
+current state; presets replace the list with a camera move from the current state.
+Double-clicking a keyframe shows it in the explorer.  Rendering gets its own Engine
+and runs in a :class:`~creps_viewer.jobs.BackgroundJob` with a progress dialog and
+Cancel; a cancelled video leaves nothing under its final name.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Callable
+
+from PySide6.QtCore import QSignalBlocker, Qt, Signal
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
+                               QGroupBox, QHBoxLayout, QLabel, QListWidget, QProgressDialog, QPushButton, QSpinBox,
+                               QVBoxLayout, QWidget)
+
+from creps_core import video
+from creps_core.checkpoint import LoadedModel
+from creps_core.engine import Engine
+from creps_core.video import EASINGS, LATENT_MODES, Keyframe, VideoSpec
+
+from ..jobs import BackgroundJob, format_eta
+from ..state import ExplorerState, Geometry
+
+FORMATS = (("MP4 (H.264)", ".mp4"), ("WebM (VP9)", ".webm"), ("GIF", ".gif"))
+
+
+class KeyframePanel(QWidget):
+    """``model()`` returns the open LoadedModel (or None); ``viewport_size()`` the explorer's (w, h)."""
+
+    rendered = Signal(object)  # Path of a finished video
+
+    def __init__(self, state: ExplorerState, model: Callable[[], LoadedModel | None],
+                 viewport_size: Callable[[], tuple[int, int]], device: Callable[[], str] = lambda: "auto",
+                 parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.state, self._model, self._viewport_size, self._device = state, model, viewport_size, device
+        self.keyframes: list[Keyframe] = []
+        self.job: BackgroundJob | None = None
+        self.progress_dialog: QProgressDialog | None = None
+        self.last_error = ""
+        self.last_path: Path | None = None
+        root = QVBoxLayout(self)
+        root.setContentsMargins(6, 6, 6, 6)
+
+        # ----- keyframes
+        box = QGroupBox("Keyframes")
+        lay = QVBoxLayout(box)
+        self.list = QListWidget()
+        self.list.setMinimumHeight(110)
+        self.list.setToolTip("Double-click a keyframe to show it in the explorer")
+        lay.addWidget(self.list)
+        row = QHBoxLayout()
+        self.record_button = QPushButton("● Record")
+        self.record_button.setToolTip("Add the explorer's current view and latent as a keyframe")
+        self.remove_button, self.up_button, self.down_button = QPushButton("Remove"), QPushButton("▲"), QPushButton("▼")
+        self.up_button.setToolTip("Move up")
+        self.down_button.setToolTip("Move down")
+        self.clear_button = QPushButton("Clear")
+        for b in (self.record_button, self.remove_button, self.up_button, self.down_button, self.clear_button):
+            row.addWidget(b)
+        for b in (self.up_button, self.down_button):
+            b.setFixedWidth(30)
+        lay.addLayout(row)
+        row = QHBoxLayout()
+        self.duration = QDoubleSpinBox()
+        self.duration.setRange(0.05, 600)
+        self.duration.setSuffix(" s")
+        self.duration.setValue(2.0)
+        self.duration.setToolTip("Seconds from the selected keyframe to the next")
+        self.easing = QComboBox()
+        self.easing.addItems(list(EASINGS))
+        self.easing.setCurrentText("in_out")
+        row.addWidget(QLabel("Segment"))
+        row.addWidget(self.duration)
+        row.addWidget(QLabel("easing"))
+        row.addWidget(self.easing, 1)
+        lay.addLayout(row)
+        root.addWidget(box)
+
+        # ----- presets
+        box = QGroupBox("Presets (replace the keyframes, from the current state)")
+        grid = QGridLayout(box)
+        self.zoom_factor = QDoubleSpinBox()
+        self.zoom_factor.setRange(1.01, 1e6)
+        self.zoom_factor.setDecimals(1)
+        self.zoom_factor.setValue(16)
+        self.zoom_factor.setPrefix("× ")
+        self.zoom_button = QPushButton("Zoom into centre")
+        self.orbit_turns = QDoubleSpinBox()
+        self.orbit_turns.setRange(-10, 10)
+        self.orbit_turns.setValue(1)
+        self.orbit_turns.setSuffix(" turn(s)")
+        self.orbit_button = QPushButton("Orbit")
+        self.pan_widths = QDoubleSpinBox()
+        self.pan_widths.setRange(-100, 100)
+        self.pan_widths.setValue(2)
+        self.pan_widths.setSuffix(" views →")
+        self.pan_widths.setToolTip("How far to pan, in view widths along the view's horizontal (negative: left)")
+        self.pan_button = QPushButton("Pan across")
+        self.seed_from, self.seed_to = QSpinBox(), QSpinBox()
+        for s in (self.seed_from, self.seed_to):
+            s.setRange(0, 2**31 - 1)
+        self.seed_to.setValue(4)
+        seeds = QHBoxLayout()
+        seeds.addWidget(self.seed_from)
+        seeds.addWidget(QLabel(".."))
+        seeds.addWidget(self.seed_to)
+        self.walk_button = QPushButton("Latent walk")
+        self.walk_button.setToolTip("Through seeds a..b at the current view (spline, looped: the official look)")
+        self.preset_seconds = QDoubleSpinBox()
+        self.preset_seconds.setRange(0.1, 600)
+        self.preset_seconds.setValue(8)
+        self.preset_seconds.setSuffix(" s")
+        self.preset_seconds.setToolTip("Length of a zoom, orbit or pan; seconds per seed for a latent walk is a "
+                                       "quarter of it")
+        for r, (field, button) in enumerate(((self.zoom_factor, self.zoom_button), (self.orbit_turns, self.orbit_button),
+                                             (self.pan_widths, self.pan_button), (seeds, self.walk_button))):
+            if isinstance(field, QHBoxLayout):
+                grid.addLayout(field, r, 0)
+            else:
+                grid.addWidget(field, r, 0)
+            grid.addWidget(button, r, 1)
+        grid.addWidget(QLabel("Length"), 4, 0, Qt.AlignRight)
+        grid.addWidget(self.preset_seconds, 4, 1)
+        root.addWidget(box)
+
+        # ----- output
+        box = QGroupBox("Video")
+        form = QFormLayout(box)
+        self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
+        for s in (self.width_spin, self.height_spin):
+            s.setRange(16, 16384)
+            s.setSingleStep(16)
+        size = QHBoxLayout()
+        size.addWidget(self.width_spin)
+        size.addWidget(QLabel("×"))
+        size.addWidget(self.height_spin)
+        self.fit_button = QPushButton("Viewport")
+        self.fit_button.setToolTip("The viewport's size, rounded to multiples of 16")
+        size.addWidget(self.fit_button)
+        form.addRow("Size", size)
+        self.fps = QDoubleSpinBox()
+        self.fps.setRange(1, 240)
+        self.fps.setValue(30)
+        form.addRow("FPS", self.fps)
+        self.format = QComboBox()
+        for text, suffix in FORMATS:
+            self.format.addItem(text, suffix)
+        form.addRow("Format", self.format)
+        self.latent_mode = QComboBox()
+        self.latent_mode.addItems(list(LATENT_MODES))
+        self.latent_mode.setToolTip("slerp: in Z between seeds · lerp: in W · spline: through all keyframes' W")
+        form.addRow("Latents", self.latent_mode)
+        self.loop = QCheckBox("Loop back to the first keyframe")
+        form.addRow("", self.loop)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        form.addRow(self.summary)
+        self.render_button = QPushButton("Render video…")
+        form.addRow(self.render_button)
+        root.addWidget(box)
+        root.addStretch(1)
+
+        # ----- wiring
+        self.record_button.clicked.connect(self.record)
+        self.remove_button.clicked.connect(self.remove_selected)
+        self.up_button.clicked.connect(lambda: self.move_selected(-1))
+        self.down_button.clicked.connect(lambda: self.move_selected(+1))
+        self.clear_button.clicked.connect(lambda: self.set_keyframes([]))
+        self.list.currentRowChanged.connect(self._selection_changed)
+        self.list.itemDoubleClicked.connect(lambda _: self.show_selected())
+        self.duration.valueChanged.connect(self._edit_selected)
+        self.easing.currentTextChanged.connect(self._edit_selected)
+        self.zoom_button.clicked.connect(self.preset_zoom)
+        self.orbit_button.clicked.connect(self.preset_orbit)
+        self.pan_button.clicked.connect(self.preset_pan)
+        self.walk_button.clicked.connect(self.preset_walk)
+        self.fit_button.clicked.connect(self.fit_viewport)
+        self.render_button.clicked.connect(self.render_dialog)
+        for w in (self.width_spin, self.height_spin):
+            w.valueChanged.connect(self.refresh_summary)
+        self.fps.valueChanged.connect(self.refresh_summary)
+        self.format.currentIndexChanged.connect(self.refresh_summary)
+        self.latent_mode.currentIndexChanged.connect(self.refresh_summary)
+        self.loop.toggled.connect(self.refresh_summary)
+        self.fit_viewport()
+        self.set_keyframes([])
+
+    # ----- the list ---------------------------------------------------------------------------
+    def current_view(self):
+        w, h = self._viewport_size()
+        return self.state.geometry.view(w, h)
+
+    def set_keyframes(self, keyframes: list[Keyframe], select: int | None = None) -> None:
+        self.keyframes = list(keyframes)
+        with QSignalBlocker(self.list):
+            self.list.clear()
+            for i, k in enumerate(self.keyframes):
+                v, lat = k.view, k.latent
+                self.list.addItem(f"{i + 1}. seed {lat.seed} · zoom {v.zoom:.3g} · ({v.center[0]:.3f}, "
+                                  f"{v.center[1]:.3f}) · {v.rotation:.0f}° — {k.duration:g} s {k.easing}")
+        if self.keyframes:
+            self.list.setCurrentRow(len(self.keyframes) - 1 if select is None else select)
+        self._selection_changed(self.list.currentRow())
+        self.refresh_summary()
+
+    def record(self) -> None:
+        """Add the explorer's current state as a keyframe ("record from the explorer")."""
+        self.set_keyframes(video.record(self.keyframes, self.current_view(), self.state.latent,
+                                        self.duration.value(), self.easing.currentText()))
+
+    def remove_selected(self) -> None:
+        i = self.list.currentRow()
+        if 0 <= i < len(self.keyframes):
+            kfs = self.keyframes[:i] + self.keyframes[i + 1:]
+            self.set_keyframes(kfs, min(i, len(kfs) - 1) if kfs else None)
+
+    def move_selected(self, step: int) -> None:
+        i, j = self.list.currentRow(), self.list.currentRow() + step
+        if 0 <= i < len(self.keyframes) and 0 <= j < len(self.keyframes):
+            kfs = list(self.keyframes)
+            kfs[i], kfs[j] = kfs[j], kfs[i]
+            self.set_keyframes(kfs, j)
+
+    def show_selected(self) -> None:
+        i = self.list.currentRow()
+        if 0 <= i < len(self.keyframes):
+            v, lat = self.keyframes[i].view, self.keyframes[i].latent
+            self.state.restore(lat, Geometry(center=v.center, zoom=v.zoom, rotation=v.rotation, warp=v.warp))
+
+    def _selection_changed(self, row: int) -> None:
+        has = 0 <= row < len(self.keyframes)
+        for b in (self.remove_button, self.up_button, self.down_button):
+            b.setEnabled(has)
+        self.up_button.setEnabled(has and row > 0)
+        self.down_button.setEnabled(has and row < len(self.keyframes) - 1)
+        self.clear_button.setEnabled(bool(self.keyframes))
+        if has:
+            with QSignalBlocker(self.duration), QSignalBlocker(self.easing):
+                self.duration.setValue(self.keyframes[row].duration)
+                self.easing.setCurrentText(self.keyframes[row].easing)
+
+    def _edit_selected(self, *_: object) -> None:
+        i = self.list.currentRow()
+        if 0 <= i < len(self.keyframes):
+            k = self.keyframes[i]
+            kfs = list(self.keyframes)
+            kfs[i] = Keyframe(k.view, k.latent, self.duration.value(), self.easing.currentText())
+            self.set_keyframes(kfs, i)
+
+    # ----- presets ----------------------------------------------------------------------------
+    def preset_zoom(self) -> None:
+        v = self.current_view()
+        self.set_keyframes(video.zoom_into(v, self.state.latent, v.center, self.zoom_factor.value(),
+                                           self.preset_seconds.value()))
+
+    def preset_orbit(self) -> None:
+        self.set_keyframes(video.orbit(self.current_view(), self.state.latent, self.orbit_turns.value(),
+                                       self.preset_seconds.value()))
+
+    def preset_pan(self) -> None:
+        """Pan by N view widths along the screen's horizontal (rotation taken into account)."""
+        v = self.current_view()
+        w, h = self._viewport_size()
+        span = (max(w, 2) - 1) / (max(min(w, h), 2) - 1) / v.zoom  # zoom 1 fits [0, 1] to the shorter side
+        rad = math.radians(v.rotation)  # u runs down the rows, v along the columns; rotation turns both
+        dx, dy = -span * math.sin(rad), span * math.cos(rad)
+        n = self.pan_widths.value()
+        target = (v.center[0] + n * dx, v.center[1] + n * dy)
+        self.set_keyframes(video.pan(v, self.state.latent, target, self.preset_seconds.value()))
+
+    def preset_walk(self) -> None:
+        a, b = self.seed_from.value(), self.seed_to.value()
+        seeds = list(range(a, b + 1)) if a <= b else list(range(a, b - 1, -1))
+        lat = self.state.latent
+        self.set_keyframes(video.latent_walk(self.current_view(), seeds, max(0.1, self.preset_seconds.value() / 4),
+                                             psi=lat.psi, class_idx=lat.class_idx))
+        self.latent_mode.setCurrentText("spline")
+        self.loop.setChecked(True)
+
+    # ----- output -----------------------------------------------------------------------------
+    def fit_viewport(self) -> None:
+        w, h = video.fit_video_size(*self._viewport_size())
+        self.width_spin.setValue(w)
+        self.height_spin.setValue(h)
+
+    def spec(self) -> VideoSpec:
+        return VideoSpec(tuple(self.keyframes), self.width_spin.value(), self.height_spin.value(), self.fps.value(),
+                         self.latent_mode.currentText(), self.loop.isChecked(),
+                         precision=self.state.render.precision, exact=self.state.render.exact)
+
+    def suffix(self) -> str:
+        return self.format.currentData()
+
+    def refresh_summary(self, *_: object) -> bool:
+        try:
+            spec = self.spec()
+            video.validate(spec, video.format_of(f"x{self.suffix()}"))
+        except ValueError as e:
+            self.summary.setText(f"✗ {e}" if self.keyframes else "Record keyframes or pick a preset to begin.")
+            self.summary.setStyleSheet("color: #c0392b;" if self.keyframes else "")
+            self.render_button.setEnabled(False)
+            return False
+        self.summary.setStyleSheet("")
+        self.summary.setText(f"{len(spec.keyframes)} keyframe(s) · {spec.duration:g} s · {spec.n_frames} frames "
+                             f"of {spec.width}×{spec.height}")
+        self.render_button.setEnabled(self.job is None)
+        return True
+
+    def render_dialog(self) -> None:
+        if not self.refresh_summary():
+            return
+        start = str(Path.home() / f"creps_video{self.suffix()}")
+        path, _ = QFileDialog.getSaveFileName(self, "Render video to", start,
+                                              ";;".join(f"{t} (*{s})" for t, s in FORMATS))
+        if path:
+            if not Path(path).suffix:
+                path += self.suffix()
+            self.render_to(path)
+
+    def render_to(self, path: str | Path) -> BackgroundJob | None:
+        """Render the keyframes to ``path`` (format by extension) in a background thread."""
+        model = self._model()
+        self.last_error = ""
+        if model is None:
+            self.last_error = "Open a model before rendering a video."
+            self.summary.setText(self.last_error)
+            return None
+        if self.job is not None or not self.refresh_summary():
+            return None
+        spec, out, device = self.spec(), Path(path), self._device()
+        try:
+            video.validate(spec, video.format_of(out))
+        except ValueError as e:
+            self.last_error = str(e)
+            self.summary.setText(f"✗ {e}")
+            return None
+
+        def run(progress, cancel):
+            engine = Engine(model, device=device, precision=spec.precision or "fp32")
+            for done, total, eta in video.video_steps(engine, spec, out, cancel=cancel):
+                progress(done, total, eta)
+            return out
+
+        dlg = QProgressDialog(f"Rendering {out.name}…", "Cancel", 0, spec.n_frames, self)
+        dlg.setWindowTitle("Render video")
+        dlg.setWindowModality(Qt.WindowModal)
+        dlg.setMinimumDuration(0)
+        dlg.setAutoClose(False)
+        dlg.setAutoReset(False)
+        dlg.setMinimumWidth(380)
+        self.progress_dialog = dlg
+        self.job = job = BackgroundJob(run, self)
+        dlg.canceled.connect(job.cancel)
+        job.progress.connect(self._on_progress)
+        job.finished.connect(self._on_finished)
+        job.cancelled.connect(lambda: self._stopped(f"Cancelled: nothing was written to {out.name}."))
+        job.failed.connect(lambda m: self._stopped(f"✗ Video failed: {m}", error=m))
+        self.render_button.setEnabled(False)
+        job.start()
+        dlg.show()
+        return job
+
+    def _on_progress(self, done: int, total: int, eta) -> None:
+        dlg = self.progress_dialog
+        if dlg is None or self.job is None:
+            return
+        # label first: setValue on a modal progress dialog processes events (the job may end meanwhile)
+        dlg.setLabelText("Cancelling after the current frame…" if dlg.wasCanceled()
+                         else f"Frame {done} of {total} · {format_eta(eta) if done < total else 'encoding…'}")
+        dlg.setMaximum(total)
+        dlg.setValue(done)
+
+    def _on_finished(self, path) -> None:
+        self.last_path = Path(path)
+        self._stopped(f"Saved {path}")
+        self.rendered.emit(self.last_path)
+
+    def _stopped(self, message: str, error: str = "") -> None:
+        self.job = None
+        self.last_error = error
+        if self.progress_dialog is not None:
+            self.progress_dialog.hide()
+            self.progress_dialog.deleteLater()
+            self.progress_dialog = None
+        self.refresh_summary()
+        self.summary.setText(message)
+        self.summary.setStyleSheet("color: #c0392b;" if error else "")
