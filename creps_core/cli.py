@@ -25,7 +25,7 @@ from .metadata import RenderRecord, read_record, write_png
 from .views import WARP_KINDS, View, Warp
 
 
-class UsageError(Exception):
+class UsageError(ValueError):
     """A user-fixable problem with the command line."""
 
 

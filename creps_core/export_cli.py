@@ -1,7 +1,6 @@
 """``creps export`` and ``creps video``: the command-line faces of export.py and video.py.
 
-``creps_core.cli`` registers them with :func:`add_commands`; ``python -m
-creps_core.export_cli`` runs them on their own.  Errors print one clear line and raise
+``creps_core.cli`` registers them with :func:`add_commands`.  Errors print one clear line and raise
 SystemExit(2), which passes through any host CLI's handlers; Ctrl-C stops an export
 with its finished tiles kept (run the same command again to resume): SystemExit(130).
 """
@@ -215,14 +214,3 @@ def _preset_spec(args: argparse.Namespace) -> vid.VideoSpec:
     mode = args.latent_mode or ("spline" if args.preset == "walk" else "slerp")
     return vid.VideoSpec(tuple(kfs), view.width, view.height, args.fps, mode, args.loop, args.quality,
                          args.precision, False)
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="creps", description="CREPS Explorer exports and videos")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -161,7 +161,7 @@ def test_full_disk_is_a_clear_error(engine, tmp_path, monkeypatch):
 
 
 def test_cli_export_and_rerender_from_file(ckpt, tmp_path, capsys):
-    from creps_core.export_cli import main
+    from creps_core.cli import main
 
     out = tmp_path / "cli.png"
     assert main(["export", str(out), "-c", str(ckpt), "--size", "40x24", "--seed", "4", "--zoom", "2",

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 
 from creps_core.checkpoint import load_checkpoint
-from creps_core.train.cli import main as train_cli, parse_seeds
+from creps_core.cli import main as train_cli, parse_seeds
 from creps_core.train.dataset import DatasetError, ImageDataset
 from creps_core.train.discriminator import Discriminator, DiscriminatorConfig
 from creps_core.train.loop import Trainer, TrainOptions, load_training_state, state_path_for, train

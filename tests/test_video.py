@@ -113,7 +113,7 @@ def test_bad_sizes_and_cancel(engine, tmp_path):
 
 def test_cli_video_preset_and_spec_round_trip(tmp_path):
     from creps_core.checkpoint import save_safetensors
-    from creps_core.export_cli import main
+    from creps_core.cli import main
 
     ckpt = save_safetensors(tmp_path / "tiny.safetensors", TINY, CREPSGenerator(TINY).state_dict())
     out, spec = tmp_path / "walk.mp4", tmp_path / "walk.json"

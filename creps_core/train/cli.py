@@ -1,7 +1,6 @@
 """``creps train``, ``creps demo-data`` and ``creps consistency``.
 
-The main ``creps`` command registers these through :func:`add_commands`; until then
-``python -m creps_core.train.cli <command> ...`` runs them standalone.  The handlers
+The main ``creps`` command registers these through :func:`add_commands`.  The handlers
 only parse, print and wrap the core functions in tqdm: all behaviour lives in
 :mod:`.loop`, :mod:`.demo_data` and :mod:`.metrics`.
 """
@@ -13,22 +12,7 @@ import sys
 
 import torch
 
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-7' / '1,4,9' / '0-3,10' -> list of ints."""
-    seeds: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        if "-" in part:
-            a, b = part.split("-", 1)
-            seeds += range(int(a), int(b) + 1)
-        else:
-            seeds.append(int(part))
-    if not seeds:
-        raise argparse.ArgumentTypeError(f"no seeds in {text!r}")
-    return seeds
+from ..cli import parse_seeds
 
 
 def _fail(command: str, message: str, code: int = 1) -> None:
@@ -152,14 +136,3 @@ def cmd_consistency(args: argparse.Namespace) -> int:
     print(f"{args.network} ({model.cfg.img_resolution}^2, {model.num_params / 1e6:.2f} M params)")
     print(scale_consistency(g, args.seeds, psi=args.trunc, class_idx=args.class_idx, device=args.device).table())
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="creps", description="CREPS training tools")
-    add_commands(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
-    return args.func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
