@@ -360,9 +360,11 @@ class MainWindow(QMainWindow):
         r = self.state.render
         dlg = ExportDialog(self.model, self.state.latent, self.state.geometry,
                            (self.viewport.width(), self.viewport.height()), device=self._engine_device or r.device,
-                           precision=r.precision, exact=r.exact, directory=self._last_dir(), parent=self)
+                           precision=r.precision, exact=r.exact,
+                           directory=str(self.settings.value("export_dir", str(Path.home()))), parent=self)
         dlg.setAttribute(Qt.WA_DeleteOnClose)
-        dlg.exported.connect(lambda p: self.statusBar().showMessage(f"Exported {p}", 8000))
+        dlg.exported.connect(lambda p: (self.statusBar().showMessage(f"Exported {p}", 8000),
+                                        self.settings.setValue("export_dir", str(Path(p).parent))))
         self.export_dialog = dlg
         dlg.show()
         return dlg

@@ -17,7 +17,7 @@ from typing import Callable
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
                                QGroupBox, QHBoxLayout, QLabel, QListWidget, QProgressDialog, QPushButton, QSpinBox,
-                               QVBoxLayout, QWidget)
+                               QToolButton, QVBoxLayout, QWidget)
 
 from creps_core import video
 from creps_core.checkpoint import LoadedModel
@@ -52,20 +52,24 @@ class KeyframePanel(QWidget):
         box = QGroupBox("Keyframes")
         lay = QVBoxLayout(box)
         self.list = QListWidget()
-        self.list.setMinimumHeight(110)
+        self.list.setMinimumHeight(90)
+        self.list.setMaximumHeight(150)
         self.list.setToolTip("Double-click a keyframe to show it in the explorer")
         lay.addWidget(self.list)
         row = QHBoxLayout()
         self.record_button = QPushButton("● Record")
         self.record_button.setToolTip("Add the explorer's current view and latent as a keyframe")
-        self.remove_button, self.up_button, self.down_button = QPushButton("Remove"), QPushButton("▲"), QPushButton("▼")
-        self.up_button.setToolTip("Move up")
-        self.down_button.setToolTip("Move down")
-        self.clear_button = QPushButton("Clear")
-        for b in (self.record_button, self.remove_button, self.up_button, self.down_button, self.clear_button):
+        self.remove_button, self.up_button, self.down_button = QToolButton(), QToolButton(), QToolButton()
+        self.clear_button = QToolButton()
+        for b, text, tip in ((self.remove_button, "Remove", "Remove the selected keyframe"),
+                             (self.up_button, "▲", "Move the selected keyframe up"),
+                             (self.down_button, "▼", "Move the selected keyframe down"),
+                             (self.clear_button, "Clear", "Remove all keyframes")):
+            b.setText(text)
+            b.setToolTip(tip)
+        row.addWidget(self.record_button, 1)
+        for b in (self.remove_button, self.up_button, self.down_button, self.clear_button):
             row.addWidget(b)
-        for b in (self.up_button, self.down_button):
-            b.setFixedWidth(30)
         lay.addLayout(row)
         row = QHBoxLayout()
         self.duration = QDoubleSpinBox()
@@ -84,23 +88,26 @@ class KeyframePanel(QWidget):
         root.addWidget(box)
 
         # ----- presets
-        box = QGroupBox("Presets (replace the keyframes, from the current state)")
+        box = QGroupBox("Presets")
+        box.setToolTip("Each preset replaces the keyframes with a move that starts at the current state")
         grid = QGridLayout(box)
         self.zoom_factor = QDoubleSpinBox()
         self.zoom_factor.setRange(1.01, 1e6)
         self.zoom_factor.setDecimals(1)
         self.zoom_factor.setValue(16)
         self.zoom_factor.setPrefix("× ")
-        self.zoom_button = QPushButton("Zoom into centre")
+        self.zoom_button = QPushButton("Zoom in")
+        self.zoom_button.setToolTip("Zoom into the current centre by the factor")
         self.orbit_turns = QDoubleSpinBox()
         self.orbit_turns.setRange(-10, 10)
         self.orbit_turns.setValue(1)
         self.orbit_turns.setSuffix(" turn(s)")
         self.orbit_button = QPushButton("Orbit")
+        self.orbit_button.setToolTip("Rotate about the current centre (1 turn = 360°)")
         self.pan_widths = QDoubleSpinBox()
         self.pan_widths.setRange(-100, 100)
         self.pan_widths.setValue(2)
-        self.pan_widths.setSuffix(" views →")
+        self.pan_widths.setSuffix(" widths →")
         self.pan_widths.setToolTip("How far to pan, in view widths along the view's horizontal (negative: left)")
         self.pan_button = QPushButton("Pan across")
         self.seed_from, self.seed_to = QSpinBox(), QSpinBox()
@@ -126,6 +133,8 @@ class KeyframePanel(QWidget):
             else:
                 grid.addWidget(field, r, 0)
             grid.addWidget(button, r, 1)
+            button.setMinimumWidth(96)
+        grid.setColumnStretch(0, 1)
         grid.addWidget(QLabel("Length"), 4, 0, Qt.AlignRight)
         grid.addWidget(self.preset_seconds, 4, 1)
         root.addWidget(box)
@@ -137,10 +146,11 @@ class KeyframePanel(QWidget):
         for s in (self.width_spin, self.height_spin):
             s.setRange(16, 16384)
             s.setSingleStep(16)
+            s.setMinimumWidth(72)
         size = QHBoxLayout()
-        size.addWidget(self.width_spin)
+        size.addWidget(self.width_spin, 1)
         size.addWidget(QLabel("×"))
-        size.addWidget(self.height_spin)
+        size.addWidget(self.height_spin, 1)
         self.fit_button = QPushButton("Viewport")
         self.fit_button.setToolTip("The viewport's size, rounded to multiples of 16")
         size.addWidget(self.fit_button)
@@ -188,9 +198,16 @@ class KeyframePanel(QWidget):
         self.fps.valueChanged.connect(self.refresh_summary)
         self.format.currentIndexChanged.connect(self.refresh_summary)
         self.latent_mode.currentIndexChanged.connect(self.refresh_summary)
-        self.loop.toggled.connect(self.refresh_summary)
+        self.loop.toggled.connect(lambda: self.set_keyframes(self.keyframes, self.list.currentRow()))
         self.fit_viewport()
         self.set_keyframes([])
+
+    def showEvent(self, e) -> None:  # noqa: N802
+        if not getattr(self, "_shown", False):  # the viewport has its real size by now
+            self._shown = True
+            if not self.keyframes:
+                self.fit_viewport()
+        super().showEvent(e)
 
     # ----- the list ---------------------------------------------------------------------------
     def current_view(self):
@@ -203,8 +220,10 @@ class KeyframePanel(QWidget):
             self.list.clear()
             for i, k in enumerate(self.keyframes):
                 v, lat = k.view, k.latent
+                last = i == len(self.keyframes) - 1 and not self.loop.isChecked()
+                segment = "end" if last else f"{k.duration:g} s {k.easing}"
                 self.list.addItem(f"{i + 1}. seed {lat.seed} · zoom {v.zoom:.3g} · ({v.center[0]:.3f}, "
-                                  f"{v.center[1]:.3f}) · {v.rotation:.0f}° — {k.duration:g} s {k.easing}")
+                                  f"{v.center[1]:.3f}) · {v.rotation:.0f}° — {segment}")
         if self.keyframes:
             self.list.setCurrentRow(len(self.keyframes) - 1 if select is None else select)
         self._selection_changed(self.list.currentRow())
@@ -350,7 +369,7 @@ class KeyframePanel(QWidget):
 
         dlg = QProgressDialog(f"Rendering {out.name}…", "Cancel", 0, spec.n_frames, self)
         dlg.setWindowTitle("Render video")
-        dlg.setWindowModality(Qt.WindowModal)
+        dlg.setWindowModality(Qt.NonModal)  # exploring goes on while the video renders with its own engine
         dlg.setMinimumDuration(0)
         dlg.setAutoClose(False)
         dlg.setAutoReset(False)
