@@ -192,3 +192,50 @@ def test_keyframe_list_edits_and_presets(window):
     assert [k.latent.seed for k in panel.keyframes] == [2, 3, 4, 5] and panel.loop.isChecked()
     panel.width_spin.setValue(40)  # mp4 needs multiples of 16
     assert not panel.render_button.isEnabled() and "16" in panel.summary.text()
+
+
+def test_export_disk_full_is_a_clear_message(window, tmp_path, monkeypatch):
+    import shutil as _shutil
+
+    import creps_core.export as export
+
+    real = _shutil.disk_usage
+    monkeypatch.setattr(export.shutil, "disk_usage", lambda p: real(p)._replace(free=10))
+    dlg = window.export_image_dialog()
+    out = tmp_path / "full.tif"
+    dlg.path_edit.setText(str(out))
+    dlg.set_size(64, 48)
+    dlg.start()
+    finish(dlg.job)
+    assert not out.exists() and not dlg.running
+    assert "failed" in dlg.status.text() and "disk space" in dlg.status.text()
+    assert dlg.export_button.isEnabled()
+
+
+def test_closing_export_dialog_cancels_the_export(window, tmp_path):
+    dlg = window.export_image_dialog()
+    out = tmp_path / "closed.png"
+    dlg.path_edit.setText(str(out))
+    dlg.set_size(640, 480)
+    dlg.tile.setValue(16)
+    dlg.start()
+    job = dlg.job
+    dlg.reject()  # Esc / Close while running: cancel first, then close
+    assert job.cancel_requested
+    finish(job)
+    assert not out.exists()
+
+
+def test_cancel_video_leaves_no_file(window, tmp_path):
+    panel = window.video_panel
+    panel.preset_orbit()
+    panel.width_spin.setValue(64)
+    panel.height_spin.setValue(64)
+    out = tmp_path / "orbit.mp4"
+    job = panel.render_to(out)
+    from PySide6.QtWidgets import QPushButton
+
+    panel.progress_dialog.findChild(QPushButton).click()  # the progress dialog's Cancel button
+    finish(job)
+    assert not out.exists() and not list(tmp_path.glob("*.mp4"))
+    assert "Cancelled" in panel.summary.text() and panel.render_button.isEnabled()

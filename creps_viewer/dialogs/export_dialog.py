@@ -100,8 +100,10 @@ class ExportDialog(QDialog):
         self.supersample.setToolTip("Render k×k samples per pixel and average them (anti-aliasing; k² slower)")
         self.pyramid = QSpinBox()
         self.pyramid.setRange(-1, 30)
-        self.pyramid.setSpecialValueText("auto (down to one tile)")
-        self.pyramid.setToolTip("Extra half-size levels in the TIFF for deep-zoom viewers (TIFF only)")
+        self.pyramid.setSpecialValueText("auto")
+        self.pyramid.setMinimumWidth(80)
+        self.pyramid.setToolTip("Extra half-size levels in the TIFF for deep-zoom viewers (TIFF only); "
+                                "auto: halve down to one tile")
         self.precision = QComboBox()
         self.precision.addItems(list(PRECISIONS))
         self.precision.setCurrentText(precision)
