@@ -25,6 +25,7 @@ from creps_core.views import View
 
 from .dialogs.export_dialog import ExportDialog
 from .dialogs.model_info import ModelInfoDialog
+from .jobs import BackgroundJob
 from .message_bar import MessageBar
 from .panels.geometry import GeometryPanel
 from .panels.keyframes import KeyframePanel
@@ -478,5 +479,8 @@ class MainWindow(QMainWindow):
     def closeEvent(self, e) -> None:  # noqa: N802
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
+        for job in self.findChildren(BackgroundJob):  # running exports/videos: stop them cleanly (resumable)
+            job.cancel()
+            job.wait(10)
         self.worker.shutdown()
         super().closeEvent(e)

@@ -239,3 +239,16 @@ def test_cancel_video_leaves_no_file(window, tmp_path):
     finish(job)
     assert not out.exists() and not list(tmp_path.glob("*.mp4"))
     assert "Cancelled" in panel.summary.text() and panel.render_button.isEnabled()
+
+
+def test_closing_the_window_stops_a_running_export(window, tmp_path):
+    dlg = window.export_image_dialog()
+    out = tmp_path / "quit.png"
+    dlg.path_edit.setText(str(out))
+    dlg.set_size(640, 480)
+    dlg.tile.setValue(16)
+    dlg.start()
+    job = dlg.job
+    window.close()
+    assert job.cancel_requested and job.wait(0)
+    assert not out.exists()
