@@ -27,27 +27,7 @@ from creps_viewer import viewmath  # noqa: E402
 from creps_viewer.main_window import MainWindow  # noqa: E402
 from creps_viewer.state import Geometry  # noqa: E402
 
-TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
-                   biline_channels=8)
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory):
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        g = CREPSGenerator(TINY)
-    return save_safetensors(tmp_path_factory.mktemp("models") / "tiny.safetensors", TINY, g.state_dict())
-
-
-def make_window(qtbot, tmp_path, ckpt, sync: bool = True) -> MainWindow:
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    win = MainWindow(sync=sync, settings=settings)
-    qtbot.addWidget(win)
-    win.resize(620, 400)
-    win.show()
-    qtbot.waitExposed(win)
-    win.open_model(str(ckpt))
-    return win
+from .viewer_fixtures import make_window  # noqa: E402
 
 
 @pytest.fixture

@@ -18,26 +18,12 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import imageio.v3 as iio  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
-import torch  # noqa: E402
 from PIL import Image  # noqa: E402
-from PySide6.QtCore import QSettings  # noqa: E402
 from PySide6.QtWidgets import QApplication  # noqa: E402
 
-from creps_core.checkpoint import save_safetensors  # noqa: E402
 from creps_core.engine import Engine, to_uint8  # noqa: E402
-from creps_core.network import CREPSConfig, CREPSGenerator  # noqa: E402
-from creps_viewer.main_window import MainWindow  # noqa: E402
 
-TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
-                   biline_channels=8)
-
-
-@pytest.fixture(scope="module")
-def tiny_ckpt(tmp_path_factory):
-    with torch.random.fork_rng():
-        torch.manual_seed(0)
-        g = CREPSGenerator(TINY)
-    return save_safetensors(tmp_path_factory.mktemp("models") / "tiny.safetensors", TINY, g.state_dict())
+from .viewer_fixtures import make_window  # noqa: E402
 
 
 def finish(job) -> None:
@@ -49,13 +35,7 @@ def finish(job) -> None:
 
 @pytest.fixture
 def window(qtbot, tmp_path, tiny_ckpt):
-    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
-    win = MainWindow(sync=True, settings=settings)
-    qtbot.addWidget(win)
-    win.resize(620, 400)
-    win.show()
-    qtbot.waitExposed(win)
-    win.open_model(str(tiny_ckpt))
+    win = make_window(qtbot, tmp_path, tiny_ckpt)
     assert win.current_full_frame() is not None
     win.state.update_geometry(center=(0.4, 0.55), zoom=1.7, rotation=12.0)
     win.latent_panel.seed.setValue(3)
