@@ -203,3 +203,14 @@ def test_safetensors_whose_header_starts_like_a_pickle(tmp_path):
             break
     assert path.read_bytes()[:1] == b"\x80"
     assert load_checkpoint(path).cfg == TINY
+
+
+def test_numpy_1_spelling_of_scalars_opens(tmp_path):
+    """Snapshots written under numpy 1 name numpy.core.multiarray.scalar (numpy 2: numpy._core)."""
+    g = golden("small64_golden.npz")
+    path = tmp_path / "np1.pkl"
+    op.write_official_pickle(path, golden_state(g), g["meta"]["G_init_kwargs"], protocol=2)
+    data = path.read_bytes()
+    assert b"numpy._core.multiarray\nscalar" in data
+    path.write_bytes(data.replace(b"numpy._core.multiarray\nscalar", b"numpy.core.multiarray\nscalar"))
+    assert load_checkpoint(path).cfg.img_resolution == 64
