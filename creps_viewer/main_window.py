@@ -383,7 +383,8 @@ class MainWindow(QMainWindow):
         m = self.model
         path = "" if m is None or m.source_format == "random" else str(m.path)
         return Workspace(path, m.sha256 if m else "", self.state.latent, self.state.geometry, self.state.render,
-                         (self.viewport.width(), self.viewport.height()), list(self.state.bookmarks))
+                         (self.viewport.width(), self.viewport.height()), list(self.state.bookmarks),
+                         list(self.video_panel.keyframes))
 
     def save_workspace(self, path: str | Path) -> None:
         try:
@@ -417,6 +418,7 @@ class MainWindow(QMainWindow):
         self.resize_viewport(*ws.viewport_size)
         self.state.set_render(ws.render)
         self.state.set_bookmarks(ws.bookmarks)
+        self.video_panel.set_keyframes(ws.keyframes)
         self.state.restore(ws.latent, ws.geometry)
 
     def resize_viewport(self, width: int, height: int) -> None:

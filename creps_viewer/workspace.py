@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from creps_core.latents import LatentSpec
+from creps_core.metadata import atomic_path
+from creps_core.video import Keyframe
 
 from .state import Bookmark, Geometry, RenderSettings
 
@@ -35,12 +37,14 @@ class Workspace:
     render: RenderSettings
     viewport_size: tuple[int, int]  # (width, height) in pixels
     bookmarks: list[Bookmark] = field(default_factory=list)
+    keyframes: list[Keyframe] = field(default_factory=list)  # the Video tab's keyframe list
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "version": VERSION, "checkpoint": self.checkpoint,
                 "checkpoint_sha256": self.checkpoint_sha256, "latent": self.latent.to_dict(),
                 "geometry": self.geometry.to_dict(), "render": self.render.to_dict(),
-                "viewport_size": list(self.viewport_size), "bookmarks": [b.to_dict() for b in self.bookmarks]}
+                "viewport_size": list(self.viewport_size), "bookmarks": [b.to_dict() for b in self.bookmarks],
+                "keyframes": [k.to_dict() for k in self.keyframes]}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Workspace":
@@ -48,12 +52,13 @@ class Workspace:
                    latent=LatentSpec.from_dict(d.get("latent", {})), geometry=Geometry.from_dict(d.get("geometry", {})),
                    render=RenderSettings.from_dict(d.get("render", {})),
                    viewport_size=tuple(int(x) for x in d.get("viewport_size", (512, 512))),
-                   bookmarks=[Bookmark.from_dict(b) for b in d.get("bookmarks", [])])
+                   bookmarks=[Bookmark.from_dict(b) for b in d.get("bookmarks", [])],
+                   keyframes=[Keyframe.from_dict(k) for k in d.get("keyframes", [])])
 
 
 def save_workspace(path: str | os.PathLike, ws: Workspace) -> Path:
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    tmp = atomic_path(path)
     try:
         tmp.write_text(json.dumps(ws.to_dict(), indent=2, sort_keys=True))
         os.replace(tmp, path)

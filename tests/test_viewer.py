@@ -140,6 +140,10 @@ def test_workspace_roundtrip_is_bit_exact(window, qtbot, tmp_path, tiny_ckpt):
     s.set_geometry(Geometry(center=(0.3, 0.6), zoom=2.5, rotation=30.0, warp=Warp("swirl", 1.2, 0.6)))
     s.update_render(preview_scale=2)
     s.add_bookmark("here")
+    window.video_panel.record()
+    window.video_panel.preset_orbit()
+    keyframes = list(window.video_panel.keyframes)
+    assert len(keyframes) >= 2
     saved = window.current_full_frame()
     path = tmp_path / "view.creps.json"
     window.save_workspace(path)
@@ -151,6 +155,7 @@ def test_workspace_roundtrip_is_bit_exact(window, qtbot, tmp_path, tiny_ckpt):
     assert torch.equal(loaded.image, saved.image)
     assert [b.name for b in other.state.bookmarks] == ["here"]
     assert other.state.render.preview_scale == 2
+    assert other.video_panel.keyframes == keyframes
 
 
 def test_bad_workspace_shows_error(window, tmp_path):
