@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QP
 
 from creps_core.checkpoint import LoadedModel
 from creps_core.demo import RANDOM_LABEL, default_model, model_label
+from creps_core.engine import pick_device, precision_warning
 from creps_core.metadata import RenderRecord, write_png
 from creps_core.views import View
 
@@ -289,6 +290,12 @@ class MainWindow(QMainWindow):
     def _render_settings_changed(self, settings) -> None:
         if self.model is not None and settings.device != self._engine_device:
             self.open_model(self.model)  # a new engine on the new device, same model
+        try:
+            warning = precision_warning(settings.precision, pick_device(settings.device))
+        except ValueError:  # an unavailable device is reported when the engine is built
+            warning = None
+        if warning:
+            self.message.show_message(f"{settings.precision}: {warning}.", "info")
         self.last_request = None
         self.request_render()
 

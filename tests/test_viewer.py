@@ -350,3 +350,13 @@ def test_copy_image_and_bookmarks(window):
     entry.trigger()
     assert (window.state.latent, window.state.geometry) == marked
     assert window.current_full_frame().request.latent == marked[0]
+
+
+def test_slow_precision_is_explained(window):
+    from creps_core.engine import cpu_has_fast_bf16
+
+    window.render_panel.precision.setCurrentText("bf16")
+    assert window.state.render.precision == "bf16"
+    if not cpu_has_fast_bf16():
+        assert window.message.kind == "info" and "bf16" in window.message.text()
+    window.render_panel.precision.setCurrentText("fp32")
