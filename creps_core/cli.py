@@ -25,6 +25,10 @@ from .metadata import RenderRecord, read_record, write_png
 from .views import WARP_KINDS, View, Warp
 
 
+# `creps render` holds a whole float image (12 bytes/pixel) in memory; beyond this, export in tiles.
+MAX_RENDER_PIXELS = 64_000_000
+
+
 class UsageError(ValueError):
     """A user-fixable problem with the command line."""
 
@@ -123,6 +127,10 @@ def cmd_render(args: argparse.Namespace) -> None:
         jobs = [(LatentSpec(seed=s, psi=args.trunc, cutoff=args.trunc_cutoff, class_idx=args.class_idx), view)
                 for s in parse_seeds(args.seeds)]
         precision, exact, device = args.precision, args.exact, args.device
+    for _, view in jobs[:1]:
+        if view.width * view.height > MAX_RENDER_PIXELS:
+            raise UsageError(f"{view.width}x{view.height} is too large to hold in memory here; "
+                             "`creps export` renders any size in tiles with bounded memory")
     outdir.mkdir(parents=True, exist_ok=True)
     engine = Engine(model, device=device, precision=precision)
     warn_precision(engine)

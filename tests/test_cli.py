@@ -67,6 +67,7 @@ def test_conditional_model_needs_a_class(tmp_path, capsys):
     (["--warp", "twirl:1"], "unknown warp"),
     (["--scale", "2", "--zoom", "3"], "--scale"),
     (["--zoom", "-1"], "zoom"),
+    (["--size", "20000x14000"], "creps export"),
 ])
 def test_render_usage_errors(tmp_path, ckpt, capsys, args, message):
     assert main(["render", "--network", str(ckpt), "--outdir", str(tmp_path / "o"), *args]) == 2
