@@ -127,10 +127,10 @@ def cmd_render(args: argparse.Namespace) -> None:
         jobs = [(LatentSpec(seed=s, psi=args.trunc, cutoff=args.trunc_cutoff, class_idx=args.class_idx), view)
                 for s in parse_seeds(args.seeds)]
         precision, exact, device = args.precision, args.exact, args.device
-    for _, view in jobs[:1]:
-        if view.width * view.height > MAX_RENDER_PIXELS:
-            raise UsageError(f"{view.width}x{view.height} is too large to hold in memory here; "
-                             "`creps export` renders any size in tiles with bounded memory")
+    big = next((v for _, v in jobs if v.width * v.height > MAX_RENDER_PIXELS), None)
+    if big is not None:
+        raise UsageError(f"{big.width}x{big.height} is too large to hold in memory here; "
+                         "`creps export` renders any size in tiles with bounded memory")
     outdir.mkdir(parents=True, exist_ok=True)
     engine = Engine(model, device=device, precision=precision)
     warn_precision(engine)
