@@ -271,7 +271,7 @@ class Engine:
             part = missing[m0:m0 + self.line_chunk]
             values = self._eval_lines(prog, torch.tensor(part, dtype=torch.float32), slot, cancel)
             for k, v in zip(part, values):
-                cache[k] = v
+                cache[k] = v.clone()  # own storage: an evicted row must not pin its whole batch
         self.stats.line_coords_reused += len(keys) - len(missing)
         out = torch.stack([cache[k] for k in keys]) if keys else torch.empty(0)
         while len(cache) > self.max_cached_lines:  # evict only after this request is served
