@@ -310,10 +310,8 @@ class Engine:
         successive zoom levels share most line evaluations (interactive previews).
         """
         prog = self.program(self.ws(latent), precision)
-        if view.is_separable and not interpolate:
-            img = self._render_separable(prog, view, progress, cancel)
-        elif view.is_separable:
-            img = self._render_separable(prog, view, progress, cancel, oversample)
+        if view.is_separable:
+            img = self._render_separable(prog, view, progress, cancel, oversample if interpolate else None)
         else:
             img = self._render_field(prog, view, exact, oversample, progress, cancel)
         return img.cpu()

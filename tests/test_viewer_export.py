@@ -192,14 +192,19 @@ def test_export_disk_full_is_a_clear_message(window, tmp_path, monkeypatch):
     assert dlg.export_button.isEnabled()
 
 
-def test_closing_export_dialog_cancels_the_export(window, tmp_path):
+def start_long_export(window, out):
+    """Start a 640x480 export in 16-px tiles (long enough to interrupt); returns (dialog, job)."""
     dlg = window.export_image_dialog()
-    out = tmp_path / "closed.png"
     dlg.path_edit.setText(str(out))
     dlg.set_size(640, 480)
     dlg.tile.setValue(16)
     dlg.start()
-    job = dlg.job
+    return dlg, dlg.job
+
+
+def test_closing_export_dialog_cancels_the_export(window, tmp_path):
+    out = tmp_path / "closed.png"
+    dlg, job = start_long_export(window, out)
     dlg.reject()  # Esc / Close while running: cancel first, then close
     assert job.cancel_requested
     finish(job)
@@ -222,13 +227,8 @@ def test_cancel_video_leaves_no_file(window, tmp_path):
 
 
 def test_closing_the_window_stops_a_running_export(window, tmp_path):
-    dlg = window.export_image_dialog()
     out = tmp_path / "quit.png"
-    dlg.path_edit.setText(str(out))
-    dlg.set_size(640, 480)
-    dlg.tile.setValue(16)
-    dlg.start()
-    job = dlg.job
+    _, job = start_long_export(window, out)
     window.close()
     assert job.cancel_requested and job.wait(0)
     assert not out.exists()
