@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from creps_core.cli import frame_flops, line_macs_per_coordinate, pixel_macs
+from creps_core.costs import frame_flops, line_macs_per_coordinate, pixel_macs
 from creps_core.engine import Engine, cpu_has_fast_bf16
 from creps_core.network import PAPER_CONFIGS, CREPSGenerator
 from creps_core.views import View

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from creps_core.checkpoint import load_checkpoint  # noqa: E402
 from creps_core.network import CREPSGenerator  # noqa: E402
-from creps_core.train.cli import parse_seeds  # noqa: E402
+from creps_core.options import parse_seeds  # noqa: E402
 from creps_core.train.metrics import scale_consistency  # noqa: E402
 
 

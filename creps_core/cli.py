@@ -1,287 +1,279 @@
-"""The ``creps`` command: render, info, convert, bench (plus export/video/train when present).
+"""The ``creps`` command: every subcommand's options, and how it exits.
 
-Each subcommand is a thin layer over the engine; errors the user can fix (bad
-files, bad sizes) print one line on stderr and exit with status 2.
+Only the parser lives here, built from the shared vocabulary in :mod:`creps_core.options`;
+each handler lives in :mod:`creps_core.commands` and is imported when its subcommand runs,
+so ``creps --help`` answers without importing torch.
+
+Exit status: 0 done, 1 an error (one line on stderr; ``--debug`` shows the traceback),
+2 a usage error, 130 interrupted (Ctrl-C or SIGTERM; partial files are cleaned up or kept
+for a resume, as the command says).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
-import json
-import statistics
+import signal
 import sys
-import time
-from pathlib import Path
+from types import FrameType
 
-import numpy as np
-import torch
+from . import __version__
+from .options import (HelpFormatter, UsageError, add_compute, add_latent, add_network, add_seeds, add_threads,
+                      add_view, new_parser, parse_pair, parse_size, positive_float, positive_int)
 
-from .checkpoint import CheckpointError, convert_to_safetensors, load_checkpoint
-from .demo import open_model
-from .engine import PRECISIONS, Engine, RenderCancelled, precision_warning, to_uint8
-from .latents import LatentSpec
-from .metadata import RenderRecord, read_record, write_png
-from .views import WARP_KINDS, View, Warp
-
-
-# `creps render` holds a whole float image (12 bytes/pixel) in memory; beyond this, export in tiles.
-MAX_RENDER_PIXELS = 64_000_000
-
-
-class UsageError(ValueError):
-    """A user-fixable problem with the command line."""
-
-
-def parse_seeds(text: str) -> list[int]:
-    """'0-3,7' -> [0, 1, 2, 3, 7]."""
-    seeds: list[int] = []
-    try:
-        for part in text.split(","):
-            part = part.strip()
-            if "-" in part:
-                a, b = part.split("-", 1)
-                lo, hi = int(a), int(b)
-                if hi < lo:
-                    raise ValueError
-                seeds.extend(range(lo, hi + 1))
-            elif part:
-                seeds.append(int(part))
-    except ValueError:
-        raise UsageError(f"bad seed list {text!r} (expected e.g. 0-3,7)") from None
-    if not seeds or any(s < 0 or s >= 2**32 for s in seeds):
-        raise UsageError(f"bad seed list {text!r}: seeds must be in [0, 2^32)")
-    return seeds
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise UsageError(f"bad size {text!r} (expected WxH, e.g. 640x480)") from None
-    if w < 1 or h < 1:
-        raise UsageError(f"bad size {text!r}: both sides must be at least 1")
-    return w, h
-
-
-def parse_pair(text: str, what: str) -> tuple[float, float]:
-    try:
-        a, b = (float(x) for x in text.split(","))
-    except ValueError:
-        raise UsageError(f"bad {what} {text!r} (expected two numbers, e.g. 0.5,0.5)") from None
-    return a, b
-
-
-def parse_warp(text: str | None) -> Warp | None:
-    """'swirl:2.0' or 'lens:-0.3' or 'wave:0.05' -> Warp."""
-    if not text:
-        return None
-    name, _, strength = text.partition(":")
-    if name not in WARP_KINDS or name == "custom":
-        raise UsageError(f"unknown warp {name!r}; choose swirl, lens or wave")
-    try:
-        return Warp(name, float(strength or 1.0))
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
-def view_from_args(args: argparse.Namespace, resolution: int) -> View:
-    if args.scale is not None:
-        if args.size or args.center or args.zoom != 1 or args.rotate or args.warp:
-            raise UsageError("--scale is the official square grid; it cannot be combined with --size/--center/--zoom/--rotate/--warp")
-        try:
-            return View.official(resolution, args.scale)
-        except ValueError as e:
-            raise UsageError(str(e)) from None
-    w, h = parse_size(args.size) if args.size else (resolution, resolution)
-    center = parse_pair(args.center, "centre") if args.center else (0.5, 0.5)
-    try:
-        return View(w, h, center=center, zoom=args.zoom, rotation=args.rotate, warp=parse_warp(args.warp))
-    except ValueError as e:
-        raise UsageError(str(e)) from None
-
-
-def warn_precision(engine: Engine) -> None:
-    msg = precision_warning(engine.precision, engine.device)
-    if msg:
-        print(f"warning: {msg}", file=sys.stderr)
-
-
-def cmd_render(args: argparse.Namespace) -> None:
-    outdir = Path(args.outdir)
-    if args.from_file:
-        rec = read_record(args.from_file)
-        if (rec.extra or {}).get("kind") == "export" or rec.supersample != 1:
-            raise UsageError(f"{args.from_file} is a tiled export; re-render it with `creps export OUT --from {args.from_file}`")
-        model = open_model(args.network or rec.checkpoint, rec.network)
-        if rec.checkpoint_sha256 and model.sha256 and rec.checkpoint_sha256 != model.sha256:
-            print(f"warning: {model.path} differs from the checkpoint that made {args.from_file}", file=sys.stderr)
-        jobs = [(rec.latent, rec.view)]
-        precision, exact, device = rec.precision, rec.exact, args.device
-    else:
-        model = open_model(args.network, args.network_kind)
-        cfg = model.cfg
-        if cfg.c_dim and args.class_idx is None:
-            raise UsageError(f"this model is conditional ({cfg.c_dim} classes): pass --class N")
-        view = view_from_args(args, cfg.img_resolution)
-        jobs = [(LatentSpec(seed=s, psi=args.trunc, cutoff=args.trunc_cutoff, class_idx=args.class_idx), view)
-                for s in parse_seeds(args.seeds)]
-        precision, exact, device = args.precision, args.exact, args.device
-    big = next((v for _, v in jobs if v.width * v.height > MAX_RENDER_PIXELS), None)
-    if big is not None:
-        raise UsageError(f"{big.width}x{big.height} is too large to hold in memory here; "
-                         "`creps export` renders any size in tiles with bounded memory")
-    outdir.mkdir(parents=True, exist_ok=True)
-    engine = Engine(model, device=device, precision=precision)
-    warn_precision(engine)
-    for spec, view in jobs:
-        t0 = time.perf_counter()
-        img = engine.render(spec, view, exact=exact)
-        record = RenderRecord(str(model.path), model.sha256, spec, view, precision, exact, model.network)
-        out = write_png(outdir / f"seed{spec.seed:04d}.png", to_uint8(img), record)
-        if args.save_raw:
-            np.save(outdir / f"seed{spec.seed:04d}.npy", img.numpy().astype(np.float32))
-        print(f"{out}  {view.shape[1]}x{view.shape[0]}  {time.perf_counter() - t0:.2f}s")
-
-
-def cmd_info(args: argparse.Namespace) -> None:
-    model = load_checkpoint(args.path, args.network_kind)
-    info = model.info()
-    if args.json:
-        print(json.dumps(info, indent=2))
-        return
-    c = model.cfg
-    print(f"{info['path']}\n  format      {info['format']} ({info['network']})\n  sha256      {info['sha256']}")
-    print(f"  resolution  {c.img_resolution}  num_ws {c.num_ws}  z/w dims {c.z_dim}/{c.w_dim}")
-    print(f"  parameters  {info['parameters']:,}")
-    print(f"  conditional {'yes, ' + str(c.c_dim) + ' classes' if c.c_dim else 'no'}")
-    print(f"  channels    base {c.channel_base} max {c.channel_max} biline {c.biline_channels} rank {c.rank}")
-
-
-def cmd_convert(args: argparse.Namespace) -> None:
-    dst = Path(args.output)
-    if dst.suffix != ".safetensors":
-        raise UsageError("the output name must end in .safetensors")
-    model = convert_to_safetensors(args.input, dst, args.network_kind)
-    print(f"wrote {dst} ({model.num_params:,} parameters, from {model.network})")
-
-
-def line_macs_per_coordinate(cfg) -> int:
-    """Multiply-adds of the line network for one coordinate of one slot (all rank columns)."""
-    layers = [(cfg.channels(4), cfg.channels(4))]
-    for res in cfg.composed_blocks:
-        i, o = cfg.channels(res // 2), cfg.channels(res)
-        layers += [(i, o), (o, o), (o, cfg.biline_channels)]
-    return cfg.rank * sum(i * o for i, o in layers)
-
-
-def pixel_macs(cfg) -> int:
-    """Multiply-adds per output pixel: composition, decoders, decoder_img, block0/1."""
-    b = cfg.biline_channels
-    decoder = b * 2 * b + 2 * b * 4 * b + 4 * b * 2 * b + 2 * b * b
-    n_dec = len(cfg.composed_blocks)  # decoders after the first composed block, plus decoder_last
-    blocks = (b * 4 * b + 16 * b * b + 4 * b * cfg.img_channels) + (4 * b * 2 * b + 4 * b * b + 2 * b * cfg.img_channels)
-    return len(cfg.composed_blocks) * cfg.rank * b + n_dec * decoder + b * cfg.img_channels + blocks
-
-
-def frame_flops(cfg, width: int, height: int) -> float:
-    return 2.0 * (line_macs_per_coordinate(cfg) * (width + height) + pixel_macs(cfg) * width * height)
-
-
-def cmd_bench(args: argparse.Namespace) -> None:
-    model = open_model(args.network)
-    w, h = parse_size(args.size)
-    engine = Engine(model, device=args.device, precision=args.precision)
-    warn_precision(engine)
-    spec = LatentSpec(seed=0, class_idx=0 if model.cfg.c_dim else None)
-    times = []
-    for i in range(args.repeat + 1):
-        engine.clear_caches()  # a new latent each frame: nothing reused
-        t0 = time.perf_counter()
-        engine.render(spec, View(w, h))
-        if engine.device.type == "cuda":
-            torch.cuda.synchronize()
-        if i:  # the first run is the warm-up
-            times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
-    print(json.dumps({"network": str(model.path), "size": [w, h], "precision": args.precision,
-                      "device": str(engine.device), "threads": torch.get_num_threads(), "repeat": args.repeat,
-                      "median_s": round(med, 4), "frames_per_s": round(1 / med, 3),
-                      "gflop_per_frame": round(frame_flops(model.cfg, w, h) / 1e9, 2),
-                      "gflop_per_s": round(frame_flops(model.cfg, w, h) / med / 1e9, 1)}))
+PRESETS = ("zoom", "orbit", "pan", "walk")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="creps", description="CREPS Explorer command line.")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    r = sub.add_parser("render", help="render seeds to PNG (any view, warp, scale)")
-    r.add_argument("--network", "--checkpoint", "-c", help="checkpoint (.pkl or .safetensors); default: the demo model")
-    r.add_argument("--network-kind", default="G_ema", choices=["G_ema", "G"], help="which generator of a snapshot")
-    r.add_argument("--seeds", default="0")
-    r.add_argument("--trunc", "--psi", type=float, default=1.0)
-    r.add_argument("--trunc-cutoff", "--cutoff", type=int)
-    r.add_argument("--class", dest="class_idx", type=int)
-    r.add_argument("--scale", type=float, help="official semantics: square, linspace(0,1,int(R*S))")
-    r.add_argument("--size", help="WxH")
-    r.add_argument("--center", help="U,V (row, column coordinate)")
-    r.add_argument("--zoom", type=float, default=1.0)
-    r.add_argument("--rotate", "--rotation", type=float, default=0.0, help="degrees")
-    r.add_argument("--warp", help="NAME:STRENGTH with NAME in swirl, lens, wave")
-    r.add_argument("--exact", action="store_true", help="evaluate lines at every pixel (slow) for warped views")
-    r.add_argument("--precision", default="fp32", choices=PRECISIONS)
-    r.add_argument("--device", default="auto")
-    r.add_argument("--save-raw", action="store_true", help="also write float32 CHW .npy")
-    r.add_argument("--from", dest="from_file", help="re-render a PNG/TIFF made by this tool from its metadata")
-    r.add_argument("--outdir", default="out")
-    r.set_defaults(func=cmd_render)
-
-    i = sub.add_parser("info", help="describe a checkpoint")
-    i.add_argument("path")
-    i.add_argument("--network-kind", default="G_ema", choices=["G_ema", "G"])
-    i.add_argument("--json", action="store_true")
-    i.set_defaults(func=cmd_info)
-
-    c = sub.add_parser("convert", help="official .pkl -> native .safetensors")
-    c.add_argument("input")
-    c.add_argument("output")
-    c.add_argument("--network-kind", default="G_ema", choices=["G_ema", "G"])
-    c.set_defaults(func=cmd_convert)
-
-    b = sub.add_parser("bench", help="time full frames (median after a warm-up)")
-    b.add_argument("--network")
-    b.add_argument("--size", default="256x256")
-    b.add_argument("--precision", default="fp32", choices=PRECISIONS)
-    b.add_argument("--device", default="auto")
-    b.add_argument("--repeat", type=int, default=3)
-    b.set_defaults(func=cmd_bench)
-
-    # Subcommands that live in their own modules register themselves when present.
-    for module in ("creps_core.export_cli", "creps_core.train.cli"):
-        try:
-            mod = importlib.import_module(module)
-        except ModuleNotFoundError as e:
-            if e.name and module.startswith(e.name):
-                continue
-            raise
-        mod.add_commands(sub)
+    p = argparse.ArgumentParser(prog="creps", formatter_class=HelpFormatter,
+                                description="CREPS Explorer command line: render, export and film CREPS "
+                                            "generators at any scale, zoom, rotation or warp.")
+    p.add_argument("--version", action="version", version=f"creps-explorer {__version__}")
+    p.add_argument("--debug", action="store_true", default=False, help="show the full traceback of an error")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _render(sub)
+    _export(sub)
+    _video(sub)
+    _bench(sub)
+    _info(sub)
+    _convert(sub)
+    _train(sub)
+    _demo_data(sub)
+    _consistency(sub)
     return p
 
 
+def _handler(module: str) -> str:
+    """Handlers are named by module so that parsing imports nothing heavy."""
+    return f"creps_core.commands.{module}"
+
+
+def _render(sub: argparse._SubParsersAction) -> None:
+    r = new_parser(sub, "render", "render seeds to PNG files (any view, warp or official scale)",
+                   "Render one PNG per seed. Accepts the options of the official gen_images.py: a command "
+                   "copied from the official README gives the same pixels and file names.")
+    add_network(r, from_file=True)
+    add_seeds(r, "0")
+    add_latent(r, from_file=True)
+    add_view(r, default_size=None)
+    r.add_argument("--scale", type=positive_float, default=None, metavar="S",
+                   help="official super-resolution grid: square, linspace(0, 1, int(R*S)) on both axes "
+                        "(default: none)")
+    r.add_argument("--exact", action="store_true",
+                   help="evaluate the lines at every pixel's own coordinate for warped views (slow)")
+    add_compute(r, precision="fp32")
+    r.add_argument("--save-raw", action="store_true", help="also write each image as float32 CHW .npy")
+    r.add_argument("--from", dest="from_file", metavar="FILE", default=None,
+                   help="re-render a PNG made by this tool from the provenance it carries (default: none)")
+    r.add_argument("--outdir", default="out", metavar="DIR", help="where the PNGs go")
+    r.set_defaults(handler=_handler("render"))
+
+
+def _export(sub: argparse._SubParsersAction) -> None:
+    e = new_parser(sub, "export", "render a view at any size, tile by tile (TIFF, PNG, JPEG)",
+                   "Render any view at any size (e.g. 20000x14000) tile by tile in bounded memory. "
+                   "Interrupted exports resume when the same command is run again.")
+    e.add_argument("out", metavar="OUT", help="output file: .tif (tiled BigTIFF), .png or .jpg")
+    add_network(e, from_file=True)
+    e.add_argument("--from", dest="from_file", metavar="FILE", default=None,
+                   help="re-render an exported file from its metadata; other options change it (default: none)")
+    add_seeds(e, "0, or the --from file's", several=False)
+    add_latent(e, from_file=True)
+    add_view(e, default_size="4096x4096")
+    e.add_argument("--tile", type=positive_int, default=512, help="tile size in pixels, a multiple of 16")
+    e.add_argument("--supersample", "-k", type=positive_int, default=None, metavar="K",
+                   help="K x K samples per pixel, for anti-aliasing (default: 1, or the --from file's)")
+    e.add_argument("--pyramid", type=int, default=None, metavar="LEVELS",
+                   help="half-size levels for deep-zoom viewers, TIFF only; -1: down to one tile (default: 0)")
+    e.add_argument("--format", choices=("tiff", "png", "jpeg"), default=None,
+                   help="file format (default: from the extension)")
+    e.add_argument("--compression", choices=("zlib", "lzma", "none"), default="zlib", help="TIFF tile compression")
+    e.add_argument("--quality", type=int, default=95, help="JPEG quality, 1-100")
+    e.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="render tiles on a local Dask cluster of N processes (default: in this process)")
+    e.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="render tiles on a running Dask cluster (default: none)")
+    e.add_argument("--precision", choices=("auto", "fp32", "bf16", "fp16"), default=None,
+                   help="fp32 is the reference; auto picks what this machine does in hardware "
+                        "(default: fp32, or the --from file's)")
+    e.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+    e.set_defaults(handler=_handler("export"))
+
+
+def _video(sub: argparse._SubParsersAction) -> None:
+    v = new_parser(sub, "video", "zoom, pan, orbit or latent-walk videos (mp4, webm, gif)",
+                   "Render a video from a preset, a keyframe file, or the options of the official "
+                   f"gen_video.py (a looping latent walk through --seeds). Presets: {', '.join(PRESETS)}.")
+    v.add_argument("out", metavar="OUT", nargs="?", default=None,
+                   help="output file: .mp4, .webm or .gif; a .json sidecar records how it was made")
+    v.add_argument("--output", default=None, metavar="FILE", help="same as OUT (official gen_video.py spelling)")
+    add_network(v)
+    v.add_argument("--preset", choices=PRESETS, default=None,
+                   help="zoom into --to, orbit about the centre, pan to --to, or walk through --seeds "
+                        "(default: none; one of --preset, --keyframes or --seeds is needed)")
+    v.add_argument("--keyframes", default=None, metavar="FILE",
+                   help="a video spec JSON (see --save-spec) instead of a preset (default: none)")
+    v.add_argument("--save-spec", default=None, metavar="FILE", help="also write the video spec as JSON "
+                   "(default: none)")
+    add_seeds(v, "0; 0-3 for walks")
+    add_latent(v)
+    add_view(v, default_size="512x512")
+    v.add_argument("--to", type=parse_pair, default=(0.5, 0.5), metavar="U,V",
+                   help="zoom and pan presets: the point to zoom into, or the centre to pan to")
+    v.add_argument("--factor", type=positive_float, default=100.0, help="zoom preset: magnification")
+    v.add_argument("--turns", type=float, default=1.0, help="orbit preset: turns")
+    v.add_argument("--duration", type=positive_float, default=None, metavar="SECONDS",
+                   help="length of the video; per seed for walks (default: 8, or 2 per seed for walks)")
+    v.add_argument("--fps", type=positive_float, default=None, help="frames per second (default: 30; 60 "
+                   "for official gen_video.py walks)")
+    v.add_argument("--frames", type=positive_int, default=None, metavar="N",
+                   help="exactly N frames, whatever --duration says (default: round(duration x fps))")
+    v.add_argument("--quality", type=float, default=8.0, help="0 (smallest file) .. 10 (best)")
+    v.add_argument("--latent-mode", choices=("slerp", "lerp", "spline"), default=None,
+                   help="latent interpolation (default: spline for walks, else slerp)")
+    v.add_argument("--loop", action="store_true", help="return to the first keyframe at the end")
+    official = v.add_argument_group("official gen_video.py options (a looping walk through --seeds)")
+    official.add_argument("--grid", type=parse_size, default=None, metavar="WxH",
+                          help="a grid of W x H walks side by side (default: 1x1)")
+    official.add_argument("--num-keyframes", type=positive_int, default=None, metavar="N",
+                          help="keyframes per walk (default: the number of seeds / grid cells)")
+    official.add_argument("--w-frames", type=positive_int, default=None, metavar="N",
+                          help="frames between keyframes (default: 120)")
+    official.add_argument("--kind", choices=("cubic", "linear"), default=None,
+                          help="interpolation between keyframes (default: cubic)")
+    official.add_argument("--shuffle-seed", type=int, default=None, metavar="N",
+                          help="shuffle the seeds with this random seed (default: keep their order)")
+    add_compute(v, precision="auto")
+    v.set_defaults(handler=_handler("video"))
+
+
+def _bench(sub: argparse._SubParsersAction) -> None:
+    b = new_parser(sub, "bench", "time full frames of a view (median after a warm-up), as JSON")
+    add_network(b)
+    add_seeds(b, "0", several=False)
+    add_latent(b)
+    add_view(b, default_size="256x256")
+    add_compute(b, precision="auto")
+    add_threads(b)
+    b.add_argument("--repeat", type=positive_int, default=3, help="timed frames after the warm-up")
+    b.set_defaults(handler=_handler("bench"))
+
+
+def _info(sub: argparse._SubParsersAction) -> None:
+    i = new_parser(sub, "info", "describe a checkpoint: config, parameters, hash")
+    i.add_argument("path", nargs="?", metavar="NETWORK", default=None, help="same as --network")
+    add_network(i)
+    i.add_argument("--json", action="store_true", help="print JSON")
+    i.set_defaults(handler=_handler("checkpoints"), action="info")
+
+
+def _convert(sub: argparse._SubParsersAction) -> None:
+    c = new_parser(sub, "convert", "convert an official .pkl to the native .safetensors format")
+    c.add_argument("input", metavar="NETWORK", nargs="?", default=None,
+                   help="the checkpoint to convert (or --network)")
+    c.add_argument("output", metavar="OUT", help="the .safetensors file to write")
+    add_network(c)
+    c.set_defaults(handler=_handler("checkpoints"), action="convert")
+
+
+def _train(sub: argparse._SubParsersAction) -> None:
+    t = new_parser(sub, "train", "train (or --resume) a CREPS generator on a folder of images",
+                   "Train a CREPS generator with the StyleGAN2 objective; snapshots open in the explorer.")
+    t.add_argument("--data", required=True, metavar="PATH",
+                   help="folder of png/jpg (searched recursively) or an official dataset .zip (required)")
+    t.add_argument("--res", type=positive_int, default=None,
+                   help="training resolution, a power of two >= 8 (default: required unless --resume)")
+    t.add_argument("--config", choices=("tiny", "small", "paper"), default="tiny",
+                   help="network sizes: tiny/small for CPUs, paper = the released CREPS config")
+    t.add_argument("--kimg", type=positive_float, required=True,
+                   help="train until this many thousand real images were shown (required)")
+    t.add_argument("--outdir", required=True, metavar="DIR",
+                   help="where snapshots, states and sample grids go (required)")
+    t.add_argument("--resume", default=None, metavar="SNAPSHOT",
+                   help="a snapshot .safetensors (with its .state.pt) to continue exactly (default: none)")
+    t.add_argument("--batch", type=positive_int, default=16, help="minibatch size")
+    t.add_argument("--gamma", type=float, default=None, help="R1 weight (default: 0.0002 x res^2 / batch)")
+    t.add_argument("--snap-every", type=positive_float, default=10.0, dest="snap_every", metavar="KIMG",
+                   help="snapshot and sample grid every KIMG thousand images")
+    t.add_argument("--seed", type=int, default=0, help="random seed of the initialisation and training")
+    t.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda or cuda:N")
+    add_threads(t)
+    t.set_defaults(handler=_handler("train"), action="train")
+
+
+def _demo_data(sub: argparse._SubParsersAction) -> None:
+    d = new_parser(sub, "demo-data", "write the offline demo training set (needs the [demo-data] extra)")
+    d.add_argument("--outdir", "--out", dest="outdir", required=True, metavar="DIR",
+                   help="output folder for the PNGs (required)")
+    d.add_argument("--res", type=positive_int, default=32, help="image size in pixels")
+    d.add_argument("--theme", choices=("faces", "photos"), default="faces",
+                   help="faces: LFW crops; photos: multi-scale crops of colour photographs")
+    d.add_argument("--count", type=positive_int, default=2000, help="number of crops for --theme photos")
+    d.add_argument("--seed", type=int, default=0, help="random seed of the crops")
+    d.set_defaults(handler=_handler("train"), action="demo-data")
+
+
+def _consistency(sub: argparse._SubParsersAction) -> None:
+    c = new_parser(sub, "consistency", "scale consistency: R vs 2R renders (PSNR, SSIM)")
+    add_network(c)
+    add_seeds(c, "0-7")
+    add_latent(c)
+    c.add_argument("--device", default="cpu", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+    c.set_defaults(handler=_handler("train"), action="consistency")
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM behaves like Ctrl-C, so every cleanup on the way out runs."""
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate) if _main_thread() else None
     try:
-        rc = args.func(args)
-    except (UsageError, CheckpointError, FileNotFoundError, ValueError) as e:
-        print(f"creps {args.command}: error: {e}", file=sys.stderr)
+        return _run(args)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def _run(args: argparse.Namespace) -> int:
+    name = f"creps {args.command}"
+    try:
+        module = importlib.import_module(args.handler)
+        return int(module.run(args) or 0)
+    except UsageError as e:
+        print(f"{name}: error: {e}", file=sys.stderr)
         return 2
-    except RenderCancelled:
-        print(f"creps {args.command}: cancelled", file=sys.stderr)
-        return 130
     except KeyboardInterrupt:
-        print(f"creps {args.command}: interrupted", file=sys.stderr)
+        note = getattr(args, "interrupt_note", "")
+        print(f"{name}: interrupted" + (f"; {note}" if note else ""), file=sys.stderr)
         return 130
-    return int(rc or 0)
+    except Exception as e:  # noqa: BLE001 -- one line for the user; --debug for the developer
+        if args.debug:
+            raise
+        print(f"{name}: error: {_describe(e)}", file=sys.stderr)
+        return 1
+
+
+def _describe(e: BaseException) -> str:
+    """One line a user can act on."""
+    if isinstance(e, OSError) and e.strerror:
+        where = f": {e.filename}" if e.filename else ""
+        return f"{e.strerror}{where}"
+    if isinstance(e, MemoryError):
+        return "out of memory: choose a smaller size (creps export renders any size in tiles)"
+    text = " ".join(str(e).split()) or type(e).__name__
+    known = ("CheckpointError", "ValueError", "DatasetError", "DiskFullError", "FileNotFoundError",
+             "UnsafePickleError", "RuntimeError")
+    return text if type(e).__name__ in known else f"{type(e).__name__}: {text} (run with --debug for details)"
 
 
 if __name__ == "__main__":

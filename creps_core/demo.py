@@ -1,26 +1,49 @@
-"""The model the explorer and ``creps render`` open when no checkpoint is named.
+"""The demo models shipped with the package, and how a ``--network`` name becomes a model.
 
-The trained demo model ships as ``assets/demo.safetensors``.  When it is absent
-(a source tree without assets, or before one was trained) a small generator with
-random weights is built instead, and it says so in its metadata so the window can
-label it clearly rather than pass noise off as a model.
+Names a user can give wherever a checkpoint is asked for:
+
+* a path to an official ``.pkl`` or a native ``.safetensors`` file;
+* ``demo`` (the default model), or ``demo:NAME`` for one of :data:`DEMO_MODELS`;
+* ``random`` or ``random:SEED``: a small generator with seeded random weights, always
+  labelled as such (never used unless asked for).
+
+The demo files live in the ``creps_assets`` package (the repository's ``assets/`` folder)
+and are found through importlib.resources, so every kind of install opens them.
 """
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import torch
 
-from .checkpoint import LoadedModel, load_checkpoint
+from .checkpoint import CheckpointError, LoadedModel, load_checkpoint
 from .network import CREPSConfig, CREPSGenerator
 
-ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
-DEMO_MODEL = ASSETS_DIR / "demo.safetensors"
-RANDOM_LABEL = "random weights (no demo model found)"
+#: name -> (file in creps_assets, one-line description)
+DEMO_MODELS: dict[str, tuple[str, str]] = {
+    "faces": ("demo_faces.safetensors", "32x32 grayscale faces (LFW), tiny config"),
+}
+DEFAULT_DEMO = "faces"
 
 SMALL_RANDOM_CONFIG = CREPSConfig(z_dim=64, w_dim=64, img_resolution=64, mapping_layers=2,
                                   channel_base=2048, channel_max=128, biline_channels=16)
+
+
+def demo_path(name: str = DEFAULT_DEMO) -> Path:
+    """The installed file of demo model ``name`` (CheckpointError when unknown or missing)."""
+    if name not in DEMO_MODELS:
+        raise CheckpointError(f"unknown demo model {name!r}; choose one of "
+                              + ", ".join(f"demo:{n}" for n in DEMO_MODELS))
+    try:
+        path = Path(str(resources.files("creps_assets").joinpath(DEMO_MODELS[name][0])))
+    except ModuleNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise CheckpointError(f"the demo model demo:{name} is missing from this installation; "
+                              "reinstall creps-explorer, or pass --network PATH")
+    return path
 
 
 def random_model(cfg: CREPSConfig = SMALL_RANDOM_CONFIG, seed: int = 0) -> LoadedModel:
@@ -29,23 +52,43 @@ def random_model(cfg: CREPSConfig = SMALL_RANDOM_CONFIG, seed: int = 0) -> Loade
         torch.manual_seed(seed)
         g = CREPSGenerator(cfg)
     state = {k: v.detach().clone() for k, v in g.state_dict().items()}
-    return LoadedModel(cfg, state, Path(f"<random:{seed}>"), "", "random", metadata={"label": RANDOM_LABEL})
+    return LoadedModel(cfg, state, Path(f"random:{seed}"), "", "random",
+                       metadata={"label": f"random weights (seed {seed})"})
 
 
 def default_model() -> LoadedModel:
-    """The shipped demo model, or a clearly labelled random one."""
-    if DEMO_MODEL.exists():
-        return load_checkpoint(DEMO_MODEL)
-    return random_model()
+    """The default demo model."""
+    return open_model("demo")
 
 
-def open_model(path: str | None, network: str = "G_ema") -> LoadedModel:
-    """A checkpoint by path; None means the default model; '<random:N>' the labelled random one."""
-    if path is None:
-        return default_model()
-    if path.startswith("<random:") and path.endswith(">"):
-        return random_model(seed=int(path[len("<random:"):-1]))
-    return load_checkpoint(path, network)
+def _random_seed(name: str) -> int | None:
+    """'random' -> 0, 'random:7' -> 7, '<random:7>' (older files) -> 7, anything else -> None."""
+    text = name[1:-1] if name.startswith("<") and name.endswith(">") else name
+    head, _, seed = text.partition(":")
+    if head != "random":
+        return None
+    try:
+        return int(seed or 0)
+    except ValueError:
+        raise CheckpointError(f"bad model name {name!r}: use random or random:SEED") from None
+
+
+def open_model(name: str | None, network: str = "G_ema") -> LoadedModel:
+    """A model by ``--network`` name (see the module docstring); None means ``demo``."""
+    name = "demo" if name is None else str(name)
+    if name == "demo" or name.startswith("demo:"):
+        kind = name.partition(":")[2] or DEFAULT_DEMO
+        model = load_checkpoint(demo_path(kind))
+        model.metadata.setdefault("label", f"demo:{kind}")
+        return model
+    seed = _random_seed(name)
+    if seed is not None:
+        return random_model(seed=seed)
+    return load_checkpoint(name, network)
+
+
+def is_random(model: LoadedModel) -> bool:
+    return model.source_format == "random"
 
 
 def model_label(model: LoadedModel) -> str:

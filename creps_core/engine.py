@@ -70,6 +70,18 @@ def cpu_has_fast_bf16() -> bool:
         return False
 
 
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> what this device does in hardware: fp16 on CUDA, bf16 on CPUs with
+    AVX512-BF16/AMX, fp32 elsewhere.  Any other name is returned as it is."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "fp16"
+    if device.type == "cpu" and cpu_has_fast_bf16():
+        return "bf16"
+    return "fp32"
+
+
 def precision_warning(precision: str, device: torch.device) -> str | None:
     """A sentence for the user when a precision will be slow on this device, else None."""
     if precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
@@ -158,8 +170,9 @@ class Engine:
         self.g = g.requires_grad_(False)
         self.cfg = g.cfg
         self.latents = LatentSpace(self.g)
+        precision = resolve_precision(precision, self.device)
         compute_dtype(precision, self.device)
-        self.precision = precision
+        self.precision = precision  # never 'auto': what this engine actually computes in
         # Small chunks keep the per-pixel activations in the CPU's cache (measured best at
         # ~2k pixels); a GPU wants large launches.
         self.chunk_pixels = chunk_pixels or (2048 if self.device.type == "cpu" else 1 << 18)
@@ -187,7 +200,7 @@ class Engine:
     # ----- per-latent compilation ---------------------------------------------------
     @torch.no_grad()
     def program(self, ws: torch.Tensor, precision: str | None = None) -> LatentProgram:
-        precision = precision or self.precision
+        precision = resolve_precision(precision or self.precision, self.device)
         dtype = compute_dtype(precision, self.device)
         key = (ws_key(ws), precision)
         prog = self._programs.get(key)

@@ -18,7 +18,7 @@ in memory at a time, and the engine's line cache is capped to one strip of colum
 because tiles are rendered in column strips (the columns of a strip are computed
 once and reused by every tile below).
 
-``export_steps`` is the plain generator of work (yields :class:`ExportProgress`);
+``export_steps`` is the plain generator of work (yields :class:`~creps_core.progress.Progress`);
 ``export_image`` drives it with a callback, which is what the CLI and GUI call.
 Tiles can be rendered elsewhere (:mod:`creps_core.cluster`) through the
 ``renderer`` argument; the writer always stays in the calling process.
@@ -46,6 +46,7 @@ from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec
 from .metadata import METADATA_KEY, RenderRecord, atomic_path
 from .network import CREPSGenerator
+from .progress import DONE, PYRAMID, RENDERING_TILES, WRITING, Progress
 from .views import View
 
 FORMATS = ("tiff", "png", "jpeg")
@@ -54,7 +55,7 @@ JPEG_MAX_SIDE = 65535  # JPEG stores sizes as 16-bit
 IN_MEMORY_LIMIT = 4 << 30  # bytes: largest image we assemble in memory (JPEG) or band (PNG)
 STRIP_PIXELS = 4096  # width of a column strip: tiles below each other share its cached columns
 
-ProgressFn = Callable[[int, int, float | None], None]  # (done, total, eta seconds)
+ProgressFn = Callable[[Progress], None]
 CancelFn = Callable[[], bool]
 
 
@@ -115,17 +116,6 @@ class TileTask:
     col0: int
     rows: int
     cols: int
-
-
-@dataclass
-class ExportProgress:
-    """One step of an export: ``phase`` is 'render', 'pyramid', 'write' or 'done'."""
-
-    phase: str
-    done: int
-    total: int
-    eta_s: float | None = None
-    path: Path | None = None
 
 
 @dataclass
@@ -406,7 +396,7 @@ def _disk_full(e: OSError, where: Path) -> DiskFullError:
 
 def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, *,
                  cancel: CancelFn | None = None, renderer: Renderer | None = None,
-                 keep_work: bool = False) -> Iterator[ExportProgress]:
+                 keep_work: bool = False) -> Iterator[Progress]:
     """Export ``spec`` to ``out_path``, yielding progress after every tile.
 
     Raises RenderCancelled when ``cancel()`` turns True (finished tiles stay for a
@@ -426,7 +416,7 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
         todo = [t for t in tasks if not store.has(0, t.ti, t.tj)]
         _check_free_space(wd, todo, spec)
         total, done = len(tasks), len(tasks) - len(todo)
-        yield ExportProgress("render", done, total)
+        yield Progress(RENDERING_TILES, done, total)
         start, rendered = time.monotonic(), 0
         saved_limit = engine.max_cached_lines
         engine.max_cached_lines = line_cache_limit(spec)
@@ -435,7 +425,7 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
                 store.save(0, task.ti, task.tj, pixels)
                 done, rendered = done + 1, rendered + 1
                 rate = (time.monotonic() - start) / rendered
-                yield ExportProgress("render", done, total, rate * (total - done))
+                yield Progress(RENDERING_TILES, done, total, rate * (total - done))
         finally:
             engine.max_cached_lines = saved_limit
         for level in range(1, levels + 1):
@@ -446,8 +436,8 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
                     raise RenderCancelled()
                 if not store.has(level, i, j):
                     store.save(level, i, j, _pyramid_tile(store, level, i, j, spec.shape, spec.tile))
-                yield ExportProgress("pyramid", n, len(grid))
-        yield ExportProgress("write", 0, 1)
+                yield Progress(PYRAMID, n, len(grid))
+        yield Progress(WRITING, 0, 1)
         _assemble(store, spec, out, make_record(spec, model, levels).to_json(), levels, cancel)
     except OSError as e:
         if e.errno == errno.ENOSPC and not isinstance(e, DiskFullError):
@@ -455,7 +445,7 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
         raise
     if not keep_work:
         store.remove()
-    yield ExportProgress("done", 1, 1, 0.0, out)
+    yield Progress(DONE, 1, 1, 0.0, out)
 
 
 def _check_free_space(wd: Path, todo: list[TileTask], spec: ExportSpec) -> None:
@@ -492,8 +482,8 @@ def export_image(engine_or_model: Engine | LoadedModel | CREPSGenerator, latent:
                  renderer: Renderer | None = None) -> Path:
     """Export a view of a latent to a TIFF/PNG/JPEG file; returns the final path.
 
-    ``fmt`` defaults from the file extension.  ``progress(done, total, eta_s)`` is
-    called after every tile (then once per pyramid tile and at the end);
+    ``fmt`` defaults from the file extension.  ``progress(Progress)`` is called after
+    every tile (then once per pyramid tile, before writing and at the end);
     ``cancel()`` returning True stops the export (RenderCancelled); running the same
     call again resumes it.
     """
@@ -503,7 +493,7 @@ def export_image(engine_or_model: Engine | LoadedModel | CREPSGenerator, latent:
     result = Path(out_path)
     for step in export_steps(engine, spec, out_path, cancel=cancel, renderer=renderer):
         if progress is not None:
-            progress(step.done, step.total, step.eta_s)
+            progress(step)
         if step.path is not None:
             result = step.path
     return result

@@ -36,6 +36,7 @@ import torch
 from .engine import Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec, slerp
 from .metadata import RenderRecord
+from .progress import DONE, RENDERING_FRAMES, Progress
 from .views import View, Warp
 
 EASINGS: dict[str, Callable[[float], float]] = {
@@ -47,7 +48,7 @@ EASINGS: dict[str, Callable[[float], float]] = {
 LATENT_MODES = ("slerp", "lerp", "spline")
 VIDEO_FORMATS = {".mp4": "mp4", ".webm": "webm", ".gif": "gif"}
 
-ProgressFn = Callable[[int, int, float | None], None]
+ProgressFn = Callable[[Progress], None]
 CancelFn = Callable[[], bool]
 
 
@@ -89,6 +90,7 @@ class VideoSpec:
     quality: float = 8.0  # 0 (smallest) .. 10 (best)
     precision: str | None = None
     exact: bool = False
+    frames: int | None = None  # exact frame count; None: round(duration * fps)
 
     @property
     def n_segments(self) -> int:
@@ -100,22 +102,35 @@ class VideoSpec:
 
     @property
     def n_frames(self) -> int:
-        """Frames at times i / fps; a non-looping video also shows its last keyframe."""
+        """``frames`` when given, else round(duration * fps) (at least 1)."""
+        if self.frames is not None:
+            return self.frames
         if self.n_segments == 0:
             return 1
-        n = max(1, round(self.duration * self.fps))
-        return n if self.loop else n + 1
+        return max(1, round(self.duration * self.fps))
+
+    def frame_time(self, index: int) -> float:
+        """Seconds into the keyframe timeline shown by frame ``index``.
+
+        Frames are spread evenly: a looping video ends one step before its start (so it
+        repeats seamlessly); any other video ends exactly on its last keyframe.
+        """
+        n = self.n_frames
+        if self.loop:
+            return self.duration * index / n
+        return self.duration * index / (n - 1) if n > 1 else 0.0
 
     def to_dict(self) -> dict:
         return {"keyframes": [k.to_dict() for k in self.keyframes], "width": self.width, "height": self.height,
                 "fps": self.fps, "latent_mode": self.latent_mode, "loop": self.loop, "quality": self.quality,
-                "precision": self.precision, "exact": self.exact}
+                "precision": self.precision, "exact": self.exact, "frames": self.frames}
 
     @classmethod
     def from_dict(cls, d: dict) -> "VideoSpec":
         return cls(tuple(Keyframe.from_dict(k) for k in d["keyframes"]), int(d["width"]), int(d["height"]),
                    float(d.get("fps", 30)), d.get("latent_mode", "slerp"), bool(d.get("loop", False)),
-                   float(d.get("quality", 8)), d.get("precision"), bool(d.get("exact", False)))
+                   float(d.get("quality", 8)), d.get("precision"), bool(d.get("exact", False)),
+                   None if d.get("frames") is None else int(d["frames"]))
 
 
 def validate(spec: VideoSpec, fmt: str) -> None:
@@ -126,6 +141,8 @@ def validate(spec: VideoSpec, fmt: str) -> None:
         raise ValueError(f"unknown latent interpolation {spec.latent_mode!r}; choose one of {', '.join(LATENT_MODES)}")
     if not spec.fps > 0:
         raise ValueError(f"fps must be positive, got {spec.fps}")
+    if spec.frames is not None and spec.frames < 1:
+        raise ValueError(f"a video needs at least one frame, got {spec.frames}")
     if spec.width < 16 or spec.height < 16:
         raise ValueError(f"frames must be at least 16x16, got {spec.width}x{spec.height}")
     if fmt in ("mp4", "webm") and (spec.width % 16 or spec.height % 16):
@@ -241,7 +258,7 @@ def _frame(engine: Engine, spec: VideoSpec, index: int, spline: _Spline | None) 
     if spec.n_segments == 0:  # a single still keyframe
         return Frame(index, kfs[0].view.with_(width=spec.width, height=spec.height, window=None), kfs[0].latent)
     ends = np.cumsum([k.duration for k in kfs[:spec.n_segments]])
-    time_s = min(index / spec.fps, spec.duration)
+    time_s = min(spec.frame_time(index), spec.duration)
     seg = min(int(np.searchsorted(ends, time_s, side="right")), spec.n_segments - 1)
     a, b = kfs[seg], kfs[(seg + 1) % len(kfs)]
     t = EASINGS[a.easing](min(max((time_s - (ends[seg] - a.duration)) / a.duration, 0.0), 1.0))
@@ -348,48 +365,103 @@ class _GifWriter:
                    duration=round(1000 / self.fps), loop=0)
 
 
-def video_record(spec: VideoSpec, engine: Engine) -> RenderRecord:
-    """The sidecar record: the first keyframe as the record's state, the whole spec in ``extra``."""
+def video_record(spec: VideoSpec, engine: Engine, cells: Sequence[VideoSpec] = (), columns: int = 1,
+                 ) -> RenderRecord:
+    """The sidecar record: the first keyframe as the record's state, the whole spec in ``extra``
+    (and every cell of a grid video)."""
     m = engine.model
     first = spec.keyframes[0]
     return RenderRecord(checkpoint=str(m.path) if m else "", checkpoint_sha256=m.sha256 if m else "",
                         latent=first.latent, view=first.view.with_(width=spec.width, height=spec.height),
                         precision=spec.precision or engine.precision, exact=spec.exact,
                         network=m.network if m else "G_ema",
-                        extra={"kind": "video", "frames": spec.n_frames, "video": spec.to_dict()})
+                        extra={"kind": "video", "frames": spec.n_frames, "video": spec.to_dict(),
+                               **({"grid_columns": columns, "cells": [c.to_dict() for c in cells]} if cells else {})})
 
 
 def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
-                cancel: CancelFn | None = None) -> Iterator[tuple[int, int, float | None]]:
-    """Render and encode every frame, yielding (done, total, eta_s) after each.
+                cancel: CancelFn | None = None, cells: Sequence[VideoSpec] = (), columns: int = 1,
+                ) -> Iterator[Progress]:
+    """Render and encode every frame, yielding a :class:`Progress` after each (and a DONE record).
 
-    Raises RenderCancelled on cancel (nothing is left under the final name).
+    ``cells`` (row-major, ``columns`` wide) makes a grid of videos side by side, as the official
+    gen_video.py ``--grid``: each frame tiles frame i of every cell; ``spec`` is then the first
+    cell.  Raises RenderCancelled on cancel (nothing is left under the final name).
     """
     out = Path(out_path)
     fmt = format_of(out)
-    validate(spec, fmt)
+    cells = list(cells) or [spec]
+    rows = -(-len(cells) // columns)
+    canvas = replace(spec, width=spec.width * columns, height=spec.height * rows)
+    validate(canvas, fmt)
     tmp = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")  # ffmpeg picks the muxer by suffix
-    writer = (_GifWriter if fmt == "gif" else _FFmpegWriter)(tmp, fmt, spec)
+    sidecar = out.with_name(out.name + ".json")
+    sidecar_tmp = sidecar.with_name(f".{sidecar.name}.partial-{os.getpid()}")
     total, start = spec.n_frames, time.monotonic()
     try:
+        writer = (_GifWriter if fmt == "gif" else _FFmpegWriter)(tmp, fmt, canvas)
         try:
-            yield 0, total, None
-            for frame in frames(engine, spec):
-                img = engine.render(frame.latent, frame.view, precision=spec.precision, exact=spec.exact,
-                                    cancel=cancel)
-                writer.add(to_uint8(img))
-                done = frame.index + 1
-                yield done, total, (time.monotonic() - start) / done * (total - done)
+            yield Progress(RENDERING_FRAMES, 0, total)
+            streams = [frames(engine, cell) for cell in cells]
+            for done in range(1, total + 1):
+                images = [to_uint8(engine.render(f.latent, f.view, precision=spec.precision, exact=spec.exact,
+                                                 cancel=cancel)) for f in (next(s) for s in streams)]
+                writer.add(_layout(images, columns, rows))
+                yield Progress(RENDERING_FRAMES, done, total, (time.monotonic() - start) / done * (total - done))
         finally:
             writer.close()
-        sidecar = out.with_name(out.name + ".json")
-        sidecar_tmp = sidecar.with_name(f".{sidecar.name}.partial-{os.getpid()}")
-        sidecar_tmp.write_text(video_record(spec, engine).to_json())
+        record = video_record(spec, engine, cells if len(cells) > 1 else (), columns)
+        sidecar_tmp.write_text(record.to_json())
         os.replace(tmp, out)
         os.replace(sidecar_tmp, sidecar)
+        yield Progress(DONE, total, total, 0.0, out)
     finally:
         tmp.unlink(missing_ok=True)
-        out.with_name(f".{out.name}.json.partial-{os.getpid()}").unlink(missing_ok=True)
+        sidecar_tmp.unlink(missing_ok=True)
+
+
+def _layout(images: list[np.ndarray], columns: int, rows: int) -> np.ndarray:
+    """HWC frames in a row-major grid (black where a row is short)."""
+    if len(images) == 1:
+        return images[0]
+    h, w, c = images[0].shape
+    canvas = np.zeros((rows * h, columns * w, c), dtype=np.uint8)
+    for k, img in enumerate(images):
+        r, q = divmod(k, columns)
+        canvas[r * h:(r + 1) * h, q * w:(q + 1) * w] = img
+    return canvas
+
+
+def official_walk(view: View, seeds: Sequence[int], grid: tuple[int, int] = (1, 1), num_keyframes: int | None = None,
+                  w_frames: int = 120, kind: str = "cubic", psi: float = 1.0, class_idx: int | None = None,
+                  shuffle_seed: int | None = None, fps: float = 60.0, quality: float = 8.0,
+                  precision: str | None = None) -> list[VideoSpec]:
+    """The looping latent walks of the official gen_video.py, one VideoSpec per grid cell (row-major).
+
+    As there: keyframes default to len(seeds) / cells; seeds repeat to fill every cell's
+    keyframes, optionally shuffled with numpy's RandomState(shuffle_seed); each cell loops
+    through its keyframes, ``w_frames`` frames apart, cubic (spline) or linear in W.
+    """
+    grid_w, grid_h = grid
+    n_cells = grid_w * grid_h
+    if not seeds:
+        raise ValueError("a latent walk needs at least one seed")
+    if num_keyframes is None:
+        if len(seeds) % n_cells:
+            raise ValueError(f"the number of seeds ({len(seeds)}) must be divisible by the grid's {n_cells} cells")
+        num_keyframes = len(seeds) // n_cells
+    all_seeds = np.array([seeds[i % len(seeds)] for i in range(num_keyframes * n_cells)], dtype=np.int64)
+    if shuffle_seed is not None:
+        np.random.RandomState(seed=shuffle_seed).shuffle(all_seeds)
+    mode = {"cubic": "spline", "linear": "lerp"}[kind]
+    specs = []
+    for cell in range(n_cells):
+        cell_seeds = all_seeds[cell * num_keyframes:(cell + 1) * num_keyframes]
+        kfs = tuple(Keyframe(view, LatentSpec(seed=int(s), psi=psi, class_idx=class_idx), w_frames / fps, "linear")
+                    for s in cell_seeds)
+        specs.append(VideoSpec(kfs, view.width, view.height, fps, mode, True, quality, precision,
+                               frames=num_keyframes * w_frames))
+    return specs
 
 
 def render_video(engine: Engine, keyframes: Sequence[Keyframe], out_path: str | os.PathLike, *, fps: float = 30.0,
@@ -398,20 +470,20 @@ def render_video(engine: Engine, keyframes: Sequence[Keyframe], out_path: str | 
                  progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Path:
     """Render keyframes to an mp4/webm/gif (by extension); returns the path.
 
-    Frame size defaults to the first keyframe's view; ``progress(done, total, eta_s)``
-    after each frame; ``cancel()`` True stops with RenderCancelled.
+    Frame size defaults to the first keyframe's view; ``progress(Progress)`` after each
+    frame; ``cancel()`` True stops with RenderCancelled.
     """
     if not keyframes:
         raise ValueError("a video needs at least one keyframe")
     first = keyframes[0].view
     spec = VideoSpec(tuple(keyframes), width or first.width, height or first.height, fps, latent_mode, loop,
                      quality, precision, exact)
-    for done, total, eta in video_steps(engine, spec, out_path, cancel=cancel):
+    for step in video_steps(engine, spec, out_path, cancel=cancel):
         if progress is not None:
-            progress(done, total, eta)
+            progress(step)
     return Path(out_path)
 
 
-__all__ = ["Keyframe", "VideoSpec", "render_video", "video_steps", "frames", "frame_at", "zoom_into", "orbit", "pan",
+__all__ = ["Keyframe", "VideoSpec", "render_video", "video_steps", "official_walk", "frames", "frame_at", "zoom_into", "orbit", "pan",
            "latent_walk", "record", "fit_video_size", "interp_view", "interp_latent", "RenderCancelled",
            "save_spec", "load_spec", "EASINGS", "LATENT_MODES"]

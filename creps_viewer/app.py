@@ -13,34 +13,67 @@ from pathlib import Path
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
+from creps_core import __version__
+from creps_core.options import (HelpFormatter, UsageError, add_compute, add_latent, add_network, add_seeds,
+                                add_view, parse_size)
+
 SCREENSHOT_TIMEOUT_MS = 600_000
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(x) for x in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 1280x800, got {text!r}") from None
+def _window_size(text: str) -> tuple[int, int]:
+    w, h = parse_size(text)
     if w < 200 or h < 150:
-        raise argparse.ArgumentTypeError("the window must be at least 200x150")
+        raise UsageError("the window must be at least 200x150")
     return w, h
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="creps-explorer", description="Explore a CREPS generator in real time.")
-    p.add_argument("checkpoint", nargs="?", help=".pkl or .safetensors (default: the demo model)")
-    p.add_argument("--network", metavar="PATH", help="same as CHECKPOINT")
-    p.add_argument("--seed", type=int, help="initial seed")
-    p.add_argument("--size", type=_size, metavar="WxH", help="window size, e.g. 1280x800")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
-    p.add_argument("--precision", choices=("fp32", "bf16", "fp16"), default="fp32")
-    p.add_argument("--workspace", metavar="FILE", help="open a saved workspace")
-    p.add_argument("--screenshot", metavar="FILE.png", help="save a screenshot of the window after the first "
-                   "refined frame, then exit")
+    """The shared ``creps`` vocabulary (creps_core.options): the same flags mean the same here."""
+    p = argparse.ArgumentParser(prog="creps-explorer", formatter_class=HelpFormatter,
+                                description="Explore a CREPS generator in real time.")
+    p.add_argument("--version", action="version", version=f"creps-explorer {__version__}")
+    p.add_argument("checkpoint", nargs="?", default=None, metavar="NETWORK", help="same as --network")
+    add_network(p)
+    add_seeds(p, "0", several=False)
+    add_latent(p)
+    add_view(p, default_size=None)
+    p.set_defaults(size=None)
+    for action in p._actions:  # the output of the explorer is its window
+        if action.dest == "size":
+            action.type, action.help = _window_size, "window size, e.g. 1280x800 (default: as last time)"
+        if action.dest in ("noise_mode", "translate"):
+            action.help = argparse.SUPPRESS
+    add_compute(p, precision="auto")
+    p.add_argument("--workspace", metavar="FILE", default=None, help="open a saved workspace (default: none)")
+    p.add_argument("--screenshot", metavar="FILE.png", default=None,
+                   help="save a screenshot of the window after the first refined frame, then exit (default: none)")
     args = p.parse_args(argv)
     if args.checkpoint and args.network and args.checkpoint != args.network:
         p.error("give the checkpoint either as an argument or with --network, not both")
+    if args.seeds is not None and len(args.seeds) != 1:
+        p.error("the explorer opens one seed")
     return args
+
+
+def _initial_state(win, args: argparse.Namespace) -> None:
+    """Apply the latent, view and compute options given on the command line."""
+    from creps_core.engine import pick_device, resolve_precision
+    from creps_core.views import Warp
+
+    try:
+        precision = resolve_precision(args.precision, pick_device(args.device))
+    except (ValueError, RuntimeError) as e:
+        raise SystemExit(f"creps-explorer: error: {e}") from None
+    win.state.update_render(device=args.device, precision=precision)
+    latent = {"seed": args.seeds[0] if args.seeds else None, "psi": args.trunc, "cutoff": args.trunc_cutoff,
+              "class_idx": args.class_idx}
+    if any(v is not None for v in latent.values()):
+        win.state.update_latent(**{k: v for k, v in latent.items() if v is not None})
+    geometry = {"center": args.center, "zoom": args.zoom, "rotation": args.rotate,
+                "warp": None if args.warp is None else Warp(args.warp.name, args.warp.strength, args.warp.radius,
+                                                            args.warp.frequency)}
+    if any(v is not None for v in geometry.values()):
+        win.state.update_geometry(**{k: v for k, v in geometry.items() if v is not None})
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,22 +81,17 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("CREPS Explorer")
     app.setOrganizationName("CREPS")
-    from creps_core.demo import default_model
-
     from .main_window import MainWindow
 
     win = MainWindow()
     if args.size:
         win.resize(*args.size)
-    win.state.update_render(device=args.device, precision=args.precision)
-    if args.seed is not None:
-        win.state.update_latent(seed=args.seed)
+    _initial_state(win, args)
     status = {"code": 0}
     if args.screenshot:
         _arm_screenshot(app, win, Path(args.screenshot), status)
     win.show()
-    source = args.network or args.checkpoint
-    win.open_model(source if source else default_model())
+    win.open_model(args.network or args.checkpoint or "demo")
     if args.workspace:
         win.load_workspace(args.workspace)
     app.exec()

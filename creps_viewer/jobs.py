@@ -1,7 +1,7 @@
 """Long jobs (exports, videos) in a background thread, reported to the GUI through signals.
 
 A job is a plain function ``fn(progress, cancel)`` from :mod:`creps_core` style code:
-it calls ``progress(done, total, eta_s)`` and polls ``cancel()``; raising
+it calls ``progress(Progress)`` (the core's one progress record) and polls ``cancel()``; raising
 ``RenderCancelled`` means it stopped on request.  The job runs in its own Python
 thread (with its own Engine, since engines are not thread-safe); signals emitted
 there are queued to the receiving widgets in the GUI thread, so the window stays
@@ -18,8 +18,9 @@ from typing import Callable
 from PySide6.QtCore import QObject, Signal
 
 from creps_core.engine import RenderCancelled
+from creps_core.progress import Progress
 
-JobFn = Callable[[Callable[[int, int, "float | None"], None], Callable[[], bool]], object]
+JobFn = Callable[[Callable[[Progress], None], Callable[[], bool]], object]
 
 
 def describe_error(e: BaseException) -> str:
@@ -46,7 +47,7 @@ def format_eta(seconds: float | None) -> str:
 
 
 class BackgroundJob(QObject):
-    progress = Signal(int, int, object)  # done, total, eta seconds (or None)
+    progress = Signal(object)  # a creps_core.progress.Progress
     finished = Signal(object)  # the function's result
     cancelled = Signal()
     failed = Signal(str)
@@ -78,7 +79,7 @@ class BackgroundJob(QObject):
 
     def _run(self) -> None:
         try:
-            result = self._fn(lambda d, t, eta: self.progress.emit(int(d), int(t), eta), self._cancel.is_set)
+            result = self._fn(self.progress.emit, self._cancel.is_set)
         except RenderCancelled:
             self.running = False
             self.cancelled.emit()

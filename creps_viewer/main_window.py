@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QP
                                QVBoxLayout, QWidget)
 
 from creps_core.checkpoint import LoadedModel
-from creps_core.demo import RANDOM_LABEL, default_model, model_label
+from creps_core.demo import default_model, is_random, model_label
 from creps_core.engine import pick_device, precision_warning
 from creps_core.metadata import RenderRecord, write_png
 from creps_core.views import View
@@ -225,8 +225,8 @@ class MainWindow(QMainWindow):
         self.viewport.clear_frame()
         if self.message.kind == "error":
             self.message.dismiss()
-        if model.source_format == "random":
-            self.message.show_message(f"Showing a model with {RANDOM_LABEL}: the pictures are noise-like. "
+        if is_random(model):
+            self.message.show_message(f"Showing a model with {model_label(model)}: the pictures are noise-like. "
                                       "Open a checkpoint with File ▸ Open or drop one on the window.", "info")
         else:
             self._add_recent(str(model.path))

@@ -31,7 +31,8 @@ import torch
 from torch.nn import functional as F
 from PySide6.QtCore import QObject, Signal
 
-from creps_core.checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from creps_core.checkpoint import CheckpointError, LoadedModel
+from creps_core.demo import open_model
 from creps_core.engine import Engine, RenderCancelled, to_uint8
 from creps_core.latents import LatentSpec
 from creps_core.views import View
@@ -131,7 +132,9 @@ class RenderWorker(QObject):
 
     # ----- public API (UI thread) ------------------------------------------------------
     def load_model(self, source: str | Path | LoadedModel, device: str = "auto") -> None:
-        """Open a checkpoint (or take a loaded model) and build an engine; keeps the old one on failure."""
+        """Open a model by path or ``--network`` name (or take a loaded one) and build an engine.
+
+        On failure the previous model stays in use."""
         self._post(model_job=_ModelJob(source, device))
 
     def submit(self, request: RenderRequest) -> None:
@@ -205,7 +208,7 @@ class RenderWorker(QObject):
         name = job.source.path if isinstance(job.source, LoadedModel) else job.source
         self.activity.emit(f"opening {Path(str(name)).name}…")
         try:
-            model = job.source if isinstance(job.source, LoadedModel) else load_checkpoint(job.source)
+            model = job.source if isinstance(job.source, LoadedModel) else open_model(str(job.source))
             engine = Engine(model, device=job.device)
         except CheckpointError as e:
             self.modelFailed.emit(str(e))

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
-import pytest
 import torch
 
 from creps_core.checkpoint import save_safetensors
@@ -15,19 +13,18 @@ from creps_core.network import CREPSConfig, CREPSGenerator
 
 from .official_pickle import write_official_pickle
 
-ROOT = Path(__file__).resolve().parents[1]
+DATA = Path(__file__).resolve().parent / "data"  # reference outputs of the official code (see data/README.md)
 
 
-def shared_dir() -> Path:
-    """../shared beside the checkout (as laid out for developers and CI)."""
-    return Path(os.environ.get("CREPS_SHARED", ROOT.parent / "shared"))
+def data_file(name: str) -> Path:
+    """A file of tests/data; a missing one fails the test (it is part of the repository)."""
+    path = DATA / name
+    assert path.is_file(), f"test data {path} is missing from this checkout"
+    return path
 
 
 def golden(name: str) -> dict:
-    path = shared_dir() / "reference" / "golden" / name
-    if not path.exists():
-        pytest.skip(f"golden reference {path} is not available")
-    with np.load(path) as d:
+    with np.load(data_file(name)) as d:
         data = {k: d[k] for k in d.files}
     data["meta"] = json.loads(str(data.pop("meta_json")))
     return data

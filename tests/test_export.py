@@ -72,8 +72,8 @@ def test_cancel_then_resume_equals_uninterrupted(engine, tmp_path):
     out = tmp_path / "b.tif"
     calls = {"n": 0}
 
-    def progress(done, total, eta):
-        calls["n"] = done
+    def progress(step):
+        calls["n"] = step.done
 
     with pytest.raises(RenderCancelled):
         ex.export_image(engine, LATENT, view, out, tile=16, progress=progress, cancel=lambda: calls["n"] >= 5)
@@ -82,8 +82,9 @@ def test_cancel_then_resume_equals_uninterrupted(engine, tmp_path):
     kept = sorted(ex.work_dir(out).glob("L0_*.npy"))
     assert len(kept) == 5
     seen = []
-    ex.export_image(engine, LATENT, view, out, tile=16, progress=lambda d, t, e: seen.append(d))
-    assert seen[0] == 5  # the resume starts from the kept tiles
+    ex.export_image(engine, LATENT, view, out, tile=16, progress=seen.append)
+    assert seen[0].done == 5 and seen[0].stage == "rendering tiles"  # the resume starts from the kept tiles
+    assert [s.stage for s in seen][-2:] == ["writing", "done"] and seen[-1].path == out
     assert np.array_equal(ex.read_image(out), full)
 
 

@@ -38,12 +38,12 @@ def count_frames(path) -> tuple[int, tuple[int, ...]]:
 def test_video_decodes_to_n_frames_of_right_size(engine, tmp_path, name):
     kfs = vid.zoom_into(VIEW, LatentSpec(seed=1), point=(0.3, 0.6), factor=4.0, duration=0.5)
     seen = []
-    out = vid.render_video(engine, kfs, tmp_path / name, fps=10, progress=lambda d, t, e: seen.append((d, t)))
+    out = vid.render_video(engine, kfs, tmp_path / name, fps=10, progress=lambda p: seen.append((p.done, p.total)))
     spec = vid.VideoSpec(tuple(kfs), 48, 32, fps=10)
-    assert spec.n_frames == 6 and seen[-1] == (6, 6)
-    assert count_frames(out) == (6, (32, 48, 3))
+    assert spec.n_frames == 5 and seen[-1] == (5, 5)  # round(0.5 s x 10 fps)
+    assert count_frames(out) == (5, (32, 48, 3))
     rec = read_record(out.with_name(out.name + ".json"))
-    assert rec.extra["frames"] == 6 and vid.VideoSpec.from_dict(rec.extra["video"]) == spec
+    assert rec.extra["frames"] == 5 and vid.VideoSpec.from_dict(rec.extra["video"]) == spec
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, name + ".json"])  # no temporaries left
 
 
@@ -94,7 +94,8 @@ def test_orbit_and_pan_presets(engine):
     assert [k.view.rotation for k in kfs] == [0.0, 90.0, 180.0, 270.0, 360.0]
     spec = vid.VideoSpec(tuple(kfs), 48, 32, fps=4)
     rots = [f.view.rotation for f in vid.frames(engine, spec)]
-    assert np.allclose(np.diff(rots), 22.5)  # linear: constant angular speed across segments
+    assert len(rots) == 16 and rots[0] == 0 and rots[-1] == 360  # round(4 s x 4 fps), ending on the last keyframe
+    assert np.allclose(np.diff(rots), 24.0)  # linear: constant angular speed across segments
     pans = vid.pan(VIEW, LatentSpec(), to_center=(0.5, 0.9))
     assert all(k.view.snap for k in pans)
     assert len(vid.record(pans, VIEW, LatentSpec(seed=9))) == 3
@@ -107,7 +108,7 @@ def test_bad_sizes_and_cancel(engine, tmp_path):
     assert vid.fit_video_size(40, 30) == (48, 32)
     with pytest.raises(RenderCancelled):
         vid.render_video(engine, kfs, tmp_path / "x.mp4", width=48, height=32, fps=10,
-                         progress=lambda d, t, e: None, cancel=iter([False] * 3 + [True] * 999).__next__)
+                         progress=lambda p: None, cancel=iter([False] * 3 + [True] * 999).__next__)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -119,13 +120,12 @@ def test_cli_video_preset_and_spec_round_trip(tmp_path):
     out, spec = tmp_path / "walk.mp4", tmp_path / "walk.json"
     assert main(["video", str(out), "-c", str(ckpt), "--preset", "walk", "--seeds", "1,2", "--size", "32x16",
                  "--duration", "0.3", "--fps", "10", "--save-spec", str(spec)]) == 0
-    assert count_frames(out) == (4, (16, 32, 3))
+    assert count_frames(out) == (3, (16, 32, 3))  # round(0.3 s x 10 fps)
     again = tmp_path / "again.gif"
     assert main(["video", str(again), "-c", str(ckpt), "--keyframes", str(spec)]) == 0
-    assert count_frames(again)[0] == 4
-    with pytest.raises(SystemExit) as exit_info:
-        main(["video", str(tmp_path / "odd.mp4"), "-c", str(ckpt), "--size", "30x30"])
-    assert exit_info.value.code == 2
+    assert count_frames(again)[0] == 3
+    assert main(["video", str(tmp_path / "odd.mp4"), "-c", str(ckpt), "--preset", "zoom", "--size", "30x30"]) == 1
+    assert not (tmp_path / "odd.mp4").exists()
 
 
 def test_snapped_pan_frames_reuse_lines(engine):

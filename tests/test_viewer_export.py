@@ -119,16 +119,16 @@ def test_record_two_keyframes_and_render_mp4(window, tmp_path):
     panel.width_spin.setValue(32)
     panel.height_spin.setValue(32)
     panel.list.setCurrentRow(0)
-    panel.duration.setValue(0.3)  # segment 1 -> 2: 0.3 s at 10 fps = 3 frames + the last keyframe
+    panel.duration.setValue(0.3)  # segment 1 -> 2: 0.3 s at 10 fps = 3 frames, the last on keyframe 2
     panel.fps.setValue(10)
-    assert panel.spec().n_frames == 4 and panel.render_button.isEnabled()
+    assert panel.spec().n_frames == 3 and panel.render_button.isEnabled()
     out = tmp_path / "walk.mp4"
     job = panel.render_to(out)
     assert job is not None and panel.progress_dialog is not None
     finish(job)
     assert panel.last_error == "" and panel.last_path == out and out.exists()
     frames = iio.imread(out, plugin="pyav") if _has_pyav() else np.stack(list(iio.imiter(out)))
-    assert frames.shape[0] == 4 and frames.shape[1:3] == (32, 32)
+    assert frames.shape[0] == 3 and frames.shape[1:3] == (32, 32)
     assert panel.progress_dialog is None and panel.render_button.isEnabled()
 
 

@@ -195,12 +195,9 @@ def test_expected_shapes_match_the_official_reference():
 
     from creps_core.network import PAPER_CONFIGS, expected_shapes
 
-    from .core_fixtures import shared_dir
+    from .core_fixtures import data_file
 
-    path = shared_dir() / "reference" / "creps_param_shapes.json"
-    if not path.exists():
-        pytest.skip("reference shapes not available")
-    ref = json.loads(path.read_text())["configs"]
+    ref = json.loads(data_file("creps_param_shapes.json").read_text())["configs"]
     for res, cfg in PAPER_CONFIGS.items():
         want = {t["name"]: tuple(t["shape"]) for t in ref[str(res)]["tensors"]}
         assert expected_shapes(cfg) == want

@@ -1,4 +1,4 @@
-"""Training CREPS generators: dataset, StyleGAN2 discriminator, resumable loop, CLI."""
+"""Training CREPS generators: dataset, StyleGAN2 discriminator, resumable loop (CLI: creps_core.commands.train)."""
 
 from .dataset import DatasetError, ImageDataset
 from .loop import TrainOptions, TrainProgress, TrainResult, model_configs, train

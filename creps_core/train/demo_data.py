@@ -42,15 +42,18 @@ def lfw_faces() -> np.ndarray:
     return np.asarray(data.lfw_subset()[:100], dtype=np.float32)
 
 
+#: The colour photographs scikit-image installs with the package (no download needed).
+SKIMAGE_PHOTOS = ("astronaut", "coffee", "chelsea", "rocket", "hubble_deep_field",
+                  "immunohistochemistry", "retina")
+
+
 def colour_photos() -> list[np.ndarray]:
-    """Bundled colour photographs (uint8 HxWx3)."""
+    """Bundled colour photographs (uint8 HxWx3): scikit-image's and scikit-learn's samples."""
     data = _require("skimage.data")
-    photos = [data.astronaut(), data.coffee(), data.chelsea(), data.rocket(), data.hubble_deep_field()]
-    try:
-        from sklearn.datasets import load_sample_images
-        photos += list(load_sample_images().images)
-    except ImportError:
-        pass
+    photos = [getattr(data, name)() for name in SKIMAGE_PHOTOS]
+    photos.append(data.stereo_motorcycle()[0])
+    sk_datasets = _require("sklearn.datasets")
+    photos += list(sk_datasets.load_sample_images().images)
     return [np.asarray(p, dtype=np.uint8)[..., :3] for p in photos]
 
 
@@ -68,8 +71,13 @@ def _face_variant(face: np.ndarray, res: int, rng: np.random.Generator) -> np.nd
 
 
 def _photo_crop(photo: np.ndarray, res: int, rng: np.random.Generator) -> np.ndarray:
+    """A square crop whose side is log-uniform in [8 %, 80 %] of the photo's short side.
+
+    Many scales of the same scenes teach the generator textures and structures that look
+    right both close up and from afar, which is what zooming a CREPS model shows.
+    """
     h, w = photo.shape[:2]
-    s = int(rng.uniform(0.2, 0.6) * min(h, w))
+    s = max(res // 2, int(np.exp(rng.uniform(np.log(0.08), np.log(0.8))) * min(h, w)))
     y, x = rng.integers(0, h - s + 1), rng.integers(0, w - s + 1)
     im = Image.fromarray(photo[y:y + s, x:x + s]).resize((res, res), Image.Resampling.LANCZOS)
     return np.asarray(im)

@@ -23,6 +23,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QForm
 from creps_core.checkpoint import LoadedModel
 from creps_core.engine import PRECISIONS, Engine
 from creps_core.export import MAX_SIDE, ExportSpec, export_steps, format_of, validate
+from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress
 from creps_core.latents import LatentSpec
 
 from ..jobs import BackgroundJob, format_eta
@@ -270,12 +271,7 @@ class ExportDialog(QDialog):
             engine = Engine(model, device=device, precision=spec.precision)
             result = out
             for step in export_steps(engine, spec, out, cancel=cancel):
-                if step.phase == "render":
-                    progress(step.done, step.total, step.eta_s)
-                elif step.phase == "pyramid":
-                    progress(-1, step.total, None)
-                elif step.phase == "write":
-                    progress(-2, 1, None)
+                progress(step)
                 if step.path is not None:
                     result = step.path
             return result
@@ -304,15 +300,17 @@ class ExportDialog(QDialog):
         self.cancel_button.setEnabled(running)
         self.export_button.setEnabled(not running)
 
-    def _on_progress(self, done: int, total: int, eta) -> None:
-        if done == -1:
-            self.eta.setText("building pyramid levels…")
-        elif done == -2:
+    def _on_progress(self, step: Progress) -> None:
+        if step.stage == PYRAMID:
+            self.bar.setValue(int(1000 * step.fraction))
+            self.eta.setText(f"building pyramid levels… {step.done:,} of {step.total:,}")
+        elif step.stage == WRITING:
             self.bar.setValue(1000)
             self.eta.setText("writing the file…")
-        elif total:
-            self.bar.setValue(int(1000 * done / total))
-            self.eta.setText(f"tile {done:,} of {total:,} · {format_eta(eta) if done < total else 'rendered'}")
+        elif step.stage == RENDERING_TILES and step.total:
+            self.bar.setValue(int(1000 * step.fraction))
+            left = format_eta(step.eta_s) if step.done < step.total else "rendered"
+            self.eta.setText(f"rendering tile {step.done:,} of {step.total:,} · {left}")
 
     def _stopped(self) -> None:
         self.job = None

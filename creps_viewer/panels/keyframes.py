@@ -22,6 +22,7 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
 from creps_core import video
 from creps_core.checkpoint import LoadedModel
 from creps_core.engine import Engine
+from creps_core.progress import RENDERING_FRAMES, Progress
 from creps_core.video import EASINGS, LATENT_MODES, Keyframe, VideoSpec
 
 from ..jobs import BackgroundJob, format_eta
@@ -363,8 +364,8 @@ class KeyframePanel(QWidget):
 
         def run(progress, cancel):
             engine = Engine(model, device=device, precision=spec.precision or "fp32")
-            for done, total, eta in video.video_steps(engine, spec, out, cancel=cancel):
-                progress(done, total, eta)
+            for step in video.video_steps(engine, spec, out, cancel=cancel):
+                progress(step)
             return out
 
         dlg = QProgressDialog(f"Rendering {out.name}…", "Cancel", 0, spec.n_frames, self)
@@ -386,10 +387,11 @@ class KeyframePanel(QWidget):
         dlg.show()
         return job
 
-    def _on_progress(self, done: int, total: int, eta) -> None:
+    def _on_progress(self, step: Progress) -> None:
         dlg = self.progress_dialog
-        if dlg is None or self.job is None:
+        if dlg is None or self.job is None or step.stage != RENDERING_FRAMES:
             return
+        done, total, eta = step.done, step.total, step.eta_s
         # label first: setValue on a modal progress dialog processes events (the job may end meanwhile)
         dlg.setLabelText("Cancelling after the current frame…" if dlg.wasCanceled()
                          else f"Frame {done} of {total} · {format_eta(eta) if done < total else 'encoding…'}")

@@ -1,0 +1,67 @@
+"""``creps export``: any view at any size, tile by tile, resumable; optionally on a Dask cluster."""
+
+from __future__ import annotations
+
+import argparse
+from contextlib import ExitStack, closing
+from dataclasses import replace
+from pathlib import Path
+
+from ..export import ExportSpec, export_steps, format_of, validate
+from ..metadata import read_record
+from ..views import View
+from .common import (TerminalProgress, announce_estimate, build_latent, build_view, check_class, estimate_seconds,
+                     make_engine, note_noise_mode, one_seed, open_for_record, open_network)
+
+CALIBRATE_ABOVE_PIXELS = 4_000_000  # smaller exports take seconds: no estimate needed
+
+
+def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, object]:
+    """The export to run and the model, from the options over a --from file's record."""
+    out = Path(args.out)
+    if args.from_file:
+        record = read_record(args.from_file)
+        model = open_for_record(args, record, args.from_file)
+        extra = record.extra or {}
+        base = ExportSpec(latent=record.latent, view=record.view.with_(window=None), precision=record.precision,
+                          exact=record.exact, supersample=record.supersample,
+                          pyramid=int(extra.get("pyramid_levels", 0)), fmt=format_of(out))
+    else:
+        model = open_network(args)
+        check_class(args, model)
+        base = ExportSpec(latent=build_latent(args, 0), view=View(4096, 4096), fmt=format_of(out), precision=precision)
+    seed = one_seed(args)
+    spec = replace(base, latent=build_latent(args, seed, base.latent), view=build_view(args, base.view),
+                   tile=args.tile, fmt=args.format or format_of(out),
+                   supersample=args.supersample or base.supersample,
+                   pyramid=base.pyramid if args.pyramid is None else args.pyramid,
+                   compression=None if args.compression == "none" else args.compression, quality=args.quality)
+    return spec, model
+
+
+def run(args: argparse.Namespace) -> int:
+    note_noise_mode(args)
+    spec, model = _spec(args, args.precision or "fp32")
+    engine = make_engine(model, args.device, args.precision or spec.precision)
+    spec = replace(spec, precision=engine.precision)
+    validate(spec)
+    h, w = spec.shape
+    pixels = h * w * spec.supersample**2
+    if pixels > CALIBRATE_ABOVE_PIXELS:
+        side = min(spec.tile * spec.supersample, 256)
+        announce_estimate(estimate_seconds(engine, spec.latent, spec.render_view(), pixels, side),
+                          f"exporting {w}x{h}")
+    out = Path(args.out)
+    args.interrupt_note = "finished tiles are kept: run the same command again to resume"
+    with ExitStack() as stack:
+        renderer = None
+        if args.workers or args.scheduler:
+            from ..cluster import dask_renderer, open_client
+
+            renderer = dask_renderer(stack.enter_context(open_client(args.workers, args.scheduler)), engine)
+        progress = stack.enter_context(TerminalProgress("tile"))
+        steps = stack.enter_context(closing(export_steps(engine, spec, out, renderer=renderer)))
+        for step in steps:
+            progress(step)
+    print(f"wrote {out} ({w}x{h})")
+    return 0

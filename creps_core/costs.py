@@ -1,0 +1,52 @@
+"""What a frame costs (FLOPs, from the architecture) and what this machine can do (matmul GFLOP/s).
+
+``creps bench`` and benchmarks/ report speed as a share of the machine's own matmul
+throughput measured in the same run, which is how far from the physical limit a figure is.
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from .network import CREPSConfig
+
+
+def line_macs_per_coordinate(cfg: CREPSConfig) -> int:
+    """Multiply-adds of the line network for one coordinate of one slot (all rank columns)."""
+    layers = [(cfg.channels(4), cfg.channels(4))]
+    for res in cfg.composed_blocks:
+        i, o = cfg.channels(res // 2), cfg.channels(res)
+        layers += [(i, o), (o, o), (o, cfg.biline_channels)]
+    return cfg.rank * sum(i * o for i, o in layers)
+
+
+def pixel_macs(cfg: CREPSConfig) -> int:
+    """Multiply-adds per output pixel: composition, decoders, decoder_img, block0/1."""
+    b = cfg.biline_channels
+    decoder = b * 2 * b + 2 * b * 4 * b + 4 * b * 2 * b + 2 * b * b
+    n_dec = len(cfg.composed_blocks)  # decoders after the first composed block, plus decoder_last
+    blocks = (b * 4 * b + 16 * b * b + 4 * b * cfg.img_channels) + (4 * b * 2 * b + 4 * b * b + 2 * b * cfg.img_channels)
+    return len(cfg.composed_blocks) * cfg.rank * b + n_dec * decoder + b * cfg.img_channels + blocks
+
+
+def frame_flops(cfg: CREPSConfig, width: int, height: int) -> float:
+    """FLOPs of a separable frame: lines for every row and column, the per-pixel part for every pixel."""
+    return 2.0 * (line_macs_per_coordinate(cfg) * (width + height) + pixel_macs(cfg) * width * height)
+
+
+def matmul_gflops(dtype: torch.dtype = torch.float32, n: int = 1024, device: str | torch.device = "cpu",
+                  seconds: float = 0.5) -> float:
+    """Square-matmul throughput of this machine now (best of repeated runs for ``seconds``)."""
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)  # warm-up
+    best, end = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < end:
+        t0 = time.perf_counter()
+        torch.mm(a, b)
+        if a.device.type == "cuda":
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - t0)
+    return 2.0 * n**3 / best / 1e9

@@ -1,0 +1,227 @@
+"""One command-line vocabulary for every ``creps`` subcommand and ``creps-explorer``.
+
+The same thing is spelled the same way everywhere: ``--network``, ``--seeds 0-3,7``,
+``--trunc``, ``--trunc-cutoff``, ``--class``, ``--size WxH``, ``--center U,V``, ``--zoom``,
+``--rotate``, ``--warp NAME[:STRENGTH[:RADIUS[:FREQUENCY]]]``, ``--precision``,
+``--device``.  The spellings of the official ``gen_images.py`` / ``gen_video.py`` scripts
+are the primary names where they exist, so a command copied from the official README runs.
+
+This module imports neither torch nor numpy: ``creps --help`` must answer at once, so the
+parsers return plain values and the heavy modules turn them into Views and LatentSpecs
+only when work starts (:mod:`creps_core.commands.common`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from dataclasses import dataclass
+
+WARP_NAMES = ("swirl", "lens", "wave")
+PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+NOISE_MODES = ("const", "random", "none")
+NETWORK_KINDS = ("G_ema", "G")
+NETWORK_HELP = ("checkpoint: an official .pkl or a .safetensors file; 'demo' (the shipped colour model), "
+                "'demo:faces', or 'random[:SEED]' for labelled random weights")
+
+
+class UsageError(argparse.ArgumentTypeError, ValueError):
+    """A user-fixable problem with the command line (exit status 2)."""
+
+
+@dataclass(frozen=True)
+class WarpArg:
+    """A parsed ``--warp NAME[:STRENGTH[:RADIUS[:FREQUENCY]]]`` (turned into a views.Warp later)."""
+
+    name: str
+    strength: float = 1.0
+    radius: float = 1.0
+    frequency: float = 2.0
+
+
+# ----- value parsers (argparse ``type=`` functions; also usable from code) -----------------------
+def parse_seeds(text: str) -> list[int]:
+    """'0-3,7' -> [0, 1, 2, 3, 7] (the official num_range format)."""
+    seeds: list[int] = []
+    try:
+        for part in str(text).split(","):
+            part = part.strip()
+            if "-" in part:
+                a, b = part.split("-", 1)
+                lo, hi = int(a), int(b)
+                if hi < lo:
+                    raise ValueError
+                seeds.extend(range(lo, hi + 1))
+            elif part:
+                seeds.append(int(part))
+    except ValueError:
+        raise UsageError(f"bad seed list {text!r} (expected e.g. 0-3,7)") from None
+    if not seeds or any(s < 0 or s >= 2**32 for s in seeds):
+        raise UsageError(f"bad seed list {text!r}: seeds must be in [0, 2^32)")
+    return seeds
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'640x480' -> (640, 480)."""
+    try:
+        w, h = (int(x) for x in str(text).lower().split("x"))
+    except ValueError:
+        raise UsageError(f"bad size {text!r} (expected WxH, e.g. 640x480)") from None
+    if w < 1 or h < 1:
+        raise UsageError(f"bad size {text!r}: both sides must be at least 1")
+    return w, h
+
+
+def parse_pair(text: str) -> tuple[float, float]:
+    """'0.45,0.5' -> (0.45, 0.5); finite numbers only."""
+    try:
+        a, b = (float(x) for x in str(text).split(","))
+    except ValueError:
+        raise UsageError(f"bad pair {text!r} (expected two numbers, e.g. 0.45,0.5)") from None
+    if not (math.isfinite(a) and math.isfinite(b)):
+        raise UsageError(f"bad pair {text!r}: numbers must be finite")
+    return a, b
+
+
+def parse_warp(text: str) -> WarpArg:
+    """'swirl', 'swirl:2', 'lens:-0.3:0.8', 'wave:0.05:1:3' -> WarpArg."""
+    name, *numbers = str(text).split(":")
+    if name not in WARP_NAMES:
+        raise UsageError(f"unknown warp {name!r}; choose {', '.join(WARP_NAMES)} "
+                         "(as NAME[:STRENGTH[:RADIUS[:FREQUENCY]]])")
+    if len(numbers) > 3:
+        raise UsageError(f"bad warp {text!r}: at most NAME:STRENGTH:RADIUS:FREQUENCY")
+    try:
+        values = [float(x) for x in numbers]
+    except ValueError:
+        raise UsageError(f"bad warp {text!r}: STRENGTH, RADIUS and FREQUENCY are numbers") from None
+    if not all(math.isfinite(v) for v in values):
+        raise UsageError(f"bad warp {text!r}: numbers must be finite")
+    warp = WarpArg(name, *values)
+    if warp.radius <= 0:
+        raise UsageError(f"bad warp {text!r}: the radius must be positive")
+    return warp
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"expected a number, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise UsageError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise UsageError(f"expected a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise UsageError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UsageError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise UsageError(f"expected a whole number of at least 1, got {text!r}")
+    return value
+
+
+# ----- help that always shows the default --------------------------------------------------------
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Appends '(default: X)' to an option's help unless the help already names its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text or not action.option_strings or action.default is argparse.SUPPRESS:
+            return text
+        if action.nargs == 0:  # a switch: off unless given
+            return text
+        default = action.default
+        if isinstance(default, (list, tuple)):
+            default = ",".join(map(str, default)) if default and not isinstance(default[0], (list, tuple)) else default
+        return f"{text} (default: {'none' if default is None else default})"
+
+
+def new_parser(sub: argparse._SubParsersAction, name: str, help: str, description: str | None = None,
+               ) -> argparse.ArgumentParser:
+    """A subcommand parser with the shared help formatter (and ``--debug``, as on ``creps`` itself)."""
+    p = sub.add_parser(name, help=help, description=description or help[0].upper() + help[1:] + ".",
+                       formatter_class=HelpFormatter)
+    p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                   help="show the full traceback of an error")
+    return p
+
+
+# ----- option groups -----------------------------------------------------------------------------
+def add_network(p: argparse.ArgumentParser, from_file: bool = False) -> None:
+    """``--network`` (aliases --checkpoint, --network-pkl, -c) and ``--network-kind``."""
+    default = "demo, or the --from file's checkpoint" if from_file else "demo"
+    p.add_argument("--network", "--checkpoint", "--network-pkl", "-c", dest="network", metavar="PATH",
+                   default=None, help=f"{NETWORK_HELP} (default: {default})")
+    p.add_argument("--network-kind", choices=NETWORK_KINDS, default="G_ema",
+                   help="which generator of an official snapshot to use")
+
+
+def add_seeds(p: argparse.ArgumentParser, default: str, several: bool = True) -> None:
+    """``--seeds`` (alias --seed), always a list with ranges (e.g. 0-3,7); ``default`` is shown in the
+    help and applied by the handler (None in args means 'not given', which --from needs)."""
+    what = "seeds, e.g. 0-3,7" if several else "the seed (one number)"
+    p.add_argument("--seeds", "--seed", dest="seeds", type=parse_seeds, metavar="SEEDS", default=None,
+                   help=f"{what} (default: {default})")
+
+
+def add_latent(p: argparse.ArgumentParser, from_file: bool = False) -> None:
+    """``--trunc`` (alias --psi), ``--trunc-cutoff`` (alias --cutoff), ``--class``, ``--noise-mode``.
+
+    None in args means 'not given' (so a --from file's values can stand)."""
+    default = "1, or the --from file's" if from_file else "1"
+    p.add_argument("--trunc", "--psi", dest="trunc", type=finite_float, default=None, metavar="PSI",
+                   help=f"truncation psi: 1 = none, 0 = the average image (default: {default})")
+    p.add_argument("--trunc-cutoff", "--cutoff", dest="trunc_cutoff", type=int, default=None, metavar="N",
+                   help="truncate only the first N ws (default: all)")
+    p.add_argument("--class", dest="class_idx", type=int, default=None, metavar="N",
+                   help="class of a conditional model (default: none; required for conditional models)")
+    p.add_argument("--noise-mode", choices=NOISE_MODES, default=None,
+                   help="accepted for the official scripts; CREPS has no noise inputs, so it has no effect "
+                        "(default: const)")
+
+
+def add_view(p: argparse.ArgumentParser, default_size: str | None) -> None:
+    """``--size --center --zoom --rotate --warp --translate``: which part of the plane, how big."""
+    size_default = (f"default: {default_size}" if default_size else
+                    "default: the model's resolution, or the --from file's")
+    p.add_argument("--size", type=parse_size, default=None, metavar="WxH",
+                   help=f"output size in pixels, e.g. 1280x720 ({size_default})")
+    p.add_argument("--center", type=parse_pair, default=None, metavar="U,V",
+                   help="view centre: row coordinate U, column coordinate V (default: 0.5,0.5, the middle "
+                        "of the training square)")
+    p.add_argument("--zoom", type=positive_float, default=None, metavar="Z",
+                   help="magnification; at 1 the shorter side spans [0, 1] (default: 1)")
+    p.add_argument("--rotate", "--rotation", dest="rotate", type=finite_float, default=None, metavar="DEG",
+                   help="rotation of the view in degrees, counter-clockwise (default: 0)")
+    p.add_argument("--warp", type=parse_warp, default=None, metavar="NAME[:S[:R[:F]]]",
+                   help=f"bend the plane: NAME in {', '.join(WARP_NAMES)}; S strength (1), R radius (1), "
+                        "F wave frequency (2) (default: none)")
+    p.add_argument("--translate", type=parse_pair, default=None, metavar="X,Y",
+                   help="official gen_images.py option: move the content right by X and down by Y, in "
+                        "units of the image side (default: 0,0)")
+
+
+def add_compute(p: argparse.ArgumentParser, precision: str) -> None:
+    """``--precision`` and ``--device``."""
+    p.add_argument("--precision", choices=PRECISION_CHOICES, default=precision,
+                   help="fp32 is the reference; bf16 is fast on CPUs with AVX512-BF16/AMX, fp16 on CUDA; "
+                        "auto picks what this machine does in hardware")
+    p.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+
+
+def add_threads(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=positive_int, default=None, metavar="N",
+                   help="CPU threads for torch (default: torch's choice)")

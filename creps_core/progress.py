@@ -1,0 +1,34 @@
+"""The one progress record every long job reports (exports, videos, renders, training data).
+
+The core yields or calls back with :class:`Progress`; the CLI draws it with tqdm, the GUI with
+progress bars.  ``stage`` is a short human label ("rendering tiles", "pyramid", "writing"), so
+a bar can say what it is doing when a job moves from one stage to the next.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+# Stage labels shared by the producers and the tests.
+RENDERING = "rendering"
+RENDERING_TILES = "rendering tiles"
+RENDERING_FRAMES = "rendering frames"
+PYRAMID = "pyramid"
+WRITING = "writing"
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """``done`` of ``total`` units of ``stage``; ``eta_s`` for the whole job when known."""
+
+    stage: str
+    done: int
+    total: int
+    eta_s: float | None = None
+    path: Path | None = None  # set on the final DONE record: what was written
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
