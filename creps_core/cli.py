@@ -117,7 +117,7 @@ def _video(sub: argparse._SubParsersAction) -> None:
                    "(default: none)")
     add_seeds(v, "0; 0-3 for walks")
     add_latent(v)
-    add_view(v, default_size="512x512")
+    add_view(v, default_size="512x512; the model's resolution for gen_video.py walks")
     v.add_argument("--to", type=parse_pair, default=(0.5, 0.5), metavar="U,V",
                    help="zoom and pan presets: the point to zoom into, or the centre to pan to")
     v.add_argument("--factor", type=positive_float, default=100.0, help="zoom preset: magnification")

@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from creps_core import video as vid
+from creps_core.checkpoint import load_checkpoint
 from creps_core.engine import Engine, RenderCancelled
 from creps_core.latents import LatentSpec
 from creps_core.metadata import read_record
@@ -147,3 +148,53 @@ def test_frame_at_matches_frames_and_single_keyframe(engine):
     assert still.n_frames == 1 and vid.frame_at(engine, still, 0).latent == LatentSpec(seed=1)
     with pytest.raises(ValueError):
         vid.frame_at(engine, spec, spec.n_frames)
+
+
+@pytest.fixture(scope="module")
+def tiny_file(tmp_path_factory):
+    from creps_core.checkpoint import save_safetensors
+
+    torch.manual_seed(3)
+    return save_safetensors(tmp_path_factory.mktemp("m") / "tiny.safetensors", TINY, CREPSGenerator(TINY).state_dict())
+
+
+@pytest.mark.parametrize("timing,frames", [(["--frames", "7"], 7), (["--duration", "1", "--fps", "24"], 24),
+                                           (["--duration", "0.5", "--fps", "5", "--loop"], 5)])
+def test_cli_frame_counts_are_exact(tmp_path, tiny_file, timing, frames):
+    from creps_core.cli import main
+
+    out = tmp_path / "z.mp4"
+    assert main(["video", str(out), "-c", str(tiny_file), "--preset", "zoom", "--factor", "4", "--size", "16x16",
+                 *timing]) == 0
+    assert count_frames(out) == (frames, (16, 16, 3))
+
+
+def test_cli_without_a_preset_lists_the_presets(tmp_path, tiny_file, capsys):
+    from creps_core.cli import main
+
+    assert main(["video", str(tmp_path / "x.mp4"), "-c", str(tiny_file)]) == 2
+    err = capsys.readouterr().err
+    assert all(p in err for p in ("zoom", "orbit", "pan", "walk")) and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_official_gen_video_command(tmp_path, tiny_file):
+    """gen_video.py options: a 2x1 grid of looping walks, 2 keyframes x 3 frames, at the model's size."""
+    from creps_core.cli import main
+
+    out = tmp_path / "lerp.gif"
+    assert main(["video", f"--output={out}", "--trunc=1", "--seeds=0-3", "--grid=2x1", "--w-frames=3",
+                 "--kind=linear", f"--network={tiny_file}"]) == 0
+    n, shape = count_frames(out)
+    assert (n, shape) == (6, (32, 64, 3))
+    rec = read_record(out.with_name(out.name + ".json"))
+    cells = [vid.VideoSpec.from_dict(c) for c in rec.extra["cells"]]
+    assert [[k.latent.seed for k in c.keyframes] for c in cells] == [[0, 1], [2, 3]]  # as gen_video.py
+    assert all(c.loop and c.latent_mode == "lerp" and c.fps == 60 for c in cells)
+    # frame 0 of each cell is its first keyframe: the left half is seed 0, the right half seed 2
+    # (through the GIF palette: nearest of the two wins)
+    engine = Engine(load_checkpoint(tiny_file), device="cpu")
+    first = next(iio.imiter(out)).astype(int)
+    refs = {seed: engine.render_u8(LatentSpec(seed=seed), View(32, 32)).astype(int) for seed in (0, 2)}
+    for half, seed, other in ((first[:, :32], 0, 2), (first[:, 32:], 2, 0)):
+        assert np.abs(half - refs[seed]).mean() < 0.6 * np.abs(half - refs[other]).mean()

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     model = open_network(args)
     check_class(args, model)
     engine = make_engine(model, args.device, args.precision)
-    view = build_view(args, View(512, 512))
+    res = model.cfg.img_resolution  # gen_video.py films at the model's resolution
+    view = build_view(args, View(res, res) if mode == "official" else View(512, 512))
     cells: list[vid.VideoSpec] = []
     columns = 1
     if mode == "keyframes":
