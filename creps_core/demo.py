@@ -84,6 +84,8 @@ def open_model(name: str | None, network: str = "G_ema") -> LoadedModel:
     seed = _random_seed(name)
     if seed is not None:
         return random_model(seed=seed)
+    if name.startswith(("http://", "https://")):
+        raise CheckpointError(f"{name}: this tool never downloads; fetch the file first and pass its path")
     return load_checkpoint(name, network)
 
 
