@@ -37,6 +37,7 @@ from .views import View
 
 ENGINE_VERSION = "1"
 PRECISIONS = ("fp32", "bf16", "fp16")
+AUTO_MIN_PSNR_DB = 40.0  # 'auto' keeps a reduced precision only where it stays this close to fp32
 
 ProgressFn = Callable[[float], None]
 CancelFn = Callable[[], bool]
@@ -170,9 +171,6 @@ class Engine:
         self.g = g.requires_grad_(False)
         self.cfg = g.cfg
         self.latents = LatentSpace(self.g)
-        precision = resolve_precision(precision, self.device)
-        compute_dtype(precision, self.device)
-        self.precision = precision  # never 'auto': what this engine actually computes in
         # Small chunks keep the per-pixel activations in the CPU's cache (measured best at
         # ~2k pixels); a GPU wants large launches.
         self.chunk_pixels = chunk_pixels or (2048 if self.device.type == "cpu" else 1 << 18)
@@ -181,6 +179,25 @@ class Engine:
         self.max_cached_lines = max_cached_lines
         self.stats = EngineStats()
         self._programs: OrderedDict[tuple[str, str], LatentProgram] = OrderedDict()
+        self.precision = "fp32"
+        self.precision_psnr: float | None = None  # measured when 'auto' chose a reduced precision
+        chosen = resolve_precision(precision, self.device)
+        compute_dtype(chosen, self.device)
+        if precision == "auto" and chosen != "fp32":
+            self.precision_psnr = self.measure_precision(chosen)
+            if self.precision_psnr < AUTO_MIN_PSNR_DB:
+                chosen = "fp32"
+        self.precision = chosen  # never 'auto': what this engine actually computes in
+
+    @torch.no_grad()
+    def measure_precision(self, precision: str, side: int = 48) -> float:
+        """PSNR (dB, images in [-1, 1]) of a small render of this model in ``precision`` against fp32."""
+        view, latent = View(side, side), LatentSpec(seed=0, class_idx=0 if self.cfg.c_dim else None)
+        ref = self.render(latent, view, precision="fp32")
+        test = self.render(latent, view, precision=precision)
+        self.clear_caches()
+        mse = float(((ref - test) ** 2).mean())
+        return 100.0 if mse == 0 else 10 * math.log10(4.0 / mse)
 
     # ----- latents ----------------------------------------------------------------
     def ws(self, latent: LatentSpec | torch.Tensor) -> torch.Tensor:

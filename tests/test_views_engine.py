@@ -202,3 +202,22 @@ def test_expected_shapes_match_the_official_reference():
         want = {t["name"]: tuple(t["shape"]) for t in ref[str(res)]["tensors"]}
         assert expected_shapes(cfg) == want
         assert cfg.num_ws == ref[str(res)]["num_ws"]
+
+
+def test_auto_precision_is_what_the_hardware_does_and_only_where_it_holds(tmp_path, monkeypatch):
+    from creps_core import engine as eng
+
+    path, _ = golden_pickle(tmp_path, "small64_golden.npz")
+    model = load_checkpoint(path)
+    auto = Engine(model, device="cpu", precision="auto")
+    expected = "bf16" if eng.cpu_has_fast_bf16() else "fp32"
+    assert auto.precision in (expected, "fp32")
+    if auto.precision == "bf16":
+        assert auto.precision_psnr >= eng.AUTO_MIN_PSNR_DB
+        ref = Engine(model, device="cpu").render(SPEC, View(40, 24))
+        img = auto.render(SPEC, View(40, 24))
+        assert 10 * math.log10(4 / float(((ref - img) ** 2).mean())) >= eng.AUTO_MIN_PSNR_DB
+    # A model on which the reduced precision loses too much stays in fp32.
+    monkeypatch.setattr(eng, "resolve_precision", lambda p, d: "bf16" if p == "auto" else p)
+    monkeypatch.setattr(eng.Engine, "measure_precision", lambda self, p, side=48: 30.0)
+    assert Engine(model, device="cpu", precision="auto").precision == "fp32"
