@@ -113,7 +113,8 @@ class MainWindow(QMainWindow):
         self.dock = QDockWidget("Controls", self)
         self.dock.setObjectName("controls")
         self.dock.setWidget(tabs)
-        self.dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable)
+        self.dock.setFeatures(QDockWidget.DockWidgetMovable | QDockWidget.DockWidgetFloatable
+                              | QDockWidget.DockWidgetClosable)  # View > Controls shows and hides it
         self.dock.setMinimumWidth(340)
         self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self.resizeDocks([self.dock], [380], Qt.Horizontal)

@@ -16,7 +16,7 @@ import pytest  # noqa: E402
 import torch  # noqa: E402
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QWheelEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from creps_core.checkpoint import save_safetensors  # noqa: E402
 from creps_core.latents import LatentSpec  # noqa: E402
@@ -360,3 +360,32 @@ def test_slow_precision_is_explained(window):
     if not cpu_has_fast_bf16():
         assert window.message.kind == "info" and "bf16" in window.message.text()
     window.render_panel.precision.setCurrentText("fp32")
+
+
+@pytest.mark.parametrize("size", [(1280, 800), (900, 600)])
+def test_latent_controls_fit_the_dock_for_19_layer_models(qtbot, tmp_path, size):
+    """The 1024 architecture's 19 ws: every mixing toggle and value box stays inside the visible dock."""
+    cfg = CREPSConfig(z_dim=32, w_dim=32, img_resolution=1024, mapping_layers=2, channel_base=512, channel_max=16,
+                      biline_channels=8)
+    assert cfg.num_ws == 19
+    torch.manual_seed(0)
+    ckpt = save_safetensors(tmp_path / "deep.safetensors", cfg, CREPSGenerator(cfg).state_dict())
+    win = make_window(qtbot, tmp_path, ckpt)
+    win.resize(*size)
+    qtbot.waitUntil(lambda: len(win.latent_panel.layer_buttons) == 19)
+    QApplication.processEvents()
+    panel = win.latent_panel
+    assert win.width() == size[0] and win.dock.width() <= 420  # the dock did not grow to hold the toggles
+    viewport = panel.parentWidget()  # the scroll area's viewport: what the dock shows
+    visible = viewport.mapTo(win, QPoint(viewport.width(), 0)).x()
+    assert visible <= win.width()
+    shown = [w for w in panel.findChildren(QWidget) if w.isVisibleTo(panel)]
+    assert len(shown) > 40 and set(panel.layer_buttons) <= set(shown)
+    rects = [b.geometry().translated(b.parentWidget().mapTo(panel, QPoint(0, 0))) for b in panel.layer_buttons]
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:]), "toggles overlap"
+    for w in shown:  # every control, reset button and value box, not only the toggles
+        right = w.mapTo(win, QPoint(w.width(), 0)).x()
+        assert right <= visible, f"{w.objectName() or type(w).__name__} ends at {right} px, the dock shows {visible}"
+    assert win.dock.toggleViewAction().isEnabled()
+    win.dock.toggleViewAction().trigger()
+    assert not win.dock.isVisible()

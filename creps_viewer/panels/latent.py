@@ -27,6 +27,9 @@ def _seed_spin(value: int = 0) -> QSpinBox:
     return s
 
 
+LAYER_COLUMNS = 8  # toggles per row of the mixing grid (26 px each: fits the 340 px dock)
+
+
 def layer_caption(num_ws: int) -> str:
     """'0 input · 1–3 coarse · 4–6 middle · 7–9 fine · 10 pixel MLP' from layer_labels."""
     groups: list[tuple[str, int, int]] = []
@@ -190,8 +193,10 @@ class LatentPanel(QWidget):
             b.setCheckable(True)
             b.setFixedSize(26, 22)
             b.toggled.connect(self._layers_toggled)
-            self.layer_grid.addWidget(b, 0, i)
+            self.layer_grid.addWidget(b, *divmod(i, LAYER_COLUMNS))  # wraps: 15-19 layers fit the dock
             self.layer_buttons.append(b)
+        for r in range(self.layer_grid.rowCount()):  # rows keep their height when the dock is short
+            self.layer_grid.setRowMinimumHeight(r, 24)
         self.layer_caption.setText(layer_caption(model.num_ws))
         self.sync_from_state(self.state.latent)
 
