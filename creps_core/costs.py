@@ -37,16 +37,28 @@ def frame_flops(cfg: CREPSConfig, width: int, height: int) -> float:
 
 
 def matmul_gflops(dtype: torch.dtype = torch.float32, n: int = 1024, device: str | torch.device = "cpu",
-                  seconds: float = 0.5) -> float:
-    """Square-matmul throughput of this machine now (best of repeated runs for ``seconds``)."""
+                  workers: int = 1, seconds: float = 0.5) -> float:
+    """Square-matmul throughput of this machine now, in GFLOP/s.
+
+    On the CPU, ``workers`` single-threaded matmul loops run at once on the engine's chunk
+    pool (the way the engine itself runs), and their rates add up; on a GPU one stream.
+    """
+    device = torch.device(device)
+    if device.type != "cpu" or workers == 1:
+        return _matmul_rate(dtype, n, device, seconds)
+    from .engine import chunk_pool
+
+    return sum(chunk_pool(workers).map(lambda _: _matmul_rate(dtype, n, device, seconds), range(workers)))
+
+
+def _matmul_rate(dtype: torch.dtype, n: int, device: torch.device, seconds: float) -> float:
     a = torch.randn(n, n, device=device).to(dtype)
     b = torch.randn(n, n, device=device).to(dtype)
     torch.mm(a, b)  # warm-up
-    best, end = float("inf"), time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        t0 = time.perf_counter()
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
         torch.mm(a, b)
-        if a.device.type == "cuda":
-            torch.cuda.synchronize()
-        best = min(best, time.perf_counter() - t0)
-    return 2.0 * n**3 / best / 1e9
+        runs += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2.0 * n**3 * runs / (time.perf_counter() - start) / 1e9

@@ -20,11 +20,14 @@ at every pixel's own coordinates.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import math
+import os
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -69,6 +72,27 @@ def cpu_has_fast_bf16() -> bool:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
         return False
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=None)
+def chunk_pool(workers: int) -> ThreadPoolExecutor:
+    """The process-wide pool of ``workers`` threads that run render chunks.
+
+    Each thread runs torch single-threaded: chunks are independent, so the parallelism
+    needs no barrier per operator.  OpenMP's barriers are what make a multi-threaded torch
+    collapse (10-100x) when another process holds a core; independent chunks just run
+    where a core is free.  Shared by every engine, so two engines never oversubscribe.
+    """
+    return ThreadPoolExecutor(workers, thread_name_prefix="creps-chunk", initializer=torch.set_num_threads,
+                              initargs=(1,))
 
 
 def resolve_precision(precision: str, device: torch.device) -> str:
@@ -164,7 +188,7 @@ class Engine:
 
     def __init__(self, model: LoadedModel | CREPSGenerator, device: str = "auto", precision: str = "fp32",
                  chunk_pixels: int | None = None, line_chunk: int = 512, max_programs: int = 4,
-                 max_cached_lines: int = 16384) -> None:
+                 max_cached_lines: int = 16384, workers: int | None = None) -> None:
         self.device = pick_device(device)
         self.model = model if isinstance(model, LoadedModel) else None
         g = model.build(self.device) if isinstance(model, LoadedModel) else model.to(self.device).eval()
@@ -175,6 +199,8 @@ class Engine:
         # ~2k pixels); a GPU wants large launches.
         self.chunk_pixels = chunk_pixels or (2048 if self.device.type == "cpu" else 1 << 18)
         self.line_chunk = line_chunk
+        # CPU work runs as independent chunks on `workers` single-threaded workers (see ChunkPool).
+        self.workers = 1 if self.device.type != "cpu" else max(1, workers or usable_cpus())
         self.max_programs = max_programs
         self.max_cached_lines = max_cached_lines
         self.stats = EngineStats()
@@ -285,7 +311,6 @@ class Engine:
             # [n*rank, L, c] -> [n, L, rank, c]
             lines = torch.stack(acc, dim=1).reshape(tc.numel(), prog.rank, prog.n_composed, prog.biline)
             out.append(lines.transpose(1, 2).reshape(tc.numel(), -1))
-        self.stats.line_coords_computed += t.numel()
         return torch.cat(out) if out else torch.empty(0, prog.n_composed * prog.rank * prog.biline, device=self.device)
 
     def lines(self, prog: LatentProgram, t: torch.Tensor, slot: int, cancel: CancelFn | None = None) -> torch.Tensor:
@@ -297,11 +322,22 @@ class Engine:
         cache = prog.lines[slot]
         keys = t.to(torch.float32).tolist()
         missing = sorted({k for k in keys if k not in cache})
-        for m0 in range(0, len(missing), self.line_chunk):
-            part = missing[m0:m0 + self.line_chunk]
-            values = self._eval_lines(prog, torch.tensor(part, dtype=torch.float32), slot, cancel)
+        size = min(self.line_chunk, -(-len(missing) // self.workers)) or 1
+        parts = [missing[m0:m0 + size] for m0 in range(0, len(missing), size)]
+
+        def evaluate(part: list[float]) -> torch.Tensor:
+            return self._eval_lines(prog, torch.tensor(part, dtype=torch.float32), slot, cancel)
+
+        outcomes = self._settle(evaluate, parts)
+        for part, values in zip(parts, outcomes):
+            if isinstance(values, BaseException):
+                continue
             for k, v in zip(part, values):
                 cache[k] = v.clone()  # own storage: an evicted row must not pin its whole batch
+            self.stats.line_coords_computed += len(part)
+        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+        if failure is not None:  # e.g. cancelled: what was computed stays cached for the next request
+            raise failure
         self.stats.line_coords_reused += len(keys) - len(missing)
         out = torch.stack([cache[k] for k in keys]) if keys else torch.empty(0)
         while len(cache) > self.max_cached_lines:  # evict only after this request is served
@@ -346,6 +382,34 @@ class Engine:
             img = self._render_field(prog, view, exact, oversample, progress, cancel)
         return img.cpu()
 
+    def _map(self, fn: Callable, items) -> Iterator:
+        """``fn`` over ``items``, results in order: inline with one worker, else on the shared
+        pool of single-threaded workers.  A failure (or RenderCancelled) stops the rest."""
+        if self.workers == 1:
+            yield from map(fn, items)
+            return
+        futures = [chunk_pool(self.workers).submit(fn, item) for item in items]
+        try:
+            for f in futures:
+                yield f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+            wait(futures)  # nothing of this render runs on after it returned or raised
+
+    def _settle(self, fn: Callable, items: list) -> list:
+        """``fn`` over every item (in parallel where there are workers); each result or the
+        exception it raised, in order.  Used where finished work is worth keeping after a failure."""
+        def attempt(item):
+            try:
+                return fn(item)
+            except Exception as e:  # noqa: BLE001 -- handed back to the caller, which re-raises it
+                return e
+
+        if self.workers == 1:
+            return [attempt(item) for item in items]
+        return list(chunk_pool(self.workers).map(attempt, items))
+
     def _check_cancel(self, cancel: CancelFn | None) -> None:
         if cancel is not None and cancel():
             raise RenderCancelled()
@@ -368,7 +432,8 @@ class Engine:
         K = cols.permute(1, 3, 2, 0).to(prog.dtype).contiguous()
         out = torch.empty(self.cfg.img_channels, H, W, device=self.device)
         step = max(1, self.chunk_pixels // W)
-        for i0 in range(0, H, step):
+
+        def band(i0: int) -> int:
             self._check_cancel(cancel)
             i1 = min(H, i0 + step)
             n = (i1 - i0) * W
@@ -377,9 +442,14 @@ class Engine:
                 return torch.bmm(R[b, :, i0:i1], K[b]).reshape(c, n).t()
 
             out[:, i0:i1] = self._decode(prog, composed).t().reshape(-1, i1 - i0, W)
+            return n
+
+        done = 0
+        for n in self._map(band, range(0, H, step)):
+            done += n
             self.stats.pixels_rendered += n
             if progress:
-                progress(i1 / H)
+                progress(done / (H * W))
         return out.transpose(1, 2).contiguous() if grid.transposed else out
 
     def _render_field(self, prog: LatentProgram, view: View, exact: bool, oversample: int,
@@ -393,7 +463,8 @@ class Engine:
                       for slot, coords in ((0, u), (1, v))]
         out = torch.empty(self.cfg.img_channels, h * w, device=self.device)
         step = self.chunk_pixels
-        for p0 in range(0, h * w, step):
+
+        def chunk(p0: int) -> int:
             self._check_cancel(cancel)
             p1 = min(h * w, p0 + step)
             if exact:
@@ -404,9 +475,16 @@ class Engine:
             # F[b, c, p] = 1/2 sum_k R K
             f = (ru * kv).reshape(-1, L, r, c).sum(2).mul_(0.5).transpose(0, 1).to(prog.dtype).contiguous()
             out[:, p0:p1] = self._decode(prog, lambda b: f[b]).t()
-            self.stats.pixels_rendered += p1 - p0
+            return p1 - p0
+
+        done = 0
+        for n in self._map(chunk, range(0, h * w, step)):
+            done += n
+            self.stats.pixels_rendered += n
+            if exact:
+                self.stats.line_coords_computed += 2 * n
             if progress:
-                progress(p1 / (h * w))
+                progress(done / (h * w))
         return out.reshape(-1, h, w)
 
     def render_u8(self, latent: LatentSpec | torch.Tensor, view: View, **kw) -> np.ndarray:

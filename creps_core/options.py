@@ -224,4 +224,4 @@ def add_compute(p: argparse.ArgumentParser, precision: str) -> None:
 
 def add_threads(p: argparse.ArgumentParser) -> None:
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
-                   help="CPU threads for torch (default: torch's choice)")
+                   help="CPU threads (default: the cores this process may use)")

@@ -221,3 +221,15 @@ def test_auto_precision_is_what_the_hardware_does_and_only_where_it_holds(tmp_pa
     monkeypatch.setattr(eng, "resolve_precision", lambda p, d: "bf16" if p == "auto" else p)
     monkeypatch.setattr(eng.Engine, "measure_precision", lambda self, p, side=48: 30.0)
     assert Engine(model, device="cpu", precision="auto").precision == "fp32"
+
+
+@pytest.mark.parametrize("view", [View(96, 64), View(70, 50, rotation=30.0, zoom=1.5), View(40, 40, warp=Warp("swirl", 1.0))])
+def test_parallel_chunks_give_the_same_pixels_as_one_worker(model, view):
+    one = Engine(model, workers=1, chunk_pixels=512, line_chunk=32)
+    many = Engine(model, workers=3, chunk_pixels=512, line_chunk=32)
+    a, b = one.render(SPEC, view), many.render(SPEC, view)
+    assert torch.allclose(a, b, atol=1e-5)
+    assert one.stats.pixels_rendered == many.stats.pixels_rendered == view.width * view.height
+    assert one.stats.line_coords_computed == many.stats.line_coords_computed
+    exact_one = one.render(SPEC, view, exact=True)
+    assert torch.allclose(exact_one, many.render(SPEC, view, exact=True), atol=1e-5)

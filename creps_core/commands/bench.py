@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     model = open_network(args)
     check_class(args, model)
     view = build_view(args, View(256, 256))
-    engine = make_engine(model, args.device, args.precision)
+    engine = make_engine(model, args.device, args.precision, workers=args.threads)
     seed = one_seed(args)
     latent = build_latent(args, 0 if seed is None else seed)
     times = []
@@ -34,11 +34,12 @@ def run(args: argparse.Namespace) -> int:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     gflop = frame_flops(model.cfg, view.width, view.height) / 1e9
-    roofline = matmul_gflops(compute_dtype(engine.precision, engine.device), device=engine.device)
+    roofline = matmul_gflops(compute_dtype(engine.precision, engine.device), device=engine.device,
+                             workers=engine.workers)
     print(json.dumps({
         "network": str(model.path), "size": [view.width, view.height], "zoom": view.zoom,
         "rotate": view.rotation, "warp": None if view.warp is None else view.warp.kind,
-        "precision": engine.precision, "device": str(engine.device), "threads": torch.get_num_threads(),
+        "precision": engine.precision, "device": str(engine.device), "workers": engine.workers,
         "repeat": args.repeat, "median_s": round(med, 4), "frames_per_s": round(1 / med, 3),
         "gflop_per_frame": round(gflop, 2), "gflop_per_s": round(gflop / med, 1),
         "matmul_gflop_per_s": round(roofline, 1), "roofline_share": round(gflop / med / roofline, 3)}))

@@ -109,9 +109,9 @@ def build_view(args: argparse.Namespace, base: View) -> View:
     return view
 
 
-def make_engine(model: LoadedModel, device: str, precision: str) -> Engine:
+def make_engine(model: LoadedModel, device: str, precision: str, workers: int | None = None) -> Engine:
     """An engine (``auto`` precision resolved); says when the precision is slow on this device."""
-    engine = Engine(model, device=device, precision=precision)
+    engine = Engine(model, device=device, precision=precision, workers=workers)
     warning = precision_warning(engine.precision, engine.device)
     if warning:
         say(f"warning: {warning}")
