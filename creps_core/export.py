@@ -44,7 +44,8 @@ import numpy as np
 from .checkpoint import LoadedModel
 from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec
-from .metadata import METADATA_KEY, RenderRecord, atomic_path
+from .metadata import METADATA_KEY, RenderRecord
+from .safe_files import atomic_write, is_regular_file, open_exclusive, private_dir, temp_sibling
 from .network import CREPSGenerator
 from .progress import DONE, PYRAMID, RENDERING_TILES, WRITING, Progress
 from .views import View
@@ -221,43 +222,60 @@ class TileStore:
     """
 
     def __init__(self, root: Path, job_hash: str, describe: dict) -> None:
-        self.root = root
+        self.root = private_dir(root)  # never a link or another user's folder
+        self.discarded: list[str] = []  # damaged tiles found and removed (re-rendered)
         manifest = root / "manifest.json"
-        if manifest.exists():
+        if is_regular_file(manifest):
             try:
                 same = json.loads(manifest.read_text()).get("job") == job_hash
             except (OSError, ValueError):
                 same = False
             if not same:  # another job's tiles: never resume from them
                 shutil.rmtree(root)
-        if not manifest.exists():
-            root.mkdir(parents=True, exist_ok=True)
-            _atomic_write_bytes(manifest, json.dumps({"job": job_hash, **describe}, indent=1).encode())
+                private_dir(root)
+        if not is_regular_file(manifest):
+            atomic_write(manifest, json.dumps({"job": job_hash, **describe}, indent=1).encode())
 
     def path(self, level: int, ti: int, tj: int) -> Path:
         return self.root / f"L{level}_{ti}_{tj}.npy"
 
-    def has(self, level: int, ti: int, tj: int) -> bool:
-        return self.path(level, ti, tj).exists()
+    def has(self, level: int, ti: int, tj: int, shape: tuple[int, int]) -> bool:
+        """A finished tile of this shape is there; anything else under its name is removed."""
+        path = self.path(level, ti, tj)
+        if not os.path.lexists(path):
+            return False
+        if is_regular_file(path) and _npy_header(path) == ((shape[0], shape[1], 3), np.dtype(np.uint8)):
+            return True
+        path.unlink()
+        self.discarded.append(path.name)
+        return False
 
     def save(self, level: int, ti: int, tj: int, pixels: np.ndarray) -> None:
-        dst = self.path(level, ti, tj)
-        tmp = dst.with_suffix(".tmp")
-        with open(tmp, "wb") as f:
-            np.save(f, pixels)
-        os.replace(tmp, dst)
+        atomic_write(self.path(level, ti, tj), lambda f: np.save(f, pixels))
 
     def load(self, level: int, ti: int, tj: int) -> np.ndarray:
-        return np.load(self.path(level, ti, tj))
+        path = self.path(level, ti, tj)
+        if not is_regular_file(path):
+            raise ValueError(f"{path}: missing or not a plain file; run the export again to re-render it")
+        tile = np.load(path, allow_pickle=False)
+        if tile.dtype != np.uint8 or tile.ndim != 3 or tile.shape[2] != 3:
+            raise ValueError(f"{path}: not an RGB tile; delete it and run the export again")
+        return tile
 
     def remove(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype] | None:
+    """(shape, dtype) from a .npy header, without reading the data; None if unreadable."""
+    try:
+        with open(path, "rb") as f:
+            major, _ = np.lib.format.read_magic(f)
+            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+            shape, fortran, dtype = read(f)
+        return (tuple(shape), dtype) if not fortran else None
+    except (OSError, ValueError):
+        return None
 
 
 # ----- pyramid -----------------------------------------------------------------------------
@@ -411,12 +429,16 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
     tasks = plan_tiles(spec.shape, spec.tile)
     wd = work_dir(out)
     try:
-        store = TileStore(wd, spec.job_hash(model.sha256 or _weights_hash(engine)),
+        # The job names the generator too: G and G_ema of one file never share tiles.
+        store = TileStore(wd, spec.job_hash(f"{model.sha256 or _weights_hash(engine)}:{model.network}"),
                           {"spec": make_record(spec, model, levels).to_json()})
-        todo = [t for t in tasks if not store.has(0, t.ti, t.tj)]
+        todo = [t for t in tasks if not store.has(0, t.ti, t.tj, (t.rows, t.cols))]
         _check_free_space(wd, todo, spec)
         total, done = len(tasks), len(tasks) - len(todo)
-        yield Progress(RENDERING_TILES, done, total)
+        note = (f"re-rendering {len(store.discarded)} damaged tile(s) found in {wd}: "
+                + ", ".join(store.discarded[:5]) + ("..." if len(store.discarded) > 5 else "")
+                if store.discarded else None)
+        yield Progress(RENDERING_TILES, done, total, note=note)
         start, rendered = time.monotonic(), 0
         saved_limit = engine.max_cached_lines
         engine.max_cached_lines = line_cache_limit(spec)
@@ -434,7 +456,8 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
             for n, (i, j) in enumerate(grid, 1):
                 if cancel is not None and cancel():
                     raise RenderCancelled()
-                if not store.has(level, i, j):
+                shape = (min(spec.tile, lh - i * spec.tile), min(spec.tile, lw - j * spec.tile))
+                if not store.has(level, i, j, shape):
                     store.save(level, i, j, _pyramid_tile(store, level, i, j, spec.shape, spec.tile))
                 yield Progress(PYRAMID, n, len(grid))
         yield Progress(WRITING, 0, 1)
@@ -461,7 +484,8 @@ def _assemble(store: TileStore, spec: ExportSpec, out: Path, description: str, l
     """Write the final file from stored tiles under a temporary name, then rename it into place."""
     if cancel is not None and cancel():
         raise RenderCancelled()
-    tmp = atomic_path(out)
+    tmp = temp_sibling(out)
+    open_exclusive(tmp).close()  # ours alone: the writers below reopen it by name
     try:
         if spec.fmt == "tiff":
             _write_tiff(tmp, store, spec, description, levels)
@@ -469,7 +493,7 @@ def _assemble(store: TileStore, spec: ExportSpec, out: Path, description: str, l
             _write_png(tmp, store, spec, description)
         else:
             _write_jpeg(tmp, store, spec, description)
-            _atomic_write_bytes(out.with_name(out.name + ".json"), description.encode())
+            atomic_write(out.with_name(out.name + ".json"), description.encode())
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, PngImagePlugin
 
+from .safe_files import atomic_write
 from . import __version__
 from .latents import LatentSpec
 from .views import View
@@ -56,24 +57,13 @@ class RenderRecord:
                    network=d.get("network", "G_ema"), supersample=int(d.get("supersample", 1)), extra=d.get("extra"))
 
 
-def atomic_path(path: Path) -> Path:
-    """Temporary sibling name used while writing ``path`` (renamed when complete)."""
-    return path.with_name(f".{path.name}.partial-{os.getpid()}")
-
-
 def write_png(path: str | os.PathLike, rgb: np.ndarray, record: RenderRecord | None = None) -> Path:
     """Write an HWC uint8 image as PNG with the record in a text chunk, atomically."""
     path = Path(path)
     info = PngImagePlugin.PngInfo()
     if record is not None:
         info.add_text(METADATA_KEY, record.to_json())
-    tmp = atomic_path(path)
-    try:
-        Image.fromarray(rgb).save(tmp, format="PNG", pnginfo=info)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda f: Image.fromarray(rgb).save(f, format="PNG", pnginfo=info))
 
 
 def read_record(path: str | os.PathLike) -> RenderRecord:

@@ -28,6 +28,7 @@ class Progress:
     total: int
     eta_s: float | None = None
     path: Path | None = None  # set on the final DONE record: what was written
+    note: str | None = None  # something the user should be told (e.g. damaged files replaced)
 
     @property
     def fraction(self) -> float:

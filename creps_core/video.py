@@ -37,6 +37,7 @@ from .engine import Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec, slerp
 from .metadata import RenderRecord
 from .progress import DONE, RENDERING_FRAMES, Progress
+from .safe_files import atomic_write, open_exclusive, temp_sibling
 from .views import View, Warp
 
 EASINGS: dict[str, Callable[[float], float]] = {
@@ -312,7 +313,7 @@ def record(keyframes: Sequence[Keyframe], view: View, latent: LatentSpec, durati
 
 
 def save_spec(path: str | os.PathLike, spec: VideoSpec) -> None:
-    Path(path).write_text(json.dumps(spec.to_dict(), indent=1))
+    atomic_write(path, json.dumps(spec.to_dict(), indent=1).encode())
 
 
 def load_spec(path: str | os.PathLike) -> VideoSpec:
@@ -394,11 +395,12 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
     rows = -(-len(cells) // columns)
     canvas = replace(spec, width=spec.width * columns, height=spec.height * rows)
     validate(canvas, fmt)
-    tmp = out.with_name(f".{out.stem}.partial-{os.getpid()}{out.suffix}")  # ffmpeg picks the muxer by suffix
+    tmp = temp_sibling(out)  # keeps the suffix: ffmpeg picks the muxer by it
     sidecar = out.with_name(out.name + ".json")
-    sidecar_tmp = sidecar.with_name(f".{sidecar.name}.partial-{os.getpid()}")
+    sidecar_tmp = temp_sibling(sidecar)
     total, start = spec.n_frames, time.monotonic()
     try:
+        open_exclusive(tmp).close()  # ours alone: the encoder reopens it by name
         writer = (_GifWriter if fmt == "gif" else _FFmpegWriter)(tmp, fmt, canvas)
         try:
             yield Progress(RENDERING_FRAMES, 0, total)
@@ -411,7 +413,8 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
         finally:
             writer.close()
         record = video_record(spec, engine, cells if len(cells) > 1 else (), columns)
-        sidecar_tmp.write_text(record.to_json())
+        with open_exclusive(sidecar_tmp) as f:
+            f.write(record.to_json().encode())
         os.replace(tmp, out)
         os.replace(sidecar_tmp, sidecar)
         yield Progress(DONE, total, total, 0.0, out)

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from creps_core.latents import LatentSpec
-from creps_core.metadata import atomic_path
+from creps_core.safe_files import atomic_write
 from creps_core.video import Keyframe
 
 from .state import Bookmark, Geometry, RenderSettings
@@ -57,14 +57,7 @@ class Workspace:
 
 
 def save_workspace(path: str | os.PathLike, ws: Workspace) -> Path:
-    path = Path(path)
-    tmp = atomic_path(path)
-    try:
-        tmp.write_text(json.dumps(ws.to_dict(), indent=2, sort_keys=True))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, json.dumps(ws.to_dict(), indent=2, sort_keys=True).encode())
 
 
 def load_workspace(path: str | os.PathLike) -> Workspace:

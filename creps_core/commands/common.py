@@ -160,6 +160,8 @@ class TerminalProgress:
         self.stage: str | None = None
 
     def __call__(self, step: Progress) -> None:
+        if step.note:
+            say(f"note: {step.note}")
         if step.path is not None:
             return
         if self.bar is None or step.stage != self.stage:

@@ -1,0 +1,75 @@
+"""Writing files so that nothing half-written or planted is ever trusted or followed.
+
+* :func:`atomic_write` writes to a fresh temporary sibling (unique per process and call,
+  created exclusively and never through a symbolic link) and renames it into place.
+* :func:`private_dir` makes or reuses a work folder only when it is a real directory owned
+  by this user: a folder or link planted by someone else (say in /tmp) is refused, so an
+  export can never be steered into overwriting files elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+
+
+class UnsafePathError(OSError):
+    """A path this tool was about to write through is a link, or not ours."""
+
+
+def temp_sibling(path: Path) -> Path:
+    """A hidden temporary name beside ``path``, unique to this process and call (so it cannot
+    be predicted and planted), keeping the suffix (writers such as ffmpeg choose by it)."""
+    return path.with_name(f".{path.stem}.partial-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+
+
+def open_exclusive(path: Path) -> BinaryIO:
+    """Open a new file for writing: fails if anything (file or link) already has the name."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    return os.fdopen(fd, "wb")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None] | bytes) -> Path:
+    """Write ``path`` through a temporary sibling, then rename: readers see the old file or the
+    new one, never a part.  ``write`` is the bytes, or a function that writes into the file."""
+    path = Path(path)
+    tmp = temp_sibling(path)
+    try:
+        with open_exclusive(tmp) as f:
+            if isinstance(write, (bytes, bytearray)):
+                f.write(write)
+            else:
+                write(f)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def is_regular_file(path: Path) -> bool:
+    """True for a plain file (not a link, folder or device) without following links."""
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (mode 700), or reuse it if it is a real directory owned by this user."""
+    try:
+        os.mkdir(path, 0o700)
+        return path
+    except FileExistsError:
+        pass
+    info = os.lstat(path)
+    if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
+        raise UnsafePathError(f"{path} is in the way of the export's work folder and is not a folder of ours "
+                              "(a link or a file): remove it and run the export again")
+    if hasattr(os, "getuid") and info.st_uid != os.getuid():
+        raise UnsafePathError(f"{path} belongs to another user: remove it, or export to another folder")
+    return path
