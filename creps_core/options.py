@@ -103,34 +103,26 @@ def parse_warp(text: str) -> WarpArg:
     return warp
 
 
-def positive_float(text: str) -> float:
+def _number(text: str, kind: type, ok, wanted: str):
     try:
-        value = float(text)
+        value = kind(text)
     except ValueError:
-        raise UsageError(f"expected a number, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise UsageError(f"expected a positive number, got {text!r}")
+        raise UsageError(f"expected {wanted}, got {text!r}") from None
+    if not ok(value):
+        raise UsageError(f"expected {wanted}, got {text!r}")
     return value
+
+
+def positive_float(text: str) -> float:
+    return _number(text, float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 
 
 def finite_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise UsageError(f"expected a number, got {text!r}") from None
-    if not math.isfinite(value):
-        raise UsageError(f"expected a finite number, got {text!r}")
-    return value
+    return _number(text, float, math.isfinite, "a finite number")
 
 
 def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise UsageError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise UsageError(f"expected a whole number of at least 1, got {text!r}")
-    return value
+    return _number(text, int, lambda v: v >= 1, "a whole number of at least 1")
 
 
 # ----- help that always shows the default --------------------------------------------------------

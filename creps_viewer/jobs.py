@@ -18,7 +18,7 @@ from typing import Callable
 from PySide6.QtCore import QObject, Signal
 
 from creps_core.engine import RenderCancelled
-from creps_core.progress import Progress
+from creps_core.progress import Progress, format_duration
 
 JobFn = Callable[[Callable[[Progress], None], Callable[[], bool]], object]
 
@@ -36,14 +36,7 @@ def describe_error(e: BaseException) -> str:
 
 
 def format_eta(seconds: float | None) -> str:
-    if seconds is None:
-        return "estimating…"
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600} h {s % 3600 // 60:02d} min left"
-    if s >= 60:
-        return f"{s // 60} min {s % 60:02d} s left"
-    return f"{s} s left"
+    return "estimating…" if seconds is None else f"{format_duration(seconds)} left"
 
 
 class BackgroundJob(QObject):

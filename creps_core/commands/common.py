@@ -17,7 +17,7 @@ from ..engine import Engine, precision_warning
 from ..latents import LatentSpec
 from ..metadata import RenderRecord
 from ..options import UsageError, WarpArg
-from ..progress import Progress
+from ..progress import Progress, format_duration
 from ..views import View, Warp
 
 LONG_JOB_S = 60.0  # print an estimate before work expected to take longer than this
@@ -134,15 +134,6 @@ def estimate_seconds(engine: Engine, latent: LatentSpec, view: View, pixels: flo
     engine.render(latent, crop)
     per_pixel = (time.perf_counter() - t0) / (crop.shape[0] * crop.shape[1])
     return per_pixel * pixels
-
-
-def format_duration(seconds: float) -> str:
-    s = int(round(seconds))
-    if s >= 3600:
-        return f"{s // 3600} h {s % 3600 // 60:02d} min"
-    if s >= 60:
-        return f"{s // 60} min {s % 60:02d} s"
-    return f"{s} s"
 
 
 def announce_estimate(seconds: float, what: str) -> None:
