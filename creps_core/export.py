@@ -53,6 +53,7 @@ from .views import View
 FORMATS = ("tiff", "png", "jpeg")
 MAX_SIDE = 2**31 - 1  # TIFF/PNG store sizes as 32-bit; beyond this nothing can hold it
 JPEG_MAX_SIDE = 65535  # JPEG stores sizes as 16-bit
+MAX_PYRAMID_LEVELS = 31  # halving a 2^31-pixel side 31 times reaches one pixel
 IN_MEMORY_LIMIT = 4 << 30  # bytes: largest image we assemble in memory (JPEG) or band (PNG)
 STRIP_PIXELS = 4096  # width of a column strip: tiles below each other share its cached columns
 
@@ -146,6 +147,8 @@ def validate(spec: ExportSpec) -> None:
         raise ValueError(f"supersampled size {w * spec.supersample}x{h * spec.supersample} is too large")
     if spec.tile % 16 or not 16 <= spec.tile <= 8192:
         raise ValueError(f"tile size must be a multiple of 16 in 16..8192, got {spec.tile}")
+    if not -1 <= spec.pyramid <= MAX_PYRAMID_LEVELS:
+        raise ValueError(f"pyramid levels must be -1 (down to one tile) or 0..{MAX_PYRAMID_LEVELS}, got {spec.pyramid}")
     if spec.pyramid and spec.fmt != "tiff":
         raise ValueError("pyramid levels need the TIFF format")
     if spec.fmt == "jpeg":

@@ -21,6 +21,7 @@ WARP_NAMES = ("swirl", "lens", "wave")
 PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
 NOISE_MODES = ("const", "random", "none")
 NETWORK_KINDS = ("G_ema", "G")
+MAX_SEEDS = 100_000  # a list longer than this is a typo, not a plan (and would fill memory)
 NETWORK_HELP = ("checkpoint: an official .pkl or a .safetensors file; 'demo' (the shipped colour model), "
                 "'demo:faces', or 'random[:SEED]' for labelled random weights")
 
@@ -51,9 +52,13 @@ def parse_seeds(text: str) -> list[int]:
                 lo, hi = int(a), int(b)
                 if hi < lo:
                     raise ValueError
+                if len(seeds) + hi - lo + 1 > MAX_SEEDS:
+                    raise UsageError(f"bad seed list {text!r}: at most {MAX_SEEDS:,} seeds at once")
                 seeds.extend(range(lo, hi + 1))
             elif part:
                 seeds.append(int(part))
+    except UsageError:
+        raise
     except ValueError:
         raise UsageError(f"bad seed list {text!r} (expected e.g. 0-3,7)") from None
     if not seeds or any(s < 0 or s >= 2**32 for s in seeds):

@@ -47,6 +47,9 @@ EASINGS: dict[str, Callable[[float], float]] = {
     "in_out": lambda t: 4 * t**3 if t < 0.5 else 1 - (-2 * t + 2) ** 3 / 2,
 }
 LATENT_MODES = ("slerp", "lerp", "spline")
+MAX_FPS = 1000.0
+MAX_FRAMES = 10_000_000  # about 92 hours at 30 fps
+MAX_FRAME_SIDE = 16384  # the largest frame H.264 and VP9 encoders take
 VIDEO_FORMATS = {".mp4": "mp4", ".webm": "webm", ".gif": "gif"}
 
 ProgressFn = Callable[[Progress], None]
@@ -140,10 +143,12 @@ def validate(spec: VideoSpec, fmt: str) -> None:
         raise ValueError("a video needs at least one keyframe")
     if spec.latent_mode not in LATENT_MODES:
         raise ValueError(f"unknown latent interpolation {spec.latent_mode!r}; choose one of {', '.join(LATENT_MODES)}")
-    if not spec.fps > 0:
-        raise ValueError(f"fps must be positive, got {spec.fps}")
-    if spec.frames is not None and spec.frames < 1:
-        raise ValueError(f"a video needs at least one frame, got {spec.frames}")
+    if not 0 < spec.fps <= MAX_FPS:
+        raise ValueError(f"fps must be in (0, {MAX_FPS}], got {spec.fps}")
+    if not 1 <= spec.n_frames <= MAX_FRAMES:
+        raise ValueError(f"a video has 1..{MAX_FRAMES:,} frames; this one would have {spec.n_frames:,}")
+    if max(spec.width, spec.height) > MAX_FRAME_SIDE:
+        raise ValueError(f"frames are at most {MAX_FRAME_SIDE} pixels a side (video codecs), got {spec.width}x{spec.height}")
     if spec.width < 16 or spec.height < 16:
         raise ValueError(f"frames must be at least 16x16, got {spec.width}x{spec.height}")
     if fmt in ("mp4", "webm") and (spec.width % 16 or spec.height % 16):

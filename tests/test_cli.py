@@ -252,3 +252,28 @@ def test_sigterm_stops_a_video_with_status_130_and_no_stray_files(tmp_path, ckpt
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
     assert sorted(os.listdir(tmp_path)) == []
+
+
+def exit_code(argv: list[str]) -> int:
+    """What the shell would see: main's return value, or argparse's exit status."""
+    try:
+        return main(argv)
+    except SystemExit as e:
+        return e.code
+
+
+@pytest.mark.parametrize("argv,code,message", [
+    (["render", "--seeds", "0-4294967295", "--outdir", "OUT"], 2, "at most 100,000 seeds"),
+    (["render", "--trunc", "nan", "--outdir", "OUT"], 2, "finite"),
+    (["export", "OUT/x.tif", "--size", "64x64", "--pyramid", "100000"], 1, "pyramid levels"),
+    (["video", "OUT/x.mp4", "--preset", "zoom", "--fps", "1e9"], 1, "fps"),
+    (["video", "OUT/x.mp4", "--preset", "zoom", "--size", "100000x16"], 1, "16384"),
+    (["video", "OUT/x.mp4", "--preset", "zoom", "--frames", "0"], 2, "at least 1"),
+])
+def test_impossible_values_are_refused_before_any_work(tmp_path, ckpt, capsys, argv, code, message):
+    (tmp_path / "OUT").mkdir()
+    argv = [a.replace("OUT", str(tmp_path / "OUT")) for a in argv] + ["-c", str(ckpt)]
+    assert exit_code(argv) == code
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and "about" not in err  # no estimate: refused first
+    assert list((tmp_path / "OUT").iterdir()) == []

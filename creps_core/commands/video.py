@@ -88,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
     cells = [replace(c, precision=engine.precision) for c in cells]
     if args.save_spec:
         vid.save_spec(args.save_spec, spec)
+    rows = -(-max(1, len(cells)) // columns)
+    vid.validate(replace(spec, width=spec.width * columns, height=spec.height * rows), vid.format_of(out))
     first = vid.frame_at(engine, spec, 0)
     pixels = spec.width * spec.height * spec.n_frames * max(1, len(cells))
     if pixels > 16 * spec.width * spec.height:  # more than a few frames: worth an estimate
@@ -99,6 +101,5 @@ def run(args: argparse.Namespace) -> int:
     with TerminalProgress("frame") as progress, closing(steps):
         for step in steps:
             progress(step)
-    rows = -(-max(1, len(cells)) // columns)
     print(f"wrote {out} ({spec.n_frames} frames, {spec.width * columns}x{spec.height * rows} at {spec.fps:g} fps)")
     return 0
