@@ -20,6 +20,7 @@ import _compat_pickle
 import collections
 import io
 import pickle
+import pickletools
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -118,19 +119,36 @@ def _load_storage_bytes(blob: Any) -> Any:
 _NUMERIC_KINDS = set("biufc")
 
 
-def _numpy_dtype(spec: Any, align: Any = False, copy: Any = False) -> np.dtype:
-    if not isinstance(spec, str):
-        raise UnsafePickleError("numpy dtype spec is not a string")
-    dt = np.dtype(spec)
-    if dt.kind not in _NUMERIC_KINDS:
-        raise UnsafePickleError(f"numpy dtype {spec!r} is not numeric")
-    return dt
+class DtypeRecord(ObjectRecord):
+    """numpy.dtype(spec) as an inert record.
+
+    A real dtype is mutable through its __setstate__ (a pickle's BUILD can give it any item
+    size), and a scalar read with such a dtype reads memory past its buffer.  So the pickle
+    only ever holds this record; scalars are read with a fresh dtype made from the spec.
+    """
+
+    qualified_name = "numpy.dtype"
+
+    def __init__(self, spec: Any, align: Any = False, copy: Any = False) -> None:
+        super().__init__()
+        if not isinstance(spec, str):
+            raise UnsafePickleError("numpy dtype spec is not a string")
+        try:
+            dtype = np.dtype(spec)
+        except TypeError:
+            raise UnsafePickleError(f"numpy dtype {spec!r} is not a plain number type") from None
+        if dtype.kind not in _NUMERIC_KINDS or dtype.subdtype is not None or dtype.names is not None:
+            raise UnsafePickleError(f"numpy dtype {spec!r} is not a plain number type")
+        self.spec = spec
 
 
 def _numpy_scalar(dtype: Any, data: Any = None) -> Any:
-    if not isinstance(dtype, np.dtype) or dtype.kind not in _NUMERIC_KINDS or not isinstance(data, bytes):
+    if not isinstance(dtype, DtypeRecord) or not isinstance(data, bytes):
         raise UnsafePickleError("numpy scalar is not a plain number")
-    return np.frombuffer(data, dtype=dtype, count=1)[0]
+    fresh = np.dtype(dtype.spec)
+    if len(data) != fresh.itemsize:
+        raise UnsafePickleError(f"numpy scalar of {fresh} has {len(data)} bytes, not {fresh.itemsize}")
+    return np.frombuffer(data, dtype=fresh, count=1)[0]
 
 
 def _codecs_encode(text: Any, encoding: Any = "utf-8") -> bytes:
@@ -151,7 +169,7 @@ _ALLOWED_FUNCTIONS: dict[tuple[str, str], Any] = {
     ("collections", "OrderedDict"): collections.OrderedDict,
     ("dnnlib.util", "EasyDict"): EasyDictRecord,
     ("dnnlib", "EasyDict"): EasyDictRecord,
-    ("numpy", "dtype"): _numpy_dtype,
+    ("numpy", "dtype"): DtypeRecord,
     ("numpy.core.multiarray", "scalar"): _numpy_scalar,
     ("numpy._core.multiarray", "scalar"): _numpy_scalar,
     ("builtins", "set"): set,
@@ -190,8 +208,57 @@ class RestrictedUnpickler(pickle.Unpickler):
         raise UnsafePickleError("persistent ids are not used by CREPS pickles")
 
 
+MAX_NESTING = 200  # checkpoints nest a few dozen levels; hashing a deeper tuple can overflow the C stack
+MEMO_SLACK = 64  # memo indices come in order; one far ahead would make the unpickler allocate a huge table
+
+
+def check_structure(f: BinaryIO) -> None:
+    """Refuse, before anything is built, a pickle whose objects nest too deeply or whose memo
+    indices jump ahead (both crash or exhaust the C unpickler, whatever the allow-list says).
+
+    A dry run over the opcodes tracks each stack entry's nesting depth; nothing is created.
+    """
+    start = f.tell()
+    stack: list[int] = []  # nesting depth of each entry; -1 marks MARK
+    memo: dict[int, int] = {}
+    try:
+        for n, (op, arg, _) in enumerate(pickletools.genops(f)):
+            name = op.name
+            if name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                index = len(memo) if name == "MEMOIZE" else int(arg)
+                if index > n + MEMO_SLACK:
+                    raise UnsafePickleError(f"memo index {index} far ahead of the pickle's {n} opcodes")
+                memo[index] = stack[-1] if stack else 0
+                continue
+            if name in ("GET", "BINGET", "LONG_BINGET"):
+                stack.append(memo.get(int(arg), 0))
+                continue
+            popped: list[int] = []
+            before = list(op.stack_before)
+            if before and before[-1] is pickletools.stackslice:  # everything down to the last MARK
+                while stack and stack[-1] != -1:
+                    popped.append(stack.pop())
+                if stack:
+                    stack.pop()
+                before = before[:-2]
+            for _ in before:
+                popped.append(stack.pop() if stack else 0)
+            depth = max(popped, default=-1) + 1
+            for kind in op.stack_after:
+                stack.append(-1 if kind is pickletools.markobject else depth)
+            if depth > MAX_NESTING:
+                raise UnsafePickleError(f"objects nested more than {MAX_NESTING} levels deep")
+    except UnsafePickleError:
+        raise
+    except (ValueError, EOFError) as e:  # cut short or garbled: corrupt, not hostile
+        raise pickle.UnpicklingError(str(e)) from None
+    finally:
+        f.seek(start)
+
+
 def safe_load(f: BinaryIO) -> Any:
-    """Unpickle a file object with :class:`RestrictedUnpickler`."""
+    """Unpickle a file object with :class:`RestrictedUnpickler`, after :func:`check_structure`."""
+    check_structure(f)
     return RestrictedUnpickler(f).load()
 
 
