@@ -79,7 +79,7 @@ def read_record(path: str | os.PathLike) -> RenderRecord:
     sidecar = path.with_name(path.name + ".json")
     suffix = path.suffix.lower()
     if suffix == ".json":
-        text = path.read_text()
+        text = _bounded_text(path)
     elif suffix in (".tif", ".tiff", ".btf"):
         import tifffile
 
@@ -91,7 +91,7 @@ def read_record(path: str | os.PathLike) -> RenderRecord:
     elif suffix == ".png":
         text = _png_text(path, METADATA_KEY)
     elif sidecar.exists():
-        text = sidecar.read_text()
+        text = _bounded_text(sidecar)
     else:
         text = None
     try:
@@ -100,8 +100,29 @@ def read_record(path: str | os.PathLike) -> RenderRecord:
         raise ValueError(f"{path}: carries no readable CREPS Explorer metadata") from None
 
 
+MAX_RECORD_BYTES = 1 << 20  # a record is a few kB; anything past 1 MiB is not one of ours
+
+
+def _bounded_text(path: Path) -> str:
+    if path.stat().st_size > MAX_RECORD_BYTES:
+        raise ValueError(f"{path}: too large to be a CREPS Explorer record")
+    return path.read_text()
+
+
+def _inflate(data: bytes, path: Path) -> bytes:
+    """zlib-decompress at most MAX_RECORD_BYTES (a compressed chunk can claim gigabytes)."""
+    z = zlib.decompressobj()
+    try:
+        out = z.decompress(data, MAX_RECORD_BYTES)
+    except zlib.error as e:
+        raise ValueError(f"{path}: its metadata chunk is corrupt ({e})") from None
+    if z.unconsumed_tail:
+        raise ValueError(f"{path}: its metadata inflates past {MAX_RECORD_BYTES >> 20} MiB; not a CREPS Explorer record")
+    return out
+
+
 def _png_text(path: Path, key: str) -> str | None:
-    """Text of a tEXt/iTXt/zTXt chunk before the image data, or None."""
+    """Text of a tEXt/iTXt/zTXt chunk before the image data, or None (never inflating a bomb)."""
     with open(path, "rb") as f:
         if f.read(8) != b"\x89PNG\r\n\x1a\n":
             raise ValueError(f"{path}: not a PNG file")
@@ -112,6 +133,9 @@ def _png_text(path: Path, key: str) -> str | None:
             n, tag = struct.unpack(">I", head[:4])[0], head[4:]
             if tag in (b"IDAT", b"IEND"):
                 return None
+            if n > MAX_RECORD_BYTES:  # not ours: skip without reading it
+                f.seek(n + 4, 1)
+                continue
             data = f.read(n)
             f.read(4)  # CRC
             name, _, rest = data.partition(b"\0")
@@ -120,7 +144,7 @@ def _png_text(path: Path, key: str) -> str | None:
             if tag == b"tEXt":
                 return rest.decode("latin-1")
             if tag == b"zTXt":
-                return zlib.decompress(rest[1:]).decode("latin-1")
+                return _inflate(rest[1:], path).decode("latin-1")
             if tag == b"iTXt":
                 compressed, body = rest[0], rest[2:].split(b"\0", 2)[2]
-                return (zlib.decompress(body) if compressed else body).decode("utf-8")
+                return (_inflate(body, path) if compressed else body).decode("utf-8")

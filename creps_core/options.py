@@ -162,8 +162,9 @@ def add_network(p: argparse.ArgumentParser, from_file: bool = False) -> None:
     default = "demo, or the --from file's checkpoint" if from_file else "demo"
     p.add_argument("--network", "--checkpoint", "--network-pkl", "-c", dest="network", metavar="PATH",
                    default=None, help=f"{NETWORK_HELP} (default: {default})")
-    p.add_argument("--network-kind", choices=NETWORK_KINDS, default="G_ema",
-                   help="which generator of an official snapshot to use")
+    kind_default = "G_ema, or the --from file's" if from_file else "G_ema"
+    p.add_argument("--network-kind", choices=NETWORK_KINDS, default=None,
+                   help=f"which generator of an official snapshot to use (default: {kind_default})")
 
 
 def add_seeds(p: argparse.ArgumentParser, default: str, several: bool = True) -> None:

@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     for action in p._actions:  # the output of the explorer is its window
         if action.dest == "size":
             action.type, action.help = _window_size, "window size, e.g. 1280x800 (default: as last time)"
-        if action.dest in ("noise_mode", "translate"):
+        if action.dest in ("noise_mode", "translate", "network_kind"):
             action.help = argparse.SUPPRESS
     add_compute(p, precision="auto")
     p.add_argument("--workspace", metavar="FILE", default=None, help="open a saved workspace (default: none)")

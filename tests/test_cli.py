@@ -277,3 +277,31 @@ def test_impossible_values_are_refused_before_any_work(tmp_path, ckpt, capsys, a
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err and "about" not in err  # no estimate: refused first
     assert list((tmp_path / "OUT").iterdir()) == []
+
+
+def test_a_provenance_bomb_is_refused_in_one_line(tmp_path, capsys):
+    """A PNG whose compressed metadata chunk inflates to 1 GiB is refused without inflating it."""
+    import struct
+    import zlib
+
+    def chunk(tag: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+    bomb = zlib.compress(b" " * (1 << 30), 9)
+    png = tmp_path / "bomb.png"
+    png.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+                    + chunk(b"zTXt", b"creps\0\0" + bomb) + chunk(b"IEND", b""))
+    assert main(["render", "--from", str(png), "--outdir", str(tmp_path / "o")]) == 1
+    err = capsys.readouterr().err
+    assert "inflates past" in err and len(err.strip().splitlines()) == 1
+
+
+def test_rerendering_from_a_file_uses_the_generator_that_made_it(tmp_path):
+    """An image made with G (not G_ema) re-renders with G."""
+    path, _ = golden_pickle(tmp_path, "small64_golden.npz")
+    a = tmp_path / "a"
+    assert main(["render", "--network", str(path), "--network-kind", "G", "--seeds", "0", "--outdir", str(a)]) == 0
+    assert read_record(a / "seed0000.png").network == "G"
+    assert main(["render", "--from", str(a / "seed0000.png"), "--outdir", str(tmp_path / "b")]) == 0
+    assert np.array_equal(np.asarray(Image.open(tmp_path / "b" / "seed0000.png")), np.asarray(Image.open(a / "seed0000.png")))
+    assert read_record(tmp_path / "b" / "seed0000.png").network == "G"

@@ -43,6 +43,6 @@ def convert(args: argparse.Namespace) -> int:
     dst = Path(args.output)
     if dst.suffix != ".safetensors":
         raise UsageError("the output name must end in .safetensors")
-    model = convert_to_safetensors(source, dst, args.network_kind)
+    model = convert_to_safetensors(source, dst, args.network_kind or "G_ema")
     print(f"wrote {dst} ({model.num_params:,} parameters, from {model.network})")
     return 0

@@ -31,7 +31,7 @@ def say(message: str) -> None:
 
 def open_network(args: argparse.Namespace, name: str | None = None) -> LoadedModel:
     """The model named by ``--network`` (or ``name``): a path, ``demo[:NAME]`` or ``random[:SEED]``."""
-    return open_model(name if name is not None else args.network, getattr(args, "network_kind", "G_ema"))
+    return open_model(name if name is not None else args.network, getattr(args, "network_kind", None) or "G_ema")
 
 
 def open_for_record(args: argparse.Namespace, record: RenderRecord, source: str) -> LoadedModel:
@@ -39,7 +39,7 @@ def open_for_record(args: argparse.Namespace, record: RenderRecord, source: str)
 
     A checkpoint whose hash differs from the one recorded is refused, unless the user chose
     it with --network (rendering the same view with another model is then the point: a warning)."""
-    model = open_network(args, args.network or record.checkpoint)
+    model = open_model(args.network or record.checkpoint, args.network_kind or record.network)
     if record.checkpoint_sha256 and model.sha256 and record.checkpoint_sha256 != model.sha256:
         message = (f"{model.path} is not the checkpoint {source} was rendered with "
                    f"(sha256 {model.sha256[:12]}... vs {record.checkpoint_sha256[:12]}...)")
