@@ -20,6 +20,7 @@ from pathlib import Path
 import torch
 
 from .network import CREPSConfig, CREPSGenerator, count_parameters, expected_shapes
+from .safe_files import atomic_write
 from .safe_pickle import ObjectRecord, PersistentRecord, UnsafePickleError, module_state_dict, safe_load
 
 NATIVE_FORMAT = "creps-explorer/1"
@@ -187,6 +188,8 @@ def _validate(model: LoadedModel) -> None:
         t = model.state[k]
         if tuple(t.shape) != shape:
             raise CheckpointError(f"{model.path}: tensor {k} has shape {tuple(t.shape)}, expected {shape}")
+        if t.numel() * t.element_size() > t.untyped_storage().nbytes():  # e.g. stride-0 views of one number
+            raise CheckpointError(f"{model.path}: tensor {k} claims more values than the file stores for it")
         if not t.is_floating_point():
             raise CheckpointError(f"{model.path}: tensor {k} is {t.dtype}, expected floating point")
         if not torch.isfinite(t).all():
@@ -197,18 +200,11 @@ def _validate(model: LoadedModel) -> None:
 def save_safetensors(path: str | os.PathLike, cfg: CREPSConfig, state: dict[str, torch.Tensor],
                      metadata: dict[str, str] | None = None) -> Path:
     """Write weights + config as safetensors, atomically (temp file, then rename)."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
-    path = Path(path)
     meta = {"format": NATIVE_FORMAT, "creps_config": json.dumps(cfg.to_dict()), **(metadata or {})}
     tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        save_file(tensors, str(tmp), metadata={k: str(v) for k, v in meta.items()})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, save(tensors, metadata={k: str(v) for k, v in meta.items()}))
 
 
 def convert_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike, network: str = "G_ema") -> LoadedModel:

@@ -33,6 +33,14 @@ LRELU_GAIN = math.sqrt(2.0)
 FC_CLAMP = 256.0
 
 
+# What any real CREPS generator fits in (the released ones: 512-d latents, 1024 channels, 1024 px).
+CONFIG_BOUNDS: dict[str, tuple[int, int]] = {
+    "z_dim": (1, 4096), "w_dim": (1, 4096), "c_dim": (0, 100_000), "img_resolution": (8, 8192),
+    "img_channels": (1, 4), "mapping_layers": (1, 64), "channel_base": (1, 1 << 22), "channel_max": (1, 8192),
+    "biline_channels": (2, 1024), "rank": (1, 256),
+}
+
+
 @dataclass(frozen=True)
 class CREPSConfig:
     """Architecture hyper-parameters; the same keys as the official ``_init_kwargs``."""
@@ -50,14 +58,19 @@ class CREPSConfig:
     bandwidth: float = 10.0
 
     def __post_init__(self) -> None:
+        # Types and bounds first: a config from a file decides how much memory is allocated.
+        for name, (lo, hi) in CONFIG_BOUNDS.items():
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+                raise ValueError(f"{name} must be a whole number in {lo}..{hi}, got {value!r}")
+        if isinstance(self.bandwidth, bool) or not isinstance(self.bandwidth, (int, float)) \
+                or not (0 < self.bandwidth < 1e6 and math.isfinite(self.bandwidth)):
+            raise ValueError(f"bandwidth must be a positive finite number, got {self.bandwidth!r}")
         r = self.img_resolution
         if r < 8 or r & (r - 1):
             raise ValueError(f"img_resolution must be a power of two >= 8, got {r}")
         if self.biline_channels <= self.img_channels:
             raise ValueError("biline_channels must exceed img_channels")
-        for name in ("z_dim", "w_dim", "mapping_layers", "channel_base", "channel_max", "rank", "img_channels"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive")
 
     @property
     def block_resolutions(self) -> list[int]:

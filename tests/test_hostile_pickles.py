@@ -56,3 +56,45 @@ def test_hostile_pickle_gives_one_line_and_exit_1(tmp_path, make):
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "Traceback" not in run.stderr
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+
+
+def test_a_tensor_that_claims_more_values_than_stored_is_refused(tmp_path, monkeypatch):
+    """Stride-0 views of one number pass any shape check; they must not pass for weights."""
+    import torch
+
+    from creps_core.checkpoint import CheckpointError, load_checkpoint
+
+    from .core_fixtures import golden, golden_state
+    from .official_pickle import write_official_pickle
+
+    g = golden("small64_golden.npz")
+    state = golden_state(g)
+    w = state["mapping.fc0.weight"]
+    expanded = state["mapping.fc0.weight"] = torch.zeros(1).expand(w.shape)
+    clone = torch.Tensor.clone  # the writer copies tensors; let this one through as the view it is
+    monkeypatch.setattr(torch.Tensor, "clone", lambda t, *a, **k: t if t is expanded else clone(t, *a, **k))
+    path = tmp_path / "stride0.pkl"
+    write_official_pickle(path, state, g["meta"]["G_init_kwargs"])
+    monkeypatch.undo()
+    assert path.stat().st_size < 2_500_000  # the file really stores one number for that weight
+    with pytest.raises(CheckpointError, match="claims more values"):
+        load_checkpoint(path)
+
+
+@pytest.mark.parametrize("change,message", [({"z_dim": 1 << 24}, "z_dim"), ({"bandwidth": float("nan")}, "bandwidth"),
+                                            ({"rank": 2.5}, "rank"), ({"img_resolution": True}, "img_resolution")])
+def test_impossible_configs_are_refused_before_allocation(tmp_path, change, message):
+    import json
+
+    from safetensors.torch import save_file
+
+    from creps_core.checkpoint import CheckpointError, load_checkpoint
+    from creps_core.network import CREPSConfig
+
+    cfg = CREPSConfig(z_dim=8, w_dim=8, img_resolution=8, mapping_layers=1, channel_base=64, channel_max=8,
+                      biline_channels=8).to_dict() | change
+    path = tmp_path / "m.safetensors"
+    import torch
+    save_file({"x": torch.zeros(1)}, str(path), metadata={"creps_config": json.dumps(cfg)})
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(path)
