@@ -73,6 +73,33 @@ class LatentSpec:
     interp_space: str = "w"
     directions: tuple[tuple[int, float], ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        """Every value typed and finite: specs arrive from files (provenance, keyframes, workspaces)."""
+        def whole(name: str, value, optional: bool, hi: int = 2**32) -> None:
+            if value is None and optional:
+                return
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < hi:
+                raise ValueError(f"latent {name} must be a whole number in [0, {hi}), got {value!r}")
+
+        def number(name: str, value) -> None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise ValueError(f"latent {name} must be a finite number, got {value!r}")
+
+        whole("seed", self.seed, False)
+        for name in ("mix_seed", "interp_seed"):
+            whole(name, getattr(self, name), True)
+        for name in ("cutoff", "class_idx"):
+            whole(name, getattr(self, name), True, 1 << 20)
+        number("psi", self.psi)
+        number("interp_t", self.interp_t)
+        if self.interp_space not in ("w", "z"):
+            raise ValueError(f"latent interp_space must be 'w' or 'z', got {self.interp_space!r}")
+        for i in self.mix_layers:
+            whole("mix layer", i, False, 1 << 10)
+        for i, amount in self.directions:
+            whole("direction index", i, False, 1 << 16)
+            number("direction amount", amount)
+
     def to_dict(self) -> dict:
         return asdict(self)
 

@@ -59,6 +59,9 @@ class Warp:
             raise ValueError(f"unknown warp {self.kind!r}; choose one of {', '.join(WARP_KINDS)}")
         if self.kind == "custom" and self.fn is None:
             raise ValueError("a custom warp needs a function fn(u, v) -> (u, v)")
+        numbers = (self.strength, self.radius, self.frequency, *self.center)
+        if not all(isinstance(x, (int, float)) and math.isfinite(x) for x in numbers):
+            raise ValueError("warp strength, radius, frequency and centre must be finite numbers")
         if self.radius <= 0:
             raise ValueError("warp radius must be positive")
 

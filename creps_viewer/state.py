@@ -31,6 +31,11 @@ class Geometry:
     rotation: float = 0.0
     warp: Warp | None = None
 
+    def __post_init__(self) -> None:
+        """The same rules as a View (finite centre and rotation, positive zoom): a geometry read
+        from a file that no View could take is refused here, before it reaches the window."""
+        View(16, 16, center=self.center, zoom=self.zoom, rotation=self.rotation)
+
     def view(self, width: int, height: int, snap: bool = True) -> View:
         warp = self.warp if self.warp is not None and not self.warp.is_identity else None
         return View(max(1, width), max(1, height), center=self.center, zoom=self.zoom,

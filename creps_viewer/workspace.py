@@ -24,6 +24,17 @@ VERSION = 1
 SUFFIX = ".creps.json"
 
 
+MAX_VIEWPORT_SIDE = 16384  # no screen is larger; a file asking for more is wrong
+MAX_WORKSPACE_BYTES = 16 << 20
+
+
+def _viewport_size(value) -> tuple[int, int]:
+    w, h = (int(x) for x in value)
+    if not (16 <= w <= MAX_VIEWPORT_SIDE and 16 <= h <= MAX_VIEWPORT_SIDE):
+        raise ValueError(f"viewport size {w}x{h} is outside 16..{MAX_VIEWPORT_SIDE} pixels a side")
+    return w, h
+
+
 class WorkspaceError(Exception):
     """A workspace file could not be read; the message names the file and the problem."""
 
@@ -51,7 +62,7 @@ class Workspace:
         return cls(checkpoint=str(d.get("checkpoint", "")), checkpoint_sha256=str(d.get("checkpoint_sha256", "")),
                    latent=LatentSpec.from_dict(d.get("latent", {})), geometry=Geometry.from_dict(d.get("geometry", {})),
                    render=RenderSettings.from_dict(d.get("render", {})),
-                   viewport_size=tuple(int(x) for x in d.get("viewport_size", (512, 512))),
+                   viewport_size=_viewport_size(d.get("viewport_size", (512, 512))),
                    bookmarks=[Bookmark.from_dict(b) for b in d.get("bookmarks", [])],
                    keyframes=[Keyframe.from_dict(k) for k in d.get("keyframes", [])])
 
@@ -63,6 +74,8 @@ def save_workspace(path: str | os.PathLike, ws: Workspace) -> Path:
 def load_workspace(path: str | os.PathLike) -> Workspace:
     path = Path(path)
     try:
+        if path.stat().st_size > MAX_WORKSPACE_BYTES:
+            raise WorkspaceError(f"{path}: too large to be a CREPS Explorer workspace")
         d = json.loads(path.read_text())
     except OSError as e:
         raise WorkspaceError(f"{path}: cannot read ({e.strerror or e})") from None

@@ -6,6 +6,7 @@ assertion sees the finished frame; the responsiveness test uses the real thread.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -158,13 +159,23 @@ def test_workspace_roundtrip_is_bit_exact(window, qtbot, tmp_path, tiny_ckpt):
     assert other.video_panel.keyframes == keyframes
 
 
-def test_bad_workspace_shows_error(window, tmp_path):
+@pytest.mark.parametrize("damage", [
+    lambda d: "{not json",
+    lambda d: json.dumps(d | {"latent": d["latent"] | {"psi": float("nan")}}),
+    lambda d: json.dumps(d | {"latent": d["latent"] | {"seed": "7"}}),
+    lambda d: json.dumps(d | {"geometry": d["geometry"] | {"zoom": 0}}),
+    lambda d: json.dumps(d | {"viewport_size": [100000, 100000]}),
+    lambda d: json.dumps(d | {"geometry": d["geometry"] | {"warp": {"kind": "swirl", "strength": float("inf")}}}),
+])
+def test_bad_workspace_shows_error_and_changes_nothing(window, tmp_path, damage):
+    good = tmp_path / "good.creps.json"
+    window.save_workspace(good)
     bad = tmp_path / "bad.creps.json"
-    bad.write_text("{not json")
-    before = window.state.latent
+    bad.write_text(damage(json.loads(good.read_text())))
+    before, size = (window.state.latent, window.state.geometry), window.size()
     window.load_workspace(bad)
     assert window.message.kind == "error" and "bad.creps.json" in window.message.text()
-    assert window.state.latent == before
+    assert (window.state.latent, window.state.geometry) == before and window.size() == size
 
 
 def test_corrupt_checkpoint_shows_error_and_keeps_model(window, tmp_path):
