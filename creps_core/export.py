@@ -45,7 +45,8 @@ from .checkpoint import LoadedModel
 from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec
 from .metadata import METADATA_KEY, RenderRecord
-from .safe_files import atomic_write, is_regular_file, open_exclusive, private_dir, temp_sibling
+from .safe_files import (atomic_write, is_regular_file, open_exclusive, private_dir, remove_stale_temps,
+                         temp_sibling)
 from .network import CREPSGenerator
 from .progress import DONE, PYRAMID, RENDERING_TILES, WRITING, Progress
 from .views import View
@@ -427,6 +428,7 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
     out = Path(out_path)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{out.parent}: no such directory")
+    remove_stale_temps(out)
     model = _model_of(engine)
     levels = spec.pyramid_levels()
     tasks = plan_tiles(spec.shape, spec.tile)
@@ -479,7 +481,15 @@ def _check_free_space(wd: Path, todo: list[TileTask], spec: ExportSpec) -> None:
     free = shutil.disk_usage(wd).free
     if need > free:
         raise DiskFullError(errno.ENOSPC, f"not enough disk space next to the output: the tiles need "
-                                          f"{need / 2**30:.1f} GiB, {free / 2**30:.1f} GiB are free")
+                                          f"{_size_text(need)}, {_size_text(free)} are free")
+
+
+def _size_text(n: int) -> str:
+    """Bytes for people: '340 KiB', '12.5 MiB', '3.2 GiB' (never '0.0 GiB')."""
+    for unit, size in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{n} bytes"
 
 
 def _assemble(store: TileStore, spec: ExportSpec, out: Path, description: str, levels: int,

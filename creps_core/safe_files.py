@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 import secrets
 import stat
@@ -26,6 +27,28 @@ def temp_sibling(path: Path) -> Path:
     """A hidden temporary name beside ``path``, unique to this process and call (so it cannot
     be predicted and planted), keeping the suffix (writers such as ffmpeg choose by it)."""
     return path.with_name(f".{path.stem}.partial-{os.getpid()}-{secrets.token_hex(4)}{path.suffix}")
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete temporary siblings of ``path`` left by processes that no longer run (a kill during
+    a write); those of running processes (another export to the same name) are left alone."""
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.stem)}.partial-*"):
+        pid = tmp.name[len(f".{path.stem}.partial-"):].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)) and is_regular_file(tmp):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def open_exclusive(path: Path) -> BinaryIO:

@@ -37,7 +37,7 @@ from .engine import Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec, slerp
 from .metadata import RenderRecord
 from .progress import DONE, RENDERING_FRAMES, Progress
-from .safe_files import atomic_write, open_exclusive, temp_sibling
+from .safe_files import atomic_write, open_exclusive, remove_stale_temps, temp_sibling
 from .views import View, Warp
 
 EASINGS: dict[str, Callable[[float], float]] = {
@@ -400,6 +400,7 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
     rows = -(-len(cells) // columns)
     canvas = replace(spec, width=spec.width * columns, height=spec.height * rows)
     validate(canvas, fmt)
+    remove_stale_temps(out)
     tmp = temp_sibling(out)  # keeps the suffix: ffmpeg picks the muxer by it
     sidecar = out.with_name(out.name + ".json")
     sidecar_tmp = temp_sibling(sidecar)

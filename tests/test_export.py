@@ -78,7 +78,7 @@ def test_cancel_then_resume_equals_uninterrupted(engine, tmp_path):
     with pytest.raises(RenderCancelled):
         ex.export_image(engine, LATENT, view, out, tile=16, progress=progress, cancel=lambda: calls["n"] >= 5)
     assert not out.exists()
-    assert list(tmp_path.glob(".b.tif.partial-*")) == []
+    assert list(tmp_path.glob(".b.partial-*")) == []
     kept = sorted(ex.work_dir(out).glob("L0_*.npy"))
     assert len(kept) == 5
     seen = []
@@ -159,7 +159,7 @@ def test_full_disk_is_a_clear_error(engine, tmp_path, monkeypatch):
     with pytest.raises(ex.DiskFullError):
         ex.export_image(engine, LATENT, View(32, 32), tmp_path / "d.tif", tile=16)
     assert not (tmp_path / "d.tif").exists()
-    assert list(tmp_path.glob(".d.tif.partial-*")) == []
+    assert list(tmp_path.glob(".d.partial-*")) == []
 
 
 def test_cli_export_and_rerender_from_file(ckpt, tmp_path, capsys):

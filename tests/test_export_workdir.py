@@ -102,3 +102,13 @@ def test_cli_says_one_line_for_a_planted_link(tmp_path, victim, ckpt, capsys):
     err = capsys.readouterr().err
     assert "not a folder of ours" in err and len(err.strip().splitlines()) == 1
     assert os.path.islink(ex.work_dir(out)) and (victim / "precious.txt").read_text() == "do not touch"
+
+
+def test_temporaries_of_dead_processes_are_cleaned_and_live_ones_kept(engine, tmp_path):
+    out = tmp_path / "p.tif"
+    dead = tmp_path / ".p.partial-999999999-abcd.tif"  # no such process
+    live = tmp_path / f".p.partial-{os.getpid()}-beef.tif"  # this process: perhaps another export writing
+    dead.write_bytes(b"x")
+    live.write_bytes(b"y")
+    ex.export_image(engine, LATENT, VIEW, out, tile=16)
+    assert not dead.exists() and live.read_bytes() == b"y" and out.exists()
