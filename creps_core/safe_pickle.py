@@ -265,10 +265,14 @@ def safe_load(f: BinaryIO) -> Any:
 def module_state_dict(record: ObjectRecord) -> dict[str, torch.Tensor]:
     """Flatten a recorded nn.Module tree into state_dict form (name -> tensor)."""
     out: dict[str, torch.Tensor] = {}
+    seen: set[int] = set()
 
     def walk(node: Any, prefix: str, depth: int) -> None:
         if depth > 32:
             raise UnsafePickleError("module tree is too deep")
+        if id(node) in seen:  # a shared child would be walked once per path: 2^depth times
+            raise UnsafePickleError(f"module {prefix or '<root>'} appears more than once in the tree")
+        seen.add(id(node))
         state = node.state if isinstance(node, ObjectRecord) else None
         if isinstance(state, tuple) and state and isinstance(state[0], dict):
             state = state[0]

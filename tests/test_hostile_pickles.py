@@ -98,3 +98,17 @@ def test_impossible_configs_are_refused_before_allocation(tmp_path, change, mess
     save_file({"x": torch.zeros(1)}, str(path), metadata={"creps_config": json.dumps(cfg)})
     with pytest.raises(CheckpointError, match=message):
         load_checkpoint(path)
+
+
+def test_a_module_tree_that_shares_children_is_refused_at_once():
+    """30 levels of two references to one child would be walked 2^30 times."""
+    from creps_core.safe_pickle import ObjectRecord, UnsafePickleError, module_state_dict
+
+    node = ObjectRecord()
+    node.state = {"_parameters": {}, "_buffers": {}, "_modules": {}}
+    for _ in range(30):
+        parent = ObjectRecord()
+        parent.state = {"_parameters": {}, "_buffers": {}, "_modules": {"a": node, "b": node}}
+        node = parent
+    with pytest.raises(UnsafePickleError, match="more than once"):
+        module_state_dict(node)
