@@ -21,6 +21,7 @@ import collections
 import io
 import pickle
 import pickletools
+import zipfile
 from typing import Any, BinaryIO
 
 import numpy as np
@@ -108,6 +109,13 @@ def _rebuild_parameter(data: Any, *_ignored: Any) -> torch.Tensor:
 def _load_storage_bytes(blob: Any) -> Any:
     if not isinstance(blob, (bytes, bytearray)):
         raise UnsafePickleError("storage blob is not bytes")
+    if bytes(blob[:4]) == b"PK\x03\x04":  # zip form: torch stores entries uncompressed, so must this
+        try:
+            entries = zipfile.ZipFile(io.BytesIO(bytes(blob))).infolist()
+        except zipfile.BadZipFile as e:
+            raise pickle.UnpicklingError(f"a tensor storage blob is a broken zip ({e})") from None
+        if any(e.compress_type != zipfile.ZIP_STORED or e.file_size > len(blob) for e in entries):
+            raise UnsafePickleError("a tensor storage blob is compressed (it would inflate past its size)")
     # torch's weights_only loader has its own allow-list; it refuses code too.
     try:
         return torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")

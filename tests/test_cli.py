@@ -305,3 +305,34 @@ def test_rerendering_from_a_file_uses_the_generator_that_made_it(tmp_path):
     assert main(["render", "--from", str(a / "seed0000.png"), "--outdir", str(tmp_path / "b")]) == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "b" / "seed0000.png")), np.asarray(Image.open(a / "seed0000.png")))
     assert read_record(tmp_path / "b" / "seed0000.png").network == "G"
+
+
+@pytest.mark.parametrize("damage", [
+    lambda r: r["latent"].update(seed="x"),
+    lambda r: r["latent"].update(psi=float("nan")),
+    lambda r: r["latent"].update(mix_layers=[1, "two"]),
+    lambda r: r["view"].update(zoom=-1),
+    lambda r: r["view"].update(width=10**12),
+    lambda r: r["view"].update(center=["a", 0.5]),
+    lambda r: r.update(latent=[1, 2, 3]),
+    lambda r: r.pop("view"),
+])
+def test_tampered_provenance_gives_one_line_and_writes_nothing(tmp_path, ckpt, capsys, damage):
+    from PIL.PngImagePlugin import PngInfo
+
+    from creps_core.metadata import METADATA_KEY
+
+    out = tmp_path / "a"
+    assert main(["render", "-c", str(ckpt), "--seeds", "1", "--size", "24x16", "--outdir", str(out)]) == 0
+    png = out / "seed0001.png"
+    record = json.loads(Image.open(png).text[METADATA_KEY])
+    damage(record)
+    bad = tmp_path / "bad.png"
+    info = PngInfo()
+    info.add_text(METADATA_KEY, json.dumps(record))
+    Image.open(png).save(bad, pnginfo=info)
+    capsys.readouterr()
+    assert exit_code(["render", "--from", str(bad), "--outdir", str(tmp_path / "b")]) in (1, 2)
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())

@@ -112,3 +112,21 @@ def test_a_module_tree_that_shares_children_is_refused_at_once():
         node = parent
     with pytest.raises(UnsafePickleError, match="more than once"):
         module_state_dict(node)
+
+
+def test_a_compressed_storage_blob_is_refused_before_it_inflates():
+    import io
+    import pickle
+    import zipfile
+
+    from creps_core.safe_pickle import UnsafePickleError, _load_storage_bytes
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        z.writestr("archive/data/0", b"\0" * (64 << 20))  # 64 MiB of zeros in a few kB
+    blob = buf.getvalue()
+    assert len(blob) < 1 << 20
+    with pytest.raises(UnsafePickleError, match="compressed"):
+        _load_storage_bytes(blob)
+    with pytest.raises(pickle.UnpicklingError):
+        _load_storage_bytes(b"PK\x03\x04" + b"\0" * 20)
