@@ -177,6 +177,6 @@ class TerminalProgress:
 
 
 def fraction_to_progress(report: Callable[[Progress], None], stage: str,
-                         steps: int = 1000) -> Callable[[float], None]:
+                         steps: int = 100) -> Callable[[float], None]:
     """Adapts the engine's ``progress(fraction)`` callback to Progress records."""
     return lambda f: report(Progress(stage, int(round(f * steps)), steps))

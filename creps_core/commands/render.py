@@ -12,12 +12,13 @@ from ..metadata import RenderRecord, read_record, write_png
 from ..options import UsageError
 from ..progress import RENDERING
 from ..views import View
-from .common import (RENDER_BAR_DELAY_S, TerminalProgress, build_latent, build_view, check_class,
-                     fraction_to_progress, make_engine, note_noise_mode, open_for_record, open_network, say,
+from .common import (RENDER_BAR_DELAY_S, TerminalProgress, announce_estimate, build_latent, build_view, check_class,
+                     estimate_seconds, fraction_to_progress, make_engine, note_noise_mode, open_for_record, open_network, say,
                      seeds_or)
 
 # `creps render` holds a whole float image (12 bytes/pixel) in memory; beyond this, export in tiles.
 MAX_RENDER_PIXELS = 64_000_000
+CALIBRATE_ABOVE_PIXELS = 4_000_000  # smaller renders take seconds: no estimate needed
 
 
 def _official_view(args: argparse.Namespace, resolution: int) -> View:
@@ -60,8 +61,13 @@ def run(args: argparse.Namespace) -> int:
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(model, args.device, precision)
+    pixels = sum(view.width * view.height for _, view in jobs)
+    if pixels > CALIBRATE_ABOVE_PIXELS:
+        spec, view = jobs[0]
+        announce_estimate(estimate_seconds(engine, spec, view, pixels, side=min(256, view.width, view.height)),
+                          f"rendering {len(jobs)} image(s), {pixels / 1e6:.0f} Mpx")
     for spec, view in jobs:
-        with TerminalProgress("‰", delay=RENDER_BAR_DELAY_S) as bar:
+        with TerminalProgress("%", delay=RENDER_BAR_DELAY_S) as bar:
             img = engine.render(spec, view, exact=exact, progress=fraction_to_progress(bar, RENDERING))
         record = RenderRecord(str(model.path), model.sha256, spec, view, engine.precision, exact, model.network)
         out = write_png(outdir / f"seed{spec.seed:04d}.png", to_uint8(img), record)
