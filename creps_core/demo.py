@@ -23,9 +23,10 @@ from .network import CREPSConfig, CREPSGenerator
 
 #: name -> (file in creps_assets, one-line description)
 DEMO_MODELS: dict[str, tuple[str, str]] = {
+    "photos": ("demo_photos.safetensors", "64x64 colour scenes and textures (multi-scale photo crops), tiny config"),
     "faces": ("demo_faces.safetensors", "32x32 grayscale faces (LFW), tiny config"),
 }
-DEFAULT_DEMO = "faces"
+DEFAULT_DEMO = "photos"
 
 SMALL_RANDOM_CONFIG = CREPSConfig(z_dim=64, w_dim=64, img_resolution=64, mapping_layers=2,
                                   channel_base=2048, channel_max=128, biline_channels=16)

@@ -152,13 +152,20 @@ def test_random_weights_only_when_asked_and_labelled(tmp_path):
     assert main(["render", "--network", "demo:nope", "--outdir", str(out)]) == 1
 
 
-def test_default_network_is_the_shipped_demo_model(tmp_path):
+def test_default_network_is_the_shipped_colour_demo_model(tmp_path):
+    """`creps render --seeds 0-7` with no --network: varied colour images, not grey, not one image repeated."""
     out = tmp_path / "d"
-    assert main(["render", "--seeds", "0-1", "--outdir", str(out)]) == 0
+    assert main(["render", "--seeds", "0-7", "--outdir", str(out)]) == 0
     rec = read_record(out / "seed0000.png")
-    assert "demo" in rec.checkpoint and len(rec.checkpoint_sha256) == 64
-    a, b = (np.asarray(Image.open(out / f"seed000{i}.png")) for i in range(2))
-    assert a.std() > 5 and not np.array_equal(a, b)  # a trained model: structured, different seeds
+    assert "demo_photos" in rec.checkpoint and len(rec.checkpoint_sha256) == 64
+    images = [np.asarray(Image.open(out / f"seed{i:04d}.png")).astype(float) for i in range(8)]
+    assert images[0].shape == (64, 64, 3)
+    colour = [np.abs(im[..., 0] - im[..., 1]).mean() + np.abs(im[..., 1] - im[..., 2]).mean() for im in images]
+    assert np.mean(colour) > 10  # grey images have R = G = B
+    means = np.array([im.mean(axis=(0, 1)) for im in images])
+    assert means.std(axis=0).mean() > 10  # different seeds, different pictures
+    assert main(["render", "--network", "demo:faces", "--seeds", "0", "--outdir", str(tmp_path / "f")]) == 0
+    assert "demo_faces" in read_record(tmp_path / "f" / "seed0000.png").checkpoint
 
 
 def test_info_convert_and_bench(tmp_path, capsys):
