@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import signal
 import sys
 from types import FrameType
@@ -270,7 +271,7 @@ def _describe(e: BaseException) -> str:
         return f"{e.strerror}{where}"
     if isinstance(e, MemoryError):
         return "out of memory: choose a smaller size (creps export renders any size in tiles)"
-    text = " ".join(str(e).split()) or type(e).__name__
+    text = re.sub(r" at 0x[0-9a-fA-F]+", "", " ".join(str(e).split())) or type(e).__name__  # no addresses
     known = ("CheckpointError", "ValueError", "DatasetError", "DiskFullError", "FileNotFoundError",
              "UnsafePickleError", "RuntimeError")
     return text if type(e).__name__ in known else f"{type(e).__name__}: {text} (run with --debug for details)"

@@ -64,6 +64,7 @@ class MainWindow(QMainWindow):
         self.state = ExplorerState(self)
         self.worker = RenderWorker(sync=sync, parent=self)
         self.model: LoadedModel | None = None
+        self._fallback_note: str | None = None  # why the demo model is shown instead of the one asked for
         self.last_request: RenderRequest | None = None
         self.last_full: Frame | None = None
         self._engine_device: str | None = None
@@ -226,6 +227,8 @@ class MainWindow(QMainWindow):
         self.viewport.clear_frame()
         if self.message.kind == "error":
             self.message.dismiss()
+        if self._fallback_note is not None and self.model is model:
+            self.message.show_message(self._fallback_note, "error")  # still true: say it over the demo
         if is_random(model):
             self.message.show_message(f"Showing a model with {model_label(model)}: the pictures are noise-like. "
                                       "Open a checkpoint with File ▸ Open or drop one on the window.", "info")
@@ -241,6 +244,12 @@ class MainWindow(QMainWindow):
         self._pending_workspace = None
         if self._engine_device is not None and self.state.render.device != self._engine_device:
             self.state.update_render(device=self._engine_device)  # the engine stayed where it was
+        if self.model is None and self._fallback_note is None:
+            # Nothing to show yet (a bad model on the command line): the demo, not a dead window.
+            self._fallback_note = f"Could not open the model: {message} Showing the demo model instead."
+            self.message.show_message(self._fallback_note, "error")
+            self.open_model("demo")
+            return
         keep = f" Still showing {model_label(self.model)}." if self.model is not None else ""
         self.message.show_message(f"Could not open the model: {message}{keep}", "error")
 

@@ -20,6 +20,7 @@ from PySide6.QtGui import QWheelEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
 
 from creps_core.checkpoint import save_safetensors  # noqa: E402
+from creps_core.demo import model_label  # noqa: E402
 from creps_core.latents import LatentSpec  # noqa: E402
 from creps_core.metadata import read_record  # noqa: E402
 from creps_core.network import CREPSConfig, CREPSGenerator  # noqa: E402
@@ -262,7 +263,8 @@ def test_missing_file_errors_and_random_model_is_labelled(qtbot, tmp_path):
     from creps_core.demo import random_model
 
     win = make_window(qtbot, tmp_path, tmp_path / "missing.pkl")
-    assert win.model is None and win.message.kind == "error" and "missing.pkl" in win.message.text()
+    assert "demo" in model_label(win.model)  # shown instead of a dead window, and the error says why
+    assert win.message.kind == "error" and "missing.pkl" in win.message.text()
     win.open_model(random_model())
     assert "random" in win.windowTitle() and win.message.kind == "info"
     assert win.current_full_frame() is not None
@@ -400,3 +402,12 @@ def test_latent_controls_fit_the_dock_for_19_layer_models(qtbot, tmp_path, size)
     assert win.dock.toggleViewAction().isEnabled()
     win.dock.toggleViewAction().trigger()
     assert not win.dock.isVisible()
+
+
+def test_a_bad_model_at_start_shows_why_over_the_demo_model(qtbot, tmp_path):
+    bad = tmp_path / "broken.pkl"
+    bad.write_bytes(b"not a pickle at all")
+    win = make_window(qtbot, tmp_path, bad)
+    qtbot.waitUntil(lambda: win.model is not None, timeout=30_000)
+    assert "demo" in model_label(win.model) and win.current_full_frame() is not None
+    assert win.message.kind == "error" and "broken.pkl" in win.message.text() and "demo" in win.message.text()
