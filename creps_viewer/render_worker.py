@@ -32,6 +32,7 @@ from torch.nn import functional as F
 from PySide6.QtCore import QObject, Signal
 
 from creps_core.checkpoint import CheckpointError, LoadedModel
+from creps_core.costs import line_macs_per_coordinate, pixel_macs
 from creps_core.demo import open_model
 from creps_core.engine import Engine, RenderCancelled, to_uint8
 from creps_core.latents import LatentSpec
@@ -250,7 +251,8 @@ class RenderWorker(QObject):
         finally:
             self.activity.emit("")
 
-    def _prefetch_lines(self, req: RenderRequest, view: View, regions, cancel: Callable[[], bool]) -> None:
+    def _prefetch_lines(self, req: RenderRequest, view: View, regions, cancel: Callable[[], bool],
+                        progress: Callable[[int], None] = lambda n: None) -> None:
         """Fill the engine's line cache in small chunks, checking ``cancel`` in between.
 
         The engine computes all lines of a tile in one uncancellable step (seconds for a
@@ -268,7 +270,22 @@ class RenderWorker(QObject):
                 for i in range(0, coords.numel(), LINE_PREFETCH):
                     if cancel():
                         raise RenderCancelled()
+                    before = engine.stats.line_coords_computed
                     engine.lines(program, coords[i:i + LINE_PREFETCH], slot)
+                    progress(engine.stats.line_coords_computed - before)
+
+    def _line_work(self, req: RenderRequest, view: View, regions) -> int:
+        """Line coordinates a render of these regions will compute (those not cached yet)."""
+        if not view.is_separable:
+            return 0
+        engine = self.engine
+        program = engine.program(engine.ws(req.latent), req.precision)
+        missing = 0
+        for r0, c0, rows, cols in regions:
+            grid = view.tile(r0, c0, rows, cols).separable()
+            for slot, coords in ((0, grid.rows), (1, grid.cols)):
+                missing += sum(1 for t in set(coords.tolist()) if t not in program.lines[slot])
+        return missing
 
     def _recover_memory(self) -> None:
         self._last.clear()
@@ -313,7 +330,18 @@ class RenderWorker(QObject):
         total = sum(h * w for _, _, h, w in regions)
         what = "preview" if level == PREVIEW else ("refining" if plan is None else "updating")
         self.activity.emit(f"{what} {view.width}×{view.height}" + (f" ({total} px new)" if plan else ""))
-        self._prefetch_lines(req, view, regions, cancel)
+        # Progress counts the line phase too (seconds on a big model), weighted by its FLOPs.
+        line_cost, pixel_cost = line_macs_per_coordinate(self.engine.cfg), pixel_macs(self.engine.cfg)
+        line_total = self._line_work(req, view, regions) * line_cost if level == FULL else 0
+        work_total = line_total + total * pixel_cost
+        lines_done = [0]
+
+        def line_progress(n: int) -> None:
+            lines_done[0] += n * line_cost
+            if level == FULL and work_total:
+                self.progress.emit(min(lines_done[0], line_total) / work_total)
+
+        self._prefetch_lines(req, view, regions, cancel, line_progress)
         done, shown = 0, time.perf_counter()
         for r0, c0, rows, cols in regions:
             band = max(1, self.band_pixels // cols)
@@ -325,7 +353,7 @@ class RenderWorker(QObject):
                     req.latent, view.tile(i, c0, n, cols), precision=req.precision, exact=req.exact, cancel=cancel)
                 done += n * cols
                 if level == FULL and total:
-                    self.progress.emit(done / total)
+                    self.progress.emit((line_total + done * pixel_cost) / work_total)
                     if (self.partial_interval is not None and done < total
                             and time.perf_counter() - shown >= self.partial_interval):
                         self._emit(req, view, PARTIAL, image.clone(), t0, done)

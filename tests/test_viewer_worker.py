@@ -195,3 +195,16 @@ def test_viewport_moves_the_last_frame_at_once_while_the_next_renders(qtbot):
     state.set_geometry(viewmath.panned(state.geometry, w, h, 10, 5))
     shown = _grab_rgb(vp)
     np.testing.assert_allclose(shown[5 + 1:-1, 10 + 1:-1], rgb[1:-6, 1:-11], atol=2)
+
+
+def test_progress_moves_during_the_line_phase(model):
+    """The bar starts moving while lines are computed (seconds on big models), and ends at 1."""
+    worker = RenderWorker(sync=True, band_pixels=96 * 16, partial_interval=None)
+    worker.load_model(model)
+    seen: list[float] = []
+    worker.progress.connect(seen.append, Qt.DirectConnection)
+    worker.submit(RenderRequest(LatentSpec(seed=3), View(96, 64), preview_scale=1))
+    bands = 64 // 16
+    assert len(seen) > bands and seen[-1] == pytest.approx(1.0)  # more reports than pixel bands
+    assert seen == sorted(seen)
+    assert seen[-bands - 1] > 0  # the line phase had moved the bar before the first band
