@@ -208,3 +208,20 @@ def test_progress_moves_during_the_line_phase(model):
     assert len(seen) > bands and seen[-1] == pytest.approx(1.0)  # more reports than pixel bands
     assert seen == sorted(seen)
     assert seen[-bands - 1] > 0  # the line phase had moved the bar before the first band
+
+
+def test_a_new_latent_answers_with_a_coarse_preview_whose_lines_the_preview_reuses(model):
+    worker = RenderWorker(sync=True)
+    frames = collect(worker)
+    worker.load_model(model, device="cpu")
+    req = RenderRequest(LatentSpec(seed=4), Geometry().view(480, 400), preview_scale=4)  # preview 120x100
+    worker.submit(req)
+    assert [f.level for f in frames] == [PREVIEW, PREVIEW, FULL]
+    coarse, preview, full = frames
+    assert coarse.rgb.shape == (50, 60, 3) and preview.rgb.shape == (100, 120, 3)
+    c, p = coarse.view.separable(), preview.view.separable()
+    assert set(c.rows.tolist()) <= set(p.rows.tolist()) and set(c.cols.tolist()) <= set(p.cols.tolist())
+    # The same latent again (a pan, a zoom): no coarse step, its lines are cached.
+    frames.clear()
+    worker.submit(RenderRequest(req.latent, req.view.with_(zoom=1.3), preview_scale=4))
+    assert [f.level for f in frames] == [PREVIEW, FULL]
