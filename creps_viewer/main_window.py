@@ -13,7 +13,7 @@ import time
 from collections import deque
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
 from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QScrollArea, QTabWidget,
                                QVBoxLayout, QWidget)
@@ -265,11 +265,32 @@ class MainWindow(QMainWindow):
     def _add_recent(self, path: str) -> None:
         files = [path] + [p for p in self.recent_files() if p != path]
         self.settings.setValue("recent", files[:MAX_RECENT])
-        self.settings.setValue("last_dir", str(Path(path).parent))
+        self.settings.setValue("model_dir", str(Path(path).parent))
         self._refresh_recent()
 
     def _last_dir(self) -> str:
-        return str(self.settings.value("last_dir", str(Path.home())))
+        """Where to look for models: the folder of the last one opened."""
+        return str(self.settings.value("model_dir", str(Path.home())))
+
+    def _output_dir(self, kind: QStandardPaths.StandardLocation) -> Path:
+        """Where to save: the last folder saved to, else the user's Pictures or Documents folder
+        (never the folder a model came from, which may be inside the installed package)."""
+        saved = self.settings.value("output_dir")
+        if saved and Path(str(saved)).is_dir():
+            return Path(str(saved))
+        return Path(QStandardPaths.writableLocation(kind) or str(Path.home()))
+
+    def _ask_save_path(self, title: str, name: str, suffix: str, kind: QStandardPaths.StandardLocation,
+                       filter_: str) -> Path | None:
+        """A save dialog whose answer always carries ``suffix`` (typing 'ws1' saves 'ws1.creps.json')."""
+        path, _ = QFileDialog.getSaveFileName(self, title, str(self._output_dir(kind) / name), filter_)
+        if not path:
+            return None
+        path = Path(path)
+        if not path.name.lower().endswith(suffix):
+            path = path.with_name(path.name + suffix)
+        self.settings.setValue("output_dir", str(path.parent))
+        return path
 
     def _refresh_recent(self) -> None:
         self.recent_menu.clear()
@@ -365,8 +386,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Saved {path}", 5000)
 
     def save_image_dialog(self) -> None:
-        name = f"creps_seed{self.state.latent.seed}.png"
-        path, _ = QFileDialog.getSaveFileName(self, "Save image", str(Path(self._last_dir()) / name), "PNG (*.png)")
+        path = self._ask_save_path("Save image", f"creps_seed{self.state.latent.seed}.png", ".png",
+                                   QStandardPaths.PicturesLocation, "PNG (*.png)")
         if path:
             self.save_image(path)
 
@@ -445,14 +466,14 @@ class MainWindow(QMainWindow):
             self.resize(self.width() + dw, self.height() + dh)
 
     def open_workspace_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", self._last_dir(),
+        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", str(self._output_dir(QStandardPaths.DocumentsLocation)),
                                               f"Workspaces (*{SUFFIX} *.json)")
         if path:
             self.load_workspace(path)
 
     def save_workspace_dialog(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save workspace", str(Path(self._last_dir()) / f"view{SUFFIX}"),
-                                              f"Workspaces (*{SUFFIX})")
+        path = self._ask_save_path("Save workspace", f"view{SUFFIX}", SUFFIX, QStandardPaths.DocumentsLocation,
+                                   f"Workspaces (*{SUFFIX})")
         if path:
             self.save_workspace(path)
 

@@ -411,3 +411,23 @@ def test_a_bad_model_at_start_shows_why_over_the_demo_model(qtbot, tmp_path):
     qtbot.waitUntil(lambda: win.model is not None, timeout=30_000)
     assert "demo" in model_label(win.model) and win.current_full_frame() is not None
     assert win.message.kind == "error" and "broken.pkl" in win.message.text() and "demo" in win.message.text()
+
+
+def test_save_dialogs_add_the_extension_and_never_default_to_the_model_folder(window, tmp_path, monkeypatch):
+    from PySide6.QtWidgets import QFileDialog
+
+    asked = {}
+
+    def answer(parent, title, start, filter_):
+        asked[title] = start
+        return str(tmp_path / ("ws1" if "workspace" in title else "pic")), filter_
+
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", answer)
+    window.save_workspace_dialog()
+    assert (tmp_path / "ws1.creps.json").is_file()
+    window.save_image_dialog()  # the frame is refined (sync window): saved at once
+    assert (tmp_path / "pic.png").is_file()
+    model_dir = str(window.model.path.parent)
+    assert not any(start.startswith(model_dir) for start in asked.values())
+    window.save_workspace_dialog()  # the next dialog starts where the user saved last
+    assert asked["Save workspace"].startswith(str(tmp_path))
