@@ -74,6 +74,14 @@ def _random_seed(name: str) -> int | None:
         raise CheckpointError(f"bad model name {name!r}: use random or random:SEED") from None
 
 
+def is_model_name(name: str) -> bool:
+    """True for the names :func:`open_model` takes besides paths ('demo', 'demo:faces', 'random:3')."""
+    try:
+        return name == "demo" or name.startswith("demo:") or _random_seed(name) is not None
+    except CheckpointError:
+        return False
+
+
 def open_model(name: str | None, network: str = "G_ema") -> LoadedModel:
     """A model by ``--network`` name (see the module docstring); None means ``demo``."""
     name = "demo" if name is None else str(name)

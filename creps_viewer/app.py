@@ -18,6 +18,7 @@ from creps_core.options import (HelpFormatter, UsageError, add_compute, add_late
                                 add_view, parse_size)
 
 SCREENSHOT_TIMEOUT_MS = 600_000
+IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
 
 
 def _window_size(text: str) -> tuple[int, int]:
@@ -32,7 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="creps-explorer", formatter_class=HelpFormatter,
                                 description="Explore a CREPS generator in real time.")
     p.add_argument("--version", action="version", version=f"creps-explorer {__version__}")
-    p.add_argument("checkpoint", nargs="?", default=None, metavar="NETWORK", help="same as --network")
+    p.add_argument("checkpoint", nargs="?", default=None, metavar="NETWORK",
+                   help="same as --network; or a PNG/TIFF made by this tool, to reopen its model and view")
     add_network(p)
     add_seeds(p, "0", several=False)
     add_latent(p)
@@ -91,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.screenshot:
         _arm_screenshot(app, win, Path(args.screenshot), status)
     win.show()
-    win.open_model(args.network or args.checkpoint or "demo")
+    source = args.network or args.checkpoint or "demo"
+    if Path(source).suffix.lower() in IMAGE_SUFFIXES:  # an image this tool made: its model, latent and view
+        win.open_image(source)
+    else:
+        win.open_model(source)
     if args.workspace:
         win.load_workspace(args.workspace)
     app.exec()

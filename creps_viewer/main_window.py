@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, Signal
@@ -19,9 +20,9 @@ from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QP
                                QVBoxLayout, QWidget)
 
 from creps_core.checkpoint import LoadedModel
-from creps_core.demo import default_model, is_random, model_label
+from creps_core.demo import default_model, is_model_name, is_random, model_label
 from creps_core.engine import pick_device, precision_warning
-from creps_core.metadata import RenderRecord, write_png
+from creps_core.metadata import RenderRecord, read_record, write_png
 from creps_core.views import View
 
 from .dialogs.export_dialog import ExportDialog
@@ -154,6 +155,7 @@ class MainWindow(QMainWindow):
         self._action(m, "Open &demo model", lambda: self.open_model(default_model()))
         m.addSeparator()
         self._action(m, "Open &workspace…", self.open_workspace_dialog, "Ctrl+Shift+O")
+        self._action(m, "Open &image…", self.open_image_dialog, "Ctrl+Shift+I")
         self._action(m, "Save wor&kspace…", self.save_workspace_dialog, "Ctrl+Shift+S")
         m.addSeparator()
         self._action(m, "&Save image…", self.save_image_dialog, QKeySequence.Save)
@@ -437,9 +439,35 @@ class MainWindow(QMainWindow):
         except WorkspaceError as e:
             self.message.show_message(str(e), "error")
             return
+        self._open_state(ws, path)
+
+    def open_image(self, path: str | Path) -> None:
+        """Open a PNG/TIFF this tool made: its model, latent and view, from the provenance it carries.
+
+        The window keeps its size and everything else (bookmarks, keyframes) stays as it is."""
+        try:
+            record = read_record(path)
+        except (ValueError, OSError) as e:
+            self.message.show_message(f"Cannot open {Path(path).name}: {e}", "error")
+            return
+        v = record.view
+        here = self.workspace()
+        ws = replace(here, checkpoint=record.checkpoint, checkpoint_sha256=record.checkpoint_sha256,
+                     latent=record.latent,
+                     geometry=Geometry(center=v.center, zoom=v.zoom, rotation=v.rotation, warp=v.warp),
+                     render=replace(here.render, precision=record.precision, exact=record.exact))
+        self._open_state(ws, path)
+
+    def _open_state(self, ws: Workspace, path: str | Path) -> None:
+        """Switch to ``ws``'s model if it is another one, then apply ``ws``."""
         current = str(self.model.path) if self.model is not None else None
         if ws.checkpoint and ws.checkpoint != current:
-            if not Path(ws.checkpoint).exists():
+            if not (Path(ws.checkpoint).exists() or is_model_name(ws.checkpoint)):
+                if self.model is None:  # nothing open yet: show the view on the demo model
+                    self._fallback_note = f"{path}: its model {ws.checkpoint} is missing; showing the demo model."
+                    self._pending_workspace = ws
+                    self.open_model("demo")
+                    return
                 self.message.show_message(f"{path}: its model {ws.checkpoint} is missing; "
                                           "the view was applied to the current model.", "error")
                 self._apply_workspace(ws)
@@ -453,7 +481,8 @@ class MainWindow(QMainWindow):
         if self.model is not None and ws.checkpoint_sha256 and self.model.sha256 != ws.checkpoint_sha256:
             self.message.show_message("The workspace was saved with a different version of this model file "
                                       "(sha256 differs): the picture may not match.", "info")
-        self.resize_viewport(*ws.viewport_size)
+        if ws.viewport_size != (self.viewport.width(), self.viewport.height()):
+            self.resize_viewport(*ws.viewport_size)
         self.state.set_render(ws.render)
         self.state.set_bookmarks(ws.bookmarks)
         self.video_panel.set_keyframes(ws.keyframes)
@@ -470,6 +499,13 @@ class MainWindow(QMainWindow):
                                               f"Workspaces (*{SUFFIX} *.json)")
         if path:
             self.load_workspace(path)
+
+    def open_image_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Open an image made by CREPS Explorer",
+                                              str(self._output_dir(QStandardPaths.PicturesLocation)),
+                                              "Images (*.png *.tif *.tiff *.jpg *.jpeg)")
+        if path:
+            self.open_image(path)
 
     def save_workspace_dialog(self) -> None:
         path = self._ask_save_path("Save workspace", f"view{SUFFIX}", SUFFIX, QStandardPaths.DocumentsLocation,

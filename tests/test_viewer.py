@@ -15,6 +15,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
 from PySide6.QtGui import QWheelEvent  # noqa: E402
 from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
@@ -431,3 +432,23 @@ def test_save_dialogs_add_the_extension_and_never_default_to_the_model_folder(wi
     assert not any(start.startswith(model_dir) for start in asked.values())
     window.save_workspace_dialog()  # the next dialog starts where the user saved last
     assert asked["Save workspace"].startswith(str(tmp_path))
+
+
+def test_open_image_restores_model_latent_and_view_from_its_provenance(window, qtbot, tmp_path, tiny_ckpt):
+    s = window.state
+    s.set_latent(LatentSpec(seed=11, psi=0.6))
+    s.set_geometry(Geometry(center=(0.35, 0.6), zoom=1.8, rotation=25.0, warp=Warp("lens", 0.2)))
+    saved = window.current_full_frame()
+    png = tmp_path / "made.png"
+    window.save_image(png)
+    (tmp_path / "other").mkdir()
+    other = make_window(qtbot, tmp_path / "other", tiny_ckpt)
+    other.state.set_latent(LatentSpec(seed=1))
+    size = other.size()
+    other.open_image(png)
+    assert other.state.latent == saved.request.latent and other.state.geometry == s.geometry
+    assert other.size() == size  # the window keeps its size
+    bad = tmp_path / "plain.png"
+    Image.new("RGB", (4, 4)).save(bad)
+    other.open_image(bad)
+    assert other.message.kind == "error" and "plain.png" in other.message.text()
