@@ -3,18 +3,21 @@
 Prints figures and ratios, asserts nothing:
 - slider change (new latent: new program, new lines) -> first preview and -> refined frame,
   against a one-shot full render of the same latent;
+- previews per second while a truncation slider is dragged (a new latent at every event);
 - preview frame rate during simulated drags (mouse events at 60 Hz, real worker thread),
   at a moderate and a fast drag speed (new line coordinates per frame grow with speed);
 - the fraction of pixels recomputed when panning by 10 % of the viewport.
 
-The worker uses all cores but one for torch (RenderWorker.default_threads), which is
-1 thread on a 2-core machine: oversubscribed thread pools are far slower when
-another job shares the CPU.  Run: python benchmarks/bench_viewer.py [--size 512x384]
+Rendering runs on the engine's pool of single-threaded chunk workers, one per core;
+`--busy` adds a second process spinning on one core, `--precision auto` what this CPU does
+fast.  Run: python benchmarks/bench_viewer.py [--size 894x754] [--busy] [--precision auto]
 """
 
 from __future__ import annotations
 
 import argparse
+import subprocess
+import sys
 import threading
 import time
 
@@ -22,7 +25,7 @@ import torch
 from PySide6.QtCore import QCoreApplication, Qt
 
 from creps_core.demo import random_model
-from creps_core.engine import Engine
+from creps_core.engine import Engine, resolve_precision, usable_cpus
 from creps_core.latents import LatentSpec
 from creps_core.network import PAPER_CONFIGS
 from creps_viewer.render_worker import FULL, PREVIEW, Frame, RenderRequest, RenderWorker
@@ -56,20 +59,32 @@ def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--size", default="512x384")
     p.add_argument("--drag-seconds", type=float, default=4.0)
+    p.add_argument("--precision", default="fp32", help="fp32, bf16 or auto (what this CPU does fast)")
+    p.add_argument("--busy", action="store_true", help="with a second process spinning on one core")
     args = p.parse_args()
+    spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
+    try:
+        run(args)
+    finally:
+        if spinner is not None:
+            spinner.kill()
+
+
+def run(args: argparse.Namespace) -> None:
     width, height = (int(x) for x in args.size.split("x"))
     QCoreApplication.instance() or QCoreApplication([])
 
     model = random_model(PAPER_CONFIGS[256])
     worker = RenderWorker(sync=False)
+    precision = resolve_precision(args.precision, torch.device("cpu"))
     print(f"256 config, random weights, {model.num_params / 1e6:.1f} M parameters; viewport {width}x{height}; "
-          f"torch threads {torch.get_num_threads()}")
+          f"precision {precision}; chunk workers {usable_cpus()}; busy neighbour: {'yes' if args.busy else 'no'}")
     frames = Collector(worker)
     worker.load_model(model, device="cpu")
     worker.wait_idle(120)
 
     def request(spec: LatentSpec, g: Geometry, interactive: bool = False) -> RenderRequest:
-        return RenderRequest(spec, g.view(width, height), "fp32", False, 4, interactive)
+        return RenderRequest(spec, g.view(width, height), precision, False, 4, interactive)
 
     # Warm up the process (first-call overheads), then time a fresh latent.
     worker.submit(request(LatentSpec(seed=100), Geometry()))
@@ -81,13 +96,26 @@ def main() -> None:
     t_prev, _ = frames.wait_for(PREVIEW, t0)
     t_full, full = frames.wait_for(FULL, t0)
     worker.wait_idle(600)
-    eng = Engine(model, device="cpu")
+    eng = Engine(model, device="cpu", precision=precision)
     t1 = time.perf_counter()
     eng.render(spec.with_(psi=0.69), Geometry().view(width, height))
     oneshot = time.perf_counter() - t1
     print(f"slider change -> first preview: {1000 * (t_prev - t0):7.0f} ms   "
           f"-> refined frame: {1000 * (t_full - t0):7.0f} ms   (one-shot full render: {1000 * oneshot:.0f} ms; "
           f"preview arrives {oneshot / (t_prev - t0):.1f}x sooner)")
+
+    # A truncation slider dragged for a few seconds: a new latent at every mouse event (60 Hz).
+    start, n_events, psi = time.perf_counter(), 0, 0.7
+    while time.perf_counter() - start < args.drag_seconds:
+        psi -= 0.002
+        worker.submit(request(spec.with_(psi=psi), Geometry(), interactive=True))
+        n_events += 1
+        time.sleep(1 / 60)
+    drag_end = time.perf_counter()
+    shown = [f for t, f in frames.frames if start <= t <= drag_end and f.level == PREVIEW]
+    print(f"psi slider drag: {n_events} values in {drag_end - start:.1f} s -> {len(shown)} previews = "
+          f"{len(shown) / (drag_end - start):.1f} previews/s (target >= 10)")
+    worker.wait_idle(600)
 
     # Simulated drags: a mouse event every 1/60 s; the content follows by (dx, dy) px per event.
     for name, (dx, dy) in (("moderate drag, 180 px/s  ", (3, 0)), ("fast diagonal, 360+120 px/s", (6, 2))):

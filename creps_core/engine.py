@@ -40,6 +40,11 @@ from .views import View
 
 ENGINE_VERSION = "1"
 PRECISIONS = ("fp32", "bf16", "fp16")
+# Modulated layers with at least this many inputs scale activations instead of copying weights per
+# latent (the line network's 256-1024-wide layers: the copy dominated a latent change, ~0.2 s for
+# the released configs); narrower ones (the per-pixel blocks) keep a modulated copy, which is faster
+# per pixel there.
+FUSED_MODULATION_MIN_IN = 256
 AUTO_MIN_PSNR_DB = 40.0  # 'auto' keeps a reduced precision only where it stays this close to fp32
 
 ProgressFn = Callable[[float], None]
@@ -168,12 +173,29 @@ class _Dense:
     clamp: bool
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        y = torch.addmm(self.b, x, self.wt)
+        return self.finish(torch.addmm(self.b, x, self.wt))
+
+    def finish(self, y: torch.Tensor) -> torch.Tensor:
         if self.act:
             F.leaky_relu_(y, LRELU_SLOPE)
         if self.clamp:
             y.clamp_(-FC_CLAMP, FC_CLAMP)
         return y
+
+
+@dataclass
+class _ModulatedDense(_Dense):
+    """A modulated layer as y = act(((x * s) @ wt) * d + b): the latent's styles ``s`` scale the
+    inputs and its demodulation ``d`` the outputs, so the weights ``wt`` are shared by every
+    latent and a new latent costs two small vectors, not a modulated copy of every weight.
+    (The official order, x @ (w * s * d)^T, is the same product; the rounding differs ~1e-7.)"""
+
+    s: torch.Tensor | None = None  # [in]
+    d: torch.Tensor | None = None  # [out], the activation gain folded in; None: no demodulation
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = (x * self.s) @ self.wt
+        return self.finish(y.mul_(self.d).add_(self.b) if self.d is not None else y.add_(self.b))
 
 
 @dataclass
@@ -221,6 +243,7 @@ class Engine:
         self.max_cached_lines = max_cached_lines
         self.stats = EngineStats()
         self._programs: OrderedDict[tuple[str, str], LatentProgram] = OrderedDict()
+        self._shared: dict[tuple[int, torch.dtype], object] = {}  # latent-independent weights
         self.precision = "fp32"
         self.precision_psnr: float | None = None  # measured when 'auto' chose a reduced precision
         chosen = resolve_precision(precision, self.device)
@@ -282,15 +305,23 @@ class Engine:
         freqs = inp.freqs.reshape(inp.channels // 2, cfg.rank).t().contiguous()
 
         def dense(layer, wi: int | None = None, out_dtype: torch.dtype = dtype) -> _Dense:
-            if wi is None:  # plain FullyConnected (decoders)
-                w, b = layer.scaled()
-                act, clamp = layer.activation == "lrelu", False
-            else:  # modulated layer: lrelu+clamp (SynthesisLayer) or clamp only (ToRes)
+            if wi is None:  # plain FullyConnected (decoders): latent-independent, shared
+                return self._shared_dense(layer, out_dtype)
+            # modulated layer: lrelu+clamp (SynthesisLayer) or clamp only (ToRes)
+            if layer.weight.shape[1] < FUSED_MODULATION_MIN_IN:  # small: a modulated copy is cheap, and fastest
                 w, b = layer.effective_weight(ws[wi:wi + 1])[0], layer.bias
-                act, clamp = layer.demodulate, True
-            if act:  # fold the gain: sqrt2 * lrelu(y) == lrelu(sqrt2 * y)
-                w, b = w * LRELU_GAIN, b * LRELU_GAIN
-            return _Dense(w.t().contiguous().to(out_dtype), b.to(out_dtype), act, clamp)
+                if layer.demodulate:
+                    w, b = w * LRELU_GAIN, b * LRELU_GAIN
+                return _Dense(w.t().contiguous().to(out_dtype), b.to(out_dtype), layer.demodulate, True)
+            wt, w2t = self._shared_weight(layer, out_dtype)
+            styles = layer.affine(ws[wi:wi + 1])[0]
+            gain = LRELU_GAIN if layer.demodulate else 1.0  # sqrt2 * lrelu(y) == lrelu(sqrt2 * y)
+            if layer.demodulate:
+                d = (styles.square() @ w2t + 1e-8).rsqrt() * gain
+            else:
+                styles, d = styles * (1.0 / math.sqrt(layer.weight.shape[1])), None
+            return _ModulatedDense(wt, (layer.bias * gain).to(out_dtype), layer.demodulate, True,
+                                   styles.to(out_dtype), None if d is None else d.to(out_dtype))
 
         last = cfg.num_ws - 1
         blocks = []
@@ -304,6 +335,26 @@ class Engine:
             decoder_last=[dense(l) for l in syn.decoder_last],
             decoder_img=dense(syn.decoder_img, out_dtype=torch.float32),  # keep the RGB sum in fp32
             pixel_blocks=blocks, n_composed=len(cfg.composed_blocks), rank=cfg.rank, biline=cfg.biline_channels)
+
+    def _shared_weight(self, layer: torch.nn.Module, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """A modulated layer's weight as [in, out] in ``dtype``, and its square in fp32 (for the
+        demodulation), computed once per engine and shared by every latent's program."""
+        key = (id(layer), dtype)
+        if key not in self._shared:
+            w = layer.weight.detach()
+            self._shared[key] = (w.t().contiguous().to(dtype), w.square().t().contiguous().float())
+        return self._shared[key]
+
+    def _shared_dense(self, layer: torch.nn.Module, dtype: torch.dtype) -> _Dense:
+        """A plain (latent-independent) layer, gain folded in, built once per engine and dtype."""
+        key = (id(layer), dtype)
+        if key not in self._shared:
+            w, b = layer.scaled()
+            act = layer.activation == "lrelu"
+            if act:
+                w, b = w * LRELU_GAIN, b * LRELU_GAIN
+            self._shared[key] = _Dense(w.t().contiguous().to(dtype), b.to(dtype), act, False)
+        return self._shared[key]
 
     # ----- lines ----------------------------------------------------------------------
     def _eval_lines(self, prog: LatentProgram, t: torch.Tensor, slot: int,

@@ -235,7 +235,9 @@ class RenderWorker(QObject):
                 # Previews are never cancelled: they are cheap, and a drag that cancels
                 # every frame would show nothing at all.
                 if self._coarse_first(req, key, preview):
-                    coarse = replace(req, preview_scale=2 * req.preview_scale).preview_view()
+                    # while a latent control is being dragged, coarser still: it must keep up
+                    factor = 4 if req.interactive else 2
+                    coarse = replace(req, preview_scale=factor * req.preview_scale).preview_view()
                     self._render_level(req, PREVIEW, coarse, key, lambda: self._stop)
                     if req.interactive and not self.sync and self._wait_for_newer(0.0):
                         return  # a slider is moving: answer the next value first
