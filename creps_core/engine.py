@@ -1,6 +1,6 @@
 """The rendering engine: any View of any latent, exactly, in bounded memory.
 
-How a frame is made (DESIGN.md section 1):
+How a frame is made (docs/architecture.md):
 
 1. **Per-latent program** (:class:`LatentProgram`): everything that depends only on
    ws -- styles, (de)modulated weights with the activation gains folded in, input

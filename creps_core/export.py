@@ -1,7 +1,7 @@
 """Poster-size exports: any View at any size, tile by tile, in bounded memory.
 
 CREPS pixels are functions of their coordinates, so a View's tiles join exactly
-(DESIGN.md section 1).  An export is therefore a list of independent tile jobs:
+(docs/architecture.md).  An export is therefore a list of independent tile jobs:
 
 1. **Render** each tile (optionally supersampled k x k and box-filtered) and keep it
    as a ``.npy`` file in a work directory ``.NAME.partial/`` next to the output.  The

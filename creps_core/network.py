@@ -4,7 +4,7 @@ The modules hold the parameters under exactly the names the official
 ``training/networks_creps.py`` uses (``mapping.fc0.weight``,
 ``synthesis.b8.fc0.affine.bias``, ``synthesis.decoder_16.2.weight`` ...), so a
 state_dict read from an official pickle loads without renaming.  The maths is
-written from the published architecture (DESIGN.md section 2), organised around
+written from the published architecture (docs/architecture.md), organised around
 the bi-line factorisation the explorer depends on:
 
 * ``lines(ws, t, slot)`` evaluates the *line network* for one slot (rows = slot 0,
@@ -98,7 +98,7 @@ class CREPSConfig:
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
-# Released configurations (train.py --cfg=creps, DESIGN.md section 2).
+# Released configurations (the official train.py --cfg=creps).
 PAPER_CONFIGS = {res: CREPSConfig(img_resolution=res) for res in (256, 512, 1024)}
 
 

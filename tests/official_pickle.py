@@ -1,7 +1,7 @@
 """A writer of snapshots in the official CREPS pickle format, for tests.
 
 It reproduces the structure the official ``torch_utils.persistence`` writes
-(DESIGN.md section 2): persistent networks as ``_reconstruct_persistent_obj(meta)``
+(the official torch_utils.persistence format): persistent networks as ``_reconstruct_persistent_obj(meta)``
 with ``module_src`` text and the module ``__dict__`` as state, ``SynthesisInput`` and
 ``torch.nn.Sequential`` by plain class reference, tensors through torch's own
 reducers, EasyDict kwargs and numpy scalars.  The official modules are not
