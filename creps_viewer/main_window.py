@@ -16,8 +16,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QProgressBar, QScrollArea, QTabWidget,
-                               QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
+                               QScrollArea, QTabWidget, QVBoxLayout, QWidget)
 
 from creps_core.checkpoint import LoadedModel
 from creps_core.demo import default_model, is_model_name, is_random, model_label
@@ -552,7 +552,20 @@ class MainWindow(QMainWindow):
     def _droppable(path: str) -> bool:
         return path.lower().endswith(MODEL_SUFFIXES + (".json",))
 
+    def confirm_stop_jobs(self, jobs: list[BackgroundJob]) -> bool:
+        """Ask before quitting stops running exports or videos (tests replace this method)."""
+        answer = QMessageBox.question(
+            self, "Quit CREPS Explorer",
+            f"{len(jobs)} export or video job(s) are still running. Quit and stop them?\n\n"
+            "Finished export tiles are kept: exporting to the same file again resumes.",
+            QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
     def closeEvent(self, e) -> None:  # noqa: N802
+        running = [job for job in self.findChildren(BackgroundJob) if job.running]
+        if running and not self.confirm_stop_jobs(running):
+            e.ignore()  # nothing is lost by accident
+            return
         self.settings.setValue("window/geometry", self.saveGeometry())
         self.settings.setValue("window/state", self.saveState())
         for job in self.findChildren(BackgroundJob):  # running exports/videos: stop them cleanly (resumable)

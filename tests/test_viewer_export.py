@@ -202,10 +202,14 @@ def start_long_export(window, out):
     return dlg, dlg.job
 
 
-def test_closing_export_dialog_cancels_the_export(window, tmp_path):
+def test_closing_export_dialog_asks_then_cancels_the_export(window, tmp_path, monkeypatch):
     out = tmp_path / "closed.png"
     dlg, job = start_long_export(window, out)
-    dlg.reject()  # Esc / Close while running: cancel first, then close
+    monkeypatch.setattr(dlg, "confirm_stop", lambda: False)
+    dlg.reject()  # Esc / Close while running, the user says No: the export goes on
+    assert not job.cancel_requested and dlg.isVisible()
+    monkeypatch.setattr(dlg, "confirm_stop", lambda: True)
+    dlg.reject()  # ... says Yes: cancel first, then close
     assert job.cancel_requested
     finish(job)
     assert not out.exists()
@@ -226,9 +230,31 @@ def test_cancel_video_leaves_no_file(window, tmp_path):
     assert "Cancelled" in panel.summary.text() and panel.render_button.isEnabled()
 
 
-def test_closing_the_window_stops_a_running_export(window, tmp_path):
+def test_closing_the_window_asks_before_stopping_a_running_export(window, tmp_path, monkeypatch):
     out = tmp_path / "quit.png"
     _, job = start_long_export(window, out)
+    asked = []
+    monkeypatch.setattr(window, "confirm_stop_jobs", lambda jobs: asked.append(len(jobs)) or False)
+    window.close()  # the user says No: nothing stops, the window stays
+    assert asked == [1] and window.isVisible() and not job.cancel_requested
+    monkeypatch.setattr(window, "confirm_stop_jobs", lambda jobs: True)
     window.close()
     assert job.cancel_requested and job.wait(0)
     assert not out.exists()
+
+
+def test_a_preset_or_clear_that_replaces_recorded_keyframes_can_be_undone(window):
+    panel = window.video_panel
+    panel.record()
+    window.state.update_geometry(zoom=2.0)
+    panel.record()
+    recorded = list(panel.keyframes)
+    assert len(recorded) == 2 and not panel.undo_button.isEnabled()
+    panel.preset_orbit()
+    assert panel.keyframes != recorded and panel.undo_button.isEnabled()
+    panel.undo_button.click()
+    assert panel.keyframes == recorded and not panel.undo_button.isEnabled()
+    panel.clear_button.click()
+    assert panel.keyframes == [] and panel.undo_button.isEnabled()
+    panel.undo_button.click()
+    assert panel.keyframes == recorded

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QFormLayout, QGroupBox, QHBoxLayout,
-                               QLabel, QLineEdit, QProgressBar, QPushButton, QSpinBox, QVBoxLayout, QWidget)
+                               QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
+                               QWidget)
 
 from creps_core.checkpoint import LoadedModel
 from creps_core.engine import PRECISIONS, Engine
@@ -341,17 +342,30 @@ class ExportDialog(QDialog):
         self.status.setText(f"Export failed: {message}")
         self._stopped()
 
-    def closeEvent(self, e) -> None:  # noqa: N802
-        if self.job is not None:  # stop the work first; the dialog closes when it has stopped
+    def confirm_stop(self) -> bool:
+        """Ask before closing stops the running export (tests replace this method)."""
+        answer = QMessageBox.question(self, "Stop the export?",
+                                      "The export is still running. Stop it and close?\n\n"
+                                      "Finished tiles are kept: exporting to the same file again resumes.",
+                                      QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
+        return answer == QMessageBox.Yes
+
+    def _stop_and_close(self) -> bool:
+        """With an export running: stop it (if the user agrees), closing once it has stopped.
+        Returns whether the close must wait (True) or may go ahead (False: nothing runs)."""
+        if self.job is None:
+            return False
+        if self.confirm_stop():
             self._close_when_stopped = True
             self.cancel()
+        return True
+
+    def closeEvent(self, e) -> None:  # noqa: N802
+        if self._stop_and_close():
             e.ignore()
             return
         super().closeEvent(e)
 
     def reject(self) -> None:  # Esc, Close, the title bar's close button
-        if self.job is not None:
-            self._close_when_stopped = True
-            self.cancel()
-            return
-        super().reject()
+        if not self._stop_and_close():
+            super().reject()

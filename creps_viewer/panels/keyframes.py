@@ -61,15 +61,18 @@ class KeyframePanel(QWidget):
         self.record_button = QPushButton("● Record")
         self.record_button.setToolTip("Add the explorer's current view and latent as a keyframe")
         self.remove_button, self.up_button, self.down_button = QToolButton(), QToolButton(), QToolButton()
-        self.clear_button = QToolButton()
+        self.clear_button, self.undo_button = QToolButton(), QToolButton()
         for b, text, tip in ((self.remove_button, "Remove", "Remove the selected keyframe"),
                              (self.up_button, "▲", "Move the selected keyframe up"),
                              (self.down_button, "▼", "Move the selected keyframe down"),
-                             (self.clear_button, "Clear", "Remove all keyframes")):
+                             (self.clear_button, "Clear", "Remove all keyframes"),
+                             (self.undo_button, "Undo", "Bring back the keyframes a preset or Clear replaced")):
             b.setText(text)
             b.setToolTip(tip)
+        self.undo_button.setEnabled(False)
+        self._replaced: list[Keyframe] | None = None  # what the last preset or Clear replaced
         row.addWidget(self.record_button, 1)
-        for b in (self.remove_button, self.up_button, self.down_button, self.clear_button):
+        for b in (self.remove_button, self.up_button, self.down_button, self.clear_button, self.undo_button):
             row.addWidget(b)
         lay.addLayout(row)
         row = QHBoxLayout()
@@ -183,7 +186,8 @@ class KeyframePanel(QWidget):
         self.remove_button.clicked.connect(self.remove_selected)
         self.up_button.clicked.connect(lambda: self.move_selected(-1))
         self.down_button.clicked.connect(lambda: self.move_selected(+1))
-        self.clear_button.clicked.connect(lambda: self.set_keyframes([]))
+        self.clear_button.clicked.connect(lambda: self.replace_keyframes([]))
+        self.undo_button.clicked.connect(self.undo_replace)
         self.list.currentRowChanged.connect(self._selection_changed)
         self.list.itemDoubleClicked.connect(lambda _: self.show_selected())
         self.duration.valueChanged.connect(self._edit_selected)
@@ -229,6 +233,19 @@ class KeyframePanel(QWidget):
             self.list.setCurrentRow(len(self.keyframes) - 1 if select is None else select)
         self._selection_changed(self.list.currentRow())
         self.refresh_summary()
+
+    def replace_keyframes(self, keyframes: list[Keyframe]) -> None:
+        """Replace the whole list (presets, Clear) so that one Undo brings the old list back."""
+        if self.keyframes and self.keyframes != list(keyframes):
+            self._replaced = list(self.keyframes)
+            self.undo_button.setEnabled(True)
+        self.set_keyframes(keyframes)
+
+    def undo_replace(self) -> None:
+        if self._replaced is not None:
+            replaced, self._replaced = self._replaced, None
+            self.undo_button.setEnabled(False)
+            self.set_keyframes(replaced)
 
     def record(self) -> None:
         """Add the explorer's current state as a keyframe ("record from the explorer")."""
@@ -277,11 +294,11 @@ class KeyframePanel(QWidget):
     # ----- presets ----------------------------------------------------------------------------
     def preset_zoom(self) -> None:
         v = self.current_view()
-        self.set_keyframes(video.zoom_into(v, self.state.latent, v.center, self.zoom_factor.value(),
+        self.replace_keyframes(video.zoom_into(v, self.state.latent, v.center, self.zoom_factor.value(),
                                            self.preset_seconds.value()))
 
     def preset_orbit(self) -> None:
-        self.set_keyframes(video.orbit(self.current_view(), self.state.latent, self.orbit_turns.value(),
+        self.replace_keyframes(video.orbit(self.current_view(), self.state.latent, self.orbit_turns.value(),
                                        self.preset_seconds.value()))
 
     def preset_pan(self) -> None:
@@ -293,13 +310,13 @@ class KeyframePanel(QWidget):
         dx, dy = -span * math.sin(rad), span * math.cos(rad)
         n = self.pan_widths.value()
         target = (v.center[0] + n * dx, v.center[1] + n * dy)
-        self.set_keyframes(video.pan(v, self.state.latent, target, self.preset_seconds.value()))
+        self.replace_keyframes(video.pan(v, self.state.latent, target, self.preset_seconds.value()))
 
     def preset_walk(self) -> None:
         a, b = self.seed_from.value(), self.seed_to.value()
         seeds = list(range(a, b + 1)) if a <= b else list(range(a, b - 1, -1))
         lat = self.state.latent
-        self.set_keyframes(video.latent_walk(self.current_view(), seeds, max(0.1, self.preset_seconds.value() / 4),
+        self.replace_keyframes(video.latent_walk(self.current_view(), seeds, max(0.1, self.preset_seconds.value() / 4),
                                              psi=lat.psi, class_idx=lat.class_idx))
         self.latent_mode.setCurrentText("spline")
         self.loop.setChecked(True)
