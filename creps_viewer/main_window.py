@@ -9,6 +9,7 @@ previous model in place.
 
 from __future__ import annotations
 
+import json
 import time
 from collections import deque
 from dataclasses import replace
@@ -16,8 +17,8 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths, Qt, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QImage, QKeySequence
-from PySide6.QtWidgets import (QDockWidget, QFileDialog, QLabel, QMainWindow, QMessageBox, QProgressBar,
-                               QScrollArea, QTabWidget, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QDockWidget, QFileDialog, QInputDialog, QLabel, QMainWindow, QMessageBox,
+                               QProgressBar, QScrollArea, QTabWidget, QVBoxLayout, QWidget)
 
 from creps_core.checkpoint import LoadedModel
 from creps_core.demo import default_model, is_model_name, is_random, model_label
@@ -34,7 +35,7 @@ from .panels.keyframes import KeyframePanel
 from .panels.latent import LatentPanel
 from .panels.render import RenderPanel
 from .render_worker import PARTIAL, Frame, RenderRequest, RenderWorker
-from .state import ExplorerState, Geometry, ModelSummary
+from .state import Bookmark, ExplorerState, Geometry, ModelSummary
 from .viewport import Viewport
 from .workspace import SUFFIX, Workspace, WorkspaceError, load_workspace, save_workspace
 
@@ -239,6 +240,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"CREPS Explorer — {summary.label}")
         pending, self._pending_workspace = self._pending_workspace, None
         self.state.set_model(summary)  # emits latent/geometry changes -> first render
+        self.state.set_bookmarks(self._stored_bookmarks(model.sha256) if model.sha256 else [])
         if pending is not None:
             self._apply_workspace(pending)
 
@@ -516,7 +518,33 @@ class MainWindow(QMainWindow):
     # ----- bookmarks and history ---------------------------------------------------------
     def add_bookmark(self) -> None:
         g, spec = self.state.geometry, self.state.latent
-        self.state.add_bookmark(f"seed {spec.seed} · zoom {g.zoom:.3g} · ({g.center[0]:.3f}, {g.center[1]:.3f})")
+        self.state.add_bookmark(self._unique_bookmark_name(
+            f"seed {spec.seed} · zoom {g.zoom:.3g} · ({g.center[0]:.3f}, {g.center[1]:.3f})"))
+
+    def _unique_bookmark_name(self, name: str) -> str:
+        taken = {b.name for b in self.state.bookmarks}
+        n, unique = 2, name
+        while unique in taken:
+            unique, n = f"{name} ({n})", n + 1
+        return unique
+
+    def rename_bookmark(self, index: int, name: str | None = None) -> None:
+        """Rename bookmark ``index`` (asking for the name when none is given)."""
+        old = self.state.bookmarks[index]
+        if name is None:
+            name, ok = QInputDialog.getText(self, "Rename bookmark", "Name:", text=old.name)
+            if not ok:
+                return
+        name = name.strip()
+        if name and name != old.name:
+            marks = list(self.state.bookmarks)
+            marks[index] = replace(old, name=self._unique_bookmark_name(name))
+            self.state.set_bookmarks(marks)
+
+    def delete_bookmark(self, index: int) -> None:
+        marks = list(self.state.bookmarks)
+        del marks[index]
+        self.state.set_bookmarks(marks)
 
     def _refresh_bookmarks(self) -> None:
         m = self.bookmarks_menu
@@ -524,10 +552,31 @@ class MainWindow(QMainWindow):
         self._action(m, "&Add bookmark", self.add_bookmark, "Ctrl+D")
         if self.state.bookmarks:
             m.addSeparator()
-            for bm in self.state.bookmarks:
+            for i, bm in enumerate(self.state.bookmarks):
                 m.addAction(bm.name, lambda b=bm: self.state.restore(b.latent, b.geometry))
             m.addSeparator()
+            edit = m.addMenu("&Rename or delete")
+            for i, bm in enumerate(self.state.bookmarks):
+                sub = edit.addMenu(bm.name)
+                sub.addAction("Rename…", lambda i=i: self.rename_bookmark(i))
+                sub.addAction("Delete", lambda i=i: self.delete_bookmark(i))
             self._action(m, "&Clear bookmarks", lambda: self.state.set_bookmarks([]))
+        self._store_bookmarks()
+
+    # Bookmarks belong to a model: kept per checkpoint (by its sha256) between runs.
+    def _store_bookmarks(self) -> None:
+        if self.model is not None and self.model.sha256:
+            self.settings.setValue(f"bookmarks/{self.model.sha256}",
+                                   json.dumps([b.to_dict() for b in self.state.bookmarks]))
+
+    def _stored_bookmarks(self, sha256: str) -> list[Bookmark]:
+        marks = []
+        try:
+            for d in json.loads(str(self.settings.value(f"bookmarks/{sha256}", "[]"))):
+                marks.append(Bookmark.from_dict(d))
+        except (ValueError, TypeError, KeyError):  # a damaged settings entry: keep what was readable
+            pass
+        return marks
 
     def _refresh_history(self) -> None:
         self.undo_action.setEnabled(self.state.can_undo)

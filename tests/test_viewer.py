@@ -452,3 +452,28 @@ def test_open_image_restores_model_latent_and_view_from_its_provenance(window, q
     Image.new("RGB", (4, 4)).save(bad)
     other.open_image(bad)
     assert other.message.kind == "error" and "plain.png" in other.message.text()
+
+
+def test_bookmarks_persist_per_model_and_can_be_renamed_and_deleted(qtbot, tmp_path, tiny_ckpt):
+    win = make_window(qtbot, tmp_path, tiny_ckpt)
+    win.add_bookmark()
+    win.add_bookmark()  # same place twice: the names still differ
+    names = [b.name for b in win.state.bookmarks]
+    assert len(set(names)) == 2
+    win.state.update_geometry(zoom=3.0)
+    win.add_bookmark()
+    win.rename_bookmark(2, "the zoomed one")
+    win.delete_bookmark(0)
+    kept = list(win.state.bookmarks)
+    assert [b.name for b in kept] == [names[1], "the zoomed one"]
+    win.close()
+    again = make_window(qtbot, tmp_path, tiny_ckpt)  # same settings file: a later run
+    assert again.state.bookmarks == kept
+    torch.manual_seed(99)
+    other = save_safetensors(tmp_path / "other.safetensors", TINY_OTHER, CREPSGenerator(TINY_OTHER).state_dict())
+    again.open_model(str(other))
+    assert again.state.bookmarks == []  # another model, its own (empty) list
+
+
+TINY_OTHER = CREPSConfig(z_dim=16, w_dim=16, img_resolution=16, mapping_layers=1, channel_base=256,
+                         channel_max=16, biline_channels=8)
