@@ -240,6 +240,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"CREPS Explorer — {summary.label}")
         pending, self._pending_workspace = self._pending_workspace, None
         self.state.set_model(summary)  # emits latent/geometry changes -> first render
+        self._tell_fit()
         self.state.set_bookmarks(self._stored_bookmarks(model.sha256) if model.sha256 else [])
         if pending is not None:
             self._apply_workspace(pending)
@@ -480,7 +481,8 @@ class MainWindow(QMainWindow):
             self._apply_workspace(ws)
 
     def _apply_workspace(self, ws: Workspace) -> None:
-        if self.model is not None and ws.checkpoint_sha256 and self.model.sha256 != ws.checkpoint_sha256:
+        same_file = self.model is not None and ws.checkpoint == str(self.model.path)
+        if same_file and ws.checkpoint_sha256 and self.model.sha256 != ws.checkpoint_sha256:
             self.message.show_message("The workspace was saved with a different version of this model file "
                                       "(sha256 differs): the picture may not match.", "info")
         if ws.viewport_size != (self.viewport.width(), self.viewport.height()):
@@ -489,6 +491,16 @@ class MainWindow(QMainWindow):
         self.state.set_bookmarks(ws.bookmarks)
         self.video_panel.set_keyframes(ws.keyframes)
         self.state.restore(ws.latent, ws.geometry)
+        self._tell_fit()
+
+    def _tell_fit(self) -> None:
+        """Say how a latent made for another model was adapted to this one (if it was)."""
+        if self.state.fit_notes:
+            self.message.show_message("Adapted to this model: " + "; ".join(self.state.fit_notes) + ".", "info")
+
+    def restore_bookmark(self, bookmark: Bookmark) -> None:
+        self.state.restore(bookmark.latent, bookmark.geometry)
+        self._tell_fit()
 
     def resize_viewport(self, width: int, height: int) -> None:
         """Grow or shrink the window so the viewport gets this size (best effort)."""
@@ -553,7 +565,7 @@ class MainWindow(QMainWindow):
         if self.state.bookmarks:
             m.addSeparator()
             for i, bm in enumerate(self.state.bookmarks):
-                m.addAction(bm.name, lambda b=bm: self.state.restore(b.latent, b.geometry))
+                m.addAction(bm.name, lambda b=bm: self.restore_bookmark(b))
             m.addSeparator()
             edit = m.addMenu("&Rename or delete")
             for i, bm in enumerate(self.state.bookmarks):

@@ -123,6 +123,7 @@ class ExplorerState(QObject):
         self.render = RenderSettings()
         self.model: ModelSummary | None = None
         self.bookmarks: list[Bookmark] = []
+        self.fit_notes: list[str] = []  # how the last restored or carried-over latent was fitted to the model
         self._undo: list[tuple[LatentSpec, Geometry]] = []
         self._redo: list[tuple[LatentSpec, Geometry]] = []
         self._merge_key: str | None = None
@@ -156,13 +157,29 @@ class ExplorerState(QObject):
     def update_render(self, **changes) -> None:
         self.set_render(replace(self.render, **changes))
 
+    def fit(self, spec: LatentSpec) -> tuple[LatentSpec, list[str]]:
+        """``spec`` adapted to the open model (class, mixing layers, cutoff) and what was changed,
+        in words for the user ([] when it fits as it is)."""
+        model = self.model
+        if model is None:
+            return spec, []
+        notes = []
+        class_idx = None if model.c_dim == 0 else min(spec.class_idx or 0, model.c_dim - 1)
+        if spec.class_idx is not None and class_idx != spec.class_idx:
+            notes.append(f"class {spec.class_idx} -> {'none' if class_idx is None else class_idx}")
+        layers = tuple(i for i in spec.mix_layers if i < model.num_ws)
+        if layers != spec.mix_layers:
+            dropped = sorted(set(spec.mix_layers) - set(layers))
+            notes.append(f"mixing layers {', '.join(map(str, dropped))} dropped (this model has {model.num_ws})")
+        cutoff = None if spec.cutoff is None else min(spec.cutoff, model.num_ws)
+        if cutoff != spec.cutoff:
+            notes.append(f"truncation cutoff {spec.cutoff} -> {cutoff}")
+        return spec.with_(class_idx=class_idx, mix_layers=layers, cutoff=cutoff), notes
+
     def set_model(self, model: ModelSummary) -> None:
         """A new model: latents that do not fit it (class, layers) are adapted, history restarts."""
         self.model = model
-        spec = self.latent
-        class_idx = None if model.c_dim == 0 else min(spec.class_idx or 0, model.c_dim - 1)
-        spec = spec.with_(class_idx=class_idx, mix_layers=tuple(i for i in spec.mix_layers if i < model.num_ws),
-                          cutoff=None if spec.cutoff is None else min(spec.cutoff, model.num_ws))
+        spec, self.fit_notes = self.fit(self.latent)
         self.latent = spec
         self._undo.clear()
         self._redo.clear()
@@ -173,7 +190,9 @@ class ExplorerState(QObject):
         self.historyChanged.emit()
 
     def restore(self, latent: LatentSpec, geometry: Geometry) -> None:
-        """Jump to a saved latent and geometry as one undo step (bookmarks, workspaces)."""
+        """Jump to a saved latent and geometry as one undo step (bookmarks, workspaces); a latent
+        made for another model is fitted to this one (``fit_notes`` says how)."""
+        latent, self.fit_notes = self.fit(latent)
         self.close_merge()
         if (latent, geometry) == (self.latent, self.geometry):
             return

@@ -477,3 +477,17 @@ def test_bookmarks_persist_per_model_and_can_be_renamed_and_deleted(qtbot, tmp_p
 
 TINY_OTHER = CREPSConfig(z_dim=16, w_dim=16, img_resolution=16, mapping_layers=1, channel_base=256,
                          channel_max=16, biline_channels=8)
+
+
+def test_a_latent_from_a_deeper_model_is_fitted_and_the_user_told(window, tmp_path):
+    """A bookmark with mixing layers 12-13 (a 15-layer model) restored on a 9-layer model."""
+    from creps_viewer.state import Bookmark
+
+    num_ws = window.state.model.num_ws
+    deep = LatentSpec(seed=5, mix_seed=2, mix_layers=(3, num_ws + 3, num_ws + 4), cutoff=num_ws + 6)
+    window.restore_bookmark(Bookmark("from a deeper model", deep, Geometry(zoom=1.5)))
+    assert window.state.latent.mix_layers == (3,) and window.state.latent.cutoff == num_ws
+    assert window.message.kind == "info" and "dropped" in window.message.text()
+    png = tmp_path / "fitted.png"
+    window.save_image(png)
+    assert read_record(png).latent.mix_layers == (3,)  # the provenance records what was rendered
