@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.worker = RenderWorker(sync=sync, parent=self)
         self.model: LoadedModel | None = None
         self._fallback_note: str | None = None  # why the demo model is shown instead of the one asked for
+        self._render_error: str | None = None  # the message of the last failed render, while it shows
         self.last_request: RenderRequest | None = None
         self.last_full: Frame | None = None
         self._engine_device: str | None = None
@@ -201,7 +202,7 @@ class MainWindow(QMainWindow):
         s.bookmarksChanged.connect(self._refresh_bookmarks)
         self.viewport.sizeChanged.connect(self.request_render)
         w.frameReady.connect(self._on_frame)
-        w.renderFailed.connect(lambda msg: self.message.show_message(msg, "error"))
+        w.renderFailed.connect(self._on_render_failed)
         w.activity.connect(self._on_activity)
         w.progress.connect(lambda f: self.progress.setValue(int(f * 1000)))
         w.modelLoaded.connect(self._on_model_loaded)
@@ -335,16 +336,25 @@ class MainWindow(QMainWindow):
         self.last_request = None
         self.request_render()
 
+    def _on_render_failed(self, message: str) -> None:
+        self._render_error = message
+        self.message.show_message(message, "error")
+
     def _on_frame(self, frame: Frame) -> None:
         self.viewport.show_frame(frame, geometry_of(frame.view))
         if frame.level == PARTIAL:  # the refined frame, part way: shown, not timed
             return
+        if self._render_error is not None and self.message.text() == self._render_error:
+            self.message.dismiss()  # rendering works again: the old failure is no longer true
+        self._render_error = None
         self.render_panel.add_frame(frame)
         now = time.perf_counter()
         self._frame_times.append(now)
         recent = [t for t in self._frame_times if now - t < 2.0]
         fps = (len(recent) - 1) / (recent[-1] - recent[0]) if len(recent) > 2 else 0.0
-        self.timing_label.setText(f"{frame.level} {frame.ms:.0f} ms" + (f" · {fps:.1f} fps" if fps else ""))
+        settled = frame.is_final and frame.request == self.last_request  # nothing more is coming
+        rate = f" · {fps:.1f} fps" if fps and not settled else ""  # a rate only while frames keep coming
+        self.timing_label.setText(f"{frame.level} {frame.ms:.0f} ms{rate}")
         if frame.is_final:
             self.last_full = frame
             if frame.request == self.last_request:

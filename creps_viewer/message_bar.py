@@ -6,8 +6,10 @@ scriptable, and testable) while the message is visible.
 
 from __future__ import annotations
 
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
 
+INFO_SECONDS = 10  # how long a note stays
 STYLES = {
     "error": "background:#5c1f1f; color:#ffdede; border-radius:3px;",
     "info": "background:#4a4216; color:#fff4c2; border-radius:3px;",
@@ -31,10 +33,13 @@ class MessageBar(QFrame):
         self.hide()
 
     def show_message(self, text: str, kind: str = "error") -> None:
+        """Errors stay until dismissed or superseded; notes ('info') go away by themselves."""
         self.kind = kind
         self.label.setText(text)
         self.setStyleSheet(f"MessageBar {{{STYLES[kind]}}} QLabel {{color: inherit;}}")
         self.show()
+        if kind == "info":
+            QTimer.singleShot(INFO_SECONDS * 1000, lambda: self.dismiss() if self.label.text() == text else None)
 
     def text(self) -> str:
         return self.label.text()

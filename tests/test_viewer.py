@@ -320,6 +320,8 @@ def test_failed_render_shows_message_and_window_recovers(window):
     window.render_panel.precision.setCurrentText("fp32")
     window.latent_panel.seed.setValue(21)
     assert window.current_full_frame().request.latent.seed == 21
+    assert window.message.kind == ""  # the failure is no longer true: its message is gone
+    assert "fps" not in window.timing_label.text()  # settled: no stale frame rate
 
 
 def test_drop_conditional_model_shows_classes_and_remembers_it(window, tmp_path):
