@@ -493,3 +493,9 @@ def test_a_latent_from_a_deeper_model_is_fitted_and_the_user_told(window, tmp_pa
     png = tmp_path / "fitted.png"
     window.save_image(png)
     assert read_record(png).latent.mix_layers == (3,)  # the provenance records what was rendered
+
+
+def test_zoom_can_be_typed_down_to_its_minimum(window):
+    spin = window.geometry_panel.zoom.spin
+    spin.setValue(1 / 16)
+    assert spin.minimum() == 1 / 16 and window.state.geometry.zoom == 1 / 16

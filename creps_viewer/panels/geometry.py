@@ -36,7 +36,7 @@ class GeometryPanel(QWidget):
 
         view_box = QGroupBox("View")
         form = QFormLayout(view_box)
-        self.zoom = SliderRow("", 1 / 16, 4096.0, 1.0, decimals=3, log=True, label_width=0)
+        self.zoom = SliderRow("", 1 / 16, 4096.0, 1.0, decimals=4, log=True, label_width=0)  # 1/16 = 0.0625
         self.zoom.label.hide()
         form.addRow("Zoom", self.zoom)
         self.u, self.v = _coord_spin(), _coord_spin()
