@@ -385,6 +385,13 @@ def _model_of(engine: Engine) -> ModelRef:
     return ModelRef(str(m.path), m.sha256, m.network)
 
 
+def model_identity(engine: Engine) -> str:
+    """What decides an engine's pixels besides the job: the checkpoint (or in-memory weights) and
+    which generator of it.  Resumable work (tiles, video frames) is keyed by it."""
+    model = _model_of(engine)
+    return f"{model.sha256 or _weights_hash(engine)}:{model.network}"
+
+
 def _weights_hash(engine: Engine) -> str:
     """Identity of an in-memory generator (no checkpoint file), so resumes never mix models."""
     h = hashlib.sha256()
@@ -435,10 +442,10 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
     wd = work_dir(out)
     try:
         # The job names the generator too: G and G_ema of one file never share tiles.
-        store = TileStore(wd, spec.job_hash(f"{model.sha256 or _weights_hash(engine)}:{model.network}"),
+        store = TileStore(wd, spec.job_hash(model_identity(engine)),
                           {"spec": make_record(spec, model, levels).to_json()})
         todo = [t for t in tasks if not store.has(0, t.ti, t.tj, (t.rows, t.cols))]
-        _check_free_space(wd, todo, spec)
+        check_free_space(wd, sum(t.rows * t.cols * 3 for t in todo))
         total, done = len(tasks), len(tasks) - len(todo)
         note = (f"re-rendering {len(store.discarded)} damaged tile(s) found in {wd}: "
                 + ", ".join(store.discarded[:5]) + ("..." if len(store.discarded) > 5 else "")
@@ -476,11 +483,11 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
     yield Progress(DONE, 1, 1, 0.0, out)
 
 
-def _check_free_space(wd: Path, todo: list[TileTask], spec: ExportSpec) -> None:
-    need = sum(t.rows * t.cols * 3 for t in todo)
+def check_free_space(wd: Path, need: int) -> None:
+    """Refuse work whose intermediate files (tiles, frames: ``need`` bytes) cannot fit on the disk."""
     free = shutil.disk_usage(wd).free
     if need > free:
-        raise DiskFullError(errno.ENOSPC, f"not enough disk space next to the output: the tiles need "
+        raise DiskFullError(errno.ENOSPC, f"not enough disk space next to the output: the work files need "
                                           f"{_size_text(need)}, {_size_text(free)} are free")
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 RENDERING = "rendering"
 RENDERING_TILES = "rendering tiles"
 RENDERING_FRAMES = "rendering frames"
+ENCODING = "encoding"
 PYRAMID = "pyramid"
 WRITING = "writing"
 DONE = "done"

@@ -22,6 +22,7 @@ callback.  Output is written under a temporary name and renamed when complete; a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -33,10 +34,11 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .engine import Engine, RenderCancelled, to_uint8
+from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec, slerp
 from .metadata import RenderRecord
-from .progress import DONE, RENDERING_FRAMES, Progress
+from .export import TileStore, check_free_space, model_identity, work_dir
+from .progress import DONE, ENCODING, RENDERING_FRAMES, Progress
 from .safe_files import atomic_write, open_exclusive, remove_stale_temps, temp_sibling
 from .views import View, Warp
 
@@ -388,11 +390,13 @@ def video_record(spec: VideoSpec, engine: Engine, cells: Sequence[VideoSpec] = (
 def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
                 cancel: CancelFn | None = None, cells: Sequence[VideoSpec] = (), columns: int = 1,
                 ) -> Iterator[Progress]:
-    """Render and encode every frame, yielding a :class:`Progress` after each (and a DONE record).
+    """Render every frame, then encode them, yielding a :class:`Progress` after each (and DONE).
 
     ``cells`` (row-major, ``columns`` wide) makes a grid of videos side by side, as the official
     gen_video.py ``--grid``: each frame tiles frame i of every cell; ``spec`` is then the first
-    cell.  Raises RenderCancelled on cancel (nothing is left under the final name).
+    cell.  Finished frames wait in a work folder beside the output (``.NAME.partial/``), so a
+    cancelled or killed video resumes where it stopped when the same video is asked for again.
+    Raises RenderCancelled on cancel (nothing is left under the final name).
     """
     out = Path(out_path)
     fmt = format_of(out)
@@ -401,32 +405,51 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
     canvas = replace(spec, width=spec.width * columns, height=spec.height * rows)
     validate(canvas, fmt)
     remove_stale_temps(out)
+    record = video_record(spec, engine, cells if len(cells) > 1 else (), columns)
+    # Finished frames are kept in a work folder, like export tiles: an interrupted video resumes.
+    job = hashlib.sha256(f"{record.to_json()}|{model_identity(engine)}|{ENGINE_VERSION}".encode()).hexdigest()
+    store = TileStore(work_dir(out), job, {"video": str(out.name)})
+    shape = (canvas.height, canvas.width)
+    total, start = spec.n_frames, time.monotonic()
+    todo = {i for i in range(total) if not store.has(0, i, 0, shape)}
+    check_free_space(store.root, len(todo) * shape[0] * shape[1] * 3)
+    kept = total - len(todo)
+    note = f"resuming: {kept} of {total} frames were already rendered" if kept else None
+    yield Progress(RENDERING_FRAMES, kept, total, note=note)
+    streams = [frames(engine, cell) for cell in cells]
+    made = 0
+    for index in range(total):
+        states = [next(s) for s in streams]
+        if index not in todo:
+            continue
+        images = [to_uint8(engine.render(f.latent, f.view, precision=spec.precision, exact=spec.exact,
+                                         cancel=cancel)) for f in states]
+        store.save(0, index, 0, _layout(images, columns, rows))
+        made += 1
+        yield Progress(RENDERING_FRAMES, kept + made, total, (time.monotonic() - start) / made * (len(todo) - made))
     tmp = temp_sibling(out)  # keeps the suffix: ffmpeg picks the muxer by it
     sidecar = out.with_name(out.name + ".json")
     sidecar_tmp = temp_sibling(sidecar)
-    total, start = spec.n_frames, time.monotonic()
     try:
         open_exclusive(tmp).close()  # ours alone: the encoder reopens it by name
         writer = (_GifWriter if fmt == "gif" else _FFmpegWriter)(tmp, fmt, canvas)
         try:
-            yield Progress(RENDERING_FRAMES, 0, total)
-            streams = [frames(engine, cell) for cell in cells]
-            for done in range(1, total + 1):
-                images = [to_uint8(engine.render(f.latent, f.view, precision=spec.precision, exact=spec.exact,
-                                                 cancel=cancel)) for f in (next(s) for s in streams)]
-                writer.add(_layout(images, columns, rows))
-                yield Progress(RENDERING_FRAMES, done, total, (time.monotonic() - start) / done * (total - done))
+            for index in range(total):
+                if cancel is not None and cancel():
+                    raise RenderCancelled()
+                writer.add(store.load(0, index, 0))
+                yield Progress(ENCODING, index + 1, total)
         finally:
             writer.close()
-        record = video_record(spec, engine, cells if len(cells) > 1 else (), columns)
         with open_exclusive(sidecar_tmp) as f:
             f.write(record.to_json().encode())
         os.replace(tmp, out)
         os.replace(sidecar_tmp, sidecar)
-        yield Progress(DONE, total, total, 0.0, out)
     finally:
         tmp.unlink(missing_ok=True)
         sidecar_tmp.unlink(missing_ok=True)
+    store.remove()
+    yield Progress(DONE, total, total, 0.0, out)
 
 
 def _layout(images: list[np.ndarray], columns: int, rows: int) -> np.ndarray:

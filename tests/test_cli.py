@@ -245,20 +245,20 @@ def test_help_and_version_answer_without_importing_torch():
     assert "creps-explorer " in run.stdout
 
 
-def test_sigterm_stops_a_video_with_status_130_and_no_stray_files(tmp_path, ckpt):
+def test_sigterm_stops_a_video_with_status_130_keeping_only_its_finished_frames(tmp_path, ckpt):
     out = tmp_path / "long.mp4"
     proc = subprocess.Popen([sys.executable, "-m", "creps_core.cli", "video", str(out), "-c", str(ckpt),
-                             "--preset", "orbit", "--size", "256x256", "--frames", "100000"],
+                             "--preset", "orbit", "--size", "64x64", "--frames", "100000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".long.partial-*")) and time.monotonic() < deadline:
+    while not list(tmp_path.glob(".long.mp4.partial/L0_*.npy")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert list(tmp_path.glob(".long.partial-*")), "the video never started"
+    assert list(tmp_path.glob(".long.mp4.partial/L0_*.npy")), "the video never started"
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130 and "interrupted" in err and "Traceback" not in err
-    assert sorted(os.listdir(tmp_path)) == []
+    assert proc.returncode == 130 and "interrupted" in err and "resume" in err and "Traceback" not in err
+    assert sorted(os.listdir(tmp_path)) == [".long.mp4.partial"]  # only the finished frames, kept for a resume
 
 
 def exit_code(argv: list[str]) -> int:

@@ -110,7 +110,7 @@ def test_bad_sizes_and_cancel(engine, tmp_path):
     with pytest.raises(RenderCancelled):
         vid.render_video(engine, kfs, tmp_path / "x.mp4", width=48, height=32, fps=10,
                          progress=lambda p: None, cancel=iter([False] * 3 + [True] * 999).__next__)
-    assert list(tmp_path.iterdir()) == []
+    assert [p.name for p in tmp_path.iterdir()] == [".x.mp4.partial"]  # finished frames, kept for a resume
 
 
 def test_cli_video_preset_and_spec_round_trip(tmp_path):
@@ -198,3 +198,21 @@ def test_official_gen_video_command(tmp_path, tiny_file):
     refs = {seed: engine.render_u8(LatentSpec(seed=seed), View(32, 32)).astype(int) for seed in (0, 2)}
     for half, seed, other in ((first[:, :32], 0, 2), (first[:, 32:], 2, 0)):
         assert np.abs(half - refs[seed]).mean() < 0.6 * np.abs(half - refs[other]).mean()
+
+
+def test_a_cancelled_video_resumes_from_its_finished_frames(engine, tmp_path):
+    kfs = vid.zoom_into(VIEW, LatentSpec(seed=4), point=(0.4, 0.6), factor=3.0, duration=1.0)
+    whole = vid.render_video(engine, kfs, tmp_path / "whole.gif", fps=8)
+    out = tmp_path / "part.gif"
+    made = []
+    with pytest.raises(RenderCancelled):
+        vid.render_video(engine, kfs, out, fps=8, progress=made.append,
+                         cancel=lambda: sum(p.stage == "rendering frames" for p in made) > 4)
+    assert not out.exists() and len(list(vid.work_dir(out).glob("L0_*.npy"))) == 4
+    before = engine.stats.pixels_rendered
+    seen = []
+    vid.render_video(engine, kfs, out, fps=8, progress=seen.append)
+    assert seen[0].done == 4 and "resuming" in seen[0].note
+    assert engine.stats.pixels_rendered - before == (8 - 4) * 48 * 32  # only the missing frames
+    assert [f.tolist() for f in iio.imiter(out)] == [f.tolist() for f in iio.imiter(whole)]
+    assert not vid.work_dir(out).exists()

@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
         side = min(256, spec.width, spec.height)
         announce_estimate(estimate_seconds(engine, first.latent, first.view, pixels, side),
                           f"rendering {spec.n_frames} frames")
-    args.interrupt_note = "no partial file is left behind"
+    args.interrupt_note = "finished frames are kept: run the same command again to resume"
     steps = vid.video_steps(engine, spec, out, cells=cells, columns=columns)
     with TerminalProgress("frame") as progress, closing(steps):
         for step in steps:

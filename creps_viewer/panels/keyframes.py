@@ -397,7 +397,8 @@ class KeyframePanel(QWidget):
         dlg.canceled.connect(job.cancel)
         job.progress.connect(self._on_progress)
         job.finished.connect(self._on_finished)
-        job.cancelled.connect(lambda: self._stopped(f"Cancelled: nothing was written to {out.name}."))
+        job.cancelled.connect(lambda: self._stopped(f"Cancelled: the finished frames are kept; render to {out.name} "
+                                                    "again to resume."))
         job.failed.connect(lambda m: self._stopped(f"✗ Video failed: {m}", error=m))
         self.render_button.setEnabled(False)
         job.start()
