@@ -201,7 +201,8 @@ def _seed_pair(a: LatentSpec, b: LatentSpec) -> bool:
     return a.interp_seed is None and b.interp_seed is None and replace(a, seed=b.seed) == b
 
 
-def interp_latent(engine: Engine, a: LatentSpec, b: LatentSpec, t: float, mode: str) -> LatentSpec | torch.Tensor:
+def interp_latent(engine: Engine | None, a: LatentSpec, b: LatentSpec, t: float, mode: str,
+                  ) -> LatentSpec | torch.Tensor:
     """Latent a fraction t from a to b: a LatentSpec when expressible (reproducible, cacheable), else ws."""
     if t <= 0 or a == b:
         return a
@@ -261,15 +262,36 @@ def _spline_of(engine: Engine, spec: VideoSpec) -> _Spline | None:
     return _Spline(np.stack([engine.ws(k.latent).cpu().numpy() for k in spec.keyframes]), spec.loop)
 
 
+def _segment(spec: VideoSpec, index: int) -> tuple[int, float]:
+    """(segment, eased fraction along it) shown by frame ``index``."""
+    kfs = spec.keyframes
+    ends = np.cumsum([k.duration for k in kfs[:spec.n_segments]])
+    time_s = min(spec.frame_time(index), spec.duration)
+    seg = min(int(np.searchsorted(ends, time_s, side="right")), spec.n_segments - 1)
+    a = kfs[seg]
+    return seg, EASINGS[a.easing](min(max((time_s - (ends[seg] - a.duration)) / a.duration, 0.0), 1.0))
+
+
+def preview_state(spec: VideoSpec, index: int) -> tuple[View, LatentSpec]:
+    """The view of frame ``index`` and a latent to show with it, without an engine (for scrubbing):
+    the frame's own latent where a LatentSpec expresses it, else the nearer keyframe's."""
+    kfs = spec.keyframes
+    if spec.n_segments == 0:
+        return kfs[0].view.with_(window=None), kfs[0].latent
+    seg, t = _segment(spec, index)
+    a, b = kfs[seg], kfs[(seg + 1) % len(kfs)]
+    view = interp_view(a.view, b.view, t)
+    if spec.latent_mode != "spline" and (t <= 0 or t >= 1 or a.latent == b.latent or _seed_pair(a.latent, b.latent)):
+        return view, interp_latent(None, a.latent, b.latent, t, spec.latent_mode)  # needs no ws
+    return view, (a if t < 0.5 else b).latent
+
+
 def _frame(engine: Engine, spec: VideoSpec, index: int, spline: _Spline | None) -> Frame:
     kfs = spec.keyframes
     if spec.n_segments == 0:  # a single still keyframe
         return Frame(index, kfs[0].view.with_(width=spec.width, height=spec.height, window=None), kfs[0].latent)
-    ends = np.cumsum([k.duration for k in kfs[:spec.n_segments]])
-    time_s = min(spec.frame_time(index), spec.duration)
-    seg = min(int(np.searchsorted(ends, time_s, side="right")), spec.n_segments - 1)
+    seg, t = _segment(spec, index)
     a, b = kfs[seg], kfs[(seg + 1) % len(kfs)]
-    t = EASINGS[a.easing](min(max((time_s - (ends[seg] - a.duration)) / a.duration, 0.0), 1.0))
     view = interp_view(a.view, b.view, t).with_(width=spec.width, height=spec.height)
     if spline is not None:
         latent = spline(seg + t).to(engine.device)
@@ -516,6 +538,6 @@ def render_video(engine: Engine, keyframes: Sequence[Keyframe], out_path: str | 
     return Path(out_path)
 
 
-__all__ = ["Keyframe", "VideoSpec", "render_video", "video_steps", "official_walk", "frames", "frame_at", "zoom_into", "orbit", "pan",
+__all__ = ["Keyframe", "VideoSpec", "render_video", "video_steps", "official_walk", "frames", "preview_state", "frame_at", "zoom_into", "orbit", "pan",
            "latent_walk", "record", "fit_video_size", "interp_view", "interp_latent", "RenderCancelled",
            "save_spec", "load_spec", "EASINGS", "LATENT_MODES"]

@@ -258,3 +258,24 @@ def test_a_preset_or_clear_that_replaces_recorded_keyframes_can_be_undone(window
     assert panel.keyframes == [] and panel.undo_button.isEnabled()
     panel.undo_button.click()
     assert panel.keyframes == recorded
+
+
+def test_the_frame_slider_shows_any_frame_of_the_video_in_the_explorer(window):
+    panel = window.video_panel
+    window.state.update_latent(seed=3)
+    panel.record()
+    window.state.update_latent(seed=8)
+    window.state.update_geometry(zoom=4.0, rotation=90.0)
+    panel.record()
+    panel.fps.setValue(10)
+    n = panel.spec().n_frames
+    assert panel.scrub.isEnabled() and panel.scrub.maximum() == n - 1
+    panel.scrub.setValue(n - 1)  # the last frame: the second keyframe
+    assert window.state.latent.seed == 8 and window.state.geometry.rotation == pytest.approx(90.0)
+    panel.scrub.setValue(0)  # the first frame: the first keyframe
+    assert window.state.latent.seed == 3
+    assert window.state.geometry.zoom == pytest.approx(panel.keyframes[0].view.zoom)
+    panel.scrub.setValue(n // 2)  # half way: a seed blend, a zoom between the two
+    lat, g = window.state.latent, window.state.geometry
+    assert lat.interp_seed == 8 and 0 < lat.interp_t < 1 and panel.keyframes[0].view.zoom < g.zoom < 4.0
+    assert window.current_full_frame().request.latent == lat

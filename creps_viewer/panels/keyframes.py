@@ -16,8 +16,8 @@ from typing import Callable
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
-                               QGroupBox, QHBoxLayout, QLabel, QListWidget, QProgressDialog, QPushButton, QSpinBox,
-                               QToolButton, QVBoxLayout, QWidget)
+                               QGroupBox, QHBoxLayout, QLabel, QListWidget, QProgressDialog, QPushButton, QSlider,
+                               QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from creps_core import video
 from creps_core.checkpoint import LoadedModel
@@ -173,6 +173,13 @@ class KeyframePanel(QWidget):
         form.addRow("Latents", self.latent_mode)
         self.loop = QCheckBox("Loop back to the first keyframe")
         form.addRow("", self.loop)
+        self.scrub = QSlider(Qt.Horizontal)
+        self.scrub.setToolTip("Look at any frame in the explorer before rendering")
+        self.scrub_label = QLabel("")
+        row = QHBoxLayout()
+        row.addWidget(self.scrub, 1)
+        row.addWidget(self.scrub_label)
+        form.addRow("Frame", row)
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         form.addRow(self.summary)
@@ -198,6 +205,7 @@ class KeyframePanel(QWidget):
         self.walk_button.clicked.connect(self.preset_walk)
         self.fit_button.clicked.connect(self.fit_viewport)
         self.render_button.clicked.connect(self.render_dialog)
+        self.scrub.valueChanged.connect(self.show_frame)
         for w in (self.width_spin, self.height_spin):
             w.valueChanged.connect(self.refresh_summary)
         self.fps.valueChanged.connect(self.refresh_summary)
@@ -264,6 +272,19 @@ class KeyframePanel(QWidget):
             kfs = list(self.keyframes)
             kfs[i], kfs[j] = kfs[j], kfs[i]
             self.set_keyframes(kfs, j)
+
+    def show_frame(self, index: int) -> None:
+        """Show frame ``index`` of the video in the explorer (its view; its latent where a seed
+        blend expresses it, else the nearer keyframe's)."""
+        try:
+            spec = self.spec()
+            video.validate(spec, video.format_of(f"x{self.suffix()}"))
+        except ValueError:
+            return
+        index = max(0, min(index, spec.n_frames - 1))
+        v, lat = video.preview_state(spec, index)
+        self.scrub_label.setText(f"{index + 1} / {spec.n_frames}")
+        self.state.restore(lat, Geometry(center=v.center, zoom=v.zoom, rotation=v.rotation, warp=v.warp))
 
     def show_selected(self) -> None:
         i = self.list.currentRow()
@@ -347,6 +368,9 @@ class KeyframePanel(QWidget):
         self.summary.setStyleSheet("")
         self.summary.setText(f"{len(spec.keyframes)} keyframe(s) · {spec.duration:g} s · {spec.n_frames} frames "
                              f"of {spec.width}×{spec.height}")
+        with QSignalBlocker(self.scrub):
+            self.scrub.setRange(0, spec.n_frames - 1)
+        self.scrub.setEnabled(len(spec.keyframes) > 1)
         self.render_button.setEnabled(self.job is None)
         return True
 
