@@ -371,6 +371,7 @@ class KeyframePanel(QWidget):
         with QSignalBlocker(self.scrub):
             self.scrub.setRange(0, spec.n_frames - 1)
         self.scrub.setEnabled(len(spec.keyframes) > 1)
+        self.scrub_label.setText(f"{self.scrub.value() + 1} / {spec.n_frames}")
         self.render_button.setEnabled(self.job is None)
         return True
 
