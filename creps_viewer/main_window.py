@@ -471,6 +471,14 @@ class MainWindow(QMainWindow):
                      render=replace(here.render, precision=record.precision, exact=record.exact))
         self._open_state(ws, path)
 
+    def locate_model(self, ws: Workspace, path: str | Path, found: str | None = None) -> None:
+        """The user points at the missing model of a workspace or image; it opens with that state."""
+        if found is None:
+            found, _ = QFileDialog.getOpenFileName(self, f"Locate {Path(ws.checkpoint).name}", self._last_dir(),
+                                                   MODEL_FILTER)
+        if found:
+            self._open_state(replace(ws, checkpoint=found), path)
+
     def _open_state(self, ws: Workspace, path: str | Path) -> None:
         """Switch to ``ws``'s model if it is another one, then apply ``ws``."""
         current = str(self.model.path) if self.model is not None else None
@@ -481,9 +489,10 @@ class MainWindow(QMainWindow):
                     self._pending_workspace = ws
                     self.open_model("demo")
                     return
-                self.message.show_message(f"{path}: its model {ws.checkpoint} is missing; "
-                                          "the view was applied to the current model.", "error")
                 self._apply_workspace(ws)
+                self.message.show_message(f"{path}: its model {ws.checkpoint} is missing; "
+                                          "the view was applied to the current model.", "error",
+                                          ("Locate the model…", lambda: self.locate_model(ws, path)))
                 return
             self._pending_workspace = ws
             self.open_model(ws.checkpoint)

@@ -6,8 +6,10 @@ scriptable, and testable) while the message is visible.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
 
 INFO_SECONDS = 10  # how long a note stays
 STYLES = {
@@ -26,25 +28,49 @@ class MessageBar(QFrame):
         close.setText("✕")
         close.setAutoRaise(True)
         close.clicked.connect(self.dismiss)
+        self._expiry = QTimer(self)
+        self._expiry.setSingleShot(True)
+        self._expiry.timeout.connect(self.dismiss)
+        self.action = QPushButton()  # an optional way out the message offers ("Locate…")
+        self.action.hide()
+        self._action_fn: Callable[[], None] | None = None
+        self.action.clicked.connect(self._run_action)
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 4, 4, 4)
         lay.addWidget(self.label, 1)
+        lay.addWidget(self.action)
         lay.addWidget(close)
         self.hide()
 
-    def show_message(self, text: str, kind: str = "error") -> None:
-        """Errors stay until dismissed or superseded; notes ('info') go away by themselves."""
+    def show_message(self, text: str, kind: str = "error",
+                     action: tuple[str, Callable[[], None]] | None = None) -> None:
+        """Errors stay until dismissed or superseded; notes ('info') go away by themselves.
+        ``action`` (label, function) adds a button that does something about it."""
         self.kind = kind
         self.label.setText(text)
+        self._action_fn = action[1] if action else None
+        self.action.setText(action[0] if action else "")
+        self.action.setVisible(action is not None)
         self.setStyleSheet(f"MessageBar {{{STYLES[kind]}}} QLabel {{color: inherit;}}")
         self.show()
         if kind == "info":
-            QTimer.singleShot(INFO_SECONDS * 1000, lambda: self.dismiss() if self.label.text() == text else None)
+            self._expiry.start(INFO_SECONDS * 1000)  # a child timer: it dies with the window
+        else:
+            self._expiry.stop()
 
     def text(self) -> str:
         return self.label.text()
 
+    def _run_action(self) -> None:
+        fn = self._action_fn
+        self.dismiss()
+        if fn is not None:
+            fn()
+
     def dismiss(self) -> None:
+        self._expiry.stop()
+        self._action_fn = None
+        self.action.hide()
         self.kind = ""
         self.label.clear()
         self.hide()
