@@ -55,6 +55,7 @@ FORMATS = ("tiff", "png", "jpeg")
 MAX_SIDE = 2**31 - 1  # TIFF/PNG store sizes as 32-bit; beyond this nothing can hold it
 JPEG_MAX_SIDE = 65535  # JPEG stores sizes as 16-bit
 MAX_PYRAMID_LEVELS = 31  # halving a 2^31-pixel side 31 times reaches one pixel
+TIFF_BUFFER_TILES = 8  # tiles the TIFF writer compresses per pass
 IN_MEMORY_LIMIT = 4 << 30  # bytes: largest image we assemble in memory (JPEG) or band (PNG)
 STRIP_PIXELS = 4096  # width of a column strip: tiles below each other share its cached columns
 
@@ -325,8 +326,10 @@ def _tiles_row_major(store: TileStore, level: int, shape: tuple[int, int], tile:
 def _write_tiff(tmp: Path, store: TileStore, spec: ExportSpec, description: str, levels: int) -> None:
     import tifffile
 
+    # tifffile gathers up to 512 MB of tiles per compression pass by default: a few tiles keep
+    # the writer's memory independent of the image size.
     opts = dict(dtype=np.uint8, tile=(spec.tile, spec.tile), photometric="rgb", compression=spec.compression,
-                metadata=None)
+                metadata=None, buffersize=TIFF_BUFFER_TILES * spec.tile * spec.tile * 3)
     with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
         h, w = spec.shape
         tif.write(_tiles_row_major(store, 0, spec.shape, spec.tile), shape=(h, w, 3), description=description,
