@@ -117,7 +117,8 @@ def _inflate(data: bytes, path: Path) -> bytes:
     except zlib.error as e:
         raise ValueError(f"{path}: its metadata chunk is corrupt ({e})") from None
     if z.unconsumed_tail:
-        raise ValueError(f"{path}: its metadata inflates past {MAX_RECORD_BYTES >> 20} MiB; not a CREPS Explorer record")
+        raise ValueError(f"{path}: its metadata inflates past {MAX_RECORD_BYTES >> 20} MiB; "
+                         "not a CREPS Explorer record")
     return out
 
 

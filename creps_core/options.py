@@ -39,6 +39,12 @@ class WarpArg:
     radius: float = 1.0
     frequency: float = 2.0
 
+    def to_warp(self):
+        """The views.Warp it names (imported here, when work starts, not at --help time)."""
+        from .views import Warp
+
+        return Warp(self.name, self.strength, self.radius, self.frequency)
+
 
 # ----- value parsers (argparse ``type=`` functions; also usable from code) -----------------------
 def parse_seeds(text: str) -> list[int]:

@@ -150,7 +150,8 @@ def validate(spec: VideoSpec, fmt: str) -> None:
     if not 1 <= spec.n_frames <= MAX_FRAMES:
         raise ValueError(f"a video has 1..{MAX_FRAMES:,} frames; this one would have {spec.n_frames:,}")
     if max(spec.width, spec.height) > MAX_FRAME_SIDE:
-        raise ValueError(f"frames are at most {MAX_FRAME_SIDE} pixels a side (video codecs), got {spec.width}x{spec.height}")
+        raise ValueError(f"frames are at most {MAX_FRAME_SIDE} pixels a side (video codecs), "
+                         f"got {spec.width}x{spec.height}")
     if spec.width < 16 or spec.height < 16:
         raise ValueError(f"frames must be at least 16x16, got {spec.width}x{spec.height}")
     if fmt in ("mp4", "webm") and (spec.width % 16 or spec.height % 16):
@@ -538,6 +539,6 @@ def render_video(engine: Engine, keyframes: Sequence[Keyframe], out_path: str | 
     return Path(out_path)
 
 
-__all__ = ["Keyframe", "VideoSpec", "render_video", "video_steps", "official_walk", "frames", "preview_state", "frame_at", "zoom_into", "orbit", "pan",
-           "latent_walk", "record", "fit_video_size", "interp_view", "interp_latent", "RenderCancelled",
+__all__ = ["Keyframe", "VideoSpec", "render_video", "video_steps", "official_walk", "frames", "preview_state",
+           "frame_at", "zoom_into", "orbit", "pan", "latent_walk", "record", "fit_video_size", "interp_view", "interp_latent", "RenderCancelled",
            "save_spec", "load_spec", "EASINGS", "LATENT_MODES"]

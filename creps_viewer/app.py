@@ -60,7 +60,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def _initial_state(win, args: argparse.Namespace) -> None:
     """Apply the latent, view and compute options given on the command line."""
     from creps_core.engine import pick_device, resolve_precision
-    from creps_core.views import Warp
 
     try:
         precision = resolve_precision(args.precision, pick_device(args.device))
@@ -72,8 +71,7 @@ def _initial_state(win, args: argparse.Namespace) -> None:
     if any(v is not None for v in latent.values()):
         win.state.update_latent(**{k: v for k, v in latent.items() if v is not None})
     geometry = {"center": args.center, "zoom": args.zoom, "rotation": args.rotate,
-                "warp": None if args.warp is None else Warp(args.warp.name, args.warp.strength, args.warp.radius,
-                                                            args.warp.frequency)}
+                "warp": None if args.warp is None else args.warp.to_warp()}
     if any(v is not None for v in geometry.values()):
         win.state.update_geometry(**{k: v for k, v in geometry.items() if v is not None})
 

@@ -24,7 +24,6 @@ from creps_core.checkpoint import LoadedModel
 from creps_core.demo import default_model, is_model_name, is_random, model_label
 from creps_core.engine import pick_device, precision_warning
 from creps_core.metadata import RenderRecord, read_record, write_png
-from creps_core.views import View
 
 from .dialogs.export_dialog import ExportDialog
 from .dialogs.model_info import ModelInfoDialog
@@ -49,10 +48,6 @@ def summarize(model: LoadedModel) -> ModelSummary:
     return ModelSummary(label=model_label(model), path=str(model.path), sha256=model.sha256, num_ws=c.num_ws,
                         w_dim=c.w_dim, c_dim=c.c_dim, resolution=c.img_resolution, parameters=model.num_params,
                         info=model.info())
-
-
-def geometry_of(view: View) -> Geometry:
-    return Geometry(center=view.center, zoom=view.zoom, rotation=view.rotation, warp=view.warp)
 
 
 class MainWindow(QMainWindow):
@@ -341,7 +336,7 @@ class MainWindow(QMainWindow):
         self.message.show_message(message, "error")
 
     def _on_frame(self, frame: Frame) -> None:
-        self.viewport.show_frame(frame, geometry_of(frame.view))
+        self.viewport.show_frame(frame, Geometry.of(frame.view))
         if frame.level == PARTIAL:  # the refined frame, part way: shown, not timed
             return
         if self._render_error is not None and self.message.text() == self._render_error:
@@ -467,7 +462,7 @@ class MainWindow(QMainWindow):
         here = self.workspace()
         ws = replace(here, checkpoint=record.checkpoint, checkpoint_sha256=record.checkpoint_sha256,
                      latent=record.latent,
-                     geometry=Geometry(center=v.center, zoom=v.zoom, rotation=v.rotation, warp=v.warp),
+                     geometry=Geometry.of(v),
                      render=replace(here.render, precision=record.precision, exact=record.exact))
         self._open_state(ws, path)
 

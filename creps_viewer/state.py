@@ -44,6 +44,11 @@ class Geometry:
     def with_(self, **changes) -> "Geometry":
         return replace(self, **changes)
 
+    @classmethod
+    def of(cls, view: View) -> "Geometry":
+        """The geometry a view looks through (its size aside)."""
+        return cls(center=view.center, zoom=view.zoom, rotation=view.rotation, warp=view.warp)
+
     def to_dict(self) -> dict:
         return {"center": list(self.center), "zoom": self.zoom, "rotation": self.rotation,
                 "warp": self.warp.to_dict() if self.warp else None}

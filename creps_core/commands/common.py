@@ -16,11 +16,12 @@ from ..demo import open_model
 from ..engine import Engine, precision_warning
 from ..latents import LatentSpec
 from ..metadata import RenderRecord
-from ..options import UsageError, WarpArg
+from ..options import UsageError
 from ..progress import Progress, format_duration
-from ..views import View, Warp
+from ..views import View
 
 LONG_JOB_S = 60.0  # print an estimate before work expected to take longer than this
+CALIBRATE_ABOVE_PIXELS = 4_000_000  # smaller jobs take seconds: no calibration render, no estimate
 RENDER_BAR_DELAY_S = 2.0  # a render shows a progress bar once it has run this long
 
 
@@ -79,10 +80,6 @@ def build_latent(args: argparse.Namespace, seed: int | None, base: LatentSpec | 
     return spec.with_(**{k: v for k, v in changes.items() if v is not None})
 
 
-def build_warp(arg: WarpArg | None) -> Warp | None:
-    return None if arg is None else Warp(arg.name, arg.strength, arg.radius, arg.frequency)
-
-
 def build_view(args: argparse.Namespace, base: View) -> View:
     """``base`` changed by the view options that were given (--size --center --zoom --rotate --warp
     --translate).  --translate moves the content by X, Y image sides, as in gen_images.py."""
@@ -96,7 +93,7 @@ def build_view(args: argparse.Namespace, base: View) -> View:
     if args.rotate is not None:
         changes["rotation"] = args.rotate
     if args.warp is not None:
-        changes["warp"] = build_warp(args.warp)
+        changes["warp"] = args.warp.to_warp()
     try:
         view = base.with_(**changes)
         if args.translate is not None and any(args.translate):

@@ -10,10 +10,9 @@ from pathlib import Path
 from ..export import ExportSpec, export_steps, format_of, validate
 from ..metadata import read_record
 from ..views import View
-from .common import (TerminalProgress, announce_estimate, build_latent, build_view, check_class, estimate_seconds,
+from .common import (CALIBRATE_ABOVE_PIXELS, TerminalProgress, announce_estimate, build_latent, build_view, check_class, estimate_seconds,
                      make_engine, note_noise_mode, one_seed, open_for_record, open_network)
 
-CALIBRATE_ABOVE_PIXELS = 4_000_000  # smaller exports take seconds: no estimate needed
 
 
 def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, object]:

@@ -12,13 +12,12 @@ from ..metadata import RenderRecord, read_record, write_png
 from ..options import UsageError
 from ..progress import RENDERING
 from ..views import View
-from .common import (RENDER_BAR_DELAY_S, TerminalProgress, announce_estimate, build_latent, build_view, check_class,
-                     estimate_seconds, fraction_to_progress, make_engine, note_noise_mode, open_for_record, open_network, say,
-                     seeds_or)
+from .common import (CALIBRATE_ABOVE_PIXELS, RENDER_BAR_DELAY_S, TerminalProgress, announce_estimate, build_latent,
+                     build_view, check_class, estimate_seconds, fraction_to_progress, make_engine, note_noise_mode,
+                     open_for_record, open_network, seeds_or)
 
 # `creps render` holds a whole float image (12 bytes/pixel) in memory; beyond this, export in tiles.
 MAX_RENDER_PIXELS = 64_000_000
-CALIBRATE_ABOVE_PIXELS = 4_000_000  # smaller renders take seconds: no estimate needed
 
 
 def _official_view(args: argparse.Namespace, resolution: int) -> View:

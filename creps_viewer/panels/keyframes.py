@@ -284,13 +284,13 @@ class KeyframePanel(QWidget):
         index = max(0, min(index, spec.n_frames - 1))
         v, lat = video.preview_state(spec, index)
         self.scrub_label.setText(f"{index + 1} / {spec.n_frames}")
-        self.state.restore(lat, Geometry(center=v.center, zoom=v.zoom, rotation=v.rotation, warp=v.warp))
+        self.state.restore(lat, Geometry.of(v))
 
     def show_selected(self) -> None:
         i = self.list.currentRow()
         if 0 <= i < len(self.keyframes):
             v, lat = self.keyframes[i].view, self.keyframes[i].latent
-            self.state.restore(lat, Geometry(center=v.center, zoom=v.zoom, rotation=v.rotation, warp=v.warp))
+            self.state.restore(lat, Geometry.of(v))
 
     def _selection_changed(self, row: int) -> None:
         has = 0 <= row < len(self.keyframes)
