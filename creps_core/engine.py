@@ -237,7 +237,7 @@ class Engine:
         # ~2k pixels); a GPU wants large launches.
         self.chunk_pixels = chunk_pixels or (2048 if self.device.type == "cpu" else 1 << 18)
         self.line_chunk = line_chunk
-        # CPU work runs as independent chunks on `workers` single-threaded workers (see ChunkPool).
+        # CPU work runs as independent chunks on `workers` single-threaded workers (see chunk_pool).
         self.workers = 1 if self.device.type != "cpu" else max(1, workers or usable_cpus())
         self.max_programs = max_programs
         self.max_cached_lines = max_cached_lines

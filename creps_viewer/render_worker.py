@@ -19,7 +19,6 @@ All frames go through :mod:`pixel_reuse`.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -34,7 +33,7 @@ from PySide6.QtCore import QObject, Signal
 from creps_core.checkpoint import CheckpointError, LoadedModel
 from creps_core.costs import line_macs_per_coordinate, pixel_macs
 from creps_core.demo import open_model
-from creps_core.engine import Engine, RenderCancelled, to_uint8
+from creps_core.engine import Engine, RenderCancelled, to_uint8, usable_cpus
 from creps_core.latents import LatentSpec
 from creps_core.views import View
 
@@ -52,7 +51,7 @@ def default_threads() -> int:
     Oversubscribed OpenMP pools spin-wait badly: on a busy 2-core machine two threads
     rendered a frame 50x slower than one.
     """
-    return max(1, (os.cpu_count() or 1) - 1)
+    return max(1, usable_cpus() - 1)
 
 
 @dataclass(frozen=True)
@@ -312,8 +311,9 @@ class RenderWorker(QObject):
         return self._ms_per_pixel is None or full_cost * self._ms_per_pixel > FAST_FRAME_MS
 
     def _coarse_first(self, req: RenderRequest, key: tuple, preview: View) -> bool:
-        """After a latent change every line is new: a preview at half the preview's density
-        (its lines a subset of the preview's, so nothing is computed twice) answers first."""
+        """After a latent change every line is new: a coarser preview (half the preview's density,
+        a quarter while a latent control is dragged; its lines a subset of the preview's, so
+        nothing is computed twice) answers first."""
         last = self._last.get(PREVIEW)
         new_latent = last is None or last[0] != key
         return new_latent and preview.width * preview.height >= COARSE_ABOVE_PREVIEW_PIXELS

@@ -100,8 +100,7 @@ def build_view(args: argparse.Namespace, base: View) -> View:
             x, y = args.translate
             u, v = view.center
             view = view.with_(center=(u - y / view.zoom, v - x / view.zoom))
-        View(view.width, view.height, view.center, view.zoom, view.rotation, view.warp)  # validates
-    except ValueError as e:
+    except ValueError as e:  # View validates itself on every change
         raise UsageError(str(e)) from None
     return view
 
@@ -123,10 +122,10 @@ def set_threads(threads: int | None) -> None:
 def estimate_seconds(engine: Engine, latent: LatentSpec, view: View, pixels: float, side: int = 96) -> float:
     """Seconds to render ``pixels`` pixels of ``view``, from a short calibration render of a crop.
 
-    The crop's time per pixel (after a warm-up that compiles the latent) scales to the job.
+    The crop's time per pixel, lines included (the latent is compiled first), scales to the job.
     """
     crop = view.tile(0, 0, min(side, view.height), min(side, view.width))
-    engine.render(latent, crop)
+    engine.program(engine.ws(latent))
     t0 = time.perf_counter()
     engine.render(latent, crop)
     per_pixel = (time.perf_counter() - t0) / (crop.shape[0] * crop.shape[1])

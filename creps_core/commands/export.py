@@ -7,7 +7,9 @@ from contextlib import ExitStack, closing
 from dataclasses import replace
 from pathlib import Path
 
+from ..checkpoint import LoadedModel
 from ..export import ExportSpec, export_steps, format_of, validate
+from ..latents import LatentSpec
 from ..metadata import read_record
 from ..views import View
 from .common import (CALIBRATE_ABOVE_PIXELS, TerminalProgress, announce_estimate, build_latent, build_view, check_class, estimate_seconds,
@@ -15,7 +17,7 @@ from .common import (CALIBRATE_ABOVE_PIXELS, TerminalProgress, announce_estimate
 
 
 
-def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, object]:
+def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, LoadedModel]:
     """The export to run and the model, from the options over a --from file's record."""
     out = Path(args.out)
     if args.from_file:
@@ -28,7 +30,7 @@ def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, object]
     else:
         model = open_network(args)
         check_class(args, model)
-        base = ExportSpec(latent=build_latent(args, 0), view=View(4096, 4096), fmt=format_of(out), precision=precision)
+        base = ExportSpec(latent=LatentSpec(), view=View(4096, 4096), fmt=format_of(out), precision=precision)
     seed = one_seed(args)
     spec = replace(base, latent=build_latent(args, seed, base.latent), view=build_view(args, base.view),
                    tile=args.tile, fmt=args.format or format_of(out),
