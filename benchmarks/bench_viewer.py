@@ -28,7 +28,8 @@ from creps_core.demo import random_model
 from creps_core.engine import Engine, resolve_precision, usable_cpus
 from creps_core.latents import LatentSpec
 from creps_core.network import PAPER_CONFIGS
-from creps_viewer.render_worker import FULL, PREVIEW, Frame, RenderRequest, RenderWorker
+from creps_viewer.frame_plan import FULL, PREVIEW, Frame, RenderRequest
+from creps_viewer.render_worker import RenderWorker
 from creps_viewer.state import Geometry
 
 

@@ -46,8 +46,8 @@ def render_tile_job(model: dict, spec: dict, task: dict) -> np.ndarray:
                              f"the client rendered {ref.sha256[:12]}...: the checkpoint differs between machines")
         engine = _ENGINES[key] = Engine(loaded, device="auto", precision=spec["precision"])
     export_spec = spec_from_dict(spec)
-    engine.max_cached_lines = line_cache_limit(export_spec)
-    return tile_pixels(engine, export_spec, TileTask(**task))
+    with engine.line_cache_limit(line_cache_limit(export_spec)):
+        return tile_pixels(engine, export_spec, TileTask(**task))
 
 
 def spec_to_dict(spec: ExportSpec) -> dict:

@@ -25,6 +25,7 @@ import hashlib
 import math
 import os
 from collections import OrderedDict
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -411,6 +412,54 @@ class Engine:
             cache.popitem(last=False)
         return out
 
+    def _line_coords(self, view: View) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(row, column) line coordinates a separable view samples; None for rotated or warped views,
+        whose line tables are built inside :meth:`render`."""
+        if not view.is_separable:
+            return None
+        grid = view.separable()
+        return grid.rows, grid.cols
+
+    def missing_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None) -> int:
+        """How many line coordinates a render of ``view`` would compute (those not cached yet)."""
+        coords = self._line_coords(view)
+        if coords is None:
+            return 0
+        prog = self.program(self.ws(latent), precision)
+        return sum(sum(1 for t in set(c.tolist()) if t not in prog.lines[slot]) for slot, c in enumerate(coords))
+
+    def prefetch_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None, *,
+                       chunk: int = 128, cancel: CancelFn | None = None,
+                       progress: Callable[[int], None] | None = None) -> None:
+        """Compute and cache the lines ``view`` needs, ``chunk`` coordinates at a time, checking
+        ``cancel`` in between and reporting each chunk's newly computed count to ``progress``.
+
+        :meth:`render` computes a tile's lines in one step (seconds for a wide frame of a big model
+        on a CPU); an interactive caller prefetches first so that a superseded frame stops quickly
+        and its progress bar moves during the line phase. What was computed stays cached."""
+        coords = self._line_coords(view)
+        if coords is None:
+            return
+        prog = self.program(self.ws(latent), precision)
+        for slot, c in enumerate(coords):
+            for i in range(0, c.numel(), chunk):
+                if cancel is not None and cancel():
+                    raise RenderCancelled()
+                before = self.stats.line_coords_computed
+                self.lines(prog, c[i:i + chunk], slot)
+                if progress is not None:
+                    progress(self.stats.line_coords_computed - before)
+
+    @contextmanager
+    def line_cache_limit(self, coords: int) -> Iterator[None]:
+        """Keep at most ``coords`` cached line coordinates per axis while the block runs (exports
+        size it to one tile row; the interactive default keeps a wide frame's lines)."""
+        saved, self.max_cached_lines = self.max_cached_lines, max(1, int(coords))
+        try:
+            yield
+        finally:
+            self.max_cached_lines = saved
+
     # ----- per-pixel network ----------------------------------------------------------
     @staticmethod
     def _decode(prog: LatentProgram, composed: Callable[[int], torch.Tensor]) -> torch.Tensor:
@@ -517,6 +566,7 @@ class Engine:
             self.stats.pixels_rendered += n
             if progress:
                 progress(done / (H * W))
+            self._check_cancel(cancel)  # between results too: workers may have started every chunk
         return out.transpose(1, 2).contiguous() if grid.transposed else out
 
     def _render_field(self, prog: LatentProgram, view: View, exact: bool, oversample: int,
@@ -552,6 +602,7 @@ class Engine:
                 self.stats.line_coords_computed += 2 * n
             if progress:
                 progress(done / (h * w))
+            self._check_cancel(cancel)  # between results too: workers may have started every chunk
         return out.reshape(-1, h, w)
 
     def render_u8(self, latent: LatentSpec | torch.Tensor, view: View, **kw) -> np.ndarray:

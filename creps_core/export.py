@@ -455,16 +455,12 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
                 if store.discarded else None)
         yield Progress(RENDERING_TILES, done, total, note=note)
         start, rendered = time.monotonic(), 0
-        saved_limit = engine.max_cached_lines
-        engine.max_cached_lines = line_cache_limit(spec)
-        try:
+        with engine.line_cache_limit(line_cache_limit(spec)):
             for task, pixels in (renderer or local_renderer(engine))(spec, todo, cancel):
                 store.save(0, task.ti, task.tj, pixels)
                 done, rendered = done + 1, rendered + 1
                 rate = (time.monotonic() - start) / rendered
                 yield Progress(RENDERING_TILES, done, total, rate * (total - done))
-        finally:
-            engine.max_cached_lines = saved_limit
         for level in range(1, levels + 1):
             lh, lw = level_shape(spec.shape, level)
             grid = [(i, j) for i in range(-(-lh // spec.tile)) for j in range(-(-lw // spec.tile))]

@@ -228,6 +228,32 @@ class View:
             rows, cols, t = cu + dj, cv - di, True
         return SeparableGrid(rows.to(torch.float32), cols.to(torch.float32), t)
 
+    def _turn(self) -> tuple[float, float]:
+        """(cos, sin) of the rotation, exact for quarter turns (so they stay separable)."""
+        q = self._quarter_turns()
+        if q is not None:
+            return [(1, 0), (0, 1), (-1, 0), (0, -1)][q]
+        th = math.radians(self.rotation)
+        return math.cos(th), math.sin(th)
+
+    def coord_at(self, x: float, y: float) -> tuple[float, float]:
+        """The (u, v) under the point (x = column, y = row) of the full pixel grid, before any warp.
+
+        The one pixel-to-plane map of the explorer (drags, zoom about the cursor, presets). It is
+        the un-snapped map of :meth:`field`: snapping moves the rendered lattice by less than half
+        a pixel, which interaction need not see."""
+        s = self.spacing
+        ca, sa = self._turn()
+        orow, ocol = y - (self.height - 1) / 2, x - (self.width - 1) / 2
+        return self.center[0] + s * (ca * orow - sa * ocol), self.center[1] + s * (sa * orow + ca * ocol)
+
+    def pixel_at(self, u: float, v: float) -> tuple[float, float]:
+        """The inverse of :meth:`coord_at`: (x, y) of the coordinate (u, v)."""
+        s = self.spacing
+        ca, sa = self._turn()
+        du, dv = (u - self.center[0]) / s, (v - self.center[1]) / s
+        return -sa * du + ca * dv + (self.width - 1) / 2, ca * du + sa * dv + (self.height - 1) / 2
+
     def field(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-pixel coordinates (U, V), each [rows, cols] float32."""
         di, dj = self._offsets()
@@ -236,12 +262,7 @@ class View:
         pc = (dj / half)[None, :].expand(len(di), len(dj))
         if self.warp is not None:
             pr, pc = self.warp.apply_screen(pr, pc)
-        q = self._quarter_turns()
-        if q is not None:
-            ca, sa = [(1, 0), (0, 1), (-1, 0), (0, -1)][q]
-        else:
-            th = math.radians(self.rotation)
-            ca, sa = math.cos(th), math.sin(th)
+        ca, sa = self._turn()
         du, dv = (ca * pr - sa * pc) * half, (sa * pr + ca * pc) * half
         u, v = self.center[0] + du, self.center[1] + dv
         if self.warp is not None and self.warp.kind == "custom":

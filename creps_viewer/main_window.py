@@ -33,7 +33,8 @@ from .panels.geometry import GeometryPanel
 from .panels.keyframes import KeyframePanel
 from .panels.latent import LatentPanel
 from .panels.render import RenderPanel
-from .render_worker import PARTIAL, Frame, RenderRequest, RenderWorker
+from .frame_plan import PARTIAL, Frame, RenderRequest
+from .render_worker import RenderWorker
 from .state import Bookmark, ExplorerState, Geometry, ModelSummary
 from .viewport import Viewport
 from .workspace import SUFFIX, Workspace, WorkspaceError, load_workspace, save_workspace

@@ -1,19 +1,11 @@
-"""Screen <-> coordinate maths for the viewport (no Qt, no torch).
+"""Screen gestures as geometry changes (no Qt, no torch).
 
-Pixel (x, y) is column x, row y of a width x height viewport; the coordinate plane
-is (u, v) = (row coordinate, column coordinate) as in :mod:`creps_core.views`:
-
-    (u, v) = centre + spacing * Rot(rotation) . (y - (h-1)/2, x - (w-1)/2)
-
-This is the un-snapped, un-warped map of ``View.field()``; snapping moves the
-rendered lattice by under half a pixel, which interaction does not need to see.
+Every pixel <-> coordinate conversion goes through :meth:`creps_core.views.View.coord_at` and
+:meth:`~creps_core.views.View.pixel_at`, the one map; this module only says what a drag, a
+wheel notch or a double-click does to a :class:`Geometry` of a ``width`` x ``height`` viewport.
 """
 
 from __future__ import annotations
-
-import math
-
-from creps_core.views import View
 
 from .state import Geometry
 
@@ -21,22 +13,15 @@ Affine = tuple[float, float, float, float, float, float]  # x' = a x + b y + c ;
 
 
 def spacing(geometry: Geometry, width: int, height: int) -> float:
-    return View(max(1, width), max(1, height), zoom=geometry.zoom).spacing
+    return geometry.view(width, height, snap=False).spacing
 
 
 def pixel_to_coord(g: Geometry, width: int, height: int, x: float, y: float) -> tuple[float, float]:
-    s = spacing(g, width, height)
-    orow, ocol = y - (height - 1) / 2, x - (width - 1) / 2
-    ca, sa = math.cos(math.radians(g.rotation)), math.sin(math.radians(g.rotation))
-    return g.center[0] + s * (ca * orow - sa * ocol), g.center[1] + s * (sa * orow + ca * ocol)
+    return g.view(width, height, snap=False).coord_at(x, y)
 
 
 def coord_to_pixel(g: Geometry, width: int, height: int, u: float, v: float) -> tuple[float, float]:
-    s = spacing(g, width, height)
-    du, dv = (u - g.center[0]) / s, (v - g.center[1]) / s
-    ca, sa = math.cos(math.radians(g.rotation)), math.sin(math.radians(g.rotation))
-    orow, ocol = ca * du + sa * dv, -sa * du + ca * dv
-    return ocol + (width - 1) / 2, orow + (height - 1) / 2
+    return g.view(width, height, snap=False).pixel_at(u, v)
 
 
 def panned(g: Geometry, width: int, height: int, dx: float, dy: float) -> Geometry:

@@ -18,7 +18,7 @@ from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QTra
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from . import viewmath
-from .render_worker import Frame
+from .frame_plan import Frame
 from .state import ExplorerState, Geometry
 
 WHEEL_STEP = 1.25  # zoom factor per wheel notch

@@ -17,7 +17,9 @@ from creps_core.demo import random_model  # noqa: E402
 from creps_core.views import View  # noqa: E402
 from creps_viewer import viewmath  # noqa: E402
 from creps_viewer.pixel_reuse import plan_reuse, shifted  # noqa: E402
-from creps_viewer.render_worker import FULL, PARTIAL, PREVIEW, RenderRequest, RenderWorker, default_threads  # noqa: E402
+from creps_core.progress import RENDERING  # noqa: E402
+from creps_viewer.frame_plan import FULL, PARTIAL, PREVIEW, RenderRequest  # noqa: E402
+from creps_viewer.render_worker import RenderWorker, default_threads  # noqa: E402
 from creps_viewer.state import Geometry  # noqa: E402
 
 TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
@@ -201,9 +203,11 @@ def test_progress_moves_during_the_line_phase(model):
     """The bar starts moving while lines are computed (seconds on big models), and ends at 1."""
     worker = RenderWorker(sync=True, band_pixels=96 * 16, partial_interval=None)
     worker.load_model(model)
-    seen: list[float] = []
-    worker.progress.connect(seen.append, Qt.DirectConnection)
+    records = []
+    worker.progress.connect(records.append, Qt.DirectConnection)
     worker.submit(RenderRequest(LatentSpec(seed=3), View(96, 64), preview_scale=1))
+    assert {r.stage for r in records} == {RENDERING} and len({r.total for r in records}) == 1
+    seen = [r.fraction for r in records]
     bands = 64 // 16
     assert len(seen) > bands and seen[-1] == pytest.approx(1.0)  # more reports than pixel bands
     assert seen == sorted(seen)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLab
 
 from creps_core.engine import PRECISIONS
 
-from ..render_worker import Frame
+from ..frame_plan import Frame
 from ..state import ExplorerState, RenderSettings
 
 PREVIEW_SCALES = ((1, "off (full resolution only)"), (2, "1/2 size"), (4, "1/4 size"), (8, "1/8 size"))
