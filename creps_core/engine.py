@@ -36,11 +36,11 @@ from torch.nn import functional as F
 
 from .checkpoint import LoadedModel
 from .latents import LatentSpace, LatentSpec
+from .options import PRECISIONS
 from .network import FC_CLAMP, LRELU_GAIN, LRELU_SLOPE, CREPSGenerator, pixel_block_layers
 from .views import View
 
 ENGINE_VERSION = "1"
-PRECISIONS = ("fp32", "bf16", "fp16")
 # Modulated layers with at least this many inputs scale activations instead of copying weights per
 # latent (the line network's 256-1024-wide layers: the copy dominated a latent change, ~0.2 s for
 # the released configs); narrower ones (the per-pixel blocks) keep a modulated copy, which is faster

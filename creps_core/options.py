@@ -18,7 +18,8 @@ import math
 from dataclasses import dataclass
 
 WARP_NAMES = ("swirl", "lens", "wave")
-PRECISION_CHOICES = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "bf16", "fp16")  # what an engine computes in
+PRECISION_CHOICES = ("auto",) + PRECISIONS  # "auto": the fastest of them that keeps the pixels
 NOISE_MODES = ("const", "random", "none")
 NETWORK_KINDS = ("G_ema", "G")
 MAX_SEEDS = 100_000  # a list longer than this is a typo, not a plan (and would fill memory)

@@ -69,6 +69,7 @@ class Frame:
     ms: float
     pixels_rendered: int  # computed for this frame (the rest was reused or is still the placeholder)
     pixels_total: int
+    macs: int = 0  # multiply-accumulates computed for a FULL frame, lines included (the explorer's speed)
 
     @property
     def is_final(self) -> bool:
@@ -76,11 +77,11 @@ class Frame:
 
     @classmethod
     def of(cls, req: RenderRequest, view: View, level: str, image: torch.Tensor, started: float,
-           pixels: int) -> "Frame":
+           pixels: int, macs: int = 0) -> "Frame":
         """A frame of ``image``, timed from ``started`` (a perf_counter reading)."""
         ms = (time.perf_counter() - started) * 1000
         return cls(req, view, level, image, np.ascontiguousarray(to_uint8(image)), ms, pixels,
-                   view.width * view.height)
+                   view.width * view.height, macs)
 
 
 @dataclass(frozen=True)
@@ -229,7 +230,7 @@ class FramePlanner:
                         and time.perf_counter() - shown >= partial_interval):
                     partial(Frame.of(req, view, PARTIAL, canvas.image.clone(), t0, done))
                     shown = time.perf_counter()
-        frame = Frame.of(req, view, step.level, canvas.image, t0, canvas.pixels)
+        frame = Frame.of(req, view, step.level, canvas.image, t0, canvas.pixels, work.total if full else 0)
         self.record(req, step, canvas.image, frame.ms, canvas.pixels)
         return frame
 

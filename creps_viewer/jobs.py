@@ -1,5 +1,9 @@
 """Long jobs (exports, videos) in a background thread, reported to the GUI through signals.
 
+:class:`JobStarter` is the one place that starts them: it holds the open model and builds each
+job's own Engine, so panels and dialogs describe *what* to make (an ExportSpec, a VideoSpec)
+and never touch the engine.
+
 A job is a plain function ``fn(progress, cancel)`` from :mod:`creps_core` style code:
 it calls ``progress(Progress)`` (the core's one progress record) and polls ``cancel()``; raising
 ``RenderCancelled`` means it stopped on request.  The job runs in its own Python
@@ -13,11 +17,14 @@ from __future__ import annotations
 import errno
 import threading
 import traceback
+from pathlib import Path
 from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from creps_core.engine import RenderCancelled
+from creps_core import export, video
+from creps_core.checkpoint import LoadedModel
+from creps_core.engine import Engine, RenderCancelled
 from creps_core.progress import Progress, format_duration
 
 JobFn = Callable[[Callable[[Progress], None], Callable[[], bool]], object]
@@ -83,3 +90,52 @@ class BackgroundJob(QObject):
         else:
             self.running = False
             self.finished.emit(result)
+
+
+class JobStarter(QObject):
+    """Starts exports and videos of the open model, each on its own Engine in a BackgroundJob
+    (a child of this object, so the window can find and stop every running job)."""
+
+    def __init__(self, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.model: LoadedModel | None = None
+        self.device = "auto"
+
+    def set_model(self, model: LoadedModel, device: str) -> None:
+        self.model, self.device = model, device
+
+    @property
+    def running(self) -> list[BackgroundJob]:
+        return [job for job in self.findChildren(BackgroundJob) if job.running]
+
+    def _job(self, fn: JobFn) -> BackgroundJob:
+        if self.model is None:
+            raise ValueError("Open a model first.")
+        return BackgroundJob(fn, self)
+
+    def export(self, spec: export.ExportSpec, out: Path) -> BackgroundJob:
+        """An export of ``spec`` to ``out`` (not started: connect its signals, then ``start()``);
+        it finishes with the path written."""
+        model, device = self.model, self.device
+
+        def run(progress, cancel) -> Path:
+            engine = Engine(model, device=device, precision=spec.precision)
+            result = out
+            for step in export.export_steps(engine, spec, out, cancel=cancel):
+                progress(step)
+                result = step.path or result
+            return result
+
+        return self._job(run)
+
+    def video(self, spec: video.VideoSpec, out: Path) -> BackgroundJob:
+        """A video of ``spec`` to ``out`` (not started); it finishes with ``out``."""
+        model, device = self.model, self.device
+
+        def run(progress, cancel) -> Path:
+            engine = Engine(model, device=device, precision=spec.precision or "fp32")
+            for step in video.video_steps(engine, spec, out, cancel=cancel):
+                progress(step)
+            return out
+
+        return self._job(run)

@@ -1,15 +1,15 @@
-"""The explorer window: wires the state, the render worker, the viewport and the panels.
+"""The explorer window: wires the state, the render worker, the job starter, the viewport
+and the panels.
 
 Data flow (one direction): widgets write :class:`ExplorerState`; every state change
-builds an immutable :class:`RenderRequest` for the worker; frames come back as
-signals and are drawn by the viewport.  Model loading also goes through the worker,
-so a slow or broken checkpoint never freezes the window and a failure leaves the
-previous model in place.
+makes the state build an immutable :class:`RenderRequest` for the worker; frames come
+back as signals and are drawn by the viewport.  Model loading also goes through the
+worker, so a slow or broken checkpoint never freezes the window and a failure leaves
+the previous model in place.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from collections import deque
 from dataclasses import replace
@@ -27,7 +27,7 @@ from creps_core.metadata import RenderRecord, read_record, write_png
 
 from .dialogs.export_dialog import ExportDialog
 from .dialogs.model_info import ModelInfoDialog
-from .jobs import BackgroundJob
+from .jobs import BackgroundJob, JobStarter
 from .message_bar import MessageBar
 from .panels.geometry import GeometryPanel
 from .panels.keyframes import KeyframePanel
@@ -35,20 +35,13 @@ from .panels.latent import LatentPanel
 from .panels.render import RenderPanel
 from .frame_plan import PARTIAL, Frame, RenderRequest
 from .render_worker import RenderWorker
+from .preferences import Preferences
 from .state import Bookmark, ExplorerState, Geometry, ModelSummary
 from .viewport import Viewport
 from .workspace import SUFFIX, Workspace, WorkspaceError, load_workspace, save_workspace
 
 MODEL_FILTER = "CREPS checkpoints (*.pkl *.safetensors);;All files (*)"
 MODEL_SUFFIXES = (".pkl", ".safetensors")
-MAX_RECENT = 10
-
-
-def summarize(model: LoadedModel) -> ModelSummary:
-    c = model.cfg
-    return ModelSummary(label=model_label(model), path=str(model.path), sha256=model.sha256, num_ws=c.num_ws,
-                        w_dim=c.w_dim, c_dim=c.c_dim, resolution=c.img_resolution, parameters=model.num_params,
-                        info=model.info())
 
 
 class MainWindow(QMainWindow):
@@ -58,15 +51,15 @@ class MainWindow(QMainWindow):
 
     def __init__(self, sync: bool = False, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.settings = settings or QSettings("CREPS", "CREPS Explorer")
+        self.prefs = Preferences(settings)
         self.state = ExplorerState(self)
         self.worker = RenderWorker(sync=sync, parent=self)
+        self.jobs = JobStarter(self)
         self.model: LoadedModel | None = None
         self._fallback_note: str | None = None  # why the demo model is shown instead of the one asked for
         self._render_error: str | None = None  # the message of the last failed render, while it shows
         self.last_request: RenderRequest | None = None
         self.last_full: Frame | None = None
-        self._engine_device: str | None = None
         self._pending_workspace: Workspace | None = None
         self._pending_save: Path | None = None
         self._frame_times: deque[float] = deque(maxlen=30)
@@ -78,8 +71,8 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self._connect()
         self.resize(1280, 800)
-        self.restoreGeometry(self.settings.value("window/geometry", b""))
-        self.restoreState(self.settings.value("window/state", b""))
+        self.restoreGeometry(self.prefs.value("window/geometry", b""))
+        self.restoreState(self.prefs.value("window/state", b""))
 
     # ----- construction ---------------------------------------------------------------------
     def _build_central(self) -> None:
@@ -97,9 +90,7 @@ class MainWindow(QMainWindow):
         self.latent_panel = LatentPanel(self.state)
         self.geometry_panel = GeometryPanel(self.state)
         self.render_panel = RenderPanel(self.state)
-        self.video_panel = KeyframePanel(self.state, lambda: self.model,
-                                         lambda: (self.viewport.width(), self.viewport.height()),
-                                         lambda: self._engine_device or self.state.render.device)
+        self.video_panel = KeyframePanel(self.state, self.jobs)
         self.video_panel.rendered.connect(lambda p: self.statusBar().showMessage(f"Saved video {p}", 8000))
         tabs = QTabWidget()
         for panel, name in ((self.latent_panel, "Latent"), (self.geometry_panel, "Geometry"),
@@ -156,11 +147,14 @@ class MainWindow(QMainWindow):
         self._action(m, "Open &image…", self.open_image_dialog, "Ctrl+Shift+I")
         self._action(m, "Save wor&kspace…", self.save_workspace_dialog, "Ctrl+Shift+S")
         m.addSeparator()
-        self._action(m, "&Save image…", self.save_image_dialog, QKeySequence.Save)
-        self._action(m, "&Copy image", self.copy_image, "Ctrl+Shift+C")
-        self._action(m, "&Export image…", self.export_image_dialog, "Ctrl+E")
+        self.model_actions = [  # enabled once a model is open
+            self._action(m, "&Save image…", self.save_image_dialog, QKeySequence.Save),
+            self._action(m, "&Copy image", self.copy_image, "Ctrl+Shift+C"),
+            self._action(m, "&Export image…", self.export_image_dialog, "Ctrl+E")]
         m.addSeparator()
-        self._action(m, "Model &info…", self.show_model_info, "Ctrl+I")
+        self.model_actions.append(self._action(m, "Model &info…", self.show_model_info, "Ctrl+I"))
+        for act in self.model_actions:
+            act.setEnabled(False)
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
 
@@ -196,11 +190,12 @@ class MainWindow(QMainWindow):
         s.renderChanged.connect(self._render_settings_changed)
         s.historyChanged.connect(self._refresh_history)
         s.bookmarksChanged.connect(self._refresh_bookmarks)
-        self.viewport.sizeChanged.connect(self.request_render)
+        s.viewportChanged.connect(self.request_render)
+        self.viewport.sizeChanged.connect(lambda: s.set_viewport_size(self.viewport.width(), self.viewport.height()))
         w.frameReady.connect(self._on_frame)
         w.renderFailed.connect(self._on_render_failed)
         w.activity.connect(self._on_activity)
-        w.progress.connect(lambda f: self.progress.setValue(int(f * 1000)))
+        w.progress.connect(lambda p: self.progress.setValue(int(p.fraction * 1000)))
         w.modelLoaded.connect(self._on_model_loaded)
         w.modelFailed.connect(self._on_model_failed)
 
@@ -210,18 +205,21 @@ class MainWindow(QMainWindow):
         self.worker.load_model(source, device=self.state.render.device)
 
     def open_model_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open CREPS model", self._last_dir(), MODEL_FILTER)
+        path, _ = QFileDialog.getOpenFileName(self, "Open CREPS model", self.prefs.model_dir(), MODEL_FILTER)
         if path:
             self.open_model(path)
 
     def _on_model_loaded(self, model: LoadedModel) -> None:
         device_switch = model is self.model  # same weights on another device: keep state and history
-        self.model = model
-        self._engine_device = self.state.render.device
-        summary = summarize(model)
-        self.model_label.setText(f"{summary.label} · {summary.resolution}px · {self.worker.engine.device}")
+        self.model, device = model, str(self.worker.engine.device)
+        self.jobs.set_model(model, device)
+        for act in self.model_actions:
+            act.setEnabled(True)
+        summary = ModelSummary.of(model)
+        self.model_label.setText(f"{summary.label} · {summary.resolution}px · {device}")
         self.last_full, self.last_request = None, None
         if device_switch:
+            self.state.device = device
             self.request_render()
             return
         self.viewport.clear_frame()
@@ -233,19 +231,20 @@ class MainWindow(QMainWindow):
             self.message.show_message(f"Showing a model with {model_label(model)}: the pictures are noise-like. "
                                       "Open a checkpoint with File ▸ Open or drop one on the window.", "info")
         else:
-            self._add_recent(str(model.path))
+            self.prefs.add_recent_model(str(model.path))
+            self._refresh_recent()
         self.setWindowTitle(f"CREPS Explorer — {summary.label}")
         pending, self._pending_workspace = self._pending_workspace, None
-        self.state.set_model(summary)  # emits latent/geometry changes -> first render
+        self.state.set_model(summary, device)  # emits latent/geometry changes -> first render
         self._tell_fit()
-        self.state.set_bookmarks(self._stored_bookmarks(model.sha256) if model.sha256 else [])
+        self.state.set_bookmarks(self.prefs.bookmarks(model.sha256) if model.sha256 else [])
         if pending is not None:
             self._apply_workspace(pending)
 
     def _on_model_failed(self, message: str) -> None:
         self._pending_workspace = None
-        if self._engine_device is not None and self.state.render.device != self._engine_device:
-            self.state.update_render(device=self._engine_device)  # the engine stayed where it was
+        if self.state.device is not None and self._wanted_device(self.state.render.device) != self.state.device:
+            self.state.update_render(device=self.state.device)  # the engine stayed where it was
         if self.model is None and self._fallback_note is None:
             # Nothing to show yet (a bad model on the command line): the demo, not a dead window.
             self._fallback_note = f"Could not open the model: {message} Showing the demo model instead."
@@ -259,39 +258,20 @@ class MainWindow(QMainWindow):
         if self.state.model is not None:
             ModelInfoDialog(self.state.model, self).exec()
 
-    # ----- recent files ---------------------------------------------------------------------
+    # ----- recent files and save paths ----------------------------------------------------------
     def recent_files(self) -> list[str]:
-        value = self.settings.value("recent", [])
-        return [value] if isinstance(value, str) else list(value or [])
-
-    def _add_recent(self, path: str) -> None:
-        files = [path] + [p for p in self.recent_files() if p != path]
-        self.settings.setValue("recent", files[:MAX_RECENT])
-        self.settings.setValue("model_dir", str(Path(path).parent))
-        self._refresh_recent()
-
-    def _last_dir(self) -> str:
-        """Where to look for models: the folder of the last one opened."""
-        return str(self.settings.value("model_dir", str(Path.home())))
-
-    def _output_dir(self, kind: QStandardPaths.StandardLocation) -> Path:
-        """Where to save: the last folder saved to, else the user's Pictures or Documents folder
-        (never the folder a model came from, which may be inside the installed package)."""
-        saved = self.settings.value("output_dir")
-        if saved and Path(str(saved)).is_dir():
-            return Path(str(saved))
-        return Path(QStandardPaths.writableLocation(kind) or str(Path.home()))
+        return self.prefs.recent_models()
 
     def _ask_save_path(self, title: str, name: str, suffix: str, kind: QStandardPaths.StandardLocation,
                        filter_: str) -> Path | None:
         """A save dialog whose answer always carries ``suffix`` (typing 'ws1' saves 'ws1.creps.json')."""
-        path, _ = QFileDialog.getSaveFileName(self, title, str(self._output_dir(kind) / name), filter_)
+        path, _ = QFileDialog.getSaveFileName(self, title, str(self.prefs.output_dir(kind) / name), filter_)
         if not path:
             return None
         path = Path(path)
         if not path.name.lower().endswith(suffix):
             path = path.with_name(path.name + suffix)
-        self.settings.setValue("output_dir", str(path.parent))
+        self.prefs.saved_to(path)
         return path
 
     def _refresh_recent(self) -> None:
@@ -301,17 +281,12 @@ class MainWindow(QMainWindow):
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
     # ----- rendering ------------------------------------------------------------------------
-    def current_request(self) -> RenderRequest:
-        r = self.state.render
-        interactive = self.viewport.interacting or QGuiApplication.mouseButtons() != Qt.NoButton
-        view = self.state.geometry.view(self.viewport.width(), self.viewport.height())
-        return RenderRequest(self.state.latent, view, r.precision, r.exact, r.preview_scale, interactive)
-
     def request_render(self, *_: object) -> None:
         if self.worker.engine is None or self.state.model is None:
             return
         try:
-            req = self.current_request()
+            req = self.state.request(interactive=self.viewport.interacting
+                                     or QGuiApplication.mouseButtons() != Qt.NoButton)
         except ValueError as e:  # e.g. an invalid view typed into a panel
             self.message.show_message(f"Cannot render this view: {e}", "error")
             return
@@ -320,13 +295,19 @@ class MainWindow(QMainWindow):
         self.last_request = req
         self.worker.submit(req)
 
-    def _render_settings_changed(self, settings) -> None:
-        if self.model is not None and settings.device != self._engine_device:
-            self.open_model(self.model)  # a new engine on the new device, same model
+    @staticmethod
+    def _wanted_device(setting: str) -> str | None:
+        """The device a setting names here ("auto" -> "cpu"); None when it is not available."""
         try:
-            warning = precision_warning(settings.precision, pick_device(settings.device))
-        except ValueError:  # an unavailable device is reported when the engine is built
-            warning = None
+            return str(pick_device(setting))
+        except ValueError:  # reported when an engine is built on it
+            return None
+
+    def _render_settings_changed(self, settings) -> None:
+        wanted = self._wanted_device(settings.device)
+        if self.model is not None and wanted != self.state.device:
+            self.open_model(self.model)  # a new engine on the new device, same model
+        warning = precision_warning(settings.precision, pick_device(wanted)) if wanted else None
         if warning:
             self.message.show_message(f"{settings.precision}: {warning}.", "info")
         self.last_request = None
@@ -352,6 +333,7 @@ class MainWindow(QMainWindow):
         rate = f" · {fps:.1f} fps" if fps and not settled else ""  # a rate only while frames keep coming
         self.timing_label.setText(f"{frame.level} {frame.ms:.0f} ms{rate}")
         if frame.is_final:
+            self.state.note_speed(frame.macs, frame.ms)
             self.last_full = frame
             if frame.request == self.last_request:
                 if self._pending_save is not None:
@@ -408,13 +390,12 @@ class MainWindow(QMainWindow):
             self.message.show_message("Open a model before exporting.", "error")
             return None
         r = self.state.render
-        dlg = ExportDialog(self.model, self.state.latent, self.state.geometry,
-                           (self.viewport.width(), self.viewport.height()), device=self._engine_device or r.device,
+        dlg = ExportDialog(self.jobs, self.state.latent, self.state.geometry, self.state.viewport_size,
                            precision=r.precision, exact=r.exact,
-                           directory=str(self.settings.value("export_dir", str(Path.home()))), parent=self)
+                           directory=str(self.prefs.value("export_dir", str(Path.home()))), parent=self)
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.exported.connect(lambda p: (self.statusBar().showMessage(f"Exported {p}", 8000),
-                                        self.settings.setValue("export_dir", str(Path(p).parent))))
+                                        self.prefs.set_value("export_dir", str(Path(p).parent))))
         self.export_dialog = dlg
         dlg.show()
         return dlg
@@ -428,16 +409,9 @@ class MainWindow(QMainWindow):
         self.statusBar().showMessage("Image copied", 3000)
 
     # ----- workspaces -----------------------------------------------------------------------
-    def workspace(self) -> Workspace:
-        m = self.model
-        path = "" if m is None or m.source_format == "random" else str(m.path)
-        return Workspace(path, m.sha256 if m else "", self.state.latent, self.state.geometry, self.state.render,
-                         (self.viewport.width(), self.viewport.height()), list(self.state.bookmarks),
-                         list(self.video_panel.keyframes))
-
     def save_workspace(self, path: str | Path) -> None:
         try:
-            save_workspace(path, self.workspace())
+            save_workspace(path, self.state.workspace())
         except OSError as e:
             self.message.show_message(f"Could not save the workspace {path}: {e.strerror or e}", "error")
 
@@ -460,7 +434,7 @@ class MainWindow(QMainWindow):
             self.message.show_message(f"Cannot open {Path(path).name}: {e}", "error")
             return
         v = record.view
-        here = self.workspace()
+        here = self.state.workspace()
         ws = replace(here, checkpoint=record.checkpoint, checkpoint_sha256=record.checkpoint_sha256,
                      latent=record.latent,
                      geometry=Geometry.of(v),
@@ -470,8 +444,8 @@ class MainWindow(QMainWindow):
     def locate_model(self, ws: Workspace, path: str | Path, found: str | None = None) -> None:
         """The user points at the missing model of a workspace or image; it opens with that state."""
         if found is None:
-            found, _ = QFileDialog.getOpenFileName(self, f"Locate {Path(ws.checkpoint).name}", self._last_dir(),
-                                                   MODEL_FILTER)
+            found, _ = QFileDialog.getOpenFileName(self, f"Locate {Path(ws.checkpoint).name}",
+                                                   self.prefs.model_dir(), MODEL_FILTER)
         if found:
             self._open_state(replace(ws, checkpoint=found), path)
 
@@ -500,11 +474,11 @@ class MainWindow(QMainWindow):
         if same_file and ws.checkpoint_sha256 and self.model.sha256 != ws.checkpoint_sha256:
             self.message.show_message("The workspace was saved with a different version of this model file "
                                       "(sha256 differs): the picture may not match.", "info")
-        if ws.viewport_size != (self.viewport.width(), self.viewport.height()):
+        if ws.viewport_size != self.state.viewport_size:
             self.resize_viewport(*ws.viewport_size)
         self.state.set_render(ws.render)
         self.state.set_bookmarks(ws.bookmarks)
-        self.video_panel.set_keyframes(ws.keyframes)
+        self.state.set_keyframes(ws.keyframes)
         self.state.restore(ws.latent, ws.geometry)
         self._tell_fit()
 
@@ -524,14 +498,14 @@ class MainWindow(QMainWindow):
             self.resize(self.width() + dw, self.height() + dh)
 
     def open_workspace_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", str(self._output_dir(QStandardPaths.DocumentsLocation)),
+        path, _ = QFileDialog.getOpenFileName(self, "Open workspace", str(self.prefs.output_dir(QStandardPaths.DocumentsLocation)),
                                               f"Workspaces (*{SUFFIX} *.json)")
         if path:
             self.load_workspace(path)
 
     def open_image_dialog(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Open an image made by CREPS Explorer",
-                                              str(self._output_dir(QStandardPaths.PicturesLocation)),
+                                              str(self.prefs.output_dir(QStandardPaths.PicturesLocation)),
                                               "Images (*.png *.tif *.tiff *.jpg *.jpeg)")
         if path:
             self.open_image(path)
@@ -543,40 +517,15 @@ class MainWindow(QMainWindow):
             self.save_workspace(path)
 
     # ----- bookmarks and history ---------------------------------------------------------
-    def add_bookmark(self) -> None:
-        g, spec = self.state.geometry, self.state.latent
-        self.state.add_bookmark(self._unique_bookmark_name(
-            f"seed {spec.seed} · zoom {g.zoom:.3g} · ({g.center[0]:.3f}, {g.center[1]:.3f})"))
-
-    def _unique_bookmark_name(self, name: str) -> str:
-        taken = {b.name for b in self.state.bookmarks}
-        n, unique = 2, name
-        while unique in taken:
-            unique, n = f"{name} ({n})", n + 1
-        return unique
-
-    def rename_bookmark(self, index: int, name: str | None = None) -> None:
-        """Rename bookmark ``index`` (asking for the name when none is given)."""
-        old = self.state.bookmarks[index]
-        if name is None:
-            name, ok = QInputDialog.getText(self, "Rename bookmark", "Name:", text=old.name)
-            if not ok:
-                return
-        name = name.strip()
-        if name and name != old.name:
-            marks = list(self.state.bookmarks)
-            marks[index] = replace(old, name=self._unique_bookmark_name(name))
-            self.state.set_bookmarks(marks)
-
-    def delete_bookmark(self, index: int) -> None:
-        marks = list(self.state.bookmarks)
-        del marks[index]
-        self.state.set_bookmarks(marks)
+    def rename_bookmark(self, index: int) -> None:
+        name, ok = QInputDialog.getText(self, "Rename bookmark", "Name:", text=self.state.bookmarks[index].name)
+        if ok:
+            self.state.rename_bookmark(index, name)
 
     def _refresh_bookmarks(self) -> None:
         m = self.bookmarks_menu
         m.clear()
-        self._action(m, "&Add bookmark", self.add_bookmark, "Ctrl+D")
+        self._action(m, "&Add bookmark", lambda: self.state.add_bookmark(), "Ctrl+D")
         if self.state.bookmarks:
             m.addSeparator()
             for i, bm in enumerate(self.state.bookmarks):
@@ -586,24 +535,10 @@ class MainWindow(QMainWindow):
             for i, bm in enumerate(self.state.bookmarks):
                 sub = edit.addMenu(bm.name)
                 sub.addAction("Rename…", lambda i=i: self.rename_bookmark(i))
-                sub.addAction("Delete", lambda i=i: self.delete_bookmark(i))
+                sub.addAction("Delete", lambda i=i: self.state.delete_bookmark(i))
             self._action(m, "&Clear bookmarks", lambda: self.state.set_bookmarks([]))
-        self._store_bookmarks()
-
-    # Bookmarks belong to a model: kept per checkpoint (by its sha256) between runs.
-    def _store_bookmarks(self) -> None:
-        if self.model is not None and self.model.sha256:
-            self.settings.setValue(f"bookmarks/{self.model.sha256}",
-                                   json.dumps([b.to_dict() for b in self.state.bookmarks]))
-
-    def _stored_bookmarks(self, sha256: str) -> list[Bookmark]:
-        marks = []
-        try:
-            for d in json.loads(str(self.settings.value(f"bookmarks/{sha256}", "[]"))):
-                marks.append(Bookmark.from_dict(d))
-        except (ValueError, TypeError, KeyError):  # a damaged settings entry: keep what was readable
-            pass
-        return marks
+        if self.model is not None:
+            self.prefs.store_bookmarks(self.model.sha256, self.state.bookmarks)
 
     def _refresh_history(self) -> None:
         self.undo_action.setEnabled(self.state.can_undo)
@@ -638,13 +573,13 @@ class MainWindow(QMainWindow):
         return answer == QMessageBox.Yes
 
     def closeEvent(self, e) -> None:  # noqa: N802
-        running = [job for job in self.findChildren(BackgroundJob) if job.running]
+        running = self.jobs.running
         if running and not self.confirm_stop_jobs(running):
             e.ignore()  # nothing is lost by accident
             return
-        self.settings.setValue("window/geometry", self.saveGeometry())
-        self.settings.setValue("window/state", self.saveState())
-        for job in self.findChildren(BackgroundJob):  # running exports/videos: stop them cleanly (resumable)
+        self.prefs.set_value("window/geometry", self.saveGeometry())
+        self.prefs.set_value("window/state", self.saveState())
+        for job in running:  # exports and videos stop cleanly (resumable)
             job.cancel()
             job.wait(10)
         self.worker.shutdown()

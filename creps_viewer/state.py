@@ -1,19 +1,31 @@
 """ExplorerState: the single model every panel reads and writes.
 
-It holds *what* to show (model summary, latent spec, geometry, render settings,
-bookmarks) and the undo history, and announces changes through Qt signals.  It
-owns no widgets and does no rendering, so it can be driven from tests or scripts
-and snapshotted for the render worker (everything it hands out is immutable).
+It holds everything the window shows: the open model's summary and the device it runs
+on, the latent, the geometry, the viewport's size, render settings, bookmarks and the
+Video tab's keyframes, with the undo history; it builds the render request and the
+workspace from them and announces changes through Qt signals.  It owns no widgets and
+does no rendering, so it is tested without a window, and everything it hands out is
+immutable.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
+from creps_core.checkpoint import LoadedModel
+from creps_core.costs import line_macs_per_coordinate, pixel_macs
+from creps_core.demo import model_label
 from creps_core.latents import LatentSpec
+from creps_core.video import Keyframe
 from creps_core.views import View, Warp
+
+from .frame_plan import RenderRequest
+
+if TYPE_CHECKING:
+    from .workspace import Workspace
 
 UNDO_LIMIT = 200
 
@@ -89,7 +101,20 @@ class ModelSummary:
     c_dim: int
     resolution: int
     parameters: int
+    line_macs: int = 0  # multiply-accumulates per line coordinate (one axis)
+    pixel_macs: int = 0  # ... per output pixel
     info: dict = field(default_factory=dict, compare=False)
+
+    @classmethod
+    def of(cls, model: LoadedModel) -> "ModelSummary":
+        c = model.cfg
+        return cls(label=model_label(model), path=str(model.path), sha256=model.sha256, num_ws=c.num_ws,
+                   w_dim=c.w_dim, c_dim=c.c_dim, resolution=c.img_resolution, parameters=model.num_params,
+                   line_macs=line_macs_per_coordinate(c), pixel_macs=pixel_macs(c), info=model.info())
+
+    def frame_macs(self, width: int, height: int) -> int:
+        """The work of one straight frame with every line new (a video frame, a new latent)."""
+        return self.line_macs * (width + height) + self.pixel_macs * width * height
 
 
 @dataclass(frozen=True)
@@ -106,6 +131,14 @@ class Bookmark:
         return cls(str(d["name"]), LatentSpec.from_dict(d["latent"]), Geometry.from_dict(d["geometry"]))
 
 
+def unique_name(name: str, taken: set[str]) -> str:
+    """``name``, or ``name (2)``, ``name (3)``… whichever is not taken yet."""
+    n, unique = 2, name
+    while unique in taken:
+        unique, n = f"{name} ({n})", n + 1
+    return unique
+
+
 class ExplorerState(QObject):
     """Observable state with undo/redo of (latent, geometry).
 
@@ -119,6 +152,8 @@ class ExplorerState(QObject):
     renderChanged = Signal(object)
     modelChanged = Signal(object)
     bookmarksChanged = Signal()
+    keyframesChanged = Signal()
+    viewportChanged = Signal(object)  # (width, height)
     historyChanged = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -127,7 +162,12 @@ class ExplorerState(QObject):
         self.geometry = Geometry()
         self.render = RenderSettings()
         self.model: ModelSummary | None = None
+        self.device: str | None = None  # where the open model's engine runs ("cpu", "cuda:0")
+        self.speed: float | None = None  # multiply-accumulates per second on the explorer's sharp frames
+        self.viewport_size: tuple[int, int] = (640, 480)
         self.bookmarks: list[Bookmark] = []
+        self.keyframes: tuple[Keyframe, ...] = ()
+        self.replaced_keyframes: tuple[Keyframe, ...] | None = None  # what the last replace_keyframes replaced
         self.fit_notes: list[str] = []  # how the last restored or carried-over latent was fitted to the model
         self._undo: list[tuple[LatentSpec, Geometry]] = []
         self._redo: list[tuple[LatentSpec, Geometry]] = []
@@ -181,9 +221,32 @@ class ExplorerState(QObject):
             notes.append(f"truncation cutoff {spec.cutoff} -> {cutoff}")
         return spec.with_(class_idx=class_idx, mix_layers=layers, cutoff=cutoff), notes
 
-    def set_model(self, model: ModelSummary) -> None:
+    def set_viewport_size(self, width: int, height: int) -> None:
+        size = (max(1, int(width)), max(1, int(height)))
+        if size != self.viewport_size:
+            self.viewport_size = size
+            self.viewportChanged.emit(size)
+
+    def view(self, snap: bool = True) -> View:
+        """The view the viewport shows now."""
+        return self.geometry.view(*self.viewport_size, snap=snap)
+
+    def request(self, interactive: bool = False) -> RenderRequest:
+        """What the render worker should draw now (``interactive``: a drag or a slider is moving)."""
+        r = self.render
+        return RenderRequest(self.latent, self.view(), r.precision, r.exact, r.preview_scale, interactive)
+
+    def note_speed(self, macs: int, ms: float) -> None:
+        """A sharp frame took ``ms`` for ``macs`` of work: how fast this machine renders (smoothed)."""
+        if macs > 0 and ms > 0:
+            rate = macs / (ms / 1000)
+            self.speed = rate if self.speed is None else 0.7 * self.speed + 0.3 * rate
+
+    def set_model(self, model: ModelSummary, device: str | None = None) -> None:
         """A new model: latents that do not fit it (class, layers) are adapted, history restarts."""
         self.model = model
+        self.device = device
+        self.speed = None
         spec, self.fit_notes = self.fit(self.latent)
         self.latent = spec
         self._undo.clear()
@@ -248,12 +311,57 @@ class ExplorerState(QObject):
         self.historyChanged.emit()
 
     # ----- bookmarks ------------------------------------------------------------------
-    def add_bookmark(self, name: str) -> Bookmark:
-        bm = Bookmark(name, self.latent, self.geometry)
+    def add_bookmark(self, name: str | None = None) -> Bookmark:
+        """Bookmark the current latent and geometry; names are unique (a repeat gets " (2)")."""
+        g = self.geometry
+        name = name or f"seed {self.latent.seed} · zoom {g.zoom:.3g} · ({g.center[0]:.3f}, {g.center[1]:.3f})"
+        bm = Bookmark(unique_name(name, {b.name for b in self.bookmarks}), self.latent, g)
         self.bookmarks.append(bm)
         self.bookmarksChanged.emit()
         return bm
 
+    def rename_bookmark(self, index: int, name: str) -> None:
+        name, old = name.strip(), self.bookmarks[index]
+        if name and name != old.name:
+            others = {b.name for i, b in enumerate(self.bookmarks) if i != index}
+            self.bookmarks[index] = replace(old, name=unique_name(name, others))
+            self.bookmarksChanged.emit()
+
+    def delete_bookmark(self, index: int) -> None:
+        del self.bookmarks[index]
+        self.bookmarksChanged.emit()
+
     def set_bookmarks(self, bookmarks: list[Bookmark]) -> None:
         self.bookmarks = list(bookmarks)
         self.bookmarksChanged.emit()
+
+    # ----- keyframes (the Video tab) -----------------------------------------------------
+    def set_keyframes(self, keyframes) -> None:
+        """Edit the list (record, remove, reorder, retime)."""
+        keyframes = tuple(keyframes)
+        if keyframes != self.keyframes:
+            self.keyframes = keyframes
+            self.keyframesChanged.emit()
+
+    def replace_keyframes(self, keyframes) -> None:
+        """Replace the whole list (a preset, Clear) so that :meth:`undo_replace_keyframes` brings
+        the old one back: recorded work is never lost to one click."""
+        keyframes = tuple(keyframes)
+        if self.keyframes and keyframes != self.keyframes:
+            self.replaced_keyframes = self.keyframes
+        self.set_keyframes(keyframes)
+
+    def undo_replace_keyframes(self) -> None:
+        if self.replaced_keyframes is not None:
+            replaced, self.replaced_keyframes = self.replaced_keyframes, None
+            self.set_keyframes(replaced)
+            self.keyframesChanged.emit()  # the Undo button goes grey even when the list is the same
+
+    # ----- workspaces ------------------------------------------------------------------
+    def workspace(self) -> "Workspace":
+        """Everything needed to come back to this state (the model by path and sha256)."""
+        from .workspace import Workspace  # workspace.py imports this module's records
+
+        m = self.model
+        return Workspace(m.path if m else "", m.sha256 if m else "", self.latent, self.geometry, self.render,
+                         self.viewport_size, list(self.bookmarks), list(self.keyframes))

@@ -365,7 +365,7 @@ def test_copy_image_and_bookmarks(window):
     image = QApplication.clipboard().image()
     frame = window.current_full_frame()
     assert (image.height(), image.width()) == frame.rgb.shape[:2]
-    window.add_bookmark()
+    window.state.add_bookmark()
     marked = (window.state.latent, window.state.geometry)
     window.latent_panel.seed.setValue(8)
     window.state.update_geometry(zoom=3.0)
@@ -465,14 +465,14 @@ def test_open_image_restores_model_latent_and_view_from_its_provenance(window, q
 
 def test_bookmarks_persist_per_model_and_can_be_renamed_and_deleted(qtbot, tmp_path, tiny_ckpt):
     win = make_window(qtbot, tmp_path, tiny_ckpt)
-    win.add_bookmark()
-    win.add_bookmark()  # same place twice: the names still differ
+    win.state.add_bookmark()
+    win.state.add_bookmark()  # same place twice: the names still differ
     names = [b.name for b in win.state.bookmarks]
     assert len(set(names)) == 2
     win.state.update_geometry(zoom=3.0)
-    win.add_bookmark()
-    win.rename_bookmark(2, "the zoomed one")
-    win.delete_bookmark(0)
+    win.state.add_bookmark()
+    win.state.rename_bookmark(2, "the zoomed one")
+    win.state.delete_bookmark(0)
     kept = list(win.state.bookmarks)
     assert [b.name for b in kept] == [names[1], "the zoomed one"]
     win.close()

@@ -5,9 +5,8 @@ latent; the viewport's size).  Changing the output size keeps the framing: zoom 
 fits the unit square to the shorter side whatever the pixel size, so a bigger
 export shows the same region in more detail.  Every change re-runs
 :func:`creps_core.export.validate` and shows its message live; Export is enabled
-only for a valid job.  The export gets its own Engine (engines are not thread-safe)
-and runs in a :class:`~creps_viewer.jobs.BackgroundJob` with a progress bar, ETA
-and Cancel; a cancelled export keeps its finished tiles, so exporting again to the
+only for a valid job.  The :class:`~creps_viewer.jobs.JobStarter` runs it on its own
+Engine in a background thread; the dialog shows a progress bar, ETA and Cancel; a cancelled export keeps its finished tiles, so exporting again to the
 same file resumes it.
 """
 
@@ -21,13 +20,12 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDialog, QFileDialog, QForm
                                QLabel, QLineEdit, QMessageBox, QProgressBar, QPushButton, QSpinBox, QVBoxLayout,
                                QWidget)
 
-from creps_core.checkpoint import LoadedModel
-from creps_core.engine import PRECISIONS, Engine
-from creps_core.export import MAX_SIDE, ExportSpec, export_steps, format_of, validate
-from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress
+from creps_core.export import MAX_SIDE, ExportSpec, format_of, validate
 from creps_core.latents import LatentSpec
+from creps_core.options import PRECISIONS
+from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress
 
-from ..jobs import BackgroundJob, format_eta
+from ..jobs import BackgroundJob, JobStarter, format_eta
 from ..state import Geometry
 
 SIZE_PRESETS: tuple[tuple[str, object], ...] = (
@@ -39,16 +37,16 @@ FILE_FILTER = "TIFF (*.tif *.tiff);;PNG (*.png);;JPEG (*.jpg *.jpeg)"
 
 
 class ExportDialog(QDialog):
-    """``model`` is the open checkpoint; ``device`` where the export's own engine runs."""
+    """``jobs`` starts the export on the open model."""
 
     exported = Signal(object)  # the final Path
 
-    def __init__(self, model: LoadedModel, latent: LatentSpec, geometry: Geometry, viewport_size: tuple[int, int],
-                 device: str = "auto", precision: str = "fp32", exact: bool = False, directory: str = "",
+    def __init__(self, jobs: JobStarter, latent: LatentSpec, geometry: Geometry, viewport_size: tuple[int, int],
+                 precision: str = "fp32", exact: bool = False, directory: str = "",
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export image")
-        self.model, self.latent, self.geometry, self.device = model, latent, geometry, device
+        self.jobs, self.latent, self.geometry = jobs, latent, geometry
         self.viewport_size = (max(1, viewport_size[0]), max(1, viewport_size[1]))
         self.job: BackgroundJob | None = None
         self.result_path: Path | None = None
@@ -266,18 +264,7 @@ class ExportDialog(QDialog):
         if self.job is not None or not self.revalidate():
             return
         spec, out = self.spec(), self.out_path()
-        model, device = self.model, self.device
-
-        def run(progress, cancel):
-            engine = Engine(model, device=device, precision=spec.precision)
-            result = out
-            for step in export_steps(engine, spec, out, cancel=cancel):
-                progress(step)
-                if step.path is not None:
-                    result = step.path
-            return result
-
-        self.job = BackgroundJob(run, self)
+        self.job = self.jobs.export(spec, out)
         self.job.progress.connect(self._on_progress)
         self.job.finished.connect(self._on_finished)
         self.job.cancelled.connect(self._on_cancelled)

@@ -3,16 +3,16 @@
 Keyframes are :class:`creps_core.video.Keyframe` states (view + latent + the
 duration and easing of the segment that follows).  "Record" appends the explorer's
 current state; presets replace the list with a camera move from the current state.
-Double-clicking a keyframe shows it in the explorer.  Rendering gets its own Engine
-and runs in a :class:`~creps_viewer.jobs.BackgroundJob` with a progress dialog and
-Cancel; a cancelled video leaves nothing under its final name.
+Double-clicking a keyframe shows it in the explorer.  The list itself lives in
+:class:`ExplorerState` (saved in workspaces, undoable when a preset replaces it).
+The :class:`~creps_viewer.jobs.JobStarter` renders the video on its own engine in a
+background thread; this panel shows a progress dialog and Cancel.  A cancelled video
+keeps its finished frames, and rendering to the same file again resumes it.
 """
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Callable
 
 from PySide6.QtCore import QSignalBlocker, Qt, Signal
 from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog, QFormLayout, QGridLayout,
@@ -20,28 +20,24 @@ from PySide6.QtWidgets import (QCheckBox, QComboBox, QDoubleSpinBox, QFileDialog
                                QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
 from creps_core import video
-from creps_core.checkpoint import LoadedModel
-from creps_core.engine import Engine
-from creps_core.progress import RENDERING_FRAMES, Progress
+from creps_core.progress import RENDERING_FRAMES, Progress, format_duration
 from creps_core.video import EASINGS, LATENT_MODES, Keyframe, VideoSpec
 
-from ..jobs import BackgroundJob, format_eta
+from ..jobs import BackgroundJob, JobStarter, format_eta
 from ..state import ExplorerState, Geometry
 
 FORMATS = (("MP4 (H.264)", ".mp4"), ("WebM (VP9)", ".webm"), ("GIF", ".gif"))
 
 
 class KeyframePanel(QWidget):
-    """``model()`` returns the open LoadedModel (or None); ``viewport_size()`` the explorer's (w, h)."""
+    """The Video tab: edits ``state.keyframes``; ``jobs`` renders them."""
 
     rendered = Signal(object)  # Path of a finished video
 
-    def __init__(self, state: ExplorerState, model: Callable[[], LoadedModel | None],
-                 viewport_size: Callable[[], tuple[int, int]], device: Callable[[], str] = lambda: "auto",
-                 parent: QWidget | None = None) -> None:
+    def __init__(self, state: ExplorerState, jobs: JobStarter, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.state, self._model, self._viewport_size, self._device = state, model, viewport_size, device
-        self.keyframes: list[Keyframe] = []
+        self.state, self.jobs = state, jobs
+        self._select: int | None = None  # the row to select when the list is shown next
         self.job: BackgroundJob | None = None
         self.progress_dialog: QProgressDialog | None = None
         self.last_error = ""
@@ -70,7 +66,6 @@ class KeyframePanel(QWidget):
             b.setText(text)
             b.setToolTip(tip)
         self.undo_button.setEnabled(False)
-        self._replaced: list[Keyframe] | None = None  # what the last preset or Clear replaced
         row.addWidget(self.record_button, 1)
         for b in (self.remove_button, self.up_button, self.down_button, self.clear_button, self.undo_button):
             row.addWidget(b)
@@ -193,8 +188,8 @@ class KeyframePanel(QWidget):
         self.remove_button.clicked.connect(self.remove_selected)
         self.up_button.clicked.connect(lambda: self.move_selected(-1))
         self.down_button.clicked.connect(lambda: self.move_selected(+1))
-        self.clear_button.clicked.connect(lambda: self.replace_keyframes([]))
-        self.undo_button.clicked.connect(self.undo_replace)
+        self.clear_button.clicked.connect(lambda: state.replace_keyframes([]))
+        self.undo_button.clicked.connect(state.undo_replace_keyframes)
         self.list.currentRowChanged.connect(self._selection_changed)
         self.list.itemDoubleClicked.connect(lambda _: self.show_selected())
         self.duration.valueChanged.connect(self._edit_selected)
@@ -211,9 +206,11 @@ class KeyframePanel(QWidget):
         self.fps.valueChanged.connect(self.refresh_summary)
         self.format.currentIndexChanged.connect(self.refresh_summary)
         self.latent_mode.currentIndexChanged.connect(self.refresh_summary)
-        self.loop.toggled.connect(lambda: self.set_keyframes(self.keyframes, self.list.currentRow()))
+        self.loop.toggled.connect(self._loop_toggled)
+        state.keyframesChanged.connect(self._show_keyframes)
+        state.modelChanged.connect(self.refresh_summary)
         self.fit_viewport()
-        self.set_keyframes([])
+        self._show_keyframes()
 
     def showEvent(self, e) -> None:  # noqa: N802
         if not getattr(self, "_shown", False):  # the viewport has its real size by now
@@ -223,15 +220,32 @@ class KeyframePanel(QWidget):
         super().showEvent(e)
 
     # ----- the list ---------------------------------------------------------------------------
-    def current_view(self):
-        w, h = self._viewport_size()
-        return self.state.geometry.view(w, h)
+    @property
+    def keyframes(self) -> list[Keyframe]:
+        return list(self.state.keyframes)
 
     def set_keyframes(self, keyframes: list[Keyframe], select: int | None = None) -> None:
-        self.keyframes = list(keyframes)
+        """Edit the list and select keyframe ``select`` (default: the last)."""
+        self._select = select
+        self.state.set_keyframes(keyframes)
+
+    def replace_keyframes(self, keyframes: list[Keyframe]) -> None:
+        """Replace the whole list (presets): one Undo brings the old list back."""
+        self.state.replace_keyframes(keyframes)
+
+    def undo_replace(self) -> None:
+        self.state.undo_replace_keyframes()
+
+    def _loop_toggled(self) -> None:
+        self._select = self.list.currentRow()  # only the last segment's label changes
+        self._show_keyframes()
+
+    def _show_keyframes(self, *_: object) -> None:
+        select, self._select = self._select, None
+        self.undo_button.setEnabled(self.state.replaced_keyframes is not None)
         with QSignalBlocker(self.list):
             self.list.clear()
-            for i, k in enumerate(self.keyframes):
+            for i, k in enumerate(self.state.keyframes):
                 v, lat = k.view, k.latent
                 last = i == len(self.keyframes) - 1 and not self.loop.isChecked()
                 segment = "end" if last else f"{k.duration:g} s {k.easing}"
@@ -242,22 +256,9 @@ class KeyframePanel(QWidget):
         self._selection_changed(self.list.currentRow())
         self.refresh_summary()
 
-    def replace_keyframes(self, keyframes: list[Keyframe]) -> None:
-        """Replace the whole list (presets, Clear) so that one Undo brings the old list back."""
-        if self.keyframes and self.keyframes != list(keyframes):
-            self._replaced = list(self.keyframes)
-            self.undo_button.setEnabled(True)
-        self.set_keyframes(keyframes)
-
-    def undo_replace(self) -> None:
-        if self._replaced is not None:
-            replaced, self._replaced = self._replaced, None
-            self.undo_button.setEnabled(False)
-            self.set_keyframes(replaced)
-
     def record(self) -> None:
         """Add the explorer's current state as a keyframe ("record from the explorer")."""
-        self.set_keyframes(video.record(self.keyframes, self.current_view(), self.state.latent,
+        self.set_keyframes(video.record(self.keyframes, self.state.view(snap=False), self.state.latent,
                                         self.duration.value(), self.easing.currentText()))
 
     def remove_selected(self) -> None:
@@ -314,37 +315,35 @@ class KeyframePanel(QWidget):
 
     # ----- presets ----------------------------------------------------------------------------
     def preset_zoom(self) -> None:
-        v = self.current_view()
+        v = self.state.view(snap=False)
         self.replace_keyframes(video.zoom_into(v, self.state.latent, v.center, self.zoom_factor.value(),
                                            self.preset_seconds.value()))
 
     def preset_orbit(self) -> None:
-        self.replace_keyframes(video.orbit(self.current_view(), self.state.latent, self.orbit_turns.value(),
+        self.replace_keyframes(video.orbit(self.state.view(snap=False), self.state.latent, self.orbit_turns.value(),
                                        self.preset_seconds.value()))
 
     def preset_pan(self) -> None:
         """Pan by N view widths along the screen's horizontal (rotation taken into account)."""
-        v = self.current_view()
-        w, h = self._viewport_size()
-        span = (max(w, 2) - 1) / (max(min(w, h), 2) - 1) / v.zoom  # zoom 1 fits [0, 1] to the shorter side
-        rad = math.radians(v.rotation)  # u runs down the rows, v along the columns; rotation turns both
-        dx, dy = -span * math.sin(rad), span * math.cos(rad)
+        v = self.state.view(snap=False)
+        y = (v.height - 1) / 2
+        (u0, v0), (u1, v1) = v.coord_at(0, y), v.coord_at(v.width - 1, y)  # one view width, as the screen sees it
         n = self.pan_widths.value()
-        target = (v.center[0] + n * dx, v.center[1] + n * dy)
+        target = (v.center[0] + n * (u1 - u0), v.center[1] + n * (v1 - v0))
         self.replace_keyframes(video.pan(v, self.state.latent, target, self.preset_seconds.value()))
 
     def preset_walk(self) -> None:
         a, b = self.seed_from.value(), self.seed_to.value()
         seeds = list(range(a, b + 1)) if a <= b else list(range(a, b - 1, -1))
         lat = self.state.latent
-        self.replace_keyframes(video.latent_walk(self.current_view(), seeds, max(0.1, self.preset_seconds.value() / 4),
+        self.replace_keyframes(video.latent_walk(self.state.view(snap=False), seeds, max(0.1, self.preset_seconds.value() / 4),
                                              psi=lat.psi, class_idx=lat.class_idx))
         self.latent_mode.setCurrentText("spline")
         self.loop.setChecked(True)
 
     # ----- output -----------------------------------------------------------------------------
     def fit_viewport(self) -> None:
-        w, h = video.fit_video_size(*self._viewport_size())
+        w, h = video.fit_video_size(*self.state.viewport_size)
         self.width_spin.setValue(w)
         self.height_spin.setValue(h)
 
@@ -367,13 +366,22 @@ class KeyframePanel(QWidget):
             return False
         self.summary.setStyleSheet("")
         self.summary.setText(f"{len(spec.keyframes)} keyframe(s) · {spec.duration:g} s · {spec.n_frames} frames "
-                             f"of {spec.width}×{spec.height}")
+                             f"of {spec.width}×{spec.height} · {self.estimate(spec)}")
         with QSignalBlocker(self.scrub):
             self.scrub.setRange(0, spec.n_frames - 1)
         self.scrub.setEnabled(len(spec.keyframes) > 1)
         self.scrub_label.setText(f"{self.scrub.value() + 1} / {spec.n_frames}")
-        self.render_button.setEnabled(self.job is None)
+        self.render_button.setEnabled(self.job is None and self.state.model is not None)
         return True
+
+    def estimate(self, spec: VideoSpec) -> str:
+        """About how long rendering takes here: every frame's lines are new, at the speed the
+        explorer measured on its own sharp frames."""
+        model, speed = self.state.model, self.state.speed
+        if model is None or speed is None:
+            return "render time: after the first sharp frame"
+        seconds = spec.n_frames * model.frame_macs(spec.width, spec.height) / speed
+        return f"about {format_duration(seconds)} to render here"
 
     def render_dialog(self) -> None:
         if not self.refresh_summary():
@@ -388,27 +396,20 @@ class KeyframePanel(QWidget):
 
     def render_to(self, path: str | Path) -> BackgroundJob | None:
         """Render the keyframes to ``path`` (format by extension) in a background thread."""
-        model = self._model()
         self.last_error = ""
-        if model is None:
+        if self.jobs.model is None:
             self.last_error = "Open a model before rendering a video."
             self.summary.setText(self.last_error)
             return None
         if self.job is not None or not self.refresh_summary():
             return None
-        spec, out, device = self.spec(), Path(path), self._device()
+        spec, out = self.spec(), Path(path)
         try:
             video.validate(spec, video.format_of(out))
         except ValueError as e:
             self.last_error = str(e)
             self.summary.setText(f"✗ {e}")
             return None
-
-        def run(progress, cancel):
-            engine = Engine(model, device=device, precision=spec.precision or "fp32")
-            for step in video.video_steps(engine, spec, out, cancel=cancel):
-                progress(step)
-            return out
 
         dlg = QProgressDialog(f"Rendering {out.name}…", "Cancel", 0, spec.n_frames, self)
         dlg.setWindowTitle("Render video")
@@ -418,7 +419,7 @@ class KeyframePanel(QWidget):
         dlg.setAutoReset(False)
         dlg.setMinimumWidth(380)
         self.progress_dialog = dlg
-        self.job = job = BackgroundJob(run, self)
+        self.job = job = self.jobs.video(spec, out)
         dlg.canceled.connect(job.cancel)
         job.progress.connect(self._on_progress)
         job.finished.connect(self._on_finished)

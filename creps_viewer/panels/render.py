@@ -9,7 +9,7 @@ import torch
 from PySide6.QtCore import QSignalBlocker
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
-from creps_core.engine import PRECISIONS
+from creps_core.options import PRECISIONS
 
 from ..frame_plan import Frame
 from ..state import ExplorerState, RenderSettings
