@@ -79,14 +79,3 @@ def test_every_import_is_declared():
                        for k, v in declared["optional-dependencies"].items()), module
         else:
             assert module in imports and imports[module] in deps, f"{module} is imported but not declared"
-
-
-def test_the_engine_never_imports_qt():
-    """creps_core is usable without a display or Qt (CLI, workers, notebooks): no Qt import anywhere in it."""
-    forbidden = ("PySide6", "pyqtgraph", "creps_viewer", "shiboken6")
-    for path in (ROOT / "creps_core").rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
-                [node.module or ""] if isinstance(node, ast.ImportFrom) else []
-            for name in names:
-                assert not name.startswith(forbidden), f"{path.relative_to(ROOT)} imports {name}"
