@@ -17,7 +17,7 @@ import argparse
 import math
 from dataclasses import dataclass
 
-WARP_NAMES = ("swirl", "lens", "wave")
+WARP_NAMES = ("swirl", "lens", "wave", "formula")
 PRECISIONS = ("fp32", "bf16", "fp16")  # what an engine computes in
 PRECISION_CHOICES = ("auto",) + PRECISIONS  # "auto": the fastest of them that keeps the pixels
 NOISE_MODES = ("const", "random", "none")
@@ -33,18 +33,20 @@ class UsageError(argparse.ArgumentTypeError, ValueError):
 
 @dataclass(frozen=True)
 class WarpArg:
-    """A parsed ``--warp NAME[:STRENGTH[:RADIUS[:FREQUENCY]]]`` (turned into a views.Warp later)."""
+    """A parsed ``--warp NAME[:STRENGTH[:RADIUS[:FREQUENCY]]]`` or ``--warp formula:ROW;COL``
+    (turned into a views.Warp later)."""
 
     name: str
     strength: float = 1.0
     radius: float = 1.0
     frequency: float = 2.0
+    formula: tuple[str, str] | None = None
 
     def to_warp(self):
         """The views.Warp it names (imported here, when work starts, not at --help time)."""
         from .views import Warp
 
-        return Warp(self.name, self.strength, self.radius, self.frequency)
+        return Warp(self.name, self.strength, self.radius, self.frequency, formula=self.formula)
 
 
 # ----- value parsers (argparse ``type=`` functions; also usable from code) -----------------------
@@ -96,8 +98,15 @@ def parse_pair(text: str) -> tuple[float, float]:
 
 
 def parse_warp(text: str) -> WarpArg:
-    """'swirl', 'swirl:2', 'lens:-0.3:0.8', 'wave:0.05:1:3' -> WarpArg."""
-    name, *numbers = str(text).split(":")
+    """'swirl', 'swirl:2', 'lens:-0.3:0.8', 'wave:0.05:1:3', 'formula:y+0.1*sin(8*x);x' -> WarpArg."""
+    name, _, rest = str(text).partition(":")
+    if name == "formula":
+        row, sep, col = rest.partition(";")
+        if not (sep and row.strip() and col.strip()):
+            raise UsageError(f"bad warp {text!r}: write formula:ROW;COL, two expressions of x, y, r, a "
+                             "giving the new row and column offsets, e.g. 'formula:y + 0.1*sin(8*x);x'")
+        return WarpArg(name, formula=(row.strip(), col.strip()))
+    numbers = rest.split(":") if rest else []
     if name not in WARP_NAMES:
         raise UsageError(f"unknown warp {name!r}; choose {', '.join(WARP_NAMES)} "
                          "(as NAME[:STRENGTH[:RADIUS[:FREQUENCY]]])")
@@ -213,7 +222,8 @@ def add_view(p: argparse.ArgumentParser, default_size: str | None) -> None:
                    help="rotation of the view in degrees, counter-clockwise (default: 0)")
     p.add_argument("--warp", type=parse_warp, default=None, metavar="NAME[:S[:R[:F]]]",
                    help=f"bend the plane: NAME in {', '.join(WARP_NAMES)}; S strength (1), R radius (1), "
-                        "F wave frequency (2) (default: none)")
+                        "F wave frequency (2); or formula:ROW;COL, the new row and column offsets as "
+                        "expressions of x, y, r, a (default: none)")
     p.add_argument("--translate", type=parse_pair, default=None, metavar="X,Y",
                    help="official gen_images.py option: move the content right by X and down by Y, in "
                         "units of the image side (default: 0,0)")

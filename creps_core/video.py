@@ -183,9 +183,13 @@ def interp_view(a: View, b: View, t: float) -> View:
 
 
 def interp_warp(a: Warp | None, b: Warp | None, t: float) -> Warp | None:
-    a = a or Warp(b.kind if b else "none")
-    b = b or Warp(a.kind)
-    if a.kind != b.kind or a.kind == "custom":
+    """The warp between two keyframes' warps; a missing one fades in or out as the other at
+    strength 0. Different kinds or formulas cannot blend: they switch half way."""
+    if a is None and b is None:
+        return None
+    a = a or replace(b, strength=0.0)
+    b = b or replace(a, strength=0.0)
+    if a.kind != b.kind or a.kind == "custom" or a.formula != b.formula:
         return a if t < 0.5 else b
     if a.kind == "none":
         return None
@@ -194,7 +198,7 @@ def interp_warp(a: Warp | None, b: Warp | None, t: float) -> Warp | None:
         return x + (y - x) * t
 
     return Warp(a.kind, mix(a.strength, b.strength), mix(a.radius, b.radius), mix(a.frequency, b.frequency),
-                (mix(a.center[0], b.center[0]), mix(a.center[1], b.center[1])))
+                (mix(a.center[0], b.center[0]), mix(a.center[1], b.center[1])), formula=a.formula)
 
 
 def _seed_pair(a: LatentSpec, b: LatentSpec) -> bool:

@@ -25,11 +25,14 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
+import numpy as np
 import torch
 
 CoordFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
-WARP_KINDS = ("none", "swirl", "lens", "wave", "custom")
+WARP_KINDS = ("none", "swirl", "lens", "wave", "formula", "custom")
+FORMULA_NAMES = "x, y (offsets from the centre, 1 = half the shorter side), r (radius), a (angle)"
+MAX_FORMULA_CHARS = 400
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,10 @@ class Warp:
     swirl:  rotate p by strength * exp(-(|p| / radius)^2) radians.
     lens:   p * (1 + strength * |p|^2 / radius^2)  (>0 pincushion, <0 barrel).
     wave:   p_row += strength * sin(2 pi frequency p_col), and vice versa.
+    formula: ``formula = (ROW, COL)``, two expressions of x = p_col, y = p_row, r = |p| and
+            a = atan2(y, x) giving the new (y, x), e.g. ("y + 0.1*sin(8*x)", "x"); strength
+            fades it in (0: none, 1: as written). Evaluated by numexpr, which runs no Python
+            code, so a formula read from a file is safe.
     custom: ``fn(u, v) -> (u, v)`` applied to the final coordinates (API only).
     """
 
@@ -52,6 +59,7 @@ class Warp:
     radius: float = 1.0
     frequency: float = 2.0
     center: tuple[float, float] = (0.0, 0.0)
+    formula: tuple[str, str] | None = None
     fn: CoordFn | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -64,6 +72,11 @@ class Warp:
             raise ValueError("warp strength, radius, frequency and centre must be finite numbers")
         if self.radius <= 0:
             raise ValueError("warp radius must be positive")
+        if (self.kind == "formula") != (self.formula is not None):
+            raise ValueError("a formula warp needs a formula (ROW, COL), and only it has one")
+        if self.formula is not None:
+            probe = torch.linspace(-1, 1, 5, dtype=torch.float64)
+            _formula(self.formula, probe[:, None].expand(5, 5), probe[None, :].expand(5, 5))
 
     @property
     def is_identity(self) -> bool:
@@ -84,20 +97,57 @@ class Warp:
         elif self.kind == "wave":
             two_pi_f = 2 * math.pi * self.frequency
             ar, ac = ar + self.strength * torch.sin(two_pi_f * ac), ac + self.strength * torch.sin(two_pi_f * ar)
+        elif self.kind == "formula":
+            fr, fc = _formula(self.formula, ar, ac)
+            ar, ac = ar + self.strength * (fr - ar), ac + self.strength * (fc - ac)
         return ar + r0, ac + c0
 
     def to_dict(self) -> dict:
         if self.kind == "custom":
             raise ValueError("a custom warp (a Python function) cannot be saved")
-        return {"kind": self.kind, "strength": self.strength, "radius": self.radius,
-                "frequency": self.frequency, "center": list(self.center)}
+        d = {"kind": self.kind, "strength": self.strength, "radius": self.radius,
+             "frequency": self.frequency, "center": list(self.center)}
+        if self.formula is not None:
+            d["formula"] = list(self.formula)
+        return d
 
     @classmethod
     def from_dict(cls, d: dict | None) -> "Warp | None":
         if not d or d.get("kind", "none") == "none":
             return None
+        formula = d.get("formula")
+        if formula is not None and not (isinstance(formula, (list, tuple)) and len(formula) == 2):
+            raise ValueError("a warp formula must be two expressions [ROW, COL]")
         return cls(kind=d["kind"], strength=float(d.get("strength", 0)), radius=float(d.get("radius", 1)),
-                   frequency=float(d.get("frequency", 2)), center=tuple(d.get("center", (0.0, 0.0))))
+                   frequency=float(d.get("frequency", 2)), center=tuple(d.get("center", (0.0, 0.0))),
+                   formula=tuple(formula) if formula is not None else None)
+
+
+def _formula(formula: tuple[str, str], pr: torch.Tensor, pc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two expressions of a formula warp evaluated at screen offsets (rows pr, columns pc).
+
+    numexpr parses its own small language (arithmetic, comparisons, where(), sin, exp, sqrt,
+    arctan2…) and refuses anything else, so no Python runs; a formula that is not one of its
+    expressions, names anything but x, y, r, a, or gives a non-finite value is a ValueError."""
+    import numexpr
+
+    y, x = pr.double().numpy(), pc.double().numpy()
+    names = {"x": x, "y": y, "r": np.hypot(x, y), "a": np.arctan2(y, x)}
+    out = []
+    for which, expr in zip(("row", "column"), formula):
+        if not isinstance(expr, str) or not expr.strip() or len(expr) > MAX_FORMULA_CHARS:
+            raise ValueError(f"the warp's {which} formula must be an expression of at most {MAX_FORMULA_CHARS} "
+                             f"characters in {FORMULA_NAMES}")
+        try:
+            value = numexpr.evaluate(expr, local_dict=names, global_dict={})
+        except Exception as e:  # noqa: BLE001 -- numexpr raises many types for a bad expression
+            raise ValueError(f"bad warp {which} formula {expr!r}: {e} (use {FORMULA_NAMES})") from None
+        value = np.array(np.broadcast_to(np.asarray(value, dtype=np.float64), x.shape))  # own, writable
+        if not np.isfinite(value).all():
+            raise ValueError(f"the warp {which} formula {expr!r} is not finite everywhere in the view "
+                             "(e.g. a division by r at the centre: add a small number)")
+        out.append(torch.from_numpy(value).to(pr.dtype))
+    return out[0], out[1]
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from PIL import Image
 
 from creps_core.cli import build_parser, main
 from creps_core.metadata import read_record
-from creps_core.options import HelpFormatter, parse_seeds, parse_warp
+from creps_core.options import HelpFormatter, UsageError, parse_seeds, parse_warp
 
 from .core_fixtures import golden_pickle, tiny_checkpoint
 
@@ -33,6 +33,11 @@ def test_seed_lists_and_warps():
     w = parse_warp("wave:0.05:0.8:3")
     assert (w.name, w.strength, w.radius, w.frequency) == ("wave", 0.05, 0.8, 3.0)
     assert parse_warp("swirl").strength == 1.0
+    f = parse_warp("formula:y + 0.1*sin(8*x); x")
+    assert f.formula == ("y + 0.1*sin(8*x)", "x") and f.to_warp().kind == "formula"
+    for bad in ("formula:y", "formula:;x", "formula"):
+        with pytest.raises(UsageError, match="formula:ROW;COL"):
+            parse_warp(bad)
 
 
 def test_render_writes_png_npy_and_metadata(tmp_path, ckpt):
@@ -52,6 +57,20 @@ def test_render_writes_png_npy_and_metadata(tmp_path, ckpt):
     # Re-rendering from the file's metadata gives identical pixels.
     assert main(["render", "--from", str(png), "--outdir", str(tmp_path / "again")]) == 0
     assert (np.asarray(Image.open(tmp_path / "again" / "seed0007.png")) == img).all()
+
+
+def test_a_formula_warp_renders_and_re_renders_from_its_provenance(tmp_path, ckpt, capsys):
+    out = tmp_path / "out"
+    assert main(["render", "--network", str(ckpt), "--seeds", "3", "--size", "32x24",
+                 "--warp", "formula:y + 0.2*sin(6*x);x - 0.1*r", "--outdir", str(out)]) == 0
+    png = out / "seed0003.png"
+    assert read_record(png).view.warp.formula == ("y + 0.2*sin(6*x)", "x - 0.1*r")
+    assert main(["render", "--from", str(png), "--outdir", str(tmp_path / "again")]) == 0
+    assert (np.asarray(Image.open(tmp_path / "again" / "seed0003.png")) == np.asarray(Image.open(png))).all()
+    capsys.readouterr()
+    assert main(["render", "--network", str(ckpt), "--warp", "formula:y/(x-x);x", "--outdir", str(out)]) == 1
+    err = capsys.readouterr().err.strip()
+    assert "not finite" in err and "\n" not in err and "Traceback" not in err
 
 
 @pytest.mark.parametrize("psi", ["1", "0.7"])

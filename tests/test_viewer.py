@@ -526,3 +526,25 @@ def test_a_workspace_whose_model_moved_says_so_and_offers_to_locate_it(window, q
     assert "sha256" not in window.message.text() and window.message.action.isVisible()
     window.locate_model(load_workspace(path), path, found=str(elsewhere))
     assert window.model.path == elsewhere and window.state.latent.seed == 12
+
+
+def test_a_formula_warp_typed_in_the_geometry_tab(window):
+    panel = window.geometry_panel
+    panel.warp_kind.setCurrentIndex(panel.warp_kind.findText("Formula"))
+    warp = window.state.geometry.warp
+    assert warp.kind == "formula" and warp.formula == (panel.formula_row.text(), panel.formula_col.text())
+    assert not panel.formula_row.isHidden() and not panel.radius.isEnabled()
+    before = window.state.geometry
+    panel.formula_row.setText("y + sin(")  # being typed: refused with the reason, the view stays
+    panel.formula_row.editingFinished.emit()
+    assert window.state.geometry == before
+    assert not panel.formula_error.isHidden() and "row formula" in panel.formula_error.text()
+    panel.formula_row.setText("y*(1 + 0.2*r)")
+    panel.formula_row.editingFinished.emit()
+    assert window.state.geometry.warp.formula[0] == "y*(1 + 0.2*r)" and panel.formula_error.isHidden()
+    window.worker.wait_idle()
+    assert window.current_full_frame().request.view.warp.formula[0] == "y*(1 + 0.2*r)"
+    window.state.undo()  # undo brings the previous formula back into the fields
+    assert panel.formula_row.text() == before.warp.formula[0]
+    panel.warp_kind.setCurrentIndex(0)
+    assert window.state.geometry.warp is None and panel.formula_row.isHidden()

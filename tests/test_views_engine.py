@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -142,9 +143,44 @@ def test_custom_warp_function(model):
     assert (b - a.flip(1)).abs().max() <= 1e-4
 
 
+def test_formula_warp_matches_the_built_in_warp_it_spells():
+    two_pi_f = f"{2 * math.pi * 3.0!r}"
+    formula = Warp("formula", 1.0, formula=(f"y + 0.05*sin({two_pi_f}*x)", f"x + 0.05*sin({two_pi_f}*y)"))
+    built_in = Warp("wave", 0.05, frequency=3.0)
+    a, b = (View(60, 40, zoom=1.5, rotation=20, warp=w).field() for w in (formula, built_in))
+    assert torch.allclose(a[0], b[0], atol=1e-6) and torch.allclose(a[1], b[1], atol=1e-6)
+    half = View(60, 40, warp=Warp("formula", 0.5, formula=("2*y", "x"))).field()[0]
+    plain = View(60, 40).field()[0]
+    assert torch.allclose(half - 0.5, 1.5 * (plain - 0.5), atol=1e-6)  # strength fades the formula in
+
+
+def test_formula_identity_renders_the_unwarped_pixels(model):
+    engine = Engine(model)
+    view = View(48, 40, center=(0.4, 0.6), rotation=30)
+    same = view.with_(warp=Warp("formula", 1.0, formula=("y", "x")))
+    assert torch.equal(engine.render(SPEC, view, exact=True), engine.render(SPEC, same, exact=True))
+
+
+@pytest.mark.parametrize("formula, message", [
+    (("__import__('os').system('touch /tmp/pwned')", "x"), "bad warp row formula"),
+    (("y", "open"), "bad warp column formula"),
+    (("y / (x - x)", "x"), "not finite"),
+    (("y" * 401, "x"), "at most 400"),
+    ((3, "x"), "must be an expression"),
+])
+def test_bad_formulas_are_refused_with_the_reason(formula, message):
+    with pytest.raises(ValueError, match=message):
+        Warp("formula", 1.0, formula=formula)
+    assert not os.path.exists("/tmp/pwned")  # nothing ran
+    with pytest.raises(ValueError):
+        View.from_dict({"width": 8, "height": 8, "warp": {"kind": "formula", "strength": 1, "formula": formula}})
+
+
 def test_view_round_trips_through_dict():
     v = View(320, 240, center=(0.2, 0.7), zoom=3.5, rotation=12.5, warp=Warp("lens", -0.2, 0.9), snap=True)
     assert View.from_dict(v.to_dict()) == v
+    f = v.with_(warp=Warp("formula", 0.7, formula=("y + 0.1*sin(8*x)", "x*(1 + 0.1*r)")))
+    assert View.from_dict(f.to_dict()) == f
 
 
 def test_uint8_conversion_matches_official():

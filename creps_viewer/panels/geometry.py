@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QSignalBlocker
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QPushButton,
-                               QSizePolicy, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
+                               QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-from creps_core.views import Warp
+from creps_core.views import FORMULA_NAMES, Warp
 
 from ..state import ExplorerState, Geometry
 from .widgets import SliderRow, reset_button
 
-WARPS = ("none", "swirl", "lens", "wave")
+WARPS = ("none", "swirl", "lens", "wave", "formula")
 DEFAULT = Geometry()
 DEFAULT_WARP = {"strength": 1.0, "radius": 0.5, "frequency": 2.0}
+DEFAULT_FORMULA = ("y + 0.1*sin(6*x)", "x + 0.1*sin(6*y)")
 
 
 def _coord_spin() -> QDoubleSpinBox:
@@ -55,7 +56,7 @@ class GeometryPanel(QWidget):
         root.addWidget(view_box)
 
         warp_box = QGroupBox("Warp")
-        form = QFormLayout(warp_box)
+        form = self.warp_form = QFormLayout(warp_box)
         self.warp_kind = QComboBox()
         self.warp_kind.addItems([k.capitalize() for k in WARPS])
         form.addRow("Type", self.warp_kind)
@@ -66,6 +67,18 @@ class GeometryPanel(QWidget):
             row.label.hide()
             form.addRow(name, row)
             row.valueChanged.connect(lambda v, name=name: self._warp_edited(f"warp-{name}"))
+        self.formula_row, self.formula_col = QLineEdit(DEFAULT_FORMULA[0]), QLineEdit(DEFAULT_FORMULA[1])
+        for edit, which in ((self.formula_row, "row"), (self.formula_col, "column")):
+            edit.setToolTip(f"The new {which} offset as an expression of {FORMULA_NAMES}; numexpr syntax "
+                            "(+ - * / **, sin, cos, exp, sqrt, arctan2, where…). Strength fades it in.")
+            edit.editingFinished.connect(lambda: self._warp_edited(None))
+        form.addRow("Row y′ =", self.formula_row)
+        form.addRow("Column x′ =", self.formula_col)
+        self.formula_error = QLabel("")
+        self.formula_error.setWordWrap(True)
+        self.formula_error.setStyleSheet("color: #c0392b;")
+        self.formula_error.hide()
+        form.addRow(self.formula_error)
         root.addWidget(warp_box)
         root.addStretch(1)
 
@@ -81,8 +94,15 @@ class GeometryPanel(QWidget):
 
     def _warp_edited(self, merge: str | None) -> None:
         kind = WARPS[self.warp_kind.currentIndex()]
-        warp = None if kind == "none" else Warp(kind, strength=self.strength.value(), radius=self.radius.value(),
-                                                frequency=self.frequency.value())
+        formula = (self.formula_row.text(), self.formula_col.text()) if kind == "formula" else None
+        try:
+            warp = None if kind == "none" else Warp(kind, strength=self.strength.value(), radius=self.radius.value(),
+                                                    frequency=self.frequency.value(), formula=formula)
+        except ValueError as e:  # a formula being typed: say what is wrong, keep the last good view
+            self.formula_error.setText(str(e))
+            self.formula_error.show()
+            return
+        self.formula_error.hide()
         self.state.update_geometry(merge=merge, warp=warp)
 
     def sync_from_state(self, g: Geometry) -> None:
@@ -98,6 +118,12 @@ class GeometryPanel(QWidget):
                 self.strength.set_value(g.warp.strength)
                 self.radius.set_value(g.warp.radius)
                 self.frequency.set_value(g.warp.frequency)
-            for row in (self.strength, self.radius, self.frequency):
-                row.setEnabled(kind != "none")
+            if g.warp is not None and g.warp.formula is not None:
+                self.formula_row.setText(g.warp.formula[0])
+                self.formula_col.setText(g.warp.formula[1])
+            self.strength.setEnabled(kind != "none")
+            self.radius.setEnabled(kind in ("swirl", "lens"))
             self.frequency.setEnabled(kind == "wave")
+            for edit in (self.formula_row, self.formula_col):
+                edit.setVisible(kind == "formula")
+                self.warp_form.labelForField(edit).setVisible(kind == "formula")
