@@ -1,4 +1,4 @@
-"""The one progress record every long job reports (exports, videos, renders, training data).
+"""The one progress record every long job reports (exports, videos, renders, training).
 
 The core yields or calls back with :class:`Progress`; the CLI draws it with tqdm, the GUI with
 progress bars.  ``stage`` is a short human label ("rendering tiles", "pyramid", "writing"), so
@@ -15,6 +15,7 @@ RENDERING = "rendering"
 RENDERING_TILES = "rendering tiles"
 RENDERING_FRAMES = "rendering frames"
 ENCODING = "encoding"
+TRAINING = "training"
 PYRAMID = "pyramid"
 WRITING = "writing"
 DONE = "done"
@@ -28,8 +29,9 @@ class Progress:
     done: int
     total: int
     eta_s: float | None = None
-    path: Path | None = None  # set on the final DONE record: what was written
+    path: Path | None = None  # what was just written (the final file; a training snapshot)
     note: str | None = None  # something the user should be told (e.g. damaged files replaced)
+    figures: tuple[tuple[str, float], ...] = ()  # measurements to show beside the bar (losses, s/kimg)
 
     @property
     def fraction(self) -> float:

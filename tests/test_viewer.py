@@ -386,16 +386,18 @@ def test_slow_precision_is_explained(window):
 
 
 @pytest.mark.parametrize("size", [(1280, 800), (900, 600)])
-def test_latent_controls_fit_the_dock_for_19_layer_models(qtbot, tmp_path, size):
-    """The 1024 architecture's 19 ws: every mixing toggle and value box stays inside the visible dock."""
-    cfg = CREPSConfig(z_dim=32, w_dim=32, img_resolution=1024, mapping_layers=2, channel_base=512, channel_max=16,
-                      biline_channels=8)
-    assert cfg.num_ws == 19
+@pytest.mark.parametrize("resolution, num_ws", [(256, 15), (1024, 19)])
+def test_latent_controls_fit_the_dock_for_released_layer_counts(qtbot, tmp_path, size, resolution, num_ws):
+    """The released 256 and 1024 architectures' 15 and 19 ws: every mixing toggle and value box
+    stays inside the visible dock."""
+    cfg = CREPSConfig(z_dim=32, w_dim=32, img_resolution=resolution, mapping_layers=2, channel_base=512,
+                      channel_max=16, biline_channels=8)
+    assert cfg.num_ws == num_ws
     torch.manual_seed(0)
     ckpt = save_safetensors(tmp_path / "deep.safetensors", cfg, CREPSGenerator(cfg).state_dict())
     win = make_window(qtbot, tmp_path, ckpt)
     win.resize(*size)
-    qtbot.waitUntil(lambda: len(win.latent_panel.layer_buttons) == 19)
+    qtbot.waitUntil(lambda: len(win.latent_panel.layer_buttons) == num_ws)
     QApplication.processEvents()
     panel = win.latent_panel
     assert win.width() == size[0] and win.dock.width() <= 420  # the dock did not grow to hold the toggles

@@ -26,17 +26,16 @@ def train(args: argparse.Namespace) -> int:
     args.interrupt_note = "continue with --resume LAST_SNAPSHOT"
     bars: list[tqdm] = []  # created on the first step, so data errors print without a bar
 
-    def progress(p) -> None:
+    def progress(p: Progress) -> None:
         if not bars:
-            bars.append(tqdm(total=p.total_nimg, initial=p.cur_nimg, desc="training", unit="img", unit_scale=True,
+            bars.append(tqdm(total=p.total, initial=p.done, desc=p.stage, unit="img", unit_scale=True,
                              dynamic_ncols=True))
         bar = bars[0]
-        bar.total, bar.n = p.total_nimg, p.cur_nimg
-        bar.set_postfix({k: f"{v:.3f}" for k, v in p.losses.items()} | {"s/kimg": f"{p.sec_per_kimg:.1f}"},
-                        refresh=False)
+        bar.total, bar.n = p.total, p.done
+        bar.set_postfix({k: f"{v:.3g}" for k, v in p.figures}, refresh=False)
         bar.refresh()
-        if p.snapshot is not None:
-            bar.write(f"snapshot {p.snapshot}  samples {p.samples}")
+        if p.note:
+            bar.write(p.note)
 
     try:
         res = train_loop(args.data, args.outdir, resolution=args.res, config=args.config, kimg=args.kimg,

@@ -13,8 +13,9 @@ on the CPU, the schedule depends only on counters (never on wall time), and a tr
 state file holds G, D, G_ema, both optimisers, that generator's state and the counters.
 So ``2 steps + resume + 2 steps`` equals ``4 steps`` exactly (tests/test_train.py).
 
-The loop reports through a ``callback(TrainProgress)``; returning ``False`` stops it
-cleanly after writing a snapshot.  No tqdm, no printing: the CLI does that.
+The loop reports through a ``callback(Progress)`` (the one progress record: images done of
+the total, the losses and s/kimg as figures, the snapshot as its path); returning ``False``
+stops it cleanly after writing a snapshot.  No tqdm, no printing: the CLI does that.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from torch.nn import functional as F
 from ..checkpoint import save_safetensors
 from ..latents import seed_to_z
 from ..network import CREPSConfig, CREPSGenerator
+from ..progress import TRAINING, Progress
 from .dataset import ImageDataset
 from .discriminator import Discriminator, DiscriminatorConfig
 
@@ -96,23 +98,6 @@ def model_configs(name: str, resolution: int, c_dim: int = 0) -> tuple[CREPSConf
     else:
         raise ValueError(f"unknown config {name!r}: choose one of {', '.join(CONFIG_NAMES)}")
     return g, d
-
-
-@dataclass
-class TrainProgress:
-    """What the callback sees after every minibatch."""
-
-    cur_nimg: int
-    total_nimg: int
-    step: int
-    losses: dict[str, float]
-    sec_per_kimg: float
-    snapshot: Path | None = None  # set on the call right after a snapshot was written
-    samples: Path | None = None
-
-    @property
-    def kimg(self) -> float:
-        return self.cur_nimg / 1000
 
 
 @dataclass
@@ -358,7 +343,7 @@ def pick_device(name: str = "auto") -> torch.device:
 def train(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLike, *, resolution: int | None = None,
           config: str = "tiny", kimg: float = 100.0, batch: int = 16, seed: int = 0,
           r1_gamma: float | None = None, snap_kimg: float = 10.0, resume: str | os.PathLike | None = None,
-          device: str = "auto", grid: int = 8, callback: Callable[[TrainProgress], bool | None] | None = None,
+          device: str = "auto", grid: int = 8, callback: Callable[[Progress], bool | None] | None = None,
           options: TrainOptions | None = None) -> TrainResult:
     """Train (or resume) until ``kimg`` thousand real images have been shown to D.
 
@@ -400,14 +385,17 @@ def train(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLike, *, 
         losses = trainer.step()
         elapsed = time.perf_counter() - t_start
         spk = elapsed / max(trainer.cur_nimg - n_start, 1) * 1000
-        prog = TrainProgress(trainer.cur_nimg, total_nimg, trainer.step_idx, losses, spk)
         done = trainer.cur_nimg >= total_nimg
+        snapshot = note = None
         if done or trainer.cur_nimg // snap_nimg > before // snap_nimg:
-            prog.snapshot = trainer.save_snapshot(outdir)
-            prog.samples = trainer.save_samples(outdir, seeds, grid)
-            result.snapshots.append(prog.snapshot)
+            snapshot = trainer.save_snapshot(outdir)
+            note = f"snapshot {snapshot}  samples {trainer.save_samples(outdir, seeds, grid)}"
+            result.snapshots.append(snapshot)
+        figures = tuple(losses.items()) + (("s/kimg", spk),)
+        prog = Progress(TRAINING, trainer.cur_nimg, total_nimg, spk * (total_nimg - trainer.cur_nimg) / 1000,
+                        path=snapshot, note=note, figures=figures)
         if callback is not None and callback(prog) is False:
-            if prog.snapshot is None:
+            if snapshot is None:
                 result.snapshots.append(trainer.save_snapshot(outdir))
             result.stopped = True
             break
