@@ -209,15 +209,18 @@ class KeyframePanel(QWidget):
         self.loop.toggled.connect(self._loop_toggled)
         state.keyframesChanged.connect(self._show_keyframes)
         state.modelChanged.connect(self.refresh_summary)
+        state.viewportChanged.connect(self._viewport_resized)
         self.fit_viewport()
         self._show_keyframes()
 
     def showEvent(self, e) -> None:  # noqa: N802
-        if not getattr(self, "_shown", False):  # the viewport has its real size by now
-            self._shown = True
-            if not self.keyframes:
-                self.fit_viewport()
+        self.refresh_summary()  # the render-time estimate may have been measured meanwhile
         super().showEvent(e)
+
+    def _viewport_resized(self) -> None:
+        """The video size follows the viewport until the user types a size of their own."""
+        if (self.width_spin.value(), self.height_spin.value()) == self._fitted:
+            self.fit_viewport()
 
     # ----- the list ---------------------------------------------------------------------------
     @property
@@ -343,7 +346,7 @@ class KeyframePanel(QWidget):
 
     # ----- output -----------------------------------------------------------------------------
     def fit_viewport(self) -> None:
-        w, h = video.fit_video_size(*self.state.viewport_size)
+        self._fitted = w, h = video.fit_video_size(*self.state.viewport_size)
         self.width_spin.setValue(w)
         self.height_spin.setValue(h)
 
