@@ -89,7 +89,7 @@ def test_levels_and_tile_sizes_follow_the_deep_zoom_spec(engine, tmp_path):
 
 def test_full_resolution_level_equals_the_tiled_export(engine, tmp_path):
     """Lossless (png) tiles put back together are the PNG export, pixel for pixel; the overlap
-    pixels repeat their neighbours'; lower levels are 2x box filters; jpg tiles stay close."""
+    pixels repeat their neighbours'; lower levels are 2x box filters; jpg and webp tiles stay close."""
     png = ex.read_image(ex.export_image(engine, LATENT, VIEW, tmp_path / "ref.png", tile=48))
     dzi = ex.export_image(engine, LATENT, VIEW, tmp_path / "a.dzi", tile=32, tile_format="png")
     assert np.array_equal(stitch(dzi, 9), png)
@@ -99,9 +99,10 @@ def test_full_resolution_level_equals_the_tiled_export(engine, tmp_path):
     even = png[:170, :300].astype(int)  # the odd last row and column are compared by the box filter's edge rule
     box = (even[0::2, 0::2] + even[1::2, 0::2] + even[0::2, 1::2] + even[1::2, 1::2]) / 4
     assert half.shape == (86, 151, 3) and np.abs(half[:85, :150] - box).max() <= 1
-    jpg = ex.export_image(engine, LATENT, VIEW, tmp_path / "j.dzi", tile=32, quality=95)
-    assert read_dzi(jpg)["format"] == "jpg"
-    assert np.abs(stitch(jpg, 9).astype(int) - png).mean() < 4
+    for fmt, error in (("jpg", 4), ("webp", 6)):  # lossy WebP always halves the colour resolution
+        lossy = ex.export_image(engine, LATENT, VIEW, tmp_path / f"{fmt}.dzi", tile=32, quality=95, tile_format=fmt)
+        assert read_dzi(lossy)["format"] == fmt
+        assert np.abs(stitch(lossy, 9).astype(int) - png).mean() < error
 
 
 def test_cancel_then_resume_equals_uninterrupted_and_nothing_final_appears_before(engine, tmp_path):
@@ -130,6 +131,17 @@ def test_a_new_export_replaces_an_older_one_whole(engine, tmp_path):
     assert sorted(p.name for p in files.iterdir()) == [*(str(n) for n in range(7)), "viewer"]  # 9, 8, 7 are gone
     assert {p.suffix for p in files.glob("*/*_*.*")} == {".jpg"}
     assert read_dzi(out)["width"] == 40 and "40×30" in out.with_suffix(".html").read_text()
+
+
+def test_a_link_in_place_of_the_tiles_folder_is_replaced_never_followed(engine, tmp_path):
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    (tmp_path / "l_files").symlink_to(victim, target_is_directory=True)
+    out = ex.export_image(engine, LATENT, View(40, 30), tmp_path / "l.dzi", tile=64)
+    assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"] and (victim / "keep.txt").read_text() == "mine"
+    files = out.with_name("l_files")
+    assert files.is_dir() and not files.is_symlink() and (files / "6" / "0_0.jpg").is_file()
 
 
 def test_provenance_re_renders_through_the_cli(tiny_ckpt, tmp_path, capsys):
