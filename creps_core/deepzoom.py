@@ -109,7 +109,10 @@ def viewer_page(out: Path, shape: tuple[int, int], fmt: str) -> bytes:
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title}</title>
-<style>html, body {{ margin: 0; height: 100%; background: #202020; }} #viewer {{ position: absolute; inset: 0; }}</style>
+<style>
+html, body {{ margin: 0; height: 100%; background: #202020; }}
+#viewer {{ position: absolute; inset: 0; }}
+</style>
 </head>
 <body>
 <div id="viewer"></div>
@@ -187,7 +190,8 @@ def write_steps(store: "TileStore", shape: tuple[int, int], stored_tile: int, fm
     top = max_level(shape)
     staged = store.root / f"dzi-{fmt}-q{quality}"  # encoding settings name it: a resume never mixes them
     staged.mkdir(exist_ok=True)
-    plan = [(level, rc) for level in range(top, -1, -1) for rc in _tiles_in_order(level_size(shape, level), stored_tile)]
+    plan = [(level, rc) for level in range(top, -1, -1)
+            for rc in _tiles_in_order(level_size(shape, level), stored_tile)]
     done, current = 0, None
     yield Progress(WRITING, 0, len(plan))
     for level, (r, c) in plan:

@@ -430,12 +430,11 @@ def make_record(spec: ExportSpec, model: ModelRef, levels: int = 0) -> RenderRec
     ``pyramid_levels`` are the extra TIFF levels asked for; a Deep Zoom pyramid's levels follow
     from its size, so it records none (re-exporting it as a TIFF adds none).
     """
-    if spec.fmt == "dzi":
-        levels = 0
     return RenderRecord(checkpoint=model.path, checkpoint_sha256=model.sha256, latent=spec.latent, view=spec.view,
                         precision=spec.precision, exact=spec.exact, network=model.network,
                         supersample=spec.supersample,
-                        extra={"kind": "export", "tile": spec.tile, "format": spec.fmt, "pyramid_levels": levels,
+                        extra={"kind": "export", "tile": spec.tile, "format": spec.fmt,
+                               "pyramid_levels": 0 if spec.fmt == "dzi" else levels,
                                **({"tile_format": spec.tile_format} if spec.fmt == "dzi" else {})})
 
 
