@@ -71,10 +71,11 @@ def _render(sub: argparse._SubParsersAction) -> None:
 
 
 def _export(sub: argparse._SubParsersAction) -> None:
-    e = new_parser(sub, "export", "render a view at any size, tile by tile (TIFF, PNG, JPEG)",
+    e = new_parser(sub, "export", "render a view at any size, tile by tile (TIFF, PNG, JPEG, Deep Zoom)",
                    "Render any view at any size (e.g. 20000x14000) tile by tile in bounded memory. "
                    "Interrupted exports resume when the same command is run again.")
-    e.add_argument("out", metavar="OUT", help="output file: .tif (tiled BigTIFF), .png or .jpg")
+    e.add_argument("out", metavar="OUT", help="output file: .tif (tiled BigTIFF), .png, .jpg, or .dzi (a Deep Zoom "
+                                              "pyramid with an HTML viewer page beside it)")
     add_network(e, from_file=True)
     e.add_argument("--from", dest="from_file", metavar="FILE", default=None,
                    help="re-render an exported file from its metadata; other options change it (default: none)")
@@ -86,10 +87,12 @@ def _export(sub: argparse._SubParsersAction) -> None:
                    help="K x K samples per pixel, for anti-aliasing (default: 1, or the --from file's)")
     e.add_argument("--pyramid", type=int, default=None, metavar="LEVELS",
                    help="half-size levels for deep-zoom viewers, TIFF only; -1: down to one tile (default: 0)")
-    e.add_argument("--format", choices=("tiff", "png", "jpeg"), default=None,
+    e.add_argument("--format", choices=("tiff", "png", "jpeg", "dzi"), default=None,
                    help="file format (default: from the extension)")
     e.add_argument("--compression", choices=("zlib", "lzma", "none"), default="zlib", help="TIFF tile compression")
-    e.add_argument("--quality", type=int, default=95, help="JPEG quality, 1-100")
+    e.add_argument("--quality", type=int, default=95, help="JPEG (and jpg/webp Deep Zoom tile) quality, 1-100")
+    e.add_argument("--tile-format", choices=("jpg", "png", "webp"), default=None,
+                   help="Deep Zoom tile images; png is lossless (default: jpg, or the --from file's)")
     e.add_argument("--workers", type=positive_int, default=None, metavar="N",
                    help="render tiles on a local Dask cluster of N processes (default: in this process)")
     e.add_argument("--scheduler", default=None, metavar="ADDRESS",

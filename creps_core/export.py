@@ -11,7 +11,8 @@ CREPS pixels are functions of their coordinates, so a View's tiles join exactly
    tiles by 2x box filtering, also tile by tile, also kept.
 3. **Assemble** the stored tiles into the output -- a tiled BigTIFF (streamed by
    tifffile), a PNG (streamed by our own chunk writer) or a JPEG (in memory, so
-   size-limited) -- under a temporary name, renamed into place only when complete.
+   size-limited) -- under a temporary name, renamed into place only when complete;
+   or cut them into a Deep Zoom pyramid with its viewer page (:mod:`creps_core.deepzoom`).
 
 Memory stays bounded whatever the size: one tile (or one band of tiles for PNG) is
 in memory at a time, and the engine's line cache is capped to one strip of columns
@@ -41,6 +42,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from . import deepzoom
 from .checkpoint import LoadedModel
 from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec
@@ -51,7 +53,7 @@ from .network import CREPSGenerator
 from .progress import DONE, PYRAMID, RENDERING_TILES, WRITING, Progress
 from .views import View
 
-FORMATS = ("tiff", "png", "jpeg")
+FORMATS = ("tiff", "png", "jpeg", "dzi")
 MAX_SIDE = 2**31 - 1  # TIFF/PNG store sizes as 32-bit; beyond this nothing can hold it
 JPEG_MAX_SIDE = 65535  # JPEG stores sizes as 16-bit
 MAX_PYRAMID_LEVELS = 31  # halving a 2^31-pixel side 31 times reaches one pixel
@@ -80,7 +82,8 @@ class ExportSpec:
     precision: str = "fp32"
     exact: bool = False
     compression: str | None = "zlib"  # TIFF tile compression
-    quality: int = 95  # JPEG
+    quality: int = 95  # JPEG, and Deep Zoom jpg/webp tiles
+    tile_format: str = "jpg"  # Deep Zoom tile images (see deepzoom.TILE_FORMATS)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -97,6 +100,8 @@ class ExportSpec:
         return v if k == 1 else v.with_(width=v.width * k, height=v.height * k)
 
     def pyramid_levels(self) -> int:
+        if self.fmt == "dzi":  # Deep Zoom: every level down to one pixel
+            return deepzoom.max_level(self.shape)
         if self.pyramid >= 0:
             return self.pyramid
         h, w = self.shape
@@ -152,7 +157,12 @@ def validate(spec: ExportSpec) -> None:
     if not -1 <= spec.pyramid <= MAX_PYRAMID_LEVELS:
         raise ValueError(f"pyramid levels must be -1 (down to one tile) or 0..{MAX_PYRAMID_LEVELS}, got {spec.pyramid}")
     if spec.pyramid and spec.fmt != "tiff":
-        raise ValueError("pyramid levels need the TIFF format")
+        raise ValueError("pyramid levels need the TIFF format" + (" (a .dzi always has all its levels)"
+                                                                  if spec.fmt == "dzi" else ""))
+    if spec.fmt in ("jpeg", "dzi") and not 1 <= spec.quality <= 100:
+        raise ValueError(f"quality must be 1..100, got {spec.quality}")
+    if spec.fmt == "dzi":
+        _validate_tile_format(spec.tile_format)
     if spec.fmt == "jpeg":
         if max(h, w) > JPEG_MAX_SIDE:
             raise ValueError(f"JPEG holds at most {JPEG_MAX_SIDE} pixels a side ({w}x{h} asked); use TIFF")
@@ -160,6 +170,16 @@ def validate(spec: ExportSpec) -> None:
             raise ValueError(f"a {w}x{h} JPEG must be built in memory ({h * w * 3 / 2**30:.1f} GiB); use TIFF or PNG")
     if spec.fmt == "png" and w * spec.tile * 3 > IN_MEMORY_LIMIT:
         raise ValueError(f"a PNG {w} pixels wide needs a {w * spec.tile * 3 / 2**30:.1f} GiB band; use TIFF")
+
+
+def _validate_tile_format(fmt: str) -> None:
+    if fmt not in deepzoom.TILE_FORMATS:
+        raise ValueError(f"unknown Deep Zoom tile format {fmt!r}; choose one of {', '.join(deepzoom.TILE_FORMATS)}")
+    if fmt == "webp":
+        from PIL import features
+
+        if not features.check("webp"):
+            raise ValueError("this Pillow was built without WebP; choose jpg or png tiles")
 
 
 def plan_tiles(shape: tuple[int, int], tile: int, strip: int = STRIP_PIXELS) -> list[TileTask]:
@@ -405,11 +425,17 @@ def _weights_hash(engine: Engine) -> str:
 
 
 def make_record(spec: ExportSpec, model: ModelRef, levels: int = 0) -> RenderRecord:
-    """The provenance written into the file: enough to render it again."""
+    """The provenance written into the file: enough to render it again.
+
+    ``pyramid_levels`` are the extra TIFF levels asked for; a Deep Zoom pyramid's levels follow
+    from its size, so it records none (re-exporting it as a TIFF adds none).
+    """
     return RenderRecord(checkpoint=model.path, checkpoint_sha256=model.sha256, latent=spec.latent, view=spec.view,
                         precision=spec.precision, exact=spec.exact, network=model.network,
                         supersample=spec.supersample,
-                        extra={"kind": "export", "tile": spec.tile, "format": spec.fmt, "pyramid_levels": levels})
+                        extra={"kind": "export", "tile": spec.tile, "format": spec.fmt,
+                               "pyramid_levels": 0 if spec.fmt == "dzi" else levels,
+                               **({"tile_format": spec.tile_format} if spec.fmt == "dzi" else {})})
 
 
 def spec_from_record(record: RenderRecord, **overrides) -> ExportSpec:
@@ -417,7 +443,8 @@ def spec_from_record(record: RenderRecord, **overrides) -> ExportSpec:
     extra = record.extra or {}
     spec = ExportSpec(latent=record.latent, view=record.view, precision=record.precision, exact=record.exact,
                       supersample=record.supersample, tile=int(extra.get("tile", 512)),
-                      fmt=extra.get("format", "tiff"), pyramid=int(extra.get("pyramid_levels", 0)))
+                      fmt=extra.get("format", "tiff"), pyramid=int(extra.get("pyramid_levels", 0)),
+                      tile_format=extra.get("tile_format", "jpg"))
     return replace(spec, **overrides)
 
 
@@ -471,8 +498,12 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
                 if not store.has(level, i, j, shape):
                     store.save(level, i, j, _pyramid_tile(store, level, i, j, spec.shape, spec.tile))
                 yield Progress(PYRAMID, n, len(grid))
-        yield Progress(WRITING, 0, 1)
-        _assemble(store, spec, out, make_record(spec, model, levels).to_json(), levels, cancel)
+        if spec.fmt == "dzi":
+            yield from deepzoom.write_steps(store, spec.shape, spec.tile, spec.tile_format, spec.quality, out,
+                                            make_record(spec, model, levels).to_json(), cancel)
+        else:
+            yield Progress(WRITING, 0, 1)
+            _assemble(store, spec, out, make_record(spec, model, levels).to_json(), levels, cancel)
     except OSError as e:
         if e.errno == errno.ENOSPC and not isinstance(e, DiskFullError):
             raise _disk_full(e, out) from e
@@ -521,9 +552,9 @@ def _assemble(store: TileStore, spec: ExportSpec, out: Path, description: str, l
 def export_image(engine_or_model: Engine | LoadedModel | CREPSGenerator, latent: LatentSpec, view: View,
                  out_path: str | os.PathLike, *, tile: int = 512, fmt: str | None = None, supersample: int = 1,
                  pyramid: int = 0, precision: str = "fp32", exact: bool = False, compression: str | None = "zlib",
-                 quality: int = 95, progress: ProgressFn | None = None, cancel: CancelFn | None = None,
-                 renderer: Renderer | None = None) -> Path:
-    """Export a view of a latent to a TIFF/PNG/JPEG file; returns the final path.
+                 quality: int = 95, tile_format: str = "jpg", progress: ProgressFn | None = None,
+                 cancel: CancelFn | None = None, renderer: Renderer | None = None) -> Path:
+    """Export a view of a latent to a TIFF/PNG/JPEG file or a Deep Zoom pyramid; returns the final path.
 
     ``fmt`` defaults from the file extension.  ``progress(Progress)`` is called after
     every tile (then once per pyramid tile, before writing and at the end);
@@ -532,7 +563,8 @@ def export_image(engine_or_model: Engine | LoadedModel | CREPSGenerator, latent:
     """
     engine = engine_or_model if isinstance(engine_or_model, Engine) else Engine(engine_or_model, precision=precision)
     spec = ExportSpec(latent=latent, view=view, fmt=fmt or format_of(out_path), tile=tile, supersample=supersample,
-                      pyramid=pyramid, precision=precision, exact=exact, compression=compression, quality=quality)
+                      pyramid=pyramid, precision=precision, exact=exact, compression=compression, quality=quality,
+                      tile_format=tile_format)
     result = Path(out_path)
     for step in export_steps(engine, spec, out_path, cancel=cancel, renderer=renderer):
         if progress is not None:
@@ -544,9 +576,10 @@ def export_image(engine_or_model: Engine | LoadedModel | CREPSGenerator, latent:
 
 def format_of(path: str | os.PathLike) -> str:
     ext = Path(path).suffix.lower()
-    fmt = {".tif": "tiff", ".tiff": "tiff", ".btf": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg"}.get(ext)
+    fmt = {".tif": "tiff", ".tiff": "tiff", ".btf": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
+           ".dzi": "dzi"}.get(ext)
     if fmt is None:
-        raise ValueError(f"cannot tell the image format from {Path(path).name!r}; use .tif, .png or .jpg")
+        raise ValueError(f"cannot tell the image format from {Path(path).name!r}; use .tif, .png, .jpg or .dzi")
     return fmt
 
 

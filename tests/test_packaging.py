@@ -36,6 +36,8 @@ def test_wheel_carries_the_packages_demo_models_and_licence(wheel):
                    "creps_core/train/loop.py", "creps_viewer/app.py", "creps_viewer/panels/latent.py",
                    "creps_viewer/dialogs/export_dialog.py"):
         assert module in names
+    for vendored in ("openseadragon.min.js", "LICENSE.txt", "images/zoomin_rest.png", "images/fullpage_pressed.png"):
+        assert f"creps_core/web/openseadragon/{vendored}" in names  # the Deep Zoom viewer page's script
     assert not any(n.startswith("tests/") for n in names)
     assert any(n.endswith(".dist-info/licenses/LICENSE") or n.endswith(".dist-info/LICENSE") for n in names)
     version = wheel.name.split("-")[1]

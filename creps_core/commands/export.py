@@ -7,6 +7,7 @@ from contextlib import ExitStack, closing
 from dataclasses import replace
 from pathlib import Path
 
+from .. import deepzoom
 from ..checkpoint import LoadedModel
 from ..export import ExportSpec, export_steps, format_of, validate
 from ..latents import LatentSpec
@@ -26,7 +27,10 @@ def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, LoadedM
         extra = record.extra or {}
         base = ExportSpec(latent=record.latent, view=record.view.with_(window=None), precision=record.precision,
                           exact=record.exact, supersample=record.supersample,
-                          pyramid=int(extra.get("pyramid_levels", 0)), fmt=format_of(out))
+                          # a TIFF's pyramid carries over to TIFFs only: other formats have none or their own
+                          pyramid=int(extra.get("pyramid_levels", 0)) if (args.format or format_of(out)) == "tiff"
+                          else 0, fmt=format_of(out),
+                          tile_format=extra.get("tile_format", "jpg"))
     else:
         model = open_network(args)
         check_class(args, model)
@@ -36,7 +40,8 @@ def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, LoadedM
                    tile=args.tile, fmt=args.format or format_of(out),
                    supersample=args.supersample or base.supersample,
                    pyramid=base.pyramid if args.pyramid is None else args.pyramid,
-                   compression=None if args.compression == "none" else args.compression, quality=args.quality)
+                   compression=None if args.compression == "none" else args.compression, quality=args.quality,
+                   tile_format=args.tile_format or base.tile_format)
     return spec, model
 
 
@@ -65,4 +70,6 @@ def run(args: argparse.Namespace) -> int:
         for step in steps:
             progress(step)
     print(f"wrote {out} ({w}x{h})")
+    if spec.fmt == "dzi":
+        print(f"open {deepzoom.page_path(out)} in a browser to view it (no server needed)")
     return 0

@@ -33,7 +33,7 @@ SIZE_PRESETS: tuple[tuple[str, object], ...] = (
     ("Full HD 1920×1080", (1920, 1080)), ("4K UHD 3840×2160", (3840, 2160)), ("8K UHD 7680×4320", (7680, 4320)),
     ("Poster 20000×14000", (20000, 14000)), ("Custom", None),
 )
-FILE_FILTER = "TIFF (*.tif *.tiff);;PNG (*.png);;JPEG (*.jpg *.jpeg)"
+FILE_FILTER = "TIFF (*.tif *.tiff);;PNG (*.png);;JPEG (*.jpg *.jpeg);;Deep Zoom with HTML viewer (*.dzi)"
 
 
 class ExportDialog(QDialog):
@@ -245,9 +245,10 @@ class ExportDialog(QDialog):
         try:
             fmt = format_of(self.out_path())
         except ValueError:
-            return "unknown (name the file .tif, .png or .jpg)"
+            return "unknown (name the file .tif, .png, .jpg or .dzi)"
         return {"tiff": "TIFF (tiled BigTIFF, any size, pyramids)", "png": "PNG (streamed, lossless)",
-                "jpeg": "JPEG (built in memory; ≤ 65535 px a side)"}[fmt]
+                "jpeg": "JPEG (built in memory; ≤ 65535 px a side)",
+                "dzi": "Deep Zoom (jpg tiles and an HTML viewer beside them)"}[fmt]
 
     def _show_validation(self, text: str, ok: bool) -> None:
         self.validation.setText(text)
