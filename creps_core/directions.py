@@ -55,9 +55,11 @@ def sefa(g: CREPSGenerator, count: int, layers: tuple[int, int] | None = None) -
     """
     first, last = layer_range(g, layers)
     check_count(count, g.cfg.w_dim)
-    blocks = [fc.scaled()[0] for _, fc, wi in g.synthesis.style_affines() if first <= wi <= last]
-    a = torch.cat(blocks).double().cpu()  # [sum of style channels, w_dim]
-    values, vectors = torch.linalg.eigh(a.T @ a)  # ascending
+    # A^T A summed block by block in float32 (A has ~30k rows on released models; a float64
+    # product of the stacked matrix takes a second), then decomposed in float64.
+    gram = sum(w.T @ w for w in (fc.scaled()[0].float().cpu() for _, fc, wi in g.synthesis.style_affines()
+                                 if first <= wi <= last))
+    values, vectors = torch.linalg.eigh(gram.double())  # ascending
     order = torch.argsort(values, descending=True)[:count]
     values, vectors = values[order], vectors[:, order].T  # [count, w_dim]
     peak = vectors.gather(1, vectors.abs().argmax(1, keepdim=True))
