@@ -19,8 +19,9 @@ import sys
 from types import FrameType
 
 from . import __version__
-from .options import (HelpFormatter, UsageError, add_compute, add_latent, add_network, add_seeds, add_threads,
-                      add_view, new_parser, parse_pair, parse_size, positive_float, positive_int)
+from .options import (HelpFormatter, UsageError, add_compute, add_grid, add_latent, add_latent_sources, add_network,
+                      add_seeds, add_threads, add_view, new_parser, parse_layers, parse_pair, parse_sweep,
+                      positive_float, positive_int)
 
 PRESETS = ("zoom", "orbit", "pan", "walk")
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     _render(sub)
     _export(sub)
     _video(sub)
+    _directions(sub)
     _bench(sub)
     _info(sub)
     _convert(sub)
@@ -56,7 +58,14 @@ def _render(sub: argparse._SubParsersAction) -> None:
     add_network(r, from_file=True)
     add_seeds(r, "0")
     add_latent(r, from_file=True)
+    add_latent_sources(r)
     add_view(r, default_size=None)
+    add_grid(r, "write one grid image (grid.png) of C columns and R rows instead of one PNG per image; "
+                "images fill it row by row: each seed's sweep is a row (default: none)")
+    r.add_argument("--sweep", type=parse_sweep, default=None, metavar="PARAM=START:STOP:STEPS",
+                   help="render each seed STEPS times, PARAM (trunc, zoom, rotate, or amount: the first "
+                        "--direction's) going from START to STOP, as numbered PNGs NAME-PARAM000.png or, with "
+                        "--grid, one grid (default: none)")
     r.add_argument("--scale", type=positive_float, default=None, metavar="S",
                    help="official super-resolution grid: square, linspace(0, 1, int(R*S)) on both axes "
                         "(default: none)")
@@ -64,6 +73,9 @@ def _render(sub: argparse._SubParsersAction) -> None:
                    help="evaluate the lines at every pixel's own coordinate for warped views (slow)")
     add_compute(r, precision="fp32")
     r.add_argument("--save-raw", action="store_true", help="also write each image as float32 CHW .npy")
+    r.add_argument("--save-ws", action="store_true",
+                   help="also write each image's ws as NAME.npz ('w' [1, num_ws, w_dim], as projectors do; "
+                        "--ws reads it back)")
     r.add_argument("--from", dest="from_file", metavar="FILE", default=None,
                    help="re-render a PNG made by this tool from the provenance it carries (default: none)")
     r.add_argument("--outdir", default="out", metavar="DIR", help="where the PNGs go")
@@ -81,6 +93,7 @@ def _export(sub: argparse._SubParsersAction) -> None:
                    help="re-render an exported file from its metadata; other options change it (default: none)")
     add_seeds(e, "0, or the --from file's", several=False)
     add_latent(e, from_file=True)
+    add_latent_sources(e)
     add_view(e, default_size="4096x4096")
     e.add_argument("--tile", type=positive_int, default=512, help="tile size in pixels, a multiple of 16")
     e.add_argument("--supersample", "-k", type=positive_int, default=None, metavar="K",
@@ -109,7 +122,8 @@ def _video(sub: argparse._SubParsersAction) -> None:
                    "Render a video from a preset, a keyframe file, or the options of the official "
                    f"gen_video.py (a looping latent walk through --seeds). Presets: {', '.join(PRESETS)}.")
     v.add_argument("out", metavar="OUT", nargs="?", default=None,
-                   help="output file: .mp4, .webm or .gif; a .json sidecar records how it was made")
+                   help="output file: .mp4, .webm or .gif (a .json sidecar records how it was made), or numbered "
+                        "PNGs: a name with %%05d in it, e.g. frames/%%05d.png (each PNG records how it was made)")
     v.add_argument("--output", default=None, metavar="FILE", help="same as OUT (official gen_video.py spelling)")
     add_network(v)
     v.add_argument("--preset", choices=PRESETS, default=None,
@@ -121,6 +135,7 @@ def _video(sub: argparse._SubParsersAction) -> None:
                    "(default: none)")
     add_seeds(v, "0; 0-3 for walks")
     add_latent(v)
+    add_latent_sources(v)
     add_view(v, default_size="512x512; the model's resolution for gen_video.py walks")
     v.add_argument("--to", type=parse_pair, default=(0.5, 0.5), metavar="U,V",
                    help="zoom and pan presets: the point to zoom into, or the centre to pan to")
@@ -137,8 +152,7 @@ def _video(sub: argparse._SubParsersAction) -> None:
                    help="latent interpolation (default: spline for walks, else slerp)")
     v.add_argument("--loop", action="store_true", help="return to the first keyframe at the end")
     official = v.add_argument_group("official gen_video.py options (a looping walk through --seeds)")
-    official.add_argument("--grid", type=parse_size, default=None, metavar="WxH",
-                          help="a grid of W x H walks side by side (default: 1x1)")
+    add_grid(official, "a grid of C x R walks side by side (default: 1x1)")
     official.add_argument("--num-keyframes", type=positive_int, default=None, metavar="N",
                           help="keyframes per walk (default: the number of seeds / grid cells)")
     official.add_argument("--w-frames", type=positive_int, default=None, metavar="N",
@@ -149,6 +163,27 @@ def _video(sub: argparse._SubParsersAction) -> None:
                           help="shuffle the seeds with this random seed (default: keep their order)")
     add_compute(v, precision="auto")
     v.set_defaults(handler=_handler("video"))
+
+
+def _directions(sub: argparse._SubParsersAction) -> None:
+    d = new_parser(sub, "directions", "write a directions file: SeFa or PCA of a model, or an imported .npy",
+                   "Write named latent directions (.npz) for --direction and the explorer's Latent tab: SeFa "
+                   "(closed form, from the model's style weights, unit vectors ordered by eigenvalue), PCA of W "
+                   "(amounts in standard deviations), or GANSpace/InterfaceGAN vectors imported from a .npy.")
+    d.add_argument("out", metavar="OUT.npz", help="the directions file to write")
+    add_network(d)
+    d.add_argument("--method", choices=("sefa", "pca"), default="sefa",
+                   help="sefa: eigenvectors of the stacked style weights of --layers; pca: principal axes of W")
+    d.add_argument("--import", dest="import_file", default=None, metavar="FILE.npy",
+                   help="convert GANSpace/InterfaceGAN vectors ([w_dim], [K, w_dim] or [K, 1, w_dim]) instead "
+                        "(default: none)")
+    d.add_argument("--count", type=positive_int, default=None, metavar="K",
+                   help="how many directions (default: 8; all of an imported file)")
+    d.add_argument("--layers", type=parse_layers, default=None, metavar="A-B",
+                   help="ws layers the directions come from (SeFa) and act on by default (default: all)")
+    d.add_argument("--names", default=None, metavar="A,B,...",
+                   help="names of the directions, in order (default: sefa0.., pc0.., or 0.. for imports)")
+    d.set_defaults(handler=_handler("directions"))
 
 
 def _bench(sub: argparse._SubParsersAction) -> None:
@@ -275,7 +310,7 @@ def _describe(e: BaseException) -> str:
     if isinstance(e, MemoryError):
         return "out of memory: choose a smaller size (creps export renders any size in tiles)"
     text = re.sub(r" at 0x[0-9a-fA-F]+", "", " ".join(str(e).split())) or type(e).__name__  # no addresses
-    known = ("CheckpointError", "ValueError", "DatasetError", "DiskFullError", "FileNotFoundError",
+    known = ("CheckpointError", "ValueError", "LatentFileError", "DatasetError", "DiskFullError", "FileNotFoundError",
              "UnsafePickleError", "RuntimeError")
     return text if type(e).__name__ in known else f"{type(e).__name__}: {text} (run with --debug for details)"
 

@@ -1,7 +1,8 @@
 """Latents: seeds -> z -> ws, truncation, style mixing, interpolation, PCA directions.
 
 A :class:`LatentSpec` is a small, hashable, JSON-able description of one latent
-(seed, class, truncation, mixing, interpolation, direction offsets).  The GUI, the
+(seed, class, truncation, mixing, interpolation, direction offsets, and the vectors of
+direction files and ws files it uses, carried by value so a record re-renders without them).  The GUI, the
 CLI, exports and videos pass specs around; :func:`resolve_ws` turns a spec into the
 [num_ws, w_dim] tensor the engine renders.  Seed N gives the same z as the official
 scripts (``numpy.random.RandomState(N).randn(1, z_dim)``).
@@ -9,8 +10,9 @@ scripts (``numpy.random.RandomState(N).randn(1, z_dim)``).
 
 from __future__ import annotations
 
+import base64
 import math
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import torch
@@ -52,6 +54,114 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return a + (b - a) * t
 
 
+MAX_CARRIED_FLOATS = 131_072  # float32 values one spec may carry (512 KiB; ~700 kB in a provenance record)
+MAX_EDITS = 32  # direction edits on one latent
+MAX_NAME_CHARS = 64
+
+
+@dataclass(frozen=True)
+class Floats:
+    """An immutable float32 array a LatentSpec can hash, compare and write into provenance exactly.
+
+    Vectors from files travel by value (not by file name), so a saved image re-renders
+    after the file that made it is gone; base64 of the raw float32 bytes keeps them exact.
+    """
+
+    shape: tuple[int, ...]
+    data: bytes  # little-endian float32, C order
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.shape) <= 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1
+                                                for n in self.shape):
+            raise ValueError(f"a latent vector has shape [w_dim] or [num_ws, w_dim], got {list(self.shape)}")
+        if math.prod(self.shape) > MAX_CARRIED_FLOATS:
+            raise ValueError(f"a latent vector of shape {list(self.shape)} is larger than "
+                             f"{MAX_CARRIED_FLOATS:,} values")
+        if not isinstance(self.data, bytes) or len(self.data) != 4 * math.prod(self.shape):
+            raise ValueError(f"latent vector data does not hold {list(self.shape)} float32 values")
+        if not np.isfinite(self.array()).all():
+            raise ValueError("a latent vector holds NaN or infinite values")
+
+    @classmethod
+    def of(cls, array) -> "Floats":
+        a = np.asarray(array, dtype="<f4")
+        return cls(tuple(int(n) for n in a.shape), np.ascontiguousarray(a).tobytes())
+
+    @property
+    def size(self) -> int:
+        return math.prod(self.shape)
+
+    def array(self) -> np.ndarray:
+        return np.frombuffer(self.data, dtype="<f4").reshape(self.shape)
+
+    def tensor(self, device: torch.device | str = "cpu") -> torch.Tensor:
+        return torch.from_numpy(self.array().astype(np.float32)).to(device)
+
+    def to_dict(self) -> dict:
+        return {"shape": list(self.shape), "float32_base64": base64.b64encode(self.data).decode("ascii")}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Floats":
+        shape = tuple(d["shape"])
+        if math.prod(shape) > MAX_CARRIED_FLOATS:  # before decoding what it claims
+            raise ValueError(f"a latent vector of shape {list(shape)} is too large")
+        return cls(shape, base64.b64decode(d["float32_base64"], validate=True))
+
+
+@dataclass(frozen=True)
+class DirectionEdit:
+    """``amount`` x ``vector`` added to the ws of layers ``first..last`` (inclusive; None: all).
+
+    ``vector`` is [w_dim] (the same offset on each layer) or [num_ws, w_dim] (one row per
+    layer).  ``name`` and ``source`` (file and index it came from) are for people; the
+    vector itself is what renders.
+    """
+
+    name: str
+    amount: float
+    vector: Floats
+    layers: tuple[int, int] | None = None
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not 0 < len(self.name) <= MAX_NAME_CHARS:
+            raise ValueError(f"a direction name is 1..{MAX_NAME_CHARS} characters, got {self.name!r}")
+        if isinstance(self.amount, bool) or not isinstance(self.amount, (int, float)) \
+                or not math.isfinite(self.amount):
+            raise ValueError(f"direction {self.name!r}: the amount must be a finite number, got {self.amount!r}")
+        if self.layers is not None:
+            a, b = self.layers
+            if any(isinstance(i, bool) or not isinstance(i, int) for i in (a, b)) or not 0 <= a <= b < 1 << 10:
+                raise ValueError(f"direction {self.name!r}: bad layer range {self.layers!r}")
+        if not isinstance(self.source, str) or len(self.source) > 4096:
+            raise ValueError(f"direction {self.name!r}: bad source")
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "amount": self.amount, "layers": None if self.layers is None else list(self.layers),
+                "source": self.source, "vector": self.vector.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "DirectionEdit":
+        layers = d.get("layers")
+        return cls(str(d["name"]), float(d["amount"]), Floats.from_dict(d["vector"]),
+                   None if layers is None else (int(layers[0]), int(layers[1])), str(d.get("source", "")))
+
+    def offset(self, num_ws: int, w_dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The [num_ws, w_dim] offset this edit adds (zero outside its layers)."""
+        shape = self.vector.shape
+        if shape not in ((w_dim,), (num_ws, w_dim)):
+            raise ValueError(f"direction {self.name!r} has shape {list(shape)}; this model needs "
+                             f"[{w_dim}] or [{num_ws}, {w_dim}]")
+        first, last = self.layers if self.layers is not None else (0, num_ws - 1)
+        if last >= num_ws:
+            raise ValueError(f"direction {self.name!r} acts on layers {first}-{last}; this model has "
+                             f"layers 0-{num_ws - 1}")
+        out = torch.zeros(num_ws, w_dim, device=device)
+        v = self.vector.tensor(device)
+        out[first:last + 1] = (v if v.ndim == 1 else v[first:last + 1]) * float(self.amount)
+        return out
+
+
 @dataclass(frozen=True)
 class LatentSpec:
     """Everything that determines one ws.
@@ -60,6 +170,10 @@ class LatentSpec:
     taken from mix_seed's latent.  interp_seed / interp_t: blend toward another seed
     (``interp_space`` 'w' = lerp in W, 'z' = slerp in Z).  directions: offsets along
     PCA components, as (component index, amount in standard deviations).
+    ws: a whole ws [num_ws, w_dim] from a file (a projector's w.npz): it replaces the
+    seed's (and interpolation's) ws; mixing, directions and truncation still apply.
+    edits: named directions from files, added after truncation, so an amount moves the
+    rendered ws by the same distance whatever psi is.
     """
 
     seed: int = 0
@@ -72,6 +186,8 @@ class LatentSpec:
     interp_t: float = 0.0
     interp_space: str = "w"
     directions: tuple[tuple[int, float], ...] = field(default_factory=tuple)
+    ws: Floats | None = None
+    edits: tuple[DirectionEdit, ...] = ()
 
     def __post_init__(self) -> None:
         """Every value typed and finite: specs arrive from files (provenance, keyframes, workspaces)."""
@@ -99,15 +215,31 @@ class LatentSpec:
         for i, amount in self.directions:
             whole("direction index", i, False, 1 << 16)
             number("direction amount", amount)
+        if self.ws is not None and (not isinstance(self.ws, Floats) or len(self.ws.shape) != 2):
+            raise ValueError("latent ws must be a [num_ws, w_dim] array")
+        if len(self.edits) > MAX_EDITS or not all(isinstance(e, DirectionEdit) for e in self.edits):
+            raise ValueError(f"a latent takes at most {MAX_EDITS} direction edits")
+        carried = (self.ws.size if self.ws is not None else 0) + sum(e.vector.size for e in self.edits)
+        if carried > MAX_CARRIED_FLOATS:
+            raise ValueError(f"the directions and ws of one latent hold {carried:,} values; at most "
+                             f"{MAX_CARRIED_FLOATS:,} fit its provenance record")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = {f.name: getattr(self, f.name) for f in fields(self)}
+        d["ws"] = None if self.ws is None else self.ws.to_dict()
+        d["edits"] = [e.to_dict() for e in self.edits]
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "LatentSpec":
         d = dict(d)
         d["mix_layers"] = tuple(int(i) for i in d.get("mix_layers", ()))
         d["directions"] = tuple((int(i), float(a)) for i, a in d.get("directions", ()))
+        d["ws"] = None if d.get("ws") is None else Floats.from_dict(d["ws"])
+        edits = d.get("edits") or ()
+        if len(edits) > MAX_EDITS:  # before decoding each one
+            raise ValueError(f"a latent takes at most {MAX_EDITS} direction edits")
+        d["edits"] = tuple(DirectionEdit.from_dict(e) for e in edits)
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -122,7 +254,7 @@ class LatentSpace:
         self.g = generator
         self.cfg = generator.cfg
         self._w_cache: dict[tuple[int, int | None], torch.Tensor] = {}
-        self._pca: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._pca: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
 
     @torch.no_grad()
     def w_of_seed(self, seed: int, class_idx: int | None = None) -> torch.Tensor:
@@ -139,16 +271,21 @@ class LatentSpace:
     def resolve(self, spec: LatentSpec) -> torch.Tensor:
         """ws [num_ws, w_dim] for a spec (float32, on the generator's device)."""
         n = self.cfg.num_ws
-        if spec.interp_seed is not None and spec.interp_t != 0 and spec.interp_space == "z":
-            dev = self.g.mapping.w_avg.device
+        dev = self.g.mapping.w_avg.device
+        if spec.ws is not None:
+            if spec.ws.shape != (n, self.cfg.w_dim):
+                raise ValueError(f"the latent's ws is {list(spec.ws.shape)}; this model needs [{n}, {self.cfg.w_dim}]")
+            ws = spec.ws.tensor(dev)
+        elif spec.interp_seed is not None and spec.interp_t != 0 and spec.interp_space == "z":
             za, zb = (seed_to_z(s, self.cfg.z_dim).to(dev) for s in (spec.seed, spec.interp_seed))
             c = class_vector(self.cfg.c_dim, spec.class_idx)
             w = self.g.mapping(slerp(za, zb, spec.interp_t), None if c is None else c.to(dev))[0]
+            ws = w.unsqueeze(0).repeat(n, 1)
         else:
             w = self.w_of_seed(spec.seed, spec.class_idx)
             if spec.interp_seed is not None and spec.interp_t != 0:
                 w = lerp(w, self.w_of_seed(spec.interp_seed, spec.class_idx), spec.interp_t)
-        ws = w.unsqueeze(0).repeat(n, 1)
+            ws = w.unsqueeze(0).repeat(n, 1)
         if spec.mix_seed is not None and spec.mix_layers:
             idx = [i for i in spec.mix_layers if 0 <= i < n]
             ws[idx] = self.w_of_seed(spec.mix_seed, spec.class_idx)
@@ -161,12 +298,16 @@ class LatentSpace:
             w_avg = self.g.mapping.w_avg
             k = n if spec.cutoff is None else max(0, min(n, spec.cutoff))
             ws[:k] = w_avg.lerp(ws[:k], spec.psi)
+        for edit in spec.edits:
+            if edit.amount:
+                ws = ws + edit.offset(n, self.cfg.w_dim, dev)
         return ws
 
     @torch.no_grad()
     def pca(self, n_samples: int = 2048, n_components: int = 16, seed: int = 123456) -> tuple[torch.Tensor, torch.Tensor]:
         """Principal directions of W from sampled z (GANSpace-style): (basis [K, w_dim], std [K])."""
-        if self._pca is None:
+        key = (n_samples, n_components, seed)
+        if key not in self._pca:
             dev = self.g.mapping.w_avg.device
             gen = torch.Generator().manual_seed(seed)
             z = torch.randn(n_samples, self.cfg.z_dim, generator=gen).to(dev)
@@ -177,8 +318,8 @@ class LatentSpace:
             w = w - w.mean(0, keepdim=True)
             _, s, v = torch.linalg.svd(w, full_matrices=False)
             k = min(n_components, v.shape[0])
-            self._pca = (v[:k].contiguous(), s[:k] / math.sqrt(max(n_samples - 1, 1)))
-        return self._pca
+            self._pca[key] = (v[:k].contiguous(), s[:k] / math.sqrt(max(n_samples - 1, 1)))
+        return self._pca[key]
 
 
 def layer_labels(num_ws: int) -> list[str]:

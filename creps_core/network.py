@@ -285,6 +285,18 @@ class SynthesisNetwork(nn.Module):
                            (f"b{res}.tores", blk.tores, 2 * k + 1)]
         return layers
 
+    def style_affines(self) -> list[tuple[str, FullyConnected, int]]:
+        """Every affine layer that turns a ws row into styles, with that row's index: the input
+        layer (ws[0]), the line network's layers, and the per-pixel blocks (the last ws).  The
+        unused b4 ToRes is left out: no ws row reaches the image through it."""
+        affines = [("b4.input.affine", self.b4.input.affine, 0)]
+        affines += [(f"{name}.affine", layer.affine, wi) for name, layer, wi in self.line_layers()]
+        last = self.cfg.num_ws - 1
+        for name, _, _ in pixel_block_layers(self.cfg):
+            blk = getattr(self, name)
+            affines += [(f"{name}.{part}.affine", getattr(blk, part).affine, last) for part in ("fc0", "fc1", "tores")]
+        return affines
+
     def lines(self, ws: torch.Tensor, t: torch.Tensor, slot: int) -> torch.Tensor:
         """Accumulated line values for coordinates t [n] of one slot.
 

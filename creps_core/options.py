@@ -3,7 +3,8 @@
 The same thing is spelled the same way everywhere: ``--network``, ``--seeds 0-3,7``,
 ``--trunc``, ``--trunc-cutoff``, ``--class``, ``--size WxH``, ``--center U,V``, ``--zoom``,
 ``--rotate``, ``--warp NAME[:STRENGTH[:RADIUS[:FREQUENCY]]]``, ``--precision``,
-``--device``.  The spellings of the official ``gen_images.py`` / ``gen_video.py`` scripts
+``--device``, ``--direction FILE:INDEX:AMOUNT[:LAYERS]``, ``--mix SEED:LAYERS``,
+``--ws FILE.npz``, ``--grid CxR``; layer ranges are ``A-B`` (inclusive) or ``A``.  The spellings of the official ``gen_images.py`` / ``gen_video.py`` scripts
 are the primary names where they exist, so a command copied from the official README runs.
 
 This module imports neither torch nor numpy: ``creps --help`` must answer at once, so the
@@ -23,6 +24,10 @@ PRECISION_CHOICES = ("auto",) + PRECISIONS  # "auto": the fastest of them that k
 NOISE_MODES = ("const", "random", "none")
 NETWORK_KINDS = ("G_ema", "G")
 MAX_SEEDS = 100_000  # a list longer than this is a typo, not a plan (and would fill memory)
+MAX_LAYER = 1023  # ws indices (models have 9..19 layers); checked against the model when work starts
+MAX_DIRECTION_OPTIONS = 32  # --direction given more often than this is a mistake (LatentSpec's MAX_EDITS)
+MAX_SWEEP_STEPS = 1000
+SWEEP_PARAMETERS = ("trunc", "zoom", "rotate", "amount")
 NETWORK_HELP = ("checkpoint: an official .pkl or a .safetensors file; 'demo' (the shipped colour model), "
                 "'demo:faces', or 'random[:SEED]' for labelled random weights")
 
@@ -47,6 +52,37 @@ class WarpArg:
         from .views import Warp
 
         return Warp(self.name, self.strength, self.radius, self.frequency, formula=self.formula)
+
+
+@dataclass(frozen=True)
+class DirectionArg:
+    """A parsed ``--direction FILE:INDEX:AMOUNT[:LAYERS]`` (INDEX: a number or a direction's name)."""
+
+    path: str
+    key: str
+    amount: float
+    layers: tuple[int, int] | None = None
+
+
+@dataclass(frozen=True)
+class MixArg:
+    """A parsed ``--mix SEED:LAYERS``: the layers that come from SEED."""
+
+    seed: int
+    layers: tuple[int, int]
+
+
+@dataclass(frozen=True)
+class SweepArg:
+    """A parsed ``--sweep PARAM=START:STOP:STEPS``: STEPS values from START to STOP, both included."""
+
+    parameter: str
+    start: float
+    stop: float
+    steps: int
+
+    def values(self) -> list[float]:
+        return [self.start + (self.stop - self.start) * i / (self.steps - 1) for i in range(self.steps)]
 
 
 # ----- value parsers (argparse ``type=`` functions; also usable from code) -----------------------
@@ -122,6 +158,61 @@ def parse_warp(text: str) -> WarpArg:
     if warp.radius <= 0:
         raise UsageError(f"bad warp {text!r}: the radius must be positive")
     return warp
+
+
+def parse_layers(text: str) -> tuple[int, int]:
+    """'4-8' -> (4, 8), '5' -> (5, 5): ws indices, both ends included."""
+    try:
+        first, _, last = str(text).partition("-")
+        a, b = int(first), int(last or first)
+    except ValueError:
+        raise UsageError(f"bad layer range {text!r} (expected A-B or A, e.g. 4-8)") from None
+    if not 0 <= a <= b <= MAX_LAYER:
+        raise UsageError(f"bad layer range {text!r}: need 0 <= A <= B")
+    return a, b
+
+
+def parse_direction(text: str) -> DirectionArg:
+    """'dirs.npz:smile:2.5:4-8' -> DirectionArg; FILE ends in .npz or .npy (it may hold colons)."""
+    text = str(text)
+    lower = text.lower()
+    cut = max(lower.rfind(".npz:"), lower.rfind(".npy:"))
+    usage = "(expected FILE:INDEX:AMOUNT[:LAYERS], e.g. dirs.npz:0:2.5:4-8; FILE is .npz or .npy)"
+    if cut < 0:
+        raise UsageError(f"bad direction {text!r} {usage}")
+    path, rest = text[:cut + 4], text[cut + 5:].split(":")
+    if len(rest) not in (2, 3) or not rest[0]:
+        raise UsageError(f"bad direction {text!r} {usage}")
+    amount = _number(rest[1], float, math.isfinite, f"a finite AMOUNT in --direction {text}")
+    layers = parse_layers(rest[2]) if len(rest) == 3 else None
+    return DirectionArg(path, rest[0], amount, layers)
+
+
+def parse_mix(text: str) -> MixArg:
+    """'7:8-13' -> MixArg(7, (8, 13)): layers 8..13 take seed 7's w."""
+    seed, sep, layers = str(text).partition(":")
+    if not sep:
+        raise UsageError(f"bad mix {text!r} (expected SEED:LAYERS, e.g. 7:8-13)")
+    seeds = parse_seeds(seed)
+    if len(seeds) != 1:
+        raise UsageError(f"bad mix {text!r}: one seed")
+    return MixArg(seeds[0], parse_layers(layers))
+
+
+def parse_sweep(text: str) -> SweepArg:
+    """'trunc=0:1:5' -> SweepArg('trunc', 0, 1, 5)."""
+    usage = (f"(expected PARAM=START:STOP:STEPS with PARAM in {', '.join(SWEEP_PARAMETERS)}, "
+             "e.g. trunc=0:1:5)")
+    name, sep, values = str(text).partition("=")
+    parts = values.split(":")
+    if not sep or name not in SWEEP_PARAMETERS or len(parts) != 3:
+        raise UsageError(f"bad sweep {text!r} {usage}")
+    start, stop = (_number(v, float, math.isfinite, f"finite START and STOP in --sweep {text}") for v in parts[:2])
+    steps = _number(parts[2], int, lambda n: 2 <= n <= MAX_SWEEP_STEPS,
+                    f"STEPS in 2..{MAX_SWEEP_STEPS} in --sweep {text}")
+    if name == "zoom" and min(start, stop) <= 0:
+        raise UsageError(f"bad sweep {text!r}: zoom must stay positive")
+    return SweepArg(name, start, stop, steps)
 
 
 def _number(text: str, kind: type, ok, wanted: str):
@@ -205,6 +296,27 @@ def add_latent(p: argparse.ArgumentParser, from_file: bool = False) -> None:
     p.add_argument("--noise-mode", choices=NOISE_MODES, default=None,
                    help="accepted for the official scripts; CREPS has no noise inputs, so it has no effect "
                         "(default: const)")
+
+
+def add_latent_sources(p: argparse.ArgumentParser) -> None:
+    """``--direction`` (repeatable), ``--mix`` and ``--ws``: latents from files and other seeds.
+
+    Given with --from, they replace the file's own directions, mixing or ws."""
+    p.add_argument("--direction", dest="direction", type=parse_direction, action="append", default=None,
+                   metavar="FILE:INDEX:AMOUNT[:LAYERS]",
+                   help="add AMOUNT x direction INDEX (a number or a name) of a directions file (.npz, see "
+                        "`creps directions`) or a GANSpace/InterfaceGAN .npy, on ws layers A-B (default: the "
+                        f"file's range); repeatable, up to {MAX_DIRECTION_OPTIONS} (default: none)")
+    p.add_argument("--mix", type=parse_mix, default=None, metavar="SEED:LAYERS",
+                   help="style mixing: ws layers A-B (inclusive) come from SEED (default: none)")
+    p.add_argument("--ws", default=None, metavar="FILE.npz",
+                   help="render this ws instead of a seed's: an .npz with 'w' [1, num_ws, w_dim] or "
+                        "[num_ws, w_dim], as StyleGAN projectors write it (default: none)")
+
+
+def add_grid(p: argparse.ArgumentParser, help: str) -> None:
+    """``--grid CxR``: C columns by R rows of images in one frame."""
+    p.add_argument("--grid", type=parse_size, default=None, metavar="CxR", help=help)
 
 
 def add_view(p: argparse.ArgumentParser, default_size: str | None) -> None:

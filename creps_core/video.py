@@ -17,7 +17,9 @@ and pans with ``snap=True`` views reuse lines (see :mod:`creps_core.engine`).
 
 ``video_steps`` is the plain generator of work; ``render_video`` drives it with a
 callback.  Output is written under a temporary name and renamed when complete; a
-``NAME.json`` sidecar records everything needed to render it again.
+``NAME.json`` sidecar records everything needed to render it again.  An output name with a
+``%05d``-style number in it (``frames/%05d.png``) writes numbered PNGs instead, each carrying
+its own frame's latent and view (``creps render --from`` re-renders one).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -35,8 +38,9 @@ import numpy as np
 import torch
 
 from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
-from .latents import LatentSpec, slerp
-from .metadata import RenderRecord
+from .grids import layout
+from .latents import Floats, LatentSpec, slerp
+from .metadata import RenderRecord, read_record, write_png
 from .export import TileStore, check_free_space, model_identity, work_dir
 from .progress import DONE, ENCODING, RENDERING_FRAMES, Progress
 from .safe_files import atomic_write, open_exclusive, remove_stale_temps, temp_sibling
@@ -53,6 +57,7 @@ MAX_FPS = 1000.0
 MAX_FRAMES = 10_000_000  # about 92 hours at 30 fps
 MAX_FRAME_SIDE = 16384  # the largest frame H.264 and VP9 encoders take
 VIDEO_FORMATS = {".mp4": "mp4", ".webm": "webm", ".gif": "gif"}
+PNG_SEQUENCE = re.compile(r"[^%]*%0?[1-9]?d[^%]*\.png")  # one printf number: frame%05d.png, %d.png
 
 ProgressFn = Callable[[Progress], None]
 CancelFn = Callable[[], bool]
@@ -154,7 +159,7 @@ def validate(spec: VideoSpec, fmt: str) -> None:
                          f"got {spec.width}x{spec.height}")
     if spec.width < 16 or spec.height < 16:
         raise ValueError(f"frames must be at least 16x16, got {spec.width}x{spec.height}")
-    if fmt in ("mp4", "webm") and (spec.width % 16 or spec.height % 16):
+    if fmt in ("mp4", "webm") and (spec.width % 16 or spec.height % 16):  # png sequences take any size
         w, h = fit_video_size(spec.width, spec.height)
         raise ValueError(f"{fmt} frame sizes must be multiples of 16; {spec.width}x{spec.height} is not (try {w}x{h})")
     if not 0 <= spec.quality <= 10:
@@ -356,9 +361,17 @@ def load_spec(path: str | os.PathLike) -> VideoSpec:
 
 # ----- writing ---------------------------------------------------------------------------------
 def format_of(path: str | os.PathLike) -> str:
+    """'mp4', 'webm', 'gif', or 'png' for a numbered PNG sequence (a name like %05d.png)."""
+    name = Path(path).name
+    if "%" in name:
+        if not PNG_SEQUENCE.fullmatch(name):
+            raise ValueError(f"{name!r}: a PNG sequence is named with one frame number in it, "
+                             "e.g. frames/%05d.png or walk-%04d.png")
+        return "png"
     fmt = VIDEO_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        raise ValueError(f"cannot tell the video format from {Path(path).name!r}; use .mp4, .webm or .gif")
+        raise ValueError(f"cannot tell the video format from {name!r}; use .mp4, .webm or .gif, "
+                         "or a numbered PNG name such as frames/%05d.png")
     return fmt
 
 
@@ -431,10 +444,13 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
     rows = -(-len(cells) // columns)
     canvas = replace(spec, width=spec.width * columns, height=spec.height * rows)
     validate(canvas, fmt)
-    remove_stale_temps(out)
     record = video_record(spec, engine, cells if len(cells) > 1 else (), columns)
-    # Finished frames are kept in a work folder, like export tiles: an interrupted video resumes.
     job = hashlib.sha256(f"{record.to_json()}|{model_identity(engine)}|{ENGINE_VERSION}".encode()).hexdigest()
+    if fmt == "png":
+        yield from _png_sequence_steps(engine, spec, out, cells, columns, rows, record, job, cancel)
+        return
+    remove_stale_temps(out)
+    # Finished frames are kept in a work folder, like export tiles: an interrupted video resumes.
     store = TileStore(work_dir(out), job, {"video": str(out.name)})
     shape = (canvas.height, canvas.width)
     total, start = spec.n_frames, time.monotonic()
@@ -451,7 +467,7 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
             continue
         images = [to_uint8(engine.render(f.latent, f.view, precision=spec.precision, exact=spec.exact,
                                          cancel=cancel)) for f in states]
-        store.save(0, index, 0, _layout(images, columns, rows))
+        store.save(0, index, 0, layout(images, columns, rows))
         made += 1
         yield Progress(RENDERING_FRAMES, kept + made, total, (time.monotonic() - start) / made * (len(todo) - made))
     tmp = temp_sibling(out)  # keeps the suffix: ffmpeg picks the muxer by it
@@ -479,16 +495,53 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
     yield Progress(DONE, total, total, 0.0, out)
 
 
-def _layout(images: list[np.ndarray], columns: int, rows: int) -> np.ndarray:
-    """HWC frames in a row-major grid (black where a row is short)."""
-    if len(images) == 1:
-        return images[0]
-    h, w, c = images[0].shape
-    canvas = np.zeros((rows * h, columns * w, c), dtype=np.uint8)
-    for k, img in enumerate(images):
-        r, q = divmod(k, columns)
-        canvas[r * h:(r + 1) * h, q * w:(q + 1) * w] = img
-    return canvas
+def frame_path(pattern: Path, index: int) -> Path:
+    """The file of frame ``index`` of a numbered PNG sequence."""
+    return pattern.with_name(pattern.name % index)
+
+
+def _frame_record(record: RenderRecord, frame: Frame, job: str, single: bool) -> RenderRecord:
+    """A PNG frame's record: its own latent (as a ws when no LatentSpec expresses it) and view, so
+    `creps render --from` re-renders it; the frame of a grid keeps the whole video's record."""
+    extra = {**record.extra, "frame": frame.index, "job": job}
+    if not single:
+        return replace(record, extra=extra)
+    latent = frame.latent
+    if not isinstance(latent, LatentSpec):
+        latent = LatentSpec(ws=Floats.of(latent.detach().cpu().numpy()))
+    return replace(record, latent=latent, view=frame.view, extra={**extra, "kind": "video-frame"})
+
+
+def _finished(path: Path, job: str) -> bool:
+    """True when ``path`` is a frame this very job wrote (a resume skips it)."""
+    try:
+        return path.is_file() and (read_record(path).extra or {}).get("job") == job
+    except (OSError, ValueError):
+        return False
+
+
+def _png_sequence_steps(engine: Engine, spec: VideoSpec, pattern: Path, cells: list[VideoSpec], columns: int,
+                        rows: int, record: RenderRecord, job: str, cancel: CancelFn | None) -> Iterator[Progress]:
+    """Numbered PNG frames, each written atomically; frames this job already wrote are kept."""
+    pattern.parent.mkdir(parents=True, exist_ok=True)
+    total, start = spec.n_frames, time.monotonic()
+    todo = {i for i in range(total) if not _finished(frame_path(pattern, i), job)}
+    kept = total - len(todo)
+    note = f"resuming: {kept} of {total} frames were already written" if kept else None
+    yield Progress(RENDERING_FRAMES, kept, total, note=note)
+    streams = [frames(engine, cell) for cell in cells]
+    made = 0
+    for index in range(total):
+        states = [next(s) for s in streams]
+        if index not in todo:
+            continue
+        images = [to_uint8(engine.render(f.latent, f.view, precision=spec.precision, exact=spec.exact,
+                                         cancel=cancel)) for f in states]
+        write_png(frame_path(pattern, index), layout(images, columns, rows),
+                  _frame_record(record, states[0], job, len(cells) == 1))
+        made += 1
+        yield Progress(RENDERING_FRAMES, kept + made, total, (time.monotonic() - start) / made * (len(todo) - made))
+    yield Progress(DONE, total, total, 0.0, pattern)
 
 
 def official_walk(view: View, seeds: Sequence[int], grid: tuple[int, int] = (1, 1), num_keyframes: int | None = None,

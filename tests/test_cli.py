@@ -19,7 +19,8 @@ from creps_core.options import HelpFormatter, UsageError, parse_seeds, parse_war
 
 from .core_fixtures import golden_pickle, tiny_checkpoint
 
-SUBCOMMANDS = ("render", "export", "video", "bench", "info", "convert", "train", "demo-data", "consistency")
+SUBCOMMANDS = ("render", "export", "video", "directions", "bench", "info", "convert", "train", "demo-data",
+               "consistency")
 
 
 @pytest.fixture(scope="module")
@@ -217,12 +218,15 @@ SHARED = {  # option -> (value format shown to the user, or None for a choice li
     "--network": "PATH", "--seeds": "SEEDS", "--trunc": "PSI", "--trunc-cutoff": "N", "--class": "N",
     "--size": "WxH", "--center": "U,V", "--zoom": "Z", "--rotate": "DEG", "--warp": "NAME[:S[:R[:F]]]",
     "--precision": None, "--device": "DEVICE", "--noise-mode": None, "--translate": "X,Y",
+    "--direction": "FILE:INDEX:AMOUNT[:LAYERS]", "--mix": "SEED:LAYERS", "--ws": "FILE.npz", "--grid": "CxR",
 }
+LATENT_FILES = {"--direction", "--mix", "--ws"}
 USES = {  # which shared options each subcommand takes
     "render": set(SHARED),
-    "export": set(SHARED),
+    "export": set(SHARED) - {"--grid"},
     "video": set(SHARED),
-    "bench": set(SHARED),
+    "directions": {"--network"},
+    "bench": set(SHARED) - LATENT_FILES - {"--grid"},
     "info": {"--network"},
     "convert": {"--network"},
     "consistency": {"--network", "--seeds", "--trunc", "--trunc-cutoff", "--class", "--device"},

@@ -14,9 +14,11 @@ from tqdm import tqdm
 from ..checkpoint import LoadedModel
 from ..demo import open_model
 from ..engine import Engine, precision_warning
+from ..latent_files import load_directions, load_ws
 from ..latents import LatentSpec
 from ..metadata import RenderRecord
-from ..options import UsageError
+from ..network import CREPSConfig
+from ..options import MAX_DIRECTION_OPTIONS, UsageError
 from ..progress import Progress, format_duration
 from ..views import View
 
@@ -73,11 +75,38 @@ def one_seed(args: argparse.Namespace) -> int | None:
     return args.seeds[0]
 
 
-def build_latent(args: argparse.Namespace, seed: int | None, base: LatentSpec | None = None) -> LatentSpec:
-    """A LatentSpec from --trunc/--trunc-cutoff/--class over ``base`` (options given win)."""
+def latent_sources(args: argparse.Namespace, cfg: CREPSConfig) -> dict:
+    """LatentSpec changes that --direction, --mix and --ws ask for, their files read and checked
+    against the model once per command ({} when none is given)."""
+    changes: dict = {}
+    directions = getattr(args, "direction", None) or []
+    if len(directions) > MAX_DIRECTION_OPTIONS:
+        raise UsageError(f"--direction is given {len(directions)} times; at most {MAX_DIRECTION_OPTIONS}")
+    files = {}
+    for d in directions:
+        if d.path not in files:
+            files[d.path] = load_directions(d.path, cfg.num_ws, cfg.w_dim)
+        changes.setdefault("edits", []).append(files[d.path].edit(d.key, d.amount, d.layers))
+    if "edits" in changes:
+        changes["edits"] = tuple(changes["edits"])
+    mix = getattr(args, "mix", None)
+    if mix is not None:
+        first, last = mix.layers
+        if last >= cfg.num_ws:
+            raise UsageError(f"--mix layers {first}-{last} do not exist: this model has layers 0-{cfg.num_ws - 1}")
+        changes.update(mix_seed=mix.seed, mix_layers=tuple(range(first, last + 1)))
+    if getattr(args, "ws", None):
+        changes["ws"] = load_ws(args.ws, cfg.num_ws, cfg.w_dim)
+    return changes
+
+
+def build_latent(args: argparse.Namespace, seed: int | None, base: LatentSpec | None = None,
+                 sources: dict | None = None) -> LatentSpec:
+    """A LatentSpec from --trunc/--trunc-cutoff/--class and ``sources`` (:func:`latent_sources`)
+    over ``base`` (options given win)."""
     spec = base or LatentSpec()
     changes = {"seed": seed, "psi": args.trunc, "cutoff": args.trunc_cutoff, "class_idx": args.class_idx}
-    return spec.with_(**{k: v for k, v in changes.items() if v is not None})
+    return spec.with_(**{k: v for k, v in changes.items() if v is not None}, **(sources or {}))
 
 
 def build_view(args: argparse.Namespace, base: View) -> View:

@@ -13,9 +13,9 @@ from ..export import ExportSpec, export_steps, format_of, validate
 from ..latents import LatentSpec
 from ..metadata import read_record
 from ..views import View
-from .common import (CALIBRATE_ABOVE_PIXELS, TerminalProgress, announce_estimate, build_latent, build_view, check_class, estimate_seconds,
-                     make_engine, note_noise_mode, one_seed, open_for_record, open_network)
-
+from .common import (CALIBRATE_ABOVE_PIXELS, TerminalProgress, announce_estimate, build_latent, build_view,
+                     check_class, estimate_seconds, latent_sources, make_engine, note_noise_mode, one_seed,
+                     open_for_record, open_network)
 
 
 def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, LoadedModel]:
@@ -36,7 +36,8 @@ def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, LoadedM
         check_class(args, model)
         base = ExportSpec(latent=LatentSpec(), view=View(4096, 4096), fmt=format_of(out), precision=precision)
     seed = one_seed(args)
-    spec = replace(base, latent=build_latent(args, seed, base.latent), view=build_view(args, base.view),
+    latent = build_latent(args, seed, base.latent, latent_sources(args, model.cfg))
+    spec = replace(base, latent=latent, view=build_view(args, base.view),
                    tile=args.tile, fmt=args.format or format_of(out),
                    supersample=args.supersample or base.supersample,
                    pyramid=base.pyramid if args.pyramid is None else args.pyramid,

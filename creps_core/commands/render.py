@@ -1,23 +1,64 @@
-"""``creps render``: one PNG per seed, any view; the official gen_images.py options work unchanged."""
+"""``creps render``: one PNG per seed, any view; the official gen_images.py options work unchanged.
+
+``--sweep`` renders each seed once per value of one parameter (numbered PNGs); ``--grid`` puts
+every image of the command into one grid.png whose record says how to make it again (the
+base latent, the seeds and the sweep, not every cell, so it stays small)."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from ..engine import to_uint8
+from ..grids import layout, swept
+from ..latent_files import save_ws
+from ..latents import LatentSpec
 from ..metadata import RenderRecord, read_record, write_png
-from ..options import UsageError
+from ..options import MAX_SEEDS, SweepArg, UsageError, parse_sweep
 from ..progress import RENDERING
 from ..views import View
 from .common import (CALIBRATE_ABOVE_PIXELS, RENDER_BAR_DELAY_S, TerminalProgress, announce_estimate, build_latent,
-                     build_view, check_class, estimate_seconds, fraction_to_progress, make_engine, note_noise_mode,
-                     open_for_record, open_network, seeds_or)
+                     build_view, check_class, estimate_seconds, fraction_to_progress, latent_sources, make_engine,
+                     note_noise_mode, open_for_record, open_network, seeds_or)
 
 # `creps render` holds a whole float image (12 bytes/pixel) in memory; beyond this, export in tiles.
 MAX_RENDER_PIXELS = 64_000_000
+GRID_NAME = "grid"
+
+
+@dataclass
+class Plan:
+    """What one `creps render` makes: named base latents, each swept or not, in files or one grid."""
+
+    bases: list[tuple[str, LatentSpec, View]]
+    sweep: SweepArg | None
+    grid: tuple[int, int] | None
+    precision: str
+    exact: bool
+
+    def images(self) -> list[tuple[str, LatentSpec, View]]:
+        if self.sweep is None:
+            return self.bases
+        if len(self.bases) * self.sweep.steps > MAX_SEEDS:
+            raise UsageError(f"{len(self.bases)} seeds x {self.sweep.steps} sweep steps is more than "
+                             f"{MAX_SEEDS:,} images")
+        out = []
+        for name, latent, view in self.bases:
+            try:
+                cells = swept(latent, view, self.sweep)
+            except ValueError as e:
+                raise UsageError(str(e)) from None
+            out += [(f"{name}-{self.sweep.parameter}{i:03d}", lat, v) for i, (lat, v) in enumerate(cells)]
+        return out
+
+    def grid_extra(self) -> dict:
+        """What a grid's record needs besides its first base latent and view."""
+        sweep = self.sweep
+        return {"kind": "grid", "grid": list(self.grid), "seeds": [lat.seed for _, lat, _ in self.bases],
+                "sweep": None if sweep is None else f"{sweep.parameter}={sweep.start!r}:{sweep.stop!r}:{sweep.steps}"}
 
 
 def _official_view(args: argparse.Namespace, resolution: int) -> View:
@@ -31,46 +72,93 @@ def _official_view(args: argparse.Namespace, resolution: int) -> View:
         raise UsageError(str(e)) from None
 
 
-def _jobs(args: argparse.Namespace):
-    """(model, [(latent, view)], precision, exact) for a fresh render or a --from re-render."""
+def _name(latent: LatentSpec, ws_file: str | None) -> str:
+    """seedNNNN, or the stem of the ws file the latent came from."""
+    return f"seed{latent.seed:04d}" if latent.ws is None else Path(ws_file or "ws").stem
+
+
+def _plan(args: argparse.Namespace):
+    """(model, Plan) for a fresh render or a --from re-render (options given change the record's)."""
+    if args.ws and args.seeds is not None and len(args.seeds) > 1:
+        raise UsageError("--ws gives one latent; it takes no list of --seeds")
     if args.from_file:
         rec = read_record(args.from_file)
-        if (rec.extra or {}).get("kind") == "export" or rec.supersample != 1:
+        extra = rec.extra or {}
+        if extra.get("kind") == "export" or rec.supersample != 1:
             raise UsageError(f"{args.from_file} is a tiled export; re-render it with "
                              f"`creps export OUT --from {args.from_file}`")
+        if extra.get("kind") == "video":
+            raise UsageError(f"{args.from_file} records a whole video; make it again with "
+                             "`creps video --keyframes` and the spec in its record")
         model = open_for_record(args, rec, args.from_file)
-        seeds = args.seeds or [None]
-        jobs = [(build_latent(args, seed, rec.latent), build_view(args, rec.view)) for seed in seeds]
-        return model, jobs, rec.precision, rec.exact
+        sources = latent_sources(args, model.cfg)
+        grid, sweep, seeds = None, None, [None]
+        if extra.get("kind") == "grid":
+            grid = tuple(int(n) for n in extra["grid"])
+            sweep = parse_sweep(extra["sweep"]) if extra.get("sweep") else None
+            seeds = [int(s) for s in extra["seeds"]] if rec.latent.ws is None else [None]
+        view = build_view(args, rec.view)
+        ws_name = args.ws or args.from_file
+        bases = [(_name(lat, ws_name), lat, view) for lat in
+                 (build_latent(args, seed, rec.latent, sources) for seed in args.seeds or seeds)]
+        return model, Plan(bases, args.sweep or sweep, args.grid or grid, rec.precision, rec.exact)
     model = open_network(args)
     check_class(args, model)
+    sources = latent_sources(args, model.cfg)
     res = model.cfg.img_resolution
     view = _official_view(args, res) if args.scale is not None else build_view(args, View(res, res))
-    jobs = [(build_latent(args, seed), view) for seed in seeds_or(args, [0])]
-    return model, jobs, args.precision, args.exact
+    bases = [(_name(lat, args.ws), lat, view) for lat in
+             (build_latent(args, seed, None, sources) for seed in seeds_or(args, [0]))]
+    return model, Plan(bases, args.sweep, args.grid, args.precision, args.exact)
+
+
+def _check_size(plan: Plan, jobs: list) -> None:
+    big = next((v for _, _, v in jobs if v.width * v.height > MAX_RENDER_PIXELS), None)
+    if big is not None:
+        raise UsageError(f"{big.width}x{big.height} is too large to hold in memory here; "
+                         "`creps export` renders any size in tiles with bounded memory")
+    if plan.grid is not None:
+        columns, rows = plan.grid
+        if len(jobs) > columns * rows:
+            raise UsageError(f"--grid {columns}x{rows} holds {columns * rows} images; this render makes {len(jobs)}")
+        view = jobs[0][2]
+        if columns * rows * view.width * view.height > MAX_RENDER_PIXELS:
+            raise UsageError(f"a {columns}x{rows} grid of {view.width}x{view.height} images is too large to "
+                             "hold in memory here; choose a smaller --size or grid")
 
 
 def run(args: argparse.Namespace) -> int:
     note_noise_mode(args)
-    model, jobs, precision, exact = _jobs(args)
-    big = next((v for _, v in jobs if v.width * v.height > MAX_RENDER_PIXELS), None)
-    if big is not None:
-        raise UsageError(f"{big.width}x{big.height} is too large to hold in memory here; "
-                         "`creps export` renders any size in tiles with bounded memory")
+    model, plan = _plan(args)
+    jobs = plan.images()
+    _check_size(plan, jobs)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    engine = make_engine(model, args.device, precision)
-    pixels = sum(view.width * view.height for _, view in jobs)
+    engine = make_engine(model, args.device, plan.precision)
+    pixels = sum(view.width * view.height for _, _, view in jobs)
     if pixels > CALIBRATE_ABOVE_PIXELS:
-        spec, view = jobs[0]
+        _, spec, view = jobs[0]
         announce_estimate(estimate_seconds(engine, spec, view, pixels, side=min(256, view.width, view.height)),
                           f"rendering {len(jobs)} image(s), {pixels / 1e6:.0f} Mpx")
-    for spec, view in jobs:
+    cells = []
+    for name, spec, view in jobs:
         with TerminalProgress("%", delay=RENDER_BAR_DELAY_S) as bar:
-            img = engine.render(spec, view, exact=exact, progress=fraction_to_progress(bar, RENDERING))
-        record = RenderRecord(str(model.path), model.sha256, spec, view, engine.precision, exact, model.network)
-        out = write_png(outdir / f"seed{spec.seed:04d}.png", to_uint8(img), record)
+            img = engine.render(spec, view, exact=plan.exact, progress=fraction_to_progress(bar, RENDERING))
         if args.save_raw:
-            np.save(outdir / f"seed{spec.seed:04d}.npy", img.numpy().astype(np.float32))
+            np.save(outdir / f"{name}.npy", img.numpy().astype(np.float32))
+        if args.save_ws:
+            print(f"wrote {save_ws(outdir / f'{name}.npz', engine.ws(spec).cpu().numpy())}")
+        if plan.grid is not None:
+            cells.append(to_uint8(img))
+            continue
+        record = RenderRecord(str(model.path), model.sha256, spec, view, engine.precision, plan.exact, model.network)
+        out = write_png(outdir / f"{name}.png", to_uint8(img), record)
         print(f"wrote {out} ({view.width}x{view.height})")
+    if plan.grid is not None:
+        _, first, view = plan.bases[0]
+        record = RenderRecord(str(model.path), model.sha256, first, view, engine.precision, plan.exact,
+                              model.network, extra=plan.grid_extra())
+        canvas = layout(cells, *plan.grid)
+        out = write_png(outdir / f"{GRID_NAME}.png", canvas, record)
+        print(f"wrote {out} ({canvas.shape[1]}x{canvas.shape[0]}, {len(cells)} images)")
     return 0

@@ -11,7 +11,7 @@ from .. import video as vid
 from ..options import UsageError
 from ..views import View
 from .common import (TerminalProgress, announce_estimate, build_latent, build_view, check_class, estimate_seconds,
-                     make_engine, note_noise_mode, open_network, seeds_or)
+                     latent_sources, make_engine, note_noise_mode, open_network, seeds_or)
 
 OFFICIAL_OPTIONS = ("grid", "num_keyframes", "w_frames", "kind", "shuffle_seed")
 OFFICIAL_W_FRAMES = 120
@@ -22,8 +22,17 @@ def _output(args: argparse.Namespace) -> Path:
     if args.out and args.output and args.out != args.output:
         raise UsageError("name the output once: as OUT or with --output, not both")
     if not (args.out or args.output):
-        raise UsageError("name the output file (OUT or --output), e.g. zoom.mp4")
+        raise UsageError("name the output file (OUT or --output), e.g. zoom.mp4 or frames/%05d.png")
     return Path(args.out or args.output)
+
+
+def _with_sources(spec: vid.VideoSpec, sources: dict) -> vid.VideoSpec:
+    """Every keyframe's latent with the --direction/--mix/--ws changes (a walk keeps its seeds)."""
+    if not sources:
+        return spec
+    if "ws" in sources and len({k.latent.seed for k in spec.keyframes}) > 1:
+        raise UsageError("--ws gives one latent; a walk through seeds cannot use it")
+    return replace(spec, keyframes=tuple(replace(k, latent=k.latent.with_(**sources)) for k in spec.keyframes))
 
 
 def _mode(args: argparse.Namespace) -> str:
@@ -84,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
         spec, columns = cells[0], (args.grid or (1, 1))[0]
     else:
         spec = _preset(args, mode, view)
-    spec = replace(spec, precision=engine.precision)
-    cells = [replace(c, precision=engine.precision) for c in cells]
+    sources = latent_sources(args, model.cfg)
+    spec = replace(_with_sources(spec, sources), precision=engine.precision)
+    cells = [replace(_with_sources(c, sources), precision=engine.precision) for c in cells]
     if args.save_spec:
         vid.save_spec(args.save_spec, spec)
     rows = -(-max(1, len(cells)) // columns)
@@ -101,5 +111,6 @@ def run(args: argparse.Namespace) -> int:
     with TerminalProgress("frame") as progress, closing(steps):
         for step in steps:
             progress(step)
-    print(f"wrote {out} ({spec.n_frames} frames, {spec.width * columns}x{spec.height * rows} at {spec.fps:g} fps)")
+    what = "numbered PNGs" if vid.format_of(out) == "png" else f"at {spec.fps:g} fps"
+    print(f"wrote {out} ({spec.n_frames} frames, {spec.width * columns}x{spec.height * rows}, {what})")
     return 0

@@ -1,14 +1,21 @@
-"""Latent panel: seed, truncation, class, style mixing, A<->B interpolation, PCA directions."""
+"""Latent panel: seed, truncation, class, style mixing, A<->B interpolation, PCA directions,
+directions from a file (amount and layer range each), and ws exported to / imported from .npz."""
 
 from __future__ import annotations
 
 import random
+from dataclasses import replace
+from pathlib import Path
+from typing import Callable
 
+import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt
-from PySide6.QtWidgets import (QCheckBox, QComboBox, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout, QLabel,
-                               QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (QCheckBox, QComboBox, QFileDialog, QFormLayout, QGridLayout, QGroupBox, QHBoxLayout,
+                               QLabel, QLineEdit, QPushButton, QSpinBox, QToolButton, QVBoxLayout, QWidget)
 
-from creps_core.latents import LatentSpec, layer_labels
+from creps_core.latent_files import Directions, load_directions, load_ws, save_ws
+from creps_core.latents import MAX_EDITS, DirectionEdit, LatentSpec, layer_labels
+from creps_core.options import UsageError, parse_layers
 
 from ..state import ExplorerState, ModelSummary
 from .widgets import RangeSlider, SliderRow, reset_button
@@ -16,6 +23,10 @@ from .widgets import RangeSlider, SliderRow, reset_button
 MAX_SEED = 2**31 - 1
 PCA_COMPONENTS = 8
 DEFAULT = LatentSpec()
+FILE_DIRECTION_ROWS = 16  # rows shown for a directions file (SeFa files have 8 by default)
+AMOUNT_SPAN = {"pca": 5.0}  # slider range +-: PCA vectors are one sigma long; unit vectors (SeFa, imports) 10
+UNIT_AMOUNT_SPAN = 10.0
+WsOf = Callable[[LatentSpec], np.ndarray]  # the ws [num_ws, w_dim] the engine renders for a spec
 
 
 def _seed_spin(value: int = 0) -> QSpinBox:
@@ -42,16 +53,50 @@ def layer_caption(num_ws: int) -> str:
     return " · ".join(f"{a}–{b} {n}" if a != b else f"{a} {n}" for n, a, b in groups)
 
 
+class DirectionRow(QWidget):
+    """One direction of a file: name | amount slider | layer range (A-B, editable)."""
+
+    def __init__(self, name: str, span: float, layers: tuple[int, int], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.name, self.default_layers = name, layers
+        self.amount = SliderRow(name, -span, span, 0.0, decimals=2, label_width=52)
+        self.amount.label.setToolTip(name)
+        self.layers = QLineEdit(f"{layers[0]}-{layers[1]}")
+        self.layers.setFixedWidth(48)
+        self.layers.setToolTip("ws layers this direction acts on, A-B (inclusive)")
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.setSpacing(4)
+        lay.addWidget(self.amount, 1)
+        lay.addWidget(self.layers)
+
+    def layer_range(self, num_ws: int) -> tuple[int, int] | None:
+        """The typed range, or None when it is not one this model has."""
+        try:
+            first, last = parse_layers(self.layers.text().strip())
+        except UsageError:
+            return None
+        return (first, last) if last < num_ws else None
+
+
 class LatentPanel(QWidget):
-    def __init__(self, state: ExplorerState, parent: QWidget | None = None) -> None:
+    """``ws_of`` (the render engine's ws of a spec) enables exporting the current ws; without
+    it the export button is disabled."""
+
+    def __init__(self, state: ExplorerState, parent: QWidget | None = None, ws_of: WsOf | None = None) -> None:
         super().__init__(parent)
         self.state = state
+        self.ws_of = ws_of
+        self.directions: Directions | None = None
+        self.direction_rows: list[DirectionRow] = []
         root = QVBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
         root.addWidget(self._build_basic())
         root.addWidget(self._build_mixing())
         root.addWidget(self._build_interp())
         root.addWidget(self._build_pca())
+        root.addWidget(self._build_file_directions())
+        root.addWidget(self._build_ws_file())
         root.addStretch(1)
         state.latentChanged.connect(self.sync_from_state)
         state.modelChanged.connect(self.set_model)
@@ -172,6 +217,148 @@ class LatentPanel(QWidget):
         self.pcs_reset_all = reset_all
         return box
 
+    def _build_file_directions(self) -> QGroupBox:
+        box = QGroupBox("Directions from a file")
+        lay = QVBoxLayout(box)
+        lay.setSpacing(2)
+        row = QHBoxLayout()
+        load = QPushButton("Load directions…")
+        load.setToolTip("A directions .npz (creps directions: SeFa, PCA) or a GANSpace/InterfaceGAN .npy")
+        load.clicked.connect(self._choose_directions)
+        self.clear_edits = QPushButton("Clear")
+        self.clear_edits.setToolTip("Remove every file direction from the latent")
+        self.clear_edits.clicked.connect(lambda: self.state.update_latent(edits=()))
+        row.addWidget(load, 1)
+        row.addWidget(self.clear_edits)
+        lay.addLayout(row)
+        self.directions_note = QLabel("No file loaded.")
+        self.directions_note.setWordWrap(True)
+        self.directions_note.setStyleSheet("color: palette(mid);")
+        lay.addWidget(self.directions_note)
+        self.direction_list = QVBoxLayout()
+        self.direction_list.setSpacing(2)
+        lay.addLayout(self.direction_list)
+        return box
+
+    def _build_ws_file(self) -> QGroupBox:
+        box = QGroupBox("ws file (.npz, as projectors write)")
+        outer = QVBoxLayout(box)
+        lay = QHBoxLayout()
+        outer.addLayout(lay)
+        self.ws_note = QLabel()
+        self.ws_note.setWordWrap(True)
+        self.ws_note.setStyleSheet("color: palette(mid);")
+        outer.addWidget(self.ws_note)
+        self.export_ws_button = QPushButton("Export ws…")
+        self.export_ws_button.setToolTip("Write the current ws as 'w' [1, num_ws, w_dim]" if self.ws_of else
+                                         "Needs the render engine (not connected)")
+        self.export_ws_button.setEnabled(self.ws_of is not None)
+        import_ws = QPushButton("Import ws…")
+        import_ws.setToolTip("Render a ws from a file (a projector's w.npz) instead of the seed")
+        self.clear_ws = QPushButton("Use seed")
+        self.clear_ws.setToolTip("Forget the imported ws and render the seed again")
+        self.export_ws_button.clicked.connect(self._choose_export_ws)
+        import_ws.clicked.connect(self._choose_import_ws)
+        self.clear_ws.clicked.connect(lambda: self.state.update_latent(ws=None))
+        for w in (self.export_ws_button, import_ws, self.clear_ws):
+            lay.addWidget(w)
+        return box
+
+    # ----- files -------------------------------------------------------------------------
+    def _say(self, text: str) -> None:
+        self.directions_note.setText(text)
+
+    def _clear_rows(self) -> None:
+        for row in self.direction_rows:
+            self.direction_list.removeWidget(row)
+            row.deleteLater()
+        self.direction_rows = []
+
+    def _choose_directions(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load directions", "", "Directions (*.npz *.npy)")
+        if path:
+            self.load_directions(path)
+
+    def load_directions(self, path: str | Path) -> bool:
+        """Read a directions file for the open model and list its directions (False: refused, said why)."""
+        model = self.state.model
+        if model is None:
+            self._say("Open a model first.")
+            return False
+        try:
+            found = load_directions(path, model.num_ws, model.w_dim)
+        except ValueError as e:
+            self._say(str(e))
+            return False
+        self.directions = found
+        self._clear_rows()
+        span = AMOUNT_SPAN.get(found.method, UNIT_AMOUNT_SPAN)
+        self.direction_rows = [DirectionRow(name, span, layers) for name, layers in
+                               zip(found.names[:FILE_DIRECTION_ROWS], found.layers)]
+        for i, row in enumerate(self.direction_rows):
+            self.direction_list.addWidget(row)
+            row.amount.valueChanged.connect(lambda v, i=i: self._file_direction_edited(i, drag=True))
+            row.layers.editingFinished.connect(lambda i=i: self._file_direction_edited(i, drag=False))
+        self.sync_from_state(self.state.latent)
+        return True
+
+    def _edit_of(self, i: int) -> DirectionEdit:
+        """Row i's direction as an edit with amount 0 and the file's layers (a key to match edits by)."""
+        return self.directions.edit(self.directions.names[i], 0.0)
+
+    def _file_direction_edited(self, i: int, drag: bool) -> None:
+        """Row i changed: its edit in the latent gets the row's amount and layers (amount 0: no edit).
+        A drag of the amount is one undo step, like the other sliders."""
+        row, model = self.direction_rows[i], self.state.model
+        key = self._edit_of(i)
+        layers = row.layer_range(model.num_ws)
+        if layers is None:  # not a range of this model: back to the one in use
+            current = next((e.layers for e in self.state.latent.edits if e.source == key.source), None)
+            first, last = current or row.default_layers
+            row.layers.setText(f"{first}-{last}")
+            self._say(f"Layers are A-B within 0-{model.num_ws - 1}.")
+            return
+        amount = round(row.amount.value(), 3)
+        others = [e for e in self.state.latent.edits if e.source != key.source]
+        if amount and len(others) >= MAX_EDITS:
+            self._say(f"At most {MAX_EDITS} directions at once.")
+            return
+        edits = others + ([replace(key, amount=amount, layers=layers)] if amount else [])
+        self.state.update_latent(merge=f"edit-{key.source}" if drag else None, edits=tuple(edits))
+
+    def _choose_export_ws(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export ws", "ws.npz", "ws (*.npz)")
+        if path:
+            self.export_ws(path)
+
+    def export_ws(self, path: str | Path) -> None:
+        """Write the current latent's ws (what is rendered) as a projector's .npz."""
+        try:
+            save_ws(path, self.ws_of(self.state.latent))
+        except (OSError, ValueError) as e:
+            self.ws_note.setText(f"Could not write {path}: {e}")
+            return
+        self.ws_note.setText(f"Wrote {Path(path).name}.")
+
+    def _choose_import_ws(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Import ws", "", "ws (*.npz)")
+        if path:
+            self.import_ws(path)
+
+    def import_ws(self, path: str | Path) -> bool:
+        """Render the ws of a file instead of the seed (False: refused, said why)."""
+        model = self.state.model
+        if model is None:
+            return False
+        try:
+            ws = load_ws(path, model.num_ws, model.w_dim)
+        except ValueError as e:
+            self.ws_note.setText(str(e))
+            return False
+        self.ws_note.setText(f"Rendering the ws of {Path(path).name}.")
+        self.state.update_latent(ws=ws)
+        return True
+
     # ----- model ---------------------------------------------------------------------------
     def set_model(self, model: ModelSummary) -> None:
         with QSignalBlocker(self.class_combo):
@@ -198,6 +385,9 @@ class LatentPanel(QWidget):
         for r in range(self.layer_grid.rowCount()):  # rows keep their height when the dock is short
             self.layer_grid.setRowMinimumHeight(r, 24)
         self.layer_caption.setText(layer_caption(model.num_ws))
+        if self.directions is not None and not self.load_directions(self.directions.path):
+            self.directions = None  # the file does not fit this model (the note says why)
+            self._clear_rows()
         self.sync_from_state(self.state.latent)
 
     # ----- widget -> state ---------------------------------------------------------------
@@ -260,4 +450,29 @@ class LatentPanel(QWidget):
         for k, row in enumerate(self.pcs):
             row.set_value(amounts.get(k, 0.0))
         self.pcs_reset_all.setEnabled(bool(spec.directions))
+        self._sync_file_directions(spec)
+        self.clear_ws.setEnabled(spec.ws is not None)
         del blockers
+
+    def _sync_file_directions(self, spec: LatentSpec) -> None:
+        """Rows show the edits of the loaded file; edits from elsewhere are counted in the note."""
+        by_source = {e.source: e for e in spec.edits}
+        shown = 0
+        for i, row in enumerate(self.direction_rows):
+            edit = by_source.get(self._edit_of(i).source)
+            shown += edit is not None
+            row.amount.set_value(edit.amount if edit else 0.0)
+            layers = edit.layers if edit and edit.layers else row.default_layers
+            with QSignalBlocker(row.layers):
+                if row.layer_range(self.state.model.num_ws if self.state.model else 1 << 10) != layers:
+                    row.layers.setText(f"{layers[0]}-{layers[1]}")
+        self.clear_edits.setEnabled(bool(spec.edits))
+        others = len(spec.edits) - shown
+        note = [] if self.directions is None else [f"{self.directions.path.name}: {len(self.directions)} "
+                                                   f"{self.directions.method} directions".replace("  ", " ")]
+        if self.directions is not None and len(self.directions) > FILE_DIRECTION_ROWS:
+            note.append(f"the first {FILE_DIRECTION_ROWS} shown")
+        if others:
+            note.append(f"{others} more from elsewhere in this latent")
+        if note:
+            self._say("; ".join(note) + ".")

@@ -1,0 +1,46 @@
+"""Grids of images and sweeps of one parameter (``creps render --grid`` / ``--sweep``, video grids)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from .latents import LatentSpec
+from .options import SweepArg
+from .views import View
+
+
+def layout(images: list[np.ndarray], columns: int, rows: int) -> np.ndarray:
+    """HWC images of one size in a row-major grid (black where the last row is short)."""
+    if len(images) == 1 and columns == rows == 1:
+        return images[0]
+    if len(images) > columns * rows:
+        raise ValueError(f"a {columns}x{rows} grid holds {columns * rows} images, not {len(images)}")
+    h, w, c = images[0].shape
+    canvas = np.zeros((rows * h, columns * w, c), dtype=np.uint8)
+    for k, img in enumerate(images):
+        r, q = divmod(k, columns)
+        canvas[r * h:(r + 1) * h, q * w:(q + 1) * w] = img
+    return canvas
+
+
+def swept(latent: LatentSpec, view: View, sweep: SweepArg) -> list[tuple[LatentSpec, View]]:
+    """(latent, view) for each value of the sweep.
+
+    ``amount`` sweeps the first direction edit of ``latent``; ``zoom`` and ``rotate`` change
+    the view; ``trunc`` changes psi."""
+    if sweep.parameter == "amount" and not latent.edits:
+        raise ValueError("--sweep amount needs a --direction to sweep")
+    cells = []
+    for value in sweep.values():
+        if sweep.parameter == "trunc":
+            cells.append((latent.with_(psi=value), view))
+        elif sweep.parameter == "zoom":
+            cells.append((latent, view.with_(zoom=value)))
+        elif sweep.parameter == "rotate":
+            cells.append((latent, view.with_(rotation=value)))
+        else:
+            first = replace(latent.edits[0], amount=value)
+            cells.append((latent.with_(edits=(first, *latent.edits[1:])), view))
+    return cells
