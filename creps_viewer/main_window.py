@@ -87,7 +87,7 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(central)
 
     def _build_docks(self) -> None:
-        self.latent_panel = LatentPanel(self.state)
+        self.latent_panel = LatentPanel(self.state, ws_of=self.worker.ws_of)
         self.geometry_panel = GeometryPanel(self.state)
         self.render_panel = RenderPanel(self.state)
         self.video_panel = KeyframePanel(self.state, self.jobs)

@@ -22,6 +22,7 @@ from PySide6.QtCore import QObject, Signal
 from creps_core.checkpoint import CheckpointError, LoadedModel
 from creps_core.demo import open_model
 from creps_core.engine import Engine, RenderCancelled, usable_cpus
+from creps_core.latents import LatentSpec
 
 from .frame_plan import FramePlanner, RenderRequest, Step
 
@@ -75,6 +76,13 @@ class RenderWorker(QObject):
     def submit(self, request: RenderRequest) -> None:
         """Render this request next; any older pending request is dropped."""
         self._post(request=request)
+
+    def ws_of(self, latent: LatentSpec):
+        """The ws [num_ws, w_dim] (numpy float32) of a latent on the open model (the mapping network
+        only: safe beside a render in progress, which never changes the engine's weights)."""
+        if self.engine is None:
+            raise ValueError("Open a model first.")
+        return self.engine.ws(latent).cpu().numpy()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until nothing is pending or running (tests, screenshots)."""

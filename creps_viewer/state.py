@@ -219,7 +219,20 @@ class ExplorerState(QObject):
         cutoff = None if spec.cutoff is None else min(spec.cutoff, model.num_ws)
         if cutoff != spec.cutoff:
             notes.append(f"truncation cutoff {spec.cutoff} -> {cutoff}")
-        return spec.with_(class_idx=class_idx, mix_layers=layers, cutoff=cutoff), notes
+        ws = spec.ws
+        if ws is not None and ws.shape != (model.num_ws, model.w_dim):
+            notes.append(f"the loaded ws {list(ws.shape)} dropped (this model's is [{model.num_ws}, {model.w_dim}])")
+            ws = None
+
+        def fits(e) -> bool:
+            shape = e.vector.shape
+            return shape[-1] == model.w_dim and (len(shape) == 1 or shape[0] == model.num_ws)
+
+        edits = tuple(e for e in spec.edits if fits(e))
+        if edits != spec.edits:
+            dropped = [e.name for e in spec.edits if not fits(e)]
+            notes.append(f"direction(s) {', '.join(dropped)} dropped (made for another model's W)")
+        return spec.with_(class_idx=class_idx, mix_layers=layers, cutoff=cutoff, ws=ws, edits=edits), notes
 
     def set_viewport_size(self, width: int, height: int) -> None:
         size = (max(1, int(width)), max(1, int(height)))

@@ -104,3 +104,17 @@ def test_speed_and_the_frame_cost_it_divides(state):
     assert state.model.frame_macs(30, 20) == 100 * 50 + 10 * 600
     state.set_model(summary(num_ws=5), "cpu")  # another model: its speed is measured anew
     assert state.speed is None
+
+
+def test_a_ws_or_direction_of_another_model_is_dropped_and_the_user_told(state):
+    import numpy as np
+
+    from creps_core.latents import DirectionEdit, Floats
+
+    fits = DirectionEdit("fits", 1.0, Floats.of(np.ones(32, np.float32)))
+    wrong = DirectionEdit("wide", 1.0, Floats.of(np.ones(512, np.float32)))
+    spec = LatentSpec(seed=1, ws=Floats.of(np.zeros((15, 512), np.float32)), edits=(fits, wrong))
+    state.restore(spec, Geometry())
+    assert state.latent.ws is None and state.latent.edits == (fits,)
+    notes = " ".join(state.fit_notes)
+    assert "ws [15, 512] dropped" in notes and "wide dropped" in notes
