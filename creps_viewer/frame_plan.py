@@ -3,8 +3,9 @@
 A request is answered progressively. A coarse *preview* (the same region at 1/preview_scale
 size, on every k-th point of the full frame's line lattice, so its lines serve the full frame)
 comes first, then the *full* frame, shown band by band over the upscaled preview. After a
-latent change every line is new, so a coarser preview still (half the preview's density, a
-quarter while a latent control is dragged) answers first. Whichever is cheaper goes first: a
+latent change every line is new, so a coarser preview still (a quarter of the preview's
+density) answers first; while a latent control is dragged, it is all that is drawn until the
+hand rests. Whichever is cheaper goes first: a
 full frame that can reuse the previous frame's pixels (a pan) at no more than a preview's cost
 skips the preview. All reuse goes through :mod:`pixel_reuse`.
 
@@ -35,6 +36,10 @@ from .pixel_reuse import Region, plan_reuse, shifted
 PREVIEW, PARTIAL, FULL = "preview", "partial", "full"
 FAST_FRAME_MS = 40.0  # a full frame predicted faster than this needs no preview
 COARSE_ABOVE_PREVIEW_PIXELS = 8192  # previews this large get a coarser preview first after a latent change
+# The coarse preview has a quarter of the preview's lines per axis: on the released 256 config at an
+# 894x754 viewport that is 103 line coordinates x 169 MFLOP, ~0.09 s at a 2-core machine's 190 GFLOP/s,
+# where half the preview's density (206 coordinates) could not answer a new latent within 0.15 s.
+COARSE_FACTOR = 4
 LINE_PREFETCH = 128  # line coordinates computed between two cancel checks (~0.1 s on the released configs)
 
 
@@ -168,8 +173,7 @@ class FramePlanner:
             # Previews complete even when superseded: they are cheap, and a drag that cancelled
             # every frame would show nothing at all.
             if self._coarse_first(req, preview):
-                factor = 4 if req.interactive else 2
-                coarse = replace(req, preview_scale=factor * req.preview_scale).preview_view()
+                coarse = replace(req, preview_scale=COARSE_FACTOR * req.preview_scale).preview_view()
                 steps.append(Step(PREVIEW, coarse, True, 0.0 if req.interactive else None))
             steps.append(Step(PREVIEW, preview, True, self.idle_delay if req.interactive else None))
         cheap = req.preview_scale > 1 and self._cost(FULL, req, req.view) <= preview.width * preview.height

@@ -36,18 +36,18 @@ def test_a_new_latent_goes_coarse_then_preview_then_full():
     steps = planner.steps(request())
     assert [s.level for s in steps] == [PREVIEW, PREVIEW, FULL]
     coarse, preview, full = (s.view for s in steps)
-    assert (coarse.width, coarse.height) == (60, 50) and (preview.width, preview.height) == (120, 100)
+    assert (coarse.width, coarse.height) == (30, 25) and (preview.width, preview.height) == (120, 100)
     assert full == request().view
     # previews complete even when superseded (a drag must show motion); the full frame does not
     assert [s.completes for s in steps] == [True, True, False]
     assert [s.then_wait for s in steps] == [None, None, None]
 
 
-def test_a_slider_drag_answers_coarser_and_waits_for_the_hand_to_rest():
+def test_a_slider_drag_waits_for_the_hand_to_rest():
     planner = FramePlanner(idle_delay=0.2)
     steps = planner.steps(request(interactive=True))
     assert (steps[0].view.width, steps[0].view.height) == (30, 25)  # a quarter of the preview's density
-    assert [s.then_wait for s in steps] == [0.0, 0.2, None]
+    assert [s.then_wait for s in steps] == [0.0, 0.2, None]  # a newer value first, then a rest to refine
 
 
 def test_the_same_latent_again_skips_the_coarse_preview():

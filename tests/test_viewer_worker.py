@@ -222,7 +222,7 @@ def test_a_new_latent_answers_with_a_coarse_preview_whose_lines_the_preview_reus
     worker.submit(req)
     assert [f.level for f in frames] == [PREVIEW, PREVIEW, FULL]
     coarse, preview, full = frames
-    assert coarse.rgb.shape == (50, 60, 3) and preview.rgb.shape == (100, 120, 3)
+    assert coarse.rgb.shape == (25, 30, 3) and preview.rgb.shape == (100, 120, 3)
     c, p = coarse.view.separable(), preview.view.separable()
     assert set(c.rows.tolist()) <= set(p.rows.tolist()) and set(c.cols.tolist()) <= set(p.cols.tolist())
     # The same latent again (a pan, a zoom): no coarse step, its lines are cached.
