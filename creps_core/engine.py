@@ -35,6 +35,7 @@ import torch
 from torch.nn import functional as F
 
 from .checkpoint import LoadedModel
+from .costs import line_macs_per_coordinate, pixel_macs
 from .latents import LatentSpace, LatentSpec
 from .options import PRECISIONS
 from .network import FC_CLAMP, LRELU_GAIN, LRELU_SLOPE, CREPSGenerator, pixel_block_layers
@@ -381,31 +382,43 @@ class Engine:
             out.append(lines.transpose(1, 2).reshape(tc.numel(), -1))
         return torch.cat(out) if out else torch.empty(0, prog.n_composed * prog.rank * prog.biline, device=self.device)
 
-    def lines(self, prog: LatentProgram, t: torch.Tensor, slot: int, cancel: CancelFn | None = None) -> torch.Tensor:
+    def lines(self, prog: LatentProgram, t: torch.Tensor, slot: int, cancel: CancelFn | None = None,
+              settled: Callable[[int], None] | None = None) -> torch.Tensor:
         """Cached line values at float32 coordinates t -> [n, L*rank*biline] float32.
 
         Cancellable between chunks of ``line_chunk`` coordinates; values computed before a
-        cancel stay cached for the next request.
+        cancel stay cached for the next request.  ``settled(n)`` hears how many distinct
+        coordinates were found cached or computed since it was last called (a progress bar
+        that moves during the line phase); with it, the work goes in rounds of one chunk per
+        worker.
         """
         cache = prog.lines[slot]
         keys = t.to(torch.float32).tolist()
-        missing = sorted({k for k in keys if k not in cache})
+        distinct = set(keys)
+        missing = sorted(k for k in distinct if k not in cache)
+        if settled is not None:
+            settled(len(distinct) - len(missing))
         size = min(self.line_chunk, -(-len(missing) // self.workers)) or 1
         parts = [missing[m0:m0 + size] for m0 in range(0, len(missing), size)]
+        rounds = self.workers if settled is not None else len(parts) or 1
 
         def evaluate(part: list[float]) -> torch.Tensor:
             return self._eval_lines(prog, torch.tensor(part, dtype=torch.float32), slot, cancel)
 
-        outcomes = self._settle(evaluate, parts)
-        for part, values in zip(parts, outcomes):
-            if isinstance(values, BaseException):
-                continue
-            for k, v in zip(part, values):
-                cache[k] = v.clone()  # own storage: an evicted row must not pin its whole batch
-            self.stats.line_coords_computed += len(part)
-        failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
-        if failure is not None:  # e.g. cancelled: what was computed stays cached for the next request
-            raise failure
+        for r0 in range(0, len(parts), rounds):
+            batch = parts[r0:r0 + rounds]
+            outcomes = self._settle(evaluate, batch)
+            for part, values in zip(batch, outcomes):
+                if isinstance(values, BaseException):
+                    continue
+                for k, v in zip(part, values):
+                    cache[k] = v.clone()  # own storage: an evicted row must not pin its whole batch
+                self.stats.line_coords_computed += len(part)
+                if settled is not None:
+                    settled(len(part))
+            failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            if failure is not None:  # e.g. cancelled: what was computed stays cached for the next request
+                raise failure
         self.stats.line_coords_reused += len(keys) - len(missing)
         out = torch.stack([cache[k] for k in keys]) if keys else torch.empty(0)
         while len(cache) > self.max_cached_lines:  # evict only after this request is served
@@ -492,10 +505,11 @@ class Engine:
         successive zoom levels share most line evaluations (interactive previews).
         """
         prog = self.program(self.ws(latent), precision)
+        meter = _Meter(progress, self.cfg)
         if view.is_separable:
-            img = self._render_separable(prog, view, progress, cancel, oversample if interpolate else None)
+            img = self._render_separable(prog, view, meter, cancel, oversample if interpolate else None)
         else:
-            img = self._render_field(prog, view, exact, oversample, progress, cancel)
+            img = self._render_field(prog, view, exact, oversample, meter, cancel)
         return img.cpu()
 
     def _map(self, fn: Callable, items) -> Iterator:
@@ -530,15 +544,21 @@ class Engine:
         if cancel is not None and cancel():
             raise RenderCancelled()
 
-    def _render_separable(self, prog: LatentProgram, view: View, progress, cancel,
+    def _render_separable(self, prog: LatentProgram, view: View, meter: "_Meter", cancel,
                           oversample: int | None = None) -> torch.Tensor:
         grid = view.separable()
         L, r, c = prog.n_composed, prog.rank, prog.biline
+        pixels = grid.rows.numel() * grid.cols.numel()
+        if oversample is None:
+            meter.plan(len(set(grid.rows.tolist())) + len(set(grid.cols.tolist())), pixels)
+        else:
+            h = view.spacing / oversample
+            meter.plan(_LineTable.size(grid.rows, h) + _LineTable.size(grid.cols, h), pixels)
 
         def line_values(t: torch.Tensor, slot: int) -> torch.Tensor:
             if oversample is None:
-                return self.lines(prog, t, slot, cancel)
-            return _LineTable.build(self, prog, t, slot, view.spacing / oversample, cancel).sample(t)
+                return self.lines(prog, t, slot, cancel, meter.lines)
+            return _LineTable.build(self, prog, t, slot, view.spacing / oversample, cancel, meter.lines).sample(t)
 
         rows = line_values(grid.rows, 0).reshape(-1, L, r, c)
         cols = line_values(grid.cols, 1).reshape(-1, L, r, c)
@@ -560,23 +580,23 @@ class Engine:
             out[:, i0:i1] = self._decode(prog, composed).t().reshape(-1, i1 - i0, W)
             return n
 
-        done = 0
         for n in self._map(band, range(0, H, step)):
-            done += n
             self.stats.pixels_rendered += n
-            if progress:
-                progress(done / (H * W))
+            meter.pixels(n)
             self._check_cancel(cancel)  # between results too: workers may have started every chunk
         return out.transpose(1, 2).contiguous() if grid.transposed else out
 
     def _render_field(self, prog: LatentProgram, view: View, exact: bool, oversample: int,
-                      progress, cancel) -> torch.Tensor:
+                      meter: "_Meter", cancel) -> torch.Tensor:
         U, V = view.field()
         h, w = U.shape
         u, v = U.reshape(-1), V.reshape(-1)
         L, r, c = prog.n_composed, prog.rank, prog.biline
+        spacing = view.spacing / oversample
+        # exact: the lines are evaluated with the pixels (counted with them)
+        meter.plan(0 if exact else _LineTable.size(u, spacing) + _LineTable.size(v, spacing), h * w)
         if not exact:
-            tables = [_LineTable.build(self, prog, coords, slot, view.spacing / oversample, cancel)
+            tables = [_LineTable.build(self, prog, coords, slot, spacing, cancel, meter.lines)
                       for slot, coords in ((0, u), (1, v))]
         out = torch.empty(self.cfg.img_channels, h * w, device=self.device)
         step = self.chunk_pixels
@@ -594,19 +614,40 @@ class Engine:
             out[:, p0:p1] = self._decode(prog, lambda b: f[b]).t()
             return p1 - p0
 
-        done = 0
         for n in self._map(chunk, range(0, h * w, step)):
-            done += n
             self.stats.pixels_rendered += n
             if exact:
                 self.stats.line_coords_computed += 2 * n
-            if progress:
-                progress(done / (h * w))
+            meter.pixels(n)
             self._check_cancel(cancel)  # between results too: workers may have started every chunk
         return out.reshape(-1, h, w)
 
     def render_u8(self, latent: LatentSpec | torch.Tensor, view: View, **kw) -> np.ndarray:
         return to_uint8(self.render(latent, view, **kw))
+
+
+class _Meter:
+    """A render's ``progress(fraction)``, the line phase weighted by its multiply-adds, so that
+    the bar moves from the first moment (lines are seconds of a big model's frame on a CPU)."""
+
+    def __init__(self, progress: ProgressFn | None, cfg) -> None:
+        self.progress = progress
+        self.line_cost, self.pixel_cost = line_macs_per_coordinate(cfg), pixel_macs(cfg)
+        self.total = self.done = 0
+
+    def plan(self, line_coords: int, pixels: int) -> None:
+        self.total = line_coords * self.line_cost + pixels * self.pixel_cost
+
+    def _add(self, work: int) -> None:
+        if self.progress is not None and self.total:
+            self.done += work
+            self.progress(min(1.0, self.done / self.total))
+
+    def lines(self, coords: int) -> None:
+        self._add(coords * self.line_cost)
+
+    def pixels(self, pixels: int) -> None:
+        self._add(pixels * self.pixel_cost)
 
 
 class _LineTable:
@@ -619,14 +660,23 @@ class _LineTable:
     def __init__(self, m0: int, h: float, values: torch.Tensor) -> None:
         self.m0, self.h, self.values = m0, h, values
 
+    @staticmethod
+    def _bounds(coords: torch.Tensor, h: float) -> tuple[float, int, int]:
+        h = _round_spacing(h)
+        return h, int(math.floor(float(coords.min()) / h)) - 1, int(math.floor(float(coords.max()) / h)) + 2
+
+    @classmethod
+    def size(cls, coords: torch.Tensor, h: float) -> int:
+        """Lattice points a table for ``coords`` at spacing ``h`` holds."""
+        _, m_lo, m_hi = cls._bounds(coords, h)
+        return m_hi - m_lo + 1
+
     @classmethod
     def build(cls, engine: Engine, prog: LatentProgram, coords: torch.Tensor, slot: int, h: float,
-              cancel: CancelFn | None = None) -> "_LineTable":
-        h = _round_spacing(h)
-        m_lo = int(math.floor(float(coords.min()) / h)) - 1
-        m_hi = int(math.floor(float(coords.max()) / h)) + 2
+              cancel: CancelFn | None = None, settled: Callable[[int], None] | None = None) -> "_LineTable":
+        h, m_lo, m_hi = cls._bounds(coords, h)
         lattice = (torch.arange(m_lo, m_hi + 1, dtype=torch.float64) * h).to(torch.float32)
-        return cls(m_lo, h, engine.lines(prog, lattice, slot, cancel))
+        return cls(m_lo, h, engine.lines(prog, lattice, slot, cancel, settled))
 
     def sample(self, t: torch.Tensor) -> torch.Tensor:
         """Catmull-Rom interpolation at t [n] -> [n, D]."""

@@ -118,6 +118,17 @@ def test_fp16_on_cpu_is_refused(model):
         Engine(model, device="cpu", precision="fp16")
 
 
+@pytest.mark.parametrize("view", [View(128, 96), View(128, 96, rotation=30)], ids=["straight", "rotated"])
+def test_progress_moves_during_the_line_phase(model, view):
+    """The bar moves while lines are computed (seconds on a big model), in rounds of one chunk per
+    worker, and ends at exactly 1."""
+    engine = Engine(model, chunk_pixels=128 * 96, line_chunk=16, workers=2)  # one pixel chunk
+    seen: list[float] = []
+    engine.render(LatentSpec(seed=9), view, progress=seen.append)
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    assert len(seen) >= 4 and 0 < seen[1] < seen[-2] < 1  # line rounds reported before the pixels
+
+
 def test_cancel_and_progress(model):
     engine = Engine(model, chunk_pixels=1024)
     seen: list[float] = []
