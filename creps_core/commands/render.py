@@ -35,6 +35,9 @@ def _jobs(args: argparse.Namespace):
     """(model, [(latent, view)], precision, exact) for a fresh render or a --from re-render."""
     if args.from_file:
         rec = read_record(args.from_file)
+        if (rec.extra or {}).get("kind") == "lines":
+            raise UsageError(f"{args.from_file} is a structure picture of `creps lines`, not a render; "
+                             "its record names the seed, latent and view to pass to `creps lines`")
         if (rec.extra or {}).get("kind") == "export" or rec.supersample != 1:
             raise UsageError(f"{args.from_file} is a tiled export; re-render it with "
                              f"`creps export OUT --from {args.from_file}`")
