@@ -125,7 +125,7 @@ def _lines_and_features(engine: Engine, prog: LatentProgram, view: View, cancel:
     L, rank, c = prog.n_composed, prog.rank, prog.biline
 
     def lines(t: torch.Tensor, slot: int) -> torch.Tensor:
-        return engine.lines(prog, t, slot, cancel).reshape(-1, L, rank, c)
+        return engine.lines(prog, t, slot, cancel).cpu().reshape(-1, L, rank, c)
 
     if view.is_separable:
         grid = view.separable()
@@ -214,6 +214,13 @@ def signed_picture(x: np.ndarray) -> np.ndarray:
     return _colormap(0.5 + 0.5 * x / _robust_max(x), _DIVERGING)
 
 
+def as_rgb(picture: np.ndarray) -> np.ndarray:
+    """HWC uint8 with any channel count -> HWC RGB (grey repeated; channels past three dropped)."""
+    if picture.shape[2] == 1:
+        picture = np.repeat(picture, 3, axis=2)
+    return np.ascontiguousarray(picture[:, :, :3])
+
+
 def block_images(block: BlockMaps) -> dict[str, np.ndarray]:
     """Each kind of :data:`KINDS` as an HWC uint8 picture.
 
@@ -229,7 +236,7 @@ def block_images(block: BlockMaps) -> dict[str, np.ndarray]:
         "cols": signed_picture(block.col_lines.T),
         "feature": (np.clip(0.5 + 0.5 * f / _robust_max(f), 0, 1) * 255 + 0.5).astype(np.uint8),
         "spectrum": _colormap((spec - lo) / max(hi - lo, 1e-12), _SEQUENTIAL),
-        "contribution": np.clip(block.contribution * 127.5 + 128, 0, 255).astype(np.uint8),
+        "contribution": as_rgb(np.clip(block.contribution * 127.5 + 128, 0, 255).astype(np.uint8)),
     }
 
 
@@ -295,7 +302,7 @@ def contact_sheet(structure: Structure, cell: int = 160) -> np.ndarray:
     for col, kind in enumerate(KINDS):
         draw.text((label_w + col * (cell + pad) + pad, 3), KIND_TITLES[kind], fill=(230, 230, 230))
     draw.text((6, title_h + pad + 4), "image", fill=(230, 230, 230))
-    place(structure.image, 0, 0, stretch=False)
+    place(as_rgb(structure.image), 0, 0, stretch=False)
     for row, block in enumerate(structure.blocks, start=1):
         draw.text((6, title_h + row * (cell + pad) + pad + 4), block.name, fill=(230, 230, 230))
         for col, (kind, picture) in enumerate(block_images(block).items()):

@@ -19,7 +19,7 @@ from creps_core.options import HelpFormatter, parse_seeds, parse_warp
 
 from .core_fixtures import golden_pickle, tiny_checkpoint
 
-SUBCOMMANDS = ("render", "export", "video", "bench", "info", "convert", "train", "demo-data", "consistency")
+SUBCOMMANDS = ("render", "export", "video", "lines", "bench", "info", "convert", "train", "demo-data", "consistency")
 
 
 @pytest.fixture(scope="module")
@@ -203,6 +203,7 @@ USES = {  # which shared options each subcommand takes
     "render": set(SHARED),
     "export": set(SHARED),
     "video": set(SHARED),
+    "lines": set(SHARED),
     "bench": set(SHARED),
     "info": {"--network"},
     "convert": {"--network"},
