@@ -49,6 +49,7 @@ class _Result:
 
     probe: StructureProbe
     structure: Structure
+    pictures: list[dict[str, np.ndarray]]  # block_images of every block, drawn off the UI thread too
     disabled: frozenset[int]
     preview: np.ndarray
 
@@ -125,6 +126,7 @@ class StructureWindow(QDialog):
             self.checkboxes.append(box)
             self.cells.append(cells)
         self.grid.setRowStretch(len(self.checkboxes) + 1, 1)
+        self.grid.setColumnStretch(len(KINDS) + 1, 1)
         self.refresh()
 
     @property
@@ -161,7 +163,7 @@ class StructureWindow(QDialog):
         def work(progress, cancel) -> _Result:
             structure = probe.analyse(latent, view, cancel)
             preview = probe.render(latent, view, disabled, cancel) if disabled else structure.image
-            return _Result(probe, structure, disabled, preview)
+            return _Result(probe, structure, [block_images(b) for b in structure.blocks], disabled, preview)
 
         if self.sync:
             self._show(work(None, lambda: False))
@@ -195,8 +197,8 @@ class StructureWindow(QDialog):
         if structure is not self.structure:
             self.structure = structure
             self.image_label.setPixmap(to_pixmap(structure.image, PREVIEW))
-            for block, cells in zip(structure.blocks, self.cells):
-                for kind, picture in block_images(block).items():
+            for pictures, cells in zip(result.pictures, self.cells):
+                for kind, picture in pictures.items():
                     cells[kind].setPixmap(to_pixmap(picture, THUMB, stretch=kind in ("rows", "cols")))
         self.preview_label.setPixmap(to_pixmap(self.preview, PREVIEW))
         v = structure.view
