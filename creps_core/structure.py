@@ -42,6 +42,7 @@ from .latents import LatentSpec
 from .views import View
 
 MAX_SIDE = 256  # the structure images' longest side: one view's worth of lines, seconds on a CPU
+PIXEL_CHUNK = 8192  # pixels of a warped view composed at once (bounded memory)
 KINDS = ("rows", "cols", "feature", "spectrum", "contribution")
 KIND_TITLES = {
     "rows": "row lines R(u)",
@@ -143,9 +144,13 @@ def _lines_and_features(engine: Engine, prog: LatentProgram, view: View, cancel:
     R, K = lines(tu, 0), lines(tv, 1)
 
     def features(b: int) -> torch.Tensor:
-        ru = _interpolate(R[:, b].reshape(n, -1), tu, U.reshape(-1))
-        kv = _interpolate(K[:, b].reshape(n, -1), tv, V.reshape(-1))
-        return ((ru * kv).reshape(-1, rank, c).sum(1) * 0.5).reshape(*U.shape, c)
+        u, v = U.reshape(-1), V.reshape(-1)
+        out = torch.empty(u.numel(), c)
+        for p in range(0, u.numel(), PIXEL_CHUNK):  # chunks: the interpolated lines are rank*c wide
+            ru = _interpolate(R[:, b].reshape(n, -1), tu, u[p:p + PIXEL_CHUNK])
+            kv = _interpolate(K[:, b].reshape(n, -1), tv, v[p:p + PIXEL_CHUNK])
+            out[p:p + PIXEL_CHUNK] = (ru * kv).reshape(-1, rank, c).sum(1) * 0.5
+        return out.reshape(*U.shape, c)
     return R, K, features
 
 

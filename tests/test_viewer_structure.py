@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import time
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
+from PySide6.QtWidgets import QApplication  # noqa: E402
 
 from creps_core.demo import random_model  # noqa: E402
 from creps_core.network import PAPER_CONFIGS  # noqa: E402
@@ -60,13 +62,24 @@ def test_unchecking_a_block_shows_the_render_without_it(qtbot, models):
     assert np.array_equal(window.preview, image)
 
 
+def settle(condition, timeout: float = 60.0) -> None:
+    """Deliver the jobs' queued signals until ``condition()``.  (Not qtbot.waitUntil: once an earlier
+    test ran and quit QApplication.exec(), as the screenshot test does, a nested QEventLoop returns
+    at once and never delivers them.)"""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the Structure window never showed its result"
+        QApplication.processEvents()
+        time.sleep(0.01)
+
+
 def test_off_the_ui_thread_the_newest_request_wins(qtbot, models):
     window = open_window(qtbot, models[9], sync=False)
-    qtbot.waitUntil(lambda: window.structure is not None and window.preview is not None, timeout=60_000)
+    settle(lambda: window.structure is not None and window.preview is not None)
     image = window.structure.image
     window.checkboxes[0].setChecked(False)
     window.checkboxes[2].setChecked(False)  # while the first toggle may still be computing
-    qtbot.waitUntil(lambda: "blocks off: b8, b32" in window.info.text(), timeout=60_000)
+    settle(lambda: "blocks off: b8, b32" in window.info.text())
     window.wait_idle()  # the probe's engine is the job's until it ends
     expect = window.probe.render(window.state.latent, VIEW, {0, 2})
     assert np.array_equal(window.preview, expect) and not np.array_equal(window.preview, image)

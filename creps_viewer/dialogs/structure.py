@@ -168,6 +168,8 @@ class StructureWindow(QDialog):
         if self.sync:
             self._show(work(None, lambda: False))
             return
+        if self._job is not None:
+            self._job.deleteLater()  # it has ended (this runs when it ends, or before any job)
         self._job = BackgroundJob(work, self)
         self._job.finished.connect(self._show)
         self._job.failed.connect(lambda message: self.info.setText(f"Could not analyse: {message}"))
