@@ -451,7 +451,7 @@ class Engine:
         :attr:`CREPSConfig.composed_blocks`) whose composed feature F_b is switched off, to see
         what each block adds (the Structure view, ``creps lines``).  None off: the normal render.
         """
-        disabled = self.check_blocks(disabled_blocks)
+        disabled = self._check_blocks(disabled_blocks)
         prog = self.program(self.ws(latent), precision)
         if view.is_separable:
             img = self._render_separable(prog, view, progress, cancel, oversample if interpolate else None, disabled)
@@ -459,7 +459,7 @@ class Engine:
             img = self._render_field(prog, view, exact, oversample, progress, cancel, disabled)
         return img.cpu()
 
-    def check_blocks(self, blocks: Iterable[int]) -> frozenset[int]:
+    def _check_blocks(self, blocks: Iterable[int]) -> frozenset[int]:
         """``blocks`` as a set of composed-block indices, or ValueError naming the valid range."""
         blocks = frozenset(blocks)
         n = len(self.cfg.composed_blocks)

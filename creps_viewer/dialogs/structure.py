@@ -29,6 +29,14 @@ from creps_core.views import View
 from ..jobs import BackgroundJob
 from ..state import ExplorerState
 
+KIND_HELP = {
+    "rows": "The block's row embedding at each row coordinate u (down) by channel (across); "
+            "the rank factors of one composed channel sit side by side. Red positive, blue negative.",
+    "cols": "The block's column embedding at each column coordinate v (across) by channel (down).",
+    "feature": "The composed feature F = ½ Σ R·K on the view: its three leading principal components as RGB.",
+    "spectrum": "log |FFT| of the feature map over the view, all channels, zero frequency in the centre.",
+    "contribution": "The image minus the image with this block off (grey: no change).",
+}
 THUMB = 112  # side of a block's pictures in the grid
 PREVIEW = 256  # side of the two renders at the top
 SETTLE_MS = 250  # a latent or view change is analysed once it has rested this long
@@ -109,7 +117,9 @@ class StructureWindow(QDialog):
             self.grid.takeAt(0).widget().deleteLater()
         self.checkboxes, self.cells = [], []
         for col, kind in enumerate(KINDS, start=1):
-            self.grid.addWidget(QLabel(KIND_TITLES[kind]), 0, col, Qt.AlignHCenter)
+            title = QLabel(KIND_TITLES[kind])
+            title.setToolTip(KIND_HELP[kind])
+            self.grid.addWidget(title, 0, col, Qt.AlignHCenter)
         for row, name in enumerate(self.probe.block_names, start=1):
             box = QCheckBox(name)
             box.setChecked(True)
@@ -205,6 +215,5 @@ class StructureWindow(QDialog):
         self.preview_label.setPixmap(to_pixmap(self.preview, PREVIEW))
         v = structure.view
         off = ", ".join(self.probe.block_names[b] for b in sorted(result.disabled)) or "none"
-        self.info.setText(f"Seed {structure.latent.seed} · {v.width}×{v.height} px (the view, at most 256 per side) · "
-                          f"analysed in {structure.seconds:.1f} s · blocks off: {off}.  Rows: R(u), a row of the "
-                          "picture per image row; columns: K(v); channels grouped by composed channel.")
+        self.info.setText(f"Seed {structure.latent.seed} · {v.width}×{v.height} px (the view, at most "
+                          f"{self.probe.max_side} per side) · analysed in {structure.seconds:.1f} s · blocks off: {off}")
