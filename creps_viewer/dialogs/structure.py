@@ -216,4 +216,5 @@ class StructureWindow(QDialog):
         v = structure.view
         off = ", ".join(self.probe.block_names[b] for b in sorted(result.disabled)) or "none"
         self.info.setText(f"Seed {structure.latent.seed} · {v.width}×{v.height} px (the view, at most "
-                          f"{self.probe.max_side} per side) · analysed in {structure.seconds:.1f} s · blocks off: {off}")
+                          f"{self.probe.max_side} per side) · analysed in {structure.seconds:.1f} s · "
+                          f"blocks off: {off}")
