@@ -37,6 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     _export(sub)
     _video(sub)
     _directions(sub)
+    _lines(sub)
     _bench(sub)
     _info(sub)
     _convert(sub)
@@ -184,6 +185,23 @@ def _directions(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--names", default=None, metavar="A,B,...",
                    help="names of the directions, in order (default: sefa0.., pc0.., or 0.. for imports)")
     d.set_defaults(handler=_handler("directions"))
+
+
+def _lines(sub: argparse._SubParsersAction) -> None:
+    s = new_parser(sub, "lines", "show each block's row and column lines, features, spectra and contributions",
+                   "Write, per seed, what every synthesis block computes for a view: its row and column "
+                   "line embeddings (coordinate x channel), its composed feature map, the feature map's "
+                   "spectrum, and its contribution to the image (the image minus the image with the block "
+                   "switched off). One contact sheet per seed (SEED_lines.png) and one PNG per block and kind.")
+    add_network(s)
+    add_seeds(s, "0")
+    add_latent(s)
+    add_view(s, default_size="the model's resolution")
+    s.add_argument("--max-side", type=positive_int, default=256, metavar="N",
+                   help="compute on the view shrunk to at most N pixels per side (bounded cost)")
+    add_compute(s, precision="fp32")
+    s.add_argument("--outdir", default="lines", metavar="DIR", help="where the PNGs go")
+    s.set_defaults(handler=_handler("lines"))
 
 
 def _bench(sub: argparse._SubParsersAction) -> None:

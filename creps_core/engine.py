@@ -28,7 +28,7 @@ from collections import OrderedDict
 from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -475,16 +475,21 @@ class Engine:
 
     # ----- per-pixel network ----------------------------------------------------------
     @staticmethod
-    def _decode(prog: LatentProgram, composed: Callable[[int], torch.Tensor]) -> torch.Tensor:
+    def _decode(prog: LatentProgram, composed: Callable[[int], torch.Tensor],
+                disabled: frozenset[int] = frozenset()) -> torch.Tensor:
         """Per-pixel MLPs on composed features (composed(b) -> [N, c]) -> RGB [N, C] float32.
 
         Channel-last ([N, c] @ [c, out]) is the layout the CPU GEMM kernels run fastest.
+        Composed blocks in ``disabled`` add nothing to the feature stream (their F_b is zero).
         """
         x = composed(0)
+        if 0 in disabled:
+            x = torch.zeros_like(x)
         for b, dec in enumerate(prog.decoders, start=1):
             for layer in dec:
                 x = layer(x)
-            x = x.add_(composed(b))
+            if b not in disabled:
+                x = x.add_(composed(b))
         for layer in prog.decoder_last:
             x = layer(x)
         img = prog.decoder_img(x.float())
@@ -497,20 +502,35 @@ class Engine:
     @torch.no_grad()
     def render(self, latent: LatentSpec | torch.Tensor, view: View, *, precision: str | None = None,
                exact: bool = False, oversample: int = 2, interpolate: bool = False,
-               progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> torch.Tensor:
+               disabled_blocks: Iterable[int] = (), progress: ProgressFn | None = None,
+               cancel: CancelFn | None = None) -> torch.Tensor:
         """Render a view -> float32 [C, rows, cols] on the CPU, values ~[-1, 1].
 
         ``exact``: warped views evaluate lines at every pixel (slow) instead of a table.
         ``interpolate``: axis-aligned views also sample lines from the lattice table, so
         successive zoom levels share most line evaluations (interactive previews).
+        ``disabled_blocks``: indices of composed blocks (0 = b8, see
+        :attr:`CREPSConfig.composed_blocks`) whose composed feature F_b is switched off, to see
+        what each block adds (the Structure view, ``creps lines``).  None off: the normal render.
         """
+        disabled = self._check_blocks(disabled_blocks)
         prog = self.program(self.ws(latent), precision)
         meter = _Meter(progress, self.cfg)
         if view.is_separable:
-            img = self._render_separable(prog, view, meter, cancel, oversample if interpolate else None)
+            img = self._render_separable(prog, view, meter, cancel, oversample if interpolate else None, disabled)
         else:
-            img = self._render_field(prog, view, exact, oversample, meter, cancel)
+            img = self._render_field(prog, view, exact, oversample, meter, cancel, disabled)
         return img.cpu()
+
+    def _check_blocks(self, blocks: Iterable[int]) -> frozenset[int]:
+        """``blocks`` as a set of composed-block indices, or ValueError naming the valid range."""
+        blocks = frozenset(blocks)
+        n = len(self.cfg.composed_blocks)
+        bad = sorted((b for b in blocks if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b < n), key=str)
+        if bad:
+            raise ValueError(f"no composed block {bad[0]!r}: this model's blocks are 0..{n - 1} "
+                             f"(b{self.cfg.composed_blocks[0]}..b{self.cfg.composed_blocks[-1]})")
+        return blocks
 
     def _map(self, fn: Callable, items) -> Iterator:
         """``fn`` over ``items``, results in order: inline with one worker, else on the shared
@@ -545,7 +565,7 @@ class Engine:
             raise RenderCancelled()
 
     def _render_separable(self, prog: LatentProgram, view: View, meter: "_Meter", cancel,
-                          oversample: int | None = None) -> torch.Tensor:
+                          oversample: int | None = None, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
         grid = view.separable()
         L, r, c = prog.n_composed, prog.rank, prog.biline
         pixels = grid.rows.numel() * grid.cols.numel()
@@ -577,7 +597,7 @@ class Engine:
             def composed(b: int) -> torch.Tensor:
                 return torch.bmm(R[b, :, i0:i1], K[b]).reshape(c, n).t()
 
-            out[:, i0:i1] = self._decode(prog, composed).t().reshape(-1, i1 - i0, W)
+            out[:, i0:i1] = self._decode(prog, composed, disabled).t().reshape(-1, i1 - i0, W)
             return n
 
         for n in self._map(band, range(0, H, step)):
@@ -587,7 +607,7 @@ class Engine:
         return out.transpose(1, 2).contiguous() if grid.transposed else out
 
     def _render_field(self, prog: LatentProgram, view: View, exact: bool, oversample: int,
-                      meter: "_Meter", cancel) -> torch.Tensor:
+                      meter: "_Meter", cancel, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
         U, V = view.field()
         h, w = U.shape
         u, v = U.reshape(-1), V.reshape(-1)
@@ -611,7 +631,7 @@ class Engine:
                 ru, kv = tables[0].sample(u[p0:p1]), tables[1].sample(v[p0:p1])
             # F[b, c, p] = 1/2 sum_k R K
             f = (ru * kv).reshape(-1, L, r, c).sum(2).mul_(0.5).transpose(0, 1).to(prog.dtype).contiguous()
-            out[:, p0:p1] = self._decode(prog, lambda b: f[b]).t()
+            out[:, p0:p1] = self._decode(prog, lambda b: f[b], disabled).t()
             return p1 - p0
 
         for n in self._map(chunk, range(0, h * w, step)):

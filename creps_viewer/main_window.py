@@ -24,9 +24,11 @@ from creps_core.checkpoint import LoadedModel
 from creps_core.demo import default_model, is_model_name, is_random, model_label
 from creps_core.engine import pick_device, precision_warning
 from creps_core.metadata import RenderRecord, read_record, write_png
+from creps_core.structure import StructureProbe
 
 from .dialogs.export_dialog import ExportDialog
 from .dialogs.model_info import ModelInfoDialog
+from .dialogs.structure import StructureWindow
 from .jobs import BackgroundJob, JobStarter
 from .message_bar import MessageBar
 from .panels.geometry import GeometryPanel
@@ -153,8 +155,6 @@ class MainWindow(QMainWindow):
             self._action(m, "&Export image…", self.export_image_dialog, "Ctrl+E")]
         m.addSeparator()
         self.model_actions.append(self._action(m, "Model &info…", self.show_model_info, "Ctrl+I"))
-        for act in self.model_actions:
-            act.setEnabled(False)
         m.addSeparator()
         self._action(m, "&Quit", self.close, QKeySequence.Quit)
 
@@ -172,6 +172,9 @@ class MainWindow(QMainWindow):
         self._action(m, "Zoom &in", lambda: self.state.update_geometry(zoom=self.state.geometry.zoom * 1.25), "Ctrl+=")
         self._action(m, "Zoom &out", lambda: self.state.update_geometry(zoom=self.state.geometry.zoom / 1.25), "Ctrl+-")
         m.addAction(self.dock.toggleViewAction())
+        self.model_actions.append(self._action(m, "&Structure…", self.show_structure, "Ctrl+Shift+B"))
+        for act in self.model_actions:
+            act.setEnabled(False)
 
         self.bookmarks_menu = mb.addMenu("&Bookmarks")
         m = mb.addMenu("&Help")
@@ -253,6 +256,17 @@ class MainWindow(QMainWindow):
             return
         keep = f" Still showing {model_label(self.model)}." if self.model is not None else ""
         self.message.show_message(f"Could not open the model: {message}{keep}", "error")
+
+    def show_structure(self) -> StructureWindow | None:
+        """View ▸ Structure…: each block's lines, features, spectra and contributions (non-modal)."""
+        if self.model is None:
+            return None
+        dlg = StructureWindow(self.state, lambda: StructureProbe(self.model, self.state.device or "auto",
+                                                                 self.state.render.precision),
+                              self.state.view, sync=self.worker.sync, parent=self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
 
     def show_model_info(self) -> None:
         if self.state.model is not None:

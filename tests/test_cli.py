@@ -19,8 +19,8 @@ from creps_core.options import HelpFormatter, UsageError, parse_seeds, parse_war
 
 from .core_fixtures import golden_pickle, tiny_checkpoint
 
-SUBCOMMANDS = ("render", "export", "video", "directions", "bench", "info", "convert", "train", "demo-data",
-               "consistency")
+SUBCOMMANDS = ("render", "export", "video", "directions", "lines", "bench", "info", "convert", "train",
+               "demo-data", "consistency")
 
 
 @pytest.fixture(scope="module")
@@ -226,6 +226,7 @@ USES = {  # which shared options each subcommand takes
     "export": set(SHARED) - {"--grid"},
     "video": set(SHARED),
     "directions": {"--network"},
+    "lines": set(SHARED) - {"--grid"},
     "bench": set(SHARED) - LATENT_FILES - {"--grid"},
     "info": {"--network"},
     "convert": {"--network"},

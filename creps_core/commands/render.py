@@ -84,6 +84,9 @@ def _plan(args: argparse.Namespace):
     if args.from_file:
         rec = read_record(args.from_file)
         extra = rec.extra or {}
+        if extra.get("kind") == "lines":
+            raise UsageError(f"{args.from_file} is a structure picture of `creps lines`, not a render; "
+                             "its record names the seed, latent and view to pass to `creps lines`")
         if extra.get("kind") == "export" or rec.supersample != 1:
             raise UsageError(f"{args.from_file} is a tiled export; re-render it with "
                              f"`creps export OUT --from {args.from_file}`")
