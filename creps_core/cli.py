@@ -196,6 +196,7 @@ def _lines(sub: argparse._SubParsersAction) -> None:
     add_network(s)
     add_seeds(s, "0")
     add_latent(s)
+    add_latent_sources(s)
     add_view(s, default_size="the model's resolution")
     s.add_argument("--max-side", type=positive_int, default=256, metavar="N",
                    help="compute on the view shrunk to at most N pixels per side (bounded cost)")

@@ -226,7 +226,7 @@ USES = {  # which shared options each subcommand takes
     "export": set(SHARED) - {"--grid"},
     "video": set(SHARED),
     "directions": {"--network"},
-    "lines": set(SHARED) - {"--grid"},
+    "lines": set(SHARED) - {"--grid"},  # one picture per seed and block: no grid
     "bench": set(SHARED) - LATENT_FILES - {"--grid"},
     "info": {"--network"},
     "convert": {"--network"},

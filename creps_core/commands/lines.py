@@ -14,7 +14,8 @@ from ..metadata import RenderRecord, write_png
 from ..options import UsageError
 from ..structure import analyse, block_images, bounded_view, contact_sheet
 from ..views import View
-from .common import build_latent, build_view, check_class, make_engine, note_noise_mode, open_network, seeds_or
+from .common import (build_latent, build_view, check_class, latent_sources, make_engine, note_noise_mode, open_network,
+                     seeds_or)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,8 +33,9 @@ def run(args: argparse.Namespace) -> int:
     if (shown.width, shown.height) != (view.width, view.height):
         print(f"note: structure computed at {shown.width}x{shown.height} (the view shrunk to --max-side "
               f"{args.max_side})")
+    sources = latent_sources(args, model.cfg)
     for seed in seeds_or(args, [0]):
-        structure = analyse(engine, build_latent(args, seed), view, args.max_side)
+        structure = analyse(engine, build_latent(args, seed, sources=sources), view, args.max_side)
 
         def record(image: str, block: str | None = None) -> RenderRecord:
             extra = {"kind": "lines", "image": image, **({"block": block} if block else {})}
