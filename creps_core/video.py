@@ -453,23 +453,14 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
     # Finished frames are kept in a work folder, like export tiles: an interrupted video resumes.
     store = TileStore(work_dir(out), job, {"video": str(out.name)})
     shape = (canvas.height, canvas.width)
-    total, start = spec.n_frames, time.monotonic()
+    total = spec.n_frames
     todo = {i for i in range(total) if not store.has(0, i, 0, shape)}
     check_free_space(store.root, len(todo) * shape[0] * shape[1] * 3)
     kept = total - len(todo)
     note = f"resuming: {kept} of {total} frames were already rendered" if kept else None
     yield Progress(RENDERING_FRAMES, kept, total, note=note)
-    streams = [frames(engine, cell) for cell in cells]
-    made = 0
-    for index in range(total):
-        states = [next(s) for s in streams]
-        if index not in todo:
-            continue
-        images = [to_uint8(engine.render(f.latent, f.view, precision=spec.precision, exact=spec.exact,
-                                         cancel=cancel)) for f in states]
-        store.save(0, index, 0, layout(images, columns, rows))
-        made += 1
-        yield Progress(RENDERING_FRAMES, kept + made, total, (time.monotonic() - start) / made * (len(todo) - made))
+    yield from _render_frames(engine, spec, cells, columns, rows, todo,
+                              lambda index, states, image: store.save(0, index, 0, image), cancel)
     tmp = temp_sibling(out)  # keeps the suffix: ffmpeg picks the muxer by it
     sidecar = out.with_name(out.name + ".json")
     sidecar_tmp = temp_sibling(sidecar)
@@ -524,24 +515,36 @@ def _png_sequence_steps(engine: Engine, spec: VideoSpec, pattern: Path, cells: l
                         rows: int, record: RenderRecord, job: str, cancel: CancelFn | None) -> Iterator[Progress]:
     """Numbered PNG frames, each written atomically; frames this job already wrote are kept."""
     pattern.parent.mkdir(parents=True, exist_ok=True)
-    total, start = spec.n_frames, time.monotonic()
+    total = spec.n_frames
     todo = {i for i in range(total) if not _finished(frame_path(pattern, i), job)}
     kept = total - len(todo)
     note = f"resuming: {kept} of {total} frames were already written" if kept else None
     yield Progress(RENDERING_FRAMES, kept, total, note=note)
+
+    def save(index: int, states: list, image: np.ndarray) -> None:
+        write_png(frame_path(pattern, index), image, _frame_record(record, states[0], job, len(cells) == 1))
+
+    yield from _render_frames(engine, spec, cells, columns, rows, todo, save, cancel)
+    yield Progress(DONE, total, total, 0.0, pattern)
+
+
+def _render_frames(engine: Engine, spec: VideoSpec, cells: list[VideoSpec], columns: int, rows: int,
+                   todo: set[int], save: Callable[[int, list, np.ndarray], None],
+                   cancel: CancelFn | None) -> Iterator[Progress]:
+    """Render the frames in ``todo`` (the grid's cells laid out side by side) and hand each to
+    ``save(index, cell states, image)``; progress after every frame."""
+    total, kept, start = spec.n_frames, spec.n_frames - len(todo), time.monotonic()
     streams = [frames(engine, cell) for cell in cells]
     made = 0
     for index in range(total):
-        states = [next(s) for s in streams]
+        states = [next(s) for s in streams]  # every stream advances: the walk's state depends on it
         if index not in todo:
             continue
         images = [to_uint8(engine.render(f.latent, f.view, precision=spec.precision, exact=spec.exact,
                                          cancel=cancel)) for f in states]
-        write_png(frame_path(pattern, index), layout(images, columns, rows),
-                  _frame_record(record, states[0], job, len(cells) == 1))
+        save(index, states, layout(images, columns, rows))
         made += 1
         yield Progress(RENDERING_FRAMES, kept + made, total, (time.monotonic() - start) / made * (len(todo) - made))
-    yield Progress(DONE, total, total, 0.0, pattern)
 
 
 def official_walk(view: View, seeds: Sequence[int], grid: tuple[int, int] = (1, 1), num_keyframes: int | None = None,
