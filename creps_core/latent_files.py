@@ -23,7 +23,6 @@ so a file that claims a huge shape costs nothing.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import math
 import os
@@ -33,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .checkpoint import file_sha256
 from .latents import MAX_NAME_CHARS, DirectionEdit, Floats
 from .safe_files import atomic_write
 
@@ -87,14 +87,6 @@ class Directions:
 
 
 # ----- reading ---------------------------------------------------------------------------------
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def _header(f, where: str) -> tuple[tuple[int, ...], np.dtype]:
     """(shape, dtype) from an .npy header, refusing what allow_pickle=False would not load safely."""
     try:
@@ -203,7 +195,7 @@ def load_directions(path: str | os.PathLike, num_ws: int, w_dim: int) -> Directi
         if m.dtype.kind != "U" or len(str(m)) > MAX_NAME_CHARS:
             raise LatentFileError(f"{path}: 'method' must be a short text")
         method = str(m)
-    return Directions(path, _sha256(path), num_ws, names_t, vectors, layers, values, method)
+    return Directions(path, file_sha256(path), num_ws, names_t, vectors, layers, values, method)
 
 
 def _load_npy_directions(path: Path, num_ws: int, w_dim: int) -> Directions:
@@ -223,7 +215,7 @@ def _load_npy_directions(path: Path, num_ws: int, w_dim: int) -> Directions:
     except (ValueError, OSError, EOFError) as e:
         raise LatentFileError(f"{path}: damaged ({' '.join(str(e).split())[:120]})") from None
     vectors = _floats(path, "the array", raw).reshape(count, w_dim)
-    return Directions(path, _sha256(path), num_ws, tuple(str(i) for i in range(count)), vectors,
+    return Directions(path, file_sha256(path), num_ws, tuple(str(i) for i in range(count)), vectors,
                       tuple((0, num_ws - 1) for _ in range(count)), None, "import")
 
 
