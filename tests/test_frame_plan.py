@@ -46,7 +46,7 @@ def test_a_new_latent_goes_coarse_then_preview_then_full():
 def test_a_slider_drag_waits_for_the_hand_to_rest():
     planner = FramePlanner(idle_delay=0.2)
     steps = planner.steps(request(interactive=True))
-    assert (steps[0].view.width, steps[0].view.height) == (30, 25)  # a quarter of the preview's density
+    assert (steps[0].view.width, steps[0].view.height) == (20, 17)  # a sixth of the preview's density
     assert [s.then_wait for s in steps] == [0.0, 0.2, None]  # a newer value first, then a rest to refine
 
 
