@@ -35,6 +35,7 @@ from torch.nn import functional as F
 
 from .checkpoint import LoadedModel
 from .latents import LatentSpace, LatentSpec
+from .line_cache import LineCache
 from .network import FC_CLAMP, LRELU_GAIN, LRELU_SLOPE, CREPSGenerator, pixel_block_layers
 from .views import View
 
@@ -214,7 +215,7 @@ class LatentProgram:
     n_composed: int
     rank: int
     biline: int
-    lines: dict[int, "OrderedDict[float, torch.Tensor]"] = field(default_factory=lambda: {0: OrderedDict(), 1: OrderedDict()})
+    lines: dict[int, LineCache] = field(default_factory=lambda: {0: LineCache(), 1: LineCache()})
 
 
 def ws_key(ws: torch.Tensor) -> str:
@@ -399,16 +400,14 @@ class Engine:
         for part, values in zip(parts, outcomes):
             if isinstance(values, BaseException):
                 continue
-            for k, v in zip(part, values):
-                cache[k] = v.clone()  # own storage: an evicted row must not pin its whole batch
+            cache.put(part, values, reserve=self.max_cached_lines + len(missing))
             self.stats.line_coords_computed += len(part)
         failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
         if failure is not None:  # e.g. cancelled: what was computed stays cached for the next request
             raise failure
         self.stats.line_coords_reused += len(keys) - len(missing)
-        out = torch.stack([cache[k] for k in keys]) if keys else torch.empty(0)
-        while len(cache) > self.max_cached_lines:  # evict only after this request is served
-            cache.popitem(last=False)
+        out = cache.get(keys) if keys else torch.empty(0)
+        cache.trim(self.max_cached_lines)  # evict only after this request is served
         return out
 
     # ----- per-pixel network ----------------------------------------------------------
