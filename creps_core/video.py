@@ -22,6 +22,7 @@ callback.  Output is written under a temporary name and renamed when complete; a
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -39,7 +40,8 @@ from .latents import LatentSpec, slerp
 from .metadata import RenderRecord
 from .export import TileStore, check_free_space, model_identity, work_dir
 from .progress import DONE, ENCODING, RENDERING_FRAMES, Progress
-from .safe_files import atomic_write, open_exclusive, remove_stale_temps, temp_sibling
+from .safe_files import (DiskFullError, atomic_write, disk_full, no_space, open_exclusive, remove_stale_temps,
+                         temp_sibling)
 from .views import View, Warp
 
 EASINGS: dict[str, Callable[[float], float]] = {
@@ -464,15 +466,36 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
                 yield Progress(ENCODING, index + 1, total)
         finally:
             writer.close()
+        if fmt != "gif":
+            _check_encoded(tmp, out, total)
         with open_exclusive(sidecar_tmp) as f:
             f.write(record.to_json().encode())
         os.replace(tmp, out)
         os.replace(sidecar_tmp, sidecar)
+    except OSError as e:
+        if no_space(e) and not isinstance(e, DiskFullError):
+            raise disk_full(e, out, "free space and run again (finished frames are kept)") from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
         sidecar_tmp.unlink(missing_ok=True)
     store.remove()
     yield Progress(DONE, total, total, 0.0, out)
+
+
+def _check_encoded(tmp: Path, out: Path, frames: int) -> None:
+    """Refuse a video the encoder did not finish.  imageio never looks at ffmpeg's exit status, so
+    a write that failed inside ffmpeg (a full disk) would otherwise leave a short file under the
+    final name, reported as written."""
+    import imageio_ffmpeg
+
+    try:
+        found, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp))
+    except RuntimeError:
+        found = 0
+    if found != frames:
+        raise OSError(errno.EIO, f"{out} was not written: the encoder stopped after {found} of {frames} frames "
+                                 "(is its disk full? free space and run again; finished frames are kept)")
 
 
 def _layout(images: list[np.ndarray], columns: int, rows: int) -> np.ndarray:

@@ -11,6 +11,7 @@ from ..engine import to_uint8
 from ..metadata import RenderRecord, read_record, write_png
 from ..options import UsageError
 from ..progress import RENDERING
+from ..safe_files import atomic_write
 from ..views import View
 from .common import (CALIBRATE_ABOVE_PIXELS, RENDER_BAR_DELAY_S, TerminalProgress, announce_estimate, build_latent,
                      build_view, check_class, estimate_seconds, fraction_to_progress, make_engine, note_noise_mode,
@@ -71,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         record = RenderRecord(str(model.path), model.sha256, spec, view, engine.precision, exact, model.network)
         out = write_png(outdir / f"seed{spec.seed:04d}.png", to_uint8(img), record)
         if args.save_raw:
-            np.save(outdir / f"seed{spec.seed:04d}.npy", img.numpy().astype(np.float32))
+            raw = img.numpy().astype(np.float32)
+            atomic_write(outdir / f"seed{spec.seed:04d}.npy", lambda f: np.save(f, raw))
         print(f"wrote {out} ({view.width}x{view.height})")
     return 0
