@@ -52,6 +52,8 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return a + (b - a) * t
 
 
+MAX_MULTIPLIER = 1e6  # |psi|, interpolation t and direction amounts (sensible values are a few units)
+
 @dataclass(frozen=True)
 class LatentSpec:
     """Everything that determines one ws.
@@ -82,8 +84,10 @@ class LatentSpec:
                 raise ValueError(f"latent {name} must be a whole number in [0, {hi}), got {value!r}")
 
         def number(name: str, value) -> None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"latent {name} must be a finite number, got {value!r}")
+            # bounded too: past float32's range a multiplier turns every w into inf (a black image)
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or abs(value) > MAX_MULTIPLIER):
+                raise ValueError(f"latent {name} must be a finite number within ±{MAX_MULTIPLIER:g}, got {value!r}")
 
         whole("seed", self.seed, False)
         for name in ("mix_seed", "interp_seed"):

@@ -350,7 +350,12 @@ def module_state_dict(record: ObjectRecord) -> dict[str, torch.Tensor]:
             state = state[0]
         if not isinstance(state, dict):
             raise UnsafePickleError(f"module {prefix or '<root>'} has no state")
+        for group in ("_parameters", "_buffers", "_modules"):
+            if not isinstance(state.get(group) or {}, dict):
+                raise UnsafePickleError(f"module {prefix or '<root>'}: {group} is not a dict")
         skip = state.get("_non_persistent_buffers_set") or set()
+        if not isinstance(skip, (set, frozenset, list, tuple)):
+            raise UnsafePickleError(f"module {prefix or '<root>'}: _non_persistent_buffers_set is not a set")
         for group in ("_parameters", "_buffers"):
             for key, value in (state.get(group) or {}).items():
                 if value is None or (group == "_buffers" and key in skip):

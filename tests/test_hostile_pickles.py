@@ -25,7 +25,7 @@ def mutated_dtype_scalar() -> bytes:
 
 def subarray_dtype_scalar() -> bytes:
     """The same with a subarray dtype spec asked for directly."""
-    dtype = b"cnumpy\ndtype\n" + b"X\x0a\x00\x00\x00(1000,)f8" + b"\x89\x88\x87R"
+    dtype = b"cnumpy\ndtype\n" + b"X\x09\x00\x00\x00(1000,)f8" + b"\x89\x88\x87R"
     return PROTO + b"cnumpy.core.multiarray\nscalar\n" + dtype + b"C\x08" + b"\x00" * 8 + b"\x86R."
 
 
@@ -83,17 +83,24 @@ def run_info(path) -> subprocess.CompletedProcess:
                           timeout=120, preexec_fn=_bounded_memory)
 
 
+def with_a_call_after(attack: bytes, sentinel) -> bytes:
+    """(attack, os.system('touch SENTINEL')): a loader that got past the attack would meet code next."""
+    call = b"cos\nsystem\n(V" + f"touch {sentinel}".encode() + b"\ntR"
+    return attack[:2] + b"(" + attack[2:-1] + call + b"t."
+
+
 @pytest.mark.parametrize("make", [mutated_dtype_scalar, subarray_dtype_scalar, deep_tuple_key, memo_far_ahead,
                                   deep_lists, inflating_legacy_storage])
 def test_hostile_pickle_gives_one_line_and_exit_1(tmp_path, make):
-    path = tmp_path / "model.pkl"
-    path.write_bytes(make())
+    path, sentinel = tmp_path / "model.pkl", tmp_path / "SENTINEL"
+    path.write_bytes(with_a_call_after(make(), sentinel))
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     run = run_info(path)
     assert run.returncode == 1, (run.returncode, run.stderr[-500:])  # not a signal (negative) or a traceback
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "Traceback" not in run.stderr
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert not sentinel.exists()
 
 
 def test_a_legacy_storage_claiming_more_than_it_holds_is_refused_before_allocation(tmp_path):

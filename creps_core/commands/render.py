@@ -14,12 +14,8 @@ from ..progress import RENDERING
 from ..safe_files import atomic_write
 from ..views import View
 from .common import (CALIBRATE_ABOVE_PIXELS, RENDER_BAR_DELAY_S, TerminalProgress, announce_estimate, build_latent,
-                     build_view, check_class, estimate_seconds, fraction_to_progress, make_engine, note_noise_mode,
+                     build_view, check_in_memory, check_class, estimate_seconds, fraction_to_progress, make_engine, note_noise_mode,
                      open_for_record, open_network, seeds_or)
-
-# `creps render` holds a whole float image (12 bytes/pixel) in memory; beyond this, export in tiles.
-MAX_RENDER_PIXELS = 64_000_000
-
 
 def _official_view(args: argparse.Namespace, resolution: int) -> View:
     given = [name for name in ("size", "center", "zoom", "rotate", "warp")
@@ -54,10 +50,8 @@ def _jobs(args: argparse.Namespace):
 def run(args: argparse.Namespace) -> int:
     note_noise_mode(args)
     model, jobs, precision, exact = _jobs(args)
-    big = next((v for _, v in jobs if v.width * v.height > MAX_RENDER_PIXELS), None)
-    if big is not None:
-        raise UsageError(f"{big.width}x{big.height} is too large to hold in memory here; "
-                         "`creps export` renders any size in tiles with bounded memory")
+    for _, view in jobs:
+        check_in_memory(view)
     outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(model, args.device, precision)
