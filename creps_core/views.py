@@ -262,7 +262,8 @@ class View:
         return cls(width=_field(d, "width", int), height=_field(d, "height", int),
                    center=tuple(_field({"center": c}, "center", float) for c in center),
                    zoom=_field(d, "zoom", float, 1), rotation=_field(d, "rotation", float, 0),
-                   warp=Warp.from_dict(d.get("warp")), span=_field(d, "span", float, 1), snap=bool(d.get("snap", False)),
+                   warp=Warp.from_dict(d.get("warp")), span=_field(d, "span", float, 1),
+                   snap=bool(d.get("snap", False)),
                    window=tuple(d["window"]) if d.get("window") else None)
 
 

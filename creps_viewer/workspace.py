@@ -45,10 +45,12 @@ def _render_settings(d: dict) -> RenderSettings:
     """Render settings as the render panel could have set them; anything else is refused here."""
     settings = RenderSettings.from_dict(d)
     device = settings.device
-    if not isinstance(device, str) or not (device in ("auto", "cpu", "mps") or re.fullmatch(r"cuda(:\d{1,3})?", device)):
+    if not isinstance(device, str) or not (device in ("auto", "cpu", "mps")
+                                           or re.fullmatch(r"cuda(:\d{1,3})?", device)):
         raise ValueError(f"render device must be auto, cpu, cuda, cuda:N or mps, got {str(device)[:40]!r}")
     if settings.precision not in PRECISIONS:
-        raise ValueError(f"render precision must be one of {', '.join(PRECISIONS)}, got {str(settings.precision)[:40]!r}")
+        raise ValueError(f"render precision must be one of {', '.join(PRECISIONS)}, "
+                         f"got {str(settings.precision)[:40]!r}")
     scales = [scale for scale, _ in PREVIEW_SCALES]
     if isinstance(settings.preview_scale, bool) or settings.preview_scale not in scales:
         raise ValueError(f"render preview_scale must be one of {scales}, got {str(settings.preview_scale)[:40]}")

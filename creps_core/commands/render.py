@@ -14,8 +14,9 @@ from ..progress import RENDERING
 from ..safe_files import atomic_write
 from ..views import View
 from .common import (CALIBRATE_ABOVE_PIXELS, RENDER_BAR_DELAY_S, TerminalProgress, announce_estimate, build_latent,
-                     build_view, check_in_memory, check_class, estimate_seconds, fraction_to_progress, make_engine, note_noise_mode,
-                     open_for_record, open_network, seeds_or)
+                     build_view, check_class, check_in_memory, estimate_seconds, fraction_to_progress, make_engine,
+                     note_noise_mode, open_for_record, open_network, seeds_or)
+
 
 def _official_view(args: argparse.Namespace, resolution: int) -> View:
     given = [name for name in ("size", "center", "zoom", "rotate", "warp")
