@@ -523,11 +523,12 @@ def _check_encoded(tmp: Path, out: Path, frames: int) -> None:
     """Refuse a video the encoder did not finish.  imageio never looks at ffmpeg's exit status, so
     a write that failed inside ffmpeg (a full disk) would otherwise leave a short file under the
     final name, reported as written."""
-    import imageio_ffmpeg
+    import imageio.v2 as iio
 
     try:
-        found, _ = imageio_ffmpeg.count_frames_and_secs(str(tmp))
-    except RuntimeError:
+        with iio.get_reader(tmp, format="FFMPEG") as reader:
+            found = reader.count_frames()
+    except (OSError, RuntimeError):  # ffmpeg cannot even read the file's header
         found = 0
     if found != frames:
         raise OSError(errno.EIO, f"{out} was not written: the encoder stopped after {found} of {frames} frames "
