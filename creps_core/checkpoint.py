@@ -138,26 +138,42 @@ def _load_official_pickle(path: Path, network: str) -> LoadedModel:
 
 def _config_from_official(path: Path, record: ObjectRecord, state: dict[str, torch.Tensor]) -> CREPSConfig:
     st = record.state if isinstance(record.state, dict) else {}
+    for name, kinds, wanted in (("_init_kwargs", dict, "dict"), ("_init_args", (tuple, list), "list")):
+        if st.get(name) is not None and not isinstance(st[name], kinds):
+            raise CheckpointError(f"{path}: the generator's {name} is a {type(st[name]).__name__}, not a {wanted}")
     kwargs = dict(st.get("_init_kwargs") or {})
     args = tuple(st.get("_init_args") or ())
     for name, value in zip(("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"), args):
         kwargs.setdefault(name, value)
+    if not isinstance(kwargs.get("mapping_kwargs") or {}, dict):
+        raise CheckpointError(f"{path}: the generator's mapping_kwargs is a "
+                              f"{type(kwargs['mapping_kwargs']).__name__}, not a dict")
     mapping = dict(kwargs.get("mapping_kwargs") or {})
     try:
         inp = state["synthesis.b4.input.weight"]
         cfg = CREPSConfig(
-            z_dim=int(kwargs["z_dim"]), w_dim=int(kwargs["w_dim"]), c_dim=int(kwargs.get("c_dim", 0)),
-            img_resolution=int(kwargs["img_resolution"]), img_channels=int(kwargs.get("img_channels", 3)),
-            mapping_layers=int(mapping.get("num_layers", 8)),
+            z_dim=_whole("z_dim", kwargs["z_dim"]), w_dim=_whole("w_dim", kwargs["w_dim"]),
+            c_dim=_whole("c_dim", kwargs.get("c_dim", 0)),
+            img_resolution=_whole("img_resolution", kwargs["img_resolution"]),
+            img_channels=_whole("img_channels", kwargs.get("img_channels", 3)),
+            mapping_layers=_whole("mapping_kwargs.num_layers", mapping.get("num_layers", 8)),
             # SynthesisNetwork defaults apply when the snapshot did not pass them.
-            channel_base=int(kwargs.get("channel_base", 32768)), channel_max=int(kwargs.get("channel_max", 512)),
-            biline_channels=int(kwargs.get("biline_channels", 32)), rank=int(inp.shape[-1]) // 2,
+            channel_base=_whole("channel_base", kwargs.get("channel_base", 32768)),
+            channel_max=_whole("channel_max", kwargs.get("channel_max", 512)),
+            biline_channels=_whole("biline_channels", kwargs.get("biline_channels", 32)), rank=int(inp.shape[-1]) // 2,
         )
     except KeyError as e:
         raise CheckpointError(f"{path}: the generator's config lacks {e} (missing tensors or init kwargs)") from None
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: the generator's config is invalid: {e}") from None
     return cfg
+
+
+def _whole(name: str, value: object) -> int:
+    """A config value that must be a whole number (ints, or floats such as 512.0 that are whole)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value % 1:
+        raise ValueError(f"{name} must be a whole number, got {str(value)[:40]}")
+    return int(value)
 
 
 def _load_safetensors(path: Path) -> LoadedModel:
@@ -184,6 +200,7 @@ def _validate(model: LoadedModel) -> None:
     if missing:
         more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
         raise CheckpointError(f"{model.path}: missing tensors: {', '.join(missing[:5])}{more}")
+    widened: dict[str, torch.Tensor] = {}
     for k, shape in want.items():
         t = model.state[k]
         if tuple(t.shape) != shape:
@@ -192,9 +209,10 @@ def _validate(model: LoadedModel) -> None:
             raise CheckpointError(f"{model.path}: tensor {k} claims more values than the file stores for it")
         if not t.is_floating_point():
             raise CheckpointError(f"{model.path}: tensor {k} is {t.dtype}, expected floating point")
-        if not torch.isfinite(t).all():
+        widened[k] = t.to(torch.float32).contiguous()  # before the check: 8-bit floats have no isfinite
+        if not torch.isfinite(widened[k]).all():
             raise CheckpointError(f"{model.path}: tensor {k} contains NaN or Inf")
-    model.state = {k: model.state[k].to(torch.float32).contiguous() for k in want}
+    model.state = widened
 
 
 def save_safetensors(path: str | os.PathLike, cfg: CREPSConfig, state: dict[str, torch.Tensor],

@@ -20,8 +20,8 @@ from types import FrameType
 
 from . import __version__
 from .options import (HelpFormatter, UsageError, add_compute, add_grid, add_latent, add_latent_sources, add_network,
-                      add_seeds, add_threads, add_view, new_parser, parse_layers, parse_pair, parse_sweep,
-                      positive_float, positive_int)
+                      add_seeds, add_threads, add_view, finite_float, new_parser, parse_layers, parse_pair,
+                      parse_sweep, positive_float, positive_int)
 
 PRESETS = ("zoom", "orbit", "pan", "walk")
 
@@ -141,14 +141,14 @@ def _video(sub: argparse._SubParsersAction) -> None:
     v.add_argument("--to", type=parse_pair, default=(0.5, 0.5), metavar="U,V",
                    help="zoom and pan presets: the point to zoom into, or the centre to pan to")
     v.add_argument("--factor", type=positive_float, default=100.0, help="zoom preset: magnification")
-    v.add_argument("--turns", type=float, default=1.0, help="orbit preset: turns")
+    v.add_argument("--turns", type=finite_float, default=1.0, help="orbit preset: turns")
     v.add_argument("--duration", type=positive_float, default=None, metavar="SECONDS",
                    help="length of the video; per seed for walks (default: 8, or 2 per seed for walks)")
     v.add_argument("--fps", type=positive_float, default=None, help="frames per second (default: 30; 60 "
                    "for official gen_video.py walks)")
     v.add_argument("--frames", type=positive_int, default=None, metavar="N",
                    help="exactly N frames, whatever --duration says (default: round(duration x fps))")
-    v.add_argument("--quality", type=float, default=8.0, help="0 (smallest file) .. 10 (best)")
+    v.add_argument("--quality", type=finite_float, default=8.0, help="0 (smallest file) .. 10 (best)")
     v.add_argument("--latent-mode", choices=("slerp", "lerp", "spline"), default=None,
                    help="latent interpolation (default: spline for walks, else slerp)")
     v.add_argument("--loop", action="store_true", help="return to the first keyframe at the end")
@@ -330,7 +330,7 @@ def _describe(e: BaseException) -> str:
         return "out of memory: choose a smaller size (creps export renders any size in tiles)"
     text = re.sub(r" at 0x[0-9a-fA-F]+", "", " ".join(str(e).split())) or type(e).__name__  # no addresses
     known = ("CheckpointError", "ValueError", "LatentFileError", "DatasetError", "DiskFullError", "FileNotFoundError",
-             "UnsafePickleError", "RuntimeError")
+             "UnsafePickleError", "RuntimeError", "ConnectionError")
     return text if type(e).__name__ in known else f"{type(e).__name__}: {text} (run with --debug for details)"
 
 

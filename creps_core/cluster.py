@@ -29,6 +29,8 @@ from .export import ExportSpec, ModelRef, Renderer, TileTask, export_image, line
 from .latents import LatentSpec
 from .views import View
 
+SCHEDULER_TIMEOUT_S = 10  # a scheduler that does not answer by then is reported, not waited for
+
 _ENGINES: dict[tuple[str, str, str], Engine] = {}
 
 
@@ -110,7 +112,12 @@ def open_client(workers: int | None = None, scheduler: str | None = None,
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as e:
+            raise ConnectionError(f"cannot reach the Dask scheduler at {scheduler} "
+                                  f"(within {SCHEDULER_TIMEOUT_S} s: {e})") from None
+        with client:
             yield client
         return
     n = workers or os.cpu_count() or 1

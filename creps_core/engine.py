@@ -37,6 +37,7 @@ from torch.nn import functional as F
 from .checkpoint import LoadedModel
 from .costs import line_macs_per_coordinate, pixel_macs
 from .latents import LatentSpace, LatentSpec
+from .line_cache import LineCache
 from .options import PRECISIONS
 from .network import FC_CLAMP, LRELU_GAIN, LRELU_SLOPE, CREPSGenerator, pixel_block_layers
 from .views import View
@@ -64,7 +65,10 @@ def pick_device(name: str = "auto") -> torch.device:
         if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
-    dev = torch.device(name)
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda, cuda:N or mps") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA was requested but no CUDA device is available")
     return dev
@@ -216,7 +220,7 @@ class LatentProgram:
     n_composed: int
     rank: int
     biline: int
-    lines: dict[int, "OrderedDict[float, torch.Tensor]"] = field(default_factory=lambda: {0: OrderedDict(), 1: OrderedDict()})
+    lines: dict[int, LineCache] = field(default_factory=lambda: {0: LineCache(), 1: LineCache()})
 
 
 def ws_key(ws: torch.Tensor) -> str:
@@ -411,8 +415,7 @@ class Engine:
             for part, values in zip(batch, outcomes):
                 if isinstance(values, BaseException):
                     continue
-                for k, v in zip(part, values):
-                    cache[k] = v.clone()  # own storage: an evicted row must not pin its whole batch
+                cache.put(part, values, reserve=self.max_cached_lines + len(missing))
                 self.stats.line_coords_computed += len(part)
                 if settled is not None:
                     settled(len(part))
@@ -420,9 +423,8 @@ class Engine:
             if failure is not None:  # e.g. cancelled: what was computed stays cached for the next request
                 raise failure
         self.stats.line_coords_reused += len(keys) - len(missing)
-        out = torch.stack([cache[k] for k in keys]) if keys else torch.empty(0)
-        while len(cache) > self.max_cached_lines:  # evict only after this request is served
-            cache.popitem(last=False)
+        out = cache.get(keys) if keys else torch.empty(0)
+        cache.trim(self.max_cached_lines)  # evict only after this request is served
         return out
 
     def _line_coords(self, view: View) -> tuple[torch.Tensor, torch.Tensor] | None:

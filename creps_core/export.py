@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import math
 import os
@@ -47,8 +48,8 @@ from .checkpoint import LoadedModel
 from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec
 from .metadata import METADATA_KEY, RenderRecord
-from .safe_files import (atomic_write, is_regular_file, open_exclusive, private_dir, remove_stale_temps,
-                         temp_sibling)
+from .safe_files import (NOFOLLOW, DiskFullError, atomic_write, disk_full, is_regular_file, no_space, open_exclusive,
+                         private_dir, remove_stale_temps, temp_sibling)
 from .network import CREPSGenerator
 from .progress import DONE, PYRAMID, RENDERING_TILES, WRITING, Progress
 from .views import View
@@ -65,8 +66,8 @@ ProgressFn = Callable[[Progress], None]
 CancelFn = Callable[[], bool]
 
 
-class DiskFullError(OSError):
-    """The disk filled up during an export; finished tiles are kept for a resume."""
+class NotEnoughSpace(DiskFullError):
+    """Refused before any work: the job's intermediate files cannot fit on the disk."""
 
 
 @dataclass(frozen=True)
@@ -343,6 +344,15 @@ def _tiles_row_major(store: TileStore, level: int, shape: tuple[int, int], tile:
             yield t
 
 
+class _WithoutDescriptor(io.BufferedRandom):
+    """A file whose descriptor is hidden.  tifffile hands whole arrays to numpy's ``tofile``, which
+    writes through the descriptor and loses a failed write (a full disk left a truncated TIFF that
+    was renamed into place as finished); without one tifffile writes through Python, which raises."""
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("writes go through Python, so that every failure raises")
+
+
 def _write_tiff(tmp: Path, store: TileStore, spec: ExportSpec, description: str, levels: int) -> None:
     import tifffile
 
@@ -350,7 +360,8 @@ def _write_tiff(tmp: Path, store: TileStore, spec: ExportSpec, description: str,
     # the writer's memory independent of the image size.
     opts = dict(dtype=np.uint8, tile=(spec.tile, spec.tile), photometric="rgb", compression=spec.compression,
                 metadata=None, buffersize=TIFF_BUFFER_TILES * spec.tile * spec.tile * 3)
-    with tifffile.TiffWriter(tmp, bigtiff=True) as tif:
+    opener = lambda path, flags: os.open(path, flags | NOFOLLOW)  # noqa: E731 -- never through a planted link
+    with _WithoutDescriptor(io.FileIO(tmp, "r+", opener=opener)) as f, tifffile.TiffWriter(f, bigtiff=True) as tif:
         h, w = spec.shape
         tif.write(_tiles_row_major(store, 0, spec.shape, spec.tile), shape=(h, w, 3), description=description,
                   subifds=levels or None, **opts)
@@ -448,11 +459,6 @@ def spec_from_record(record: RenderRecord, **overrides) -> ExportSpec:
     return replace(spec, **overrides)
 
 
-def _disk_full(e: OSError, where: Path) -> DiskFullError:
-    return DiskFullError(errno.ENOSPC, f"the disk holding {where} is full; free space and run the export again "
-                                       f"(finished tiles are kept and will be skipped)")
-
-
 def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, *,
                  cancel: CancelFn | None = None, renderer: Renderer | None = None,
                  keep_work: bool = False) -> Iterator[Progress]:
@@ -505,8 +511,9 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
             yield Progress(WRITING, 0, 1)
             _assemble(store, spec, out, make_record(spec, model, levels).to_json(), levels, cancel)
     except OSError as e:
-        if e.errno == errno.ENOSPC and not isinstance(e, DiskFullError):
-            raise _disk_full(e, out) from e
+        if no_space(e) and not isinstance(e, NotEnoughSpace):
+            raise disk_full(e, out, "free space and run the export again (finished tiles are kept and will "
+                                    "be skipped)") from None
         raise
     if not keep_work:
         store.remove()
@@ -517,7 +524,7 @@ def check_free_space(wd: Path, need: int) -> None:
     """Refuse work whose intermediate files (tiles, frames: ``need`` bytes) cannot fit on the disk."""
     free = shutil.disk_usage(wd).free
     if need > free:
-        raise DiskFullError(errno.ENOSPC, f"not enough disk space next to the output: the work files need "
+        raise NotEnoughSpace(errno.ENOSPC, f"not enough disk space next to the output: the work files need "
                                           f"{_size_text(need)}, {_size_text(free)} are free")
 
 

@@ -54,6 +54,7 @@ def lerp(a: torch.Tensor, b: torch.Tensor, t: float) -> torch.Tensor:
     return a + (b - a) * t
 
 
+MAX_MULTIPLIER = 1e6  # |psi|, interpolation t and direction amounts (sensible values are a few units)
 MAX_CARRIED_FLOATS = 131_072  # float32 values one spec may carry (512 KiB; ~700 kB in a provenance record)
 MAX_EDITS = 32  # direction edits on one latent
 MAX_NAME_CHARS = 64
@@ -127,8 +128,9 @@ class DirectionEdit:
         if not isinstance(self.name, str) or not 0 < len(self.name) <= MAX_NAME_CHARS:
             raise ValueError(f"a direction name is 1..{MAX_NAME_CHARS} characters, got {self.name!r}")
         if isinstance(self.amount, bool) or not isinstance(self.amount, (int, float)) \
-                or not math.isfinite(self.amount):
-            raise ValueError(f"direction {self.name!r}: the amount must be a finite number, got {self.amount!r}")
+                or not math.isfinite(self.amount) or abs(self.amount) > MAX_MULTIPLIER:
+            raise ValueError(f"direction {self.name!r}: the amount must be a finite number within "
+                             f"±{MAX_MULTIPLIER:g}, got {self.amount!r}")
         if self.layers is not None:
             a, b = self.layers
             if any(isinstance(i, bool) or not isinstance(i, int) for i in (a, b)) or not 0 <= a <= b < 1 << 10:
@@ -198,8 +200,10 @@ class LatentSpec:
                 raise ValueError(f"latent {name} must be a whole number in [0, {hi}), got {value!r}")
 
         def number(name: str, value) -> None:
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                raise ValueError(f"latent {name} must be a finite number, got {value!r}")
+            # bounded too: past float32's range a multiplier turns every w into inf (a black image)
+            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+                    or abs(value) > MAX_MULTIPLIER):
+                raise ValueError(f"latent {name} must be a finite number within ±{MAX_MULTIPLIER:g}, got {value!r}")
 
         whole("seed", self.seed, False)
         for name in ("mix_seed", "interp_seed"):

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import secrets
@@ -16,11 +17,30 @@ import stat
 from pathlib import Path
 from typing import BinaryIO, Callable
 
-_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
 
 
 class UnsafePathError(OSError):
     """A path this tool was about to write through is a link, or not ours."""
+
+
+class DiskFullError(OSError):
+    """A file could not be written for want of space; the message names the file."""
+
+
+# A full disk, a full quota and a file-size limit (RLIMIT_FSIZE) all mean: this file cannot be written.
+NO_SPACE_REASONS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+                    errno.EFBIG: "the file would exceed the size limit for files"}
+
+
+def no_space(e: BaseException) -> bool:
+    """True when ``e`` says the disk (or a size limit) is full."""
+    return isinstance(e, OSError) and e.errno in NO_SPACE_REASONS
+
+
+def disk_full(e: OSError, path: Path, advice: str = "free space and run again") -> DiskFullError:
+    """One line naming the file that could not be written and why."""
+    return DiskFullError(e.errno, f"{path} was not written: {NO_SPACE_REASONS[e.errno]}; {advice}")
 
 
 def temp_sibling(path: Path) -> Path:
@@ -53,7 +73,7 @@ def _alive(pid: int) -> bool:
 
 def open_exclusive(path: Path) -> BinaryIO:
     """Open a new file for writing: fails if anything (file or link) already has the name."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | NOFOLLOW, 0o644)
     return os.fdopen(fd, "wb")
 
 
@@ -69,6 +89,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None] | by
             else:
                 write(f)
         os.replace(tmp, path)
+    except OSError as e:
+        if no_space(e) and not isinstance(e, DiskFullError):
+            raise disk_full(e, path) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
     return path

@@ -116,12 +116,76 @@ def _load_storage_bytes(blob: Any) -> Any:
             raise pickle.UnpicklingError(f"a tensor storage blob is a broken zip ({e})") from None
         if any(e.compress_type != zipfile.ZIP_STORED or e.file_size > len(blob) for e in entries):
             raise UnsafePickleError("a tensor storage blob is compressed (it would inflate past its size)")
+    else:
+        check_legacy_storage_sizes(bytes(blob))
     # torch's weights_only loader has its own allow-list; it refuses code too.
     try:
         return torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UnsafePickleError(f"a tensor storage blob was refused by torch's weights-only loader ({first[:200]})") from None
+
+
+# The legacy (non-zip) torch.save format, which torch.Storage.__reduce__ writes into every official
+# pickle: five small pickles (magic, version, system info, the object, the storage keys), then each
+# storage as an 8-byte element count and its bytes.  torch allocates the count the object pickle
+# declares before it reads a byte, so the counts are checked against the bytes present first.
+_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+_LEGACY_STORAGE_TYPES = {"FloatStorage": 4, "DoubleStorage": 8, "HalfStorage": 2, "BFloat16Storage": 2,
+                         "LongStorage": 8, "IntStorage": 4, "ShortStorage": 2, "CharStorage": 1,
+                         "ByteStorage": 1, "BoolStorage": 1, "UntypedStorage": 1}
+MAX_STORAGE_BYTES = 1 << 34  # 16 GiB: far above any generator's largest tensor
+
+
+class _StorageSizeReader(pickle.Unpickler):
+    """Unpickles the header pickles of a legacy blob into plain data, recording each storage it
+    declares instead of creating it."""
+
+    def __init__(self, f: BinaryIO) -> None:
+        super().__init__(f)
+        self.storages: dict[Any, tuple[int, int]] = {}  # key -> (element count, element size)
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module == "torch" and name in _LEGACY_STORAGE_TYPES:
+            return _LEGACY_STORAGE_TYPES[name]  # the element size stands in for the type
+        raise UnsafePickleError(f"refused global '{module}.{name}' in a tensor storage blob")
+
+    def persistent_load(self, pid: Any) -> Any:
+        if not (isinstance(pid, tuple) and len(pid) == 6 and pid[0] in ("storage", b"storage")):
+            raise UnsafePickleError("a tensor storage blob declares something other than a storage")
+        _, element_size, key, _location, numel, view = pid
+        if not isinstance(element_size, int) or not isinstance(numel, int) or numel < 0 or view is not None:
+            raise UnsafePickleError("a tensor storage blob declares a malformed storage")
+        if not isinstance(key, (str, bytes)):
+            raise UnsafePickleError("a tensor storage blob names a storage by something other than a string")
+        self.storages[key] = (numel, element_size)
+        return None
+
+
+def check_legacy_storage_sizes(blob: bytes) -> None:
+    """Refuse a legacy storage blob whose storages claim more bytes than it holds (or than any
+    tensor needs), before torch allocates them."""
+    f = io.BytesIO(blob)
+    reader = _StorageSizeReader(f)
+    header = []
+    for _ in range(5):
+        check_structure(f)
+        header.append(reader.load())
+    magic, version, _info, _obj, keys = header
+    if magic != _LEGACY_MAGIC or version != 1001:
+        raise pickle.UnpicklingError("a tensor storage blob is not in torch's serialization format")
+    if not isinstance(keys, list) or set(map(type, keys)) - {str, bytes} or set(keys) != set(reader.storages):
+        raise UnsafePickleError("a tensor storage blob's storage keys do not match the storages it declares")
+    rest = len(blob) - f.tell()
+    claimed = sum(n * size for n, size in reader.storages.values())
+    if claimed > min(rest - 8 * len(keys), MAX_STORAGE_BYTES):
+        raise UnsafePickleError(f"a tensor storage blob claims {claimed} bytes of storage but holds {rest}")
+    at = f.tell()
+    for k in keys:  # each storage repeats its element count before its bytes
+        numel, size = reader.storages[k]
+        if int.from_bytes(blob[at:at + 8], "little", signed=True) != numel:
+            raise UnsafePickleError("a tensor storage blob's stored sizes disagree with its declared ones")
+        at += 8 + numel * size
 
 
 _NUMERIC_KINDS = set("biufc")
@@ -286,7 +350,12 @@ def module_state_dict(record: ObjectRecord) -> dict[str, torch.Tensor]:
             state = state[0]
         if not isinstance(state, dict):
             raise UnsafePickleError(f"module {prefix or '<root>'} has no state")
+        for group in ("_parameters", "_buffers", "_modules"):
+            if not isinstance(state.get(group) or {}, dict):
+                raise UnsafePickleError(f"module {prefix or '<root>'}: {group} is not a dict")
         skip = state.get("_non_persistent_buffers_set") or set()
+        if not isinstance(skip, (set, frozenset, list, tuple)):
+            raise UnsafePickleError(f"module {prefix or '<root>'}: _non_persistent_buffers_set is not a set")
         for group in ("_parameters", "_buffers"):
             for key, value in (state.get(group) or {}).items():
                 if value is None or (group == "_buffers" and key in skip):

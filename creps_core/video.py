@@ -24,6 +24,7 @@ its own frame's latent and view (``creps render --from`` re-renders one).
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -43,7 +44,8 @@ from .latents import Floats, LatentSpec, slerp
 from .metadata import RenderRecord, read_record, write_png
 from .export import TileStore, check_free_space, model_identity, work_dir
 from .progress import DONE, ENCODING, RENDERING_FRAMES, Progress
-from .safe_files import atomic_write, open_exclusive, remove_stale_temps, temp_sibling
+from .safe_files import (DiskFullError, atomic_write, disk_full, no_space, open_exclusive, remove_stale_temps,
+                         temp_sibling)
 from .views import View, Warp
 
 EASINGS: dict[str, Callable[[float], float]] = {
@@ -56,6 +58,8 @@ LATENT_MODES = ("slerp", "lerp", "spline")
 MAX_FPS = 1000.0
 MAX_FRAMES = 10_000_000  # about 92 hours at 30 fps
 MAX_FRAME_SIDE = 16384  # the largest frame H.264 and VP9 encoders take
+MAX_TURNS = 1000  # orbit preset: four keyframes a turn
+MAX_SPEC_BYTES = 64 << 20  # a video spec is JSON of keyframes (~1 kB each)
 VIDEO_FORMATS = {".mp4": "mp4", ".webm": "webm", ".gif": "gif"}
 PNG_SEQUENCE = re.compile(r"[^%]*%0?[1-9]?d[^%]*\.png")  # one printf number: frame%05d.png, %d.png
 
@@ -322,6 +326,8 @@ def zoom_into(view: View, latent: LatentSpec, point: tuple[float, float], factor
 
 def orbit(view: View, latent: LatentSpec, turns: float = 1.0, duration: float = 8.0) -> list[Keyframe]:
     """Rotate about the view centre, in quarter-turn linear segments (loops seamlessly for whole turns)."""
+    if not (math.isfinite(turns) and abs(turns) <= MAX_TURNS):
+        raise ValueError(f"orbit turns must be a number in -{MAX_TURNS}..{MAX_TURNS}, got {turns}")
     n = max(1, math.ceil(abs(turns) * 4))
     step = 360.0 * turns / n
     return [Keyframe(view.with_(rotation=view.rotation + step * i), latent, duration / n, "linear")
@@ -356,7 +362,39 @@ def save_spec(path: str | os.PathLike, spec: VideoSpec) -> None:
 
 
 def load_spec(path: str | os.PathLike) -> VideoSpec:
-    return VideoSpec.from_dict(json.loads(Path(path).read_text()))
+    """A video spec from JSON; anything malformed is one ValueError naming the file and the field."""
+    path = Path(path)
+    if path.stat().st_size > MAX_SPEC_BYTES:
+        raise ValueError(f"{path}: too large to be a video spec ({path.stat().st_size:,} bytes)")
+    try:
+        data = json.loads(path.read_text(), parse_constant=_refuse_constant)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path}: not a video spec (invalid JSON: {e})") from None
+    if not isinstance(data, dict) or not isinstance(data.get("keyframes"), list):
+        raise ValueError(f"{path}: not a video spec (it needs a 'keyframes' list)")
+    for field_name in ("width", "height", "frames"):
+        value = data.get(field_name)
+        if field_name in data and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"{path}: {field_name} must be a whole number, got {value!r}")
+    for field_name in ("fps", "quality"):
+        value = data.get(field_name, 1)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{path}: {field_name} must be a number, got {value!r}")
+    for i, k in enumerate(data["keyframes"]):
+        if not isinstance(k, dict) or not isinstance(k.get("view"), dict) or not isinstance(k.get("latent"), dict):
+            raise ValueError(f"{path}: keyframe {i} needs a 'view' and a 'latent' object")
+        if isinstance(k.get("duration", 2.0), bool) or not isinstance(k.get("duration", 2.0), (int, float)):
+            raise ValueError(f"{path}: keyframe {i} duration must be a number, got {k.get('duration')!r}")
+    try:
+        return VideoSpec.from_dict(data)
+    except KeyError as e:
+        raise ValueError(f"{path}: the video spec lacks {e}") from None
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def _refuse_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a number a video can use")
 
 
 # ----- writing ---------------------------------------------------------------------------------
@@ -475,10 +513,16 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
                 yield Progress(ENCODING, index + 1, total)
         finally:
             writer.close()
+        if fmt != "gif":
+            _check_encoded(tmp, out, total)
         with open_exclusive(sidecar_tmp) as f:
             f.write(record.to_json().encode())
         os.replace(tmp, out)
         os.replace(sidecar_tmp, sidecar)
+    except OSError as e:
+        if no_space(e) and not isinstance(e, DiskFullError):
+            raise disk_full(e, out, "free space and run again (finished frames are kept)") from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
         sidecar_tmp.unlink(missing_ok=True)
@@ -545,6 +589,22 @@ def _render_frames(engine: Engine, spec: VideoSpec, cells: list[VideoSpec], colu
         save(index, states, layout(images, columns, rows))
         made += 1
         yield Progress(RENDERING_FRAMES, kept + made, total, (time.monotonic() - start) / made * (len(todo) - made))
+
+
+def _check_encoded(tmp: Path, out: Path, frames: int) -> None:
+    """Refuse a video the encoder did not finish.  imageio never looks at ffmpeg's exit status, so
+    a write that failed inside ffmpeg (a full disk) would otherwise leave a short file under the
+    final name, reported as written."""
+    import imageio.v2 as iio
+
+    try:
+        with iio.get_reader(tmp, format="FFMPEG") as reader:
+            found = reader.count_frames()
+    except (OSError, RuntimeError):  # ffmpeg cannot even read the file's header
+        found = 0
+    if found != frames:
+        raise OSError(errno.EIO, f"{out} was not written: the encoder stopped after {found} of {frames} frames "
+                                 "(is its disk full? free space and run again; finished frames are kept)")
 
 
 def official_walk(view: View, seeds: Sequence[int], grid: tuple[int, int] = (1, 1), num_keyframes: int | None = None,

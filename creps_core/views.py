@@ -327,7 +327,22 @@ class View:
 
     @classmethod
     def from_dict(cls, d: dict) -> "View":
-        return cls(width=int(d["width"]), height=int(d["height"]), center=tuple(float(c) for c in d.get("center", (0.5, 0.5))),
-                   zoom=float(d.get("zoom", 1)), rotation=float(d.get("rotation", 0)), warp=Warp.from_dict(d.get("warp")),
-                   span=float(d.get("span", 1)), snap=bool(d.get("snap", False)),
+        center = d.get("center", (0.5, 0.5))
+        if not isinstance(center, (list, tuple)):
+            raise ValueError(f"view center must be a pair of numbers, got {center!r}")
+        return cls(width=_field(d, "width", int), height=_field(d, "height", int),
+                   center=tuple(_field({"center": c}, "center", float) for c in center),
+                   zoom=_field(d, "zoom", float, 1), rotation=_field(d, "rotation", float, 0),
+                   warp=Warp.from_dict(d.get("warp")), span=_field(d, "span", float, 1),
+                   snap=bool(d.get("snap", False)),
                    window=tuple(d["window"]) if d.get("window") else None)
+
+
+def _field(d: dict, name: str, kind: type, default: object = None) -> int | float:
+    """``d[name]`` as a number of ``kind`` (a missing one: ``default``, or KeyError when required);
+    a value of another type is a ValueError that names the field."""
+    value = d[name] if default is None else d.get(name, default)
+    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())  # not nan, inf or 2.5
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not whole):
+        raise ValueError(f"view {name} must be a {'whole number' if kind is int else 'number'}, got {value!r}")
+    return kind(value)

@@ -14,7 +14,6 @@ responsive.  Exactly one of ``finished``, ``cancelled`` or ``failed`` is emitted
 
 from __future__ import annotations
 
-import errno
 import threading
 import traceback
 from pathlib import Path
@@ -26,6 +25,7 @@ from creps_core import export, video
 from creps_core.checkpoint import LoadedModel
 from creps_core.engine import Engine, RenderCancelled
 from creps_core.progress import Progress, format_duration
+from creps_core.safe_files import DiskFullError, no_space
 
 JobFn = Callable[[Callable[[Progress], None], Callable[[], bool]], object]
 
@@ -33,9 +33,9 @@ JobFn = Callable[[Callable[[Progress], None], Callable[[], bool]], object]
 def describe_error(e: BaseException) -> str:
     """A message a user can act on (no traceback)."""
     if isinstance(e, OSError):
-        if e.errno == errno.ENOSPC:
-            return str(e) if "full" in str(e) or "space" in str(e) else f"The disk is full: {e.strerror or e}"
         where = f" ({e.filename})" if getattr(e, "filename", None) else ""
+        if no_space(e) and not isinstance(e, DiskFullError):  # ours already name the file and what to do
+            return f"The disk is full: {e.strerror or e}{where}"
         return f"{e.strerror or e}{where}"
     if isinstance(e, MemoryError):
         return "Out of memory: choose a smaller tile size or output size"

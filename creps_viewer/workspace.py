@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from creps_core.engine import PRECISIONS
 from creps_core.latents import LatentSpec
 from creps_core.safe_files import atomic_write
 from creps_core.video import Keyframe
 
+from .panels.render import PREVIEW_SCALES
 from .state import Bookmark, Geometry, RenderSettings
 
 FORMAT = "creps-explorer-workspace"
@@ -29,10 +32,41 @@ MAX_WORKSPACE_BYTES = 16 << 20
 
 
 def _viewport_size(value) -> tuple[int, int]:
-    w, h = (int(x) for x in value)
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in value)):
+        raise ValueError(f"viewport_size must be two whole numbers, got {str(value)[:60]}")
+    w, h = value
     if not (16 <= w <= MAX_VIEWPORT_SIDE and 16 <= h <= MAX_VIEWPORT_SIDE):
         raise ValueError(f"viewport size {w}x{h} is outside 16..{MAX_VIEWPORT_SIDE} pixels a side")
     return w, h
+
+
+def _render_settings(d: dict) -> RenderSettings:
+    """Render settings as the render panel could have set them; anything else is refused here."""
+    settings = RenderSettings.from_dict(d)
+    device = settings.device
+    if not isinstance(device, str) or not (device in ("auto", "cpu", "mps")
+                                           or re.fullmatch(r"cuda(:\d{1,3})?", device)):
+        raise ValueError(f"render device must be auto, cpu, cuda, cuda:N or mps, got {str(device)[:40]!r}")
+    if settings.precision not in PRECISIONS:
+        raise ValueError(f"render precision must be one of {', '.join(PRECISIONS)}, "
+                         f"got {str(settings.precision)[:40]!r}")
+    scales = [scale for scale, _ in PREVIEW_SCALES]
+    if isinstance(settings.preview_scale, bool) or settings.preview_scale not in scales:
+        raise ValueError(f"render preview_scale must be one of {scales}, got {str(settings.preview_scale)[:40]}")
+    if not isinstance(settings.exact, bool):
+        raise ValueError(f"render exact must be true or false, got {str(settings.exact)[:40]}")
+    return settings
+
+
+def _of_type(d: dict, name: str, kind: type, default: object) -> object:
+    """``d[name]`` (or ``default``) when it is a ``kind``: a list where a dict belongs is refused by name."""
+    value = d.get(name, default)
+    if not isinstance(value, kind):
+        raise ValueError(f"{name} must be {'an object' if kind is dict else 'a list'}, got {type(value).__name__}")
+    if kind is list and not all(isinstance(item, dict) for item in value):
+        raise ValueError(f"every entry of {name} must be an object")
+    return value
 
 
 class WorkspaceError(Exception):
@@ -59,12 +93,16 @@ class Workspace:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Workspace":
-        return cls(checkpoint=str(d.get("checkpoint", "")), checkpoint_sha256=str(d.get("checkpoint_sha256", "")),
-                   latent=LatentSpec.from_dict(d.get("latent", {})), geometry=Geometry.from_dict(d.get("geometry", {})),
-                   render=RenderSettings.from_dict(d.get("render", {})),
+        for name in ("checkpoint", "checkpoint_sha256"):
+            if not isinstance(d.get(name, ""), str):
+                raise ValueError(f"{name} must be text, got {type(d[name]).__name__}")
+        return cls(checkpoint=d.get("checkpoint", ""), checkpoint_sha256=d.get("checkpoint_sha256", ""),
+                   latent=LatentSpec.from_dict(_of_type(d, "latent", dict, {})),
+                   geometry=Geometry.from_dict(_of_type(d, "geometry", dict, {})),
+                   render=_render_settings(_of_type(d, "render", dict, {})),
                    viewport_size=_viewport_size(d.get("viewport_size", (512, 512))),
-                   bookmarks=[Bookmark.from_dict(b) for b in d.get("bookmarks", [])],
-                   keyframes=[Keyframe.from_dict(k) for k in d.get("keyframes", [])])
+                   bookmarks=[Bookmark.from_dict(b) for b in _of_type(d, "bookmarks", list, [])],
+                   keyframes=[Keyframe.from_dict(k) for k in _of_type(d, "keyframes", list, [])])
 
 
 def save_workspace(path: str | os.PathLike, ws: Workspace) -> Path:
@@ -83,9 +121,12 @@ def load_workspace(path: str | os.PathLike) -> Workspace:
         raise WorkspaceError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise WorkspaceError(f"{path}: not a CREPS Explorer workspace")
-    if int(d.get("version", 0)) > VERSION:
-        raise WorkspaceError(f"{path}: made by a newer CREPS Explorer (version {d['version']})")
+    version = d.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise WorkspaceError(f"{path}: invalid workspace (version must be a whole number, got {str(version)[:40]})")
+    if version > VERSION:
+        raise WorkspaceError(f"{path}: made by a newer CREPS Explorer (version {version})")
     try:
         return Workspace.from_dict(d)
-    except (KeyError, TypeError, ValueError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
         raise WorkspaceError(f"{path}: invalid workspace ({type(e).__name__}: {e})") from None

@@ -95,6 +95,22 @@ def test_damaged_tiles_are_rerendered_and_named(engine, tmp_path, capsys, ckpt):
     assert np.array_equal(ex.read_image(out), engine.render_u8(LATENT, VIEW))
 
 
+def test_tiles_claiming_a_huge_shape_or_another_dtype_are_rerendered(engine, tmp_path, capsys, ckpt):
+    """A header can claim any shape (reading it would allocate that much); a float tile of the right
+    shape is still not an RGB tile."""
+    out = tmp_path / "p.tif"
+    wd = interrupted(engine, out)
+    with open(wd / "L0_1_0.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False,
+                                                 "shape": (10**9, 10**9, 3)})
+    np.save(wd / "L0_1_1.npy", np.zeros((16, 16, 3), np.float32))
+    assert main(["export", str(out), "-c", str(ckpt), "--seed", "5", "--size", "48x32", "--tile", "16",
+                 "--trunc", "1"]) == 0
+    err = capsys.readouterr().err
+    assert "damaged tile" in err and "L0_1_0.npy" in err and "L0_1_1.npy" in err
+    assert np.array_equal(ex.read_image(out), engine.render_u8(LATENT, VIEW))
+
+
 def test_cli_says_one_line_for_a_planted_link(tmp_path, victim, ckpt, capsys):
     out = tmp_path / "x.tif"
     ex.work_dir(out).symlink_to(victim, target_is_directory=True)

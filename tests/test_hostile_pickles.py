@@ -25,7 +25,7 @@ def mutated_dtype_scalar() -> bytes:
 
 def subarray_dtype_scalar() -> bytes:
     """The same with a subarray dtype spec asked for directly."""
-    dtype = b"cnumpy\ndtype\n" + b"X\x0a\x00\x00\x00(1000,)f8" + b"\x89\x88\x87R"
+    dtype = b"cnumpy\ndtype\n" + b"X\x09\x00\x00\x00(1000,)f8" + b"\x89\x88\x87R"
     return PROTO + b"cnumpy.core.multiarray\nscalar\n" + dtype + b"C\x08" + b"\x00" * 8 + b"\x86R."
 
 
@@ -44,18 +44,71 @@ def deep_lists(depth: int = 50_000) -> bytes:
     return PROTO + b"]" * depth + b"a" * (depth - 1) + b"."
 
 
+def inflating_legacy_storage(numel: int = 3 << 28) -> bytes:
+    """A storage blob in torch's legacy format (the one official pickles hold) declaring 3 GiB of
+    floats but storing 16 bytes: torch would allocate the declared size before reading."""
+    import io
+    import pickle
+
+    import torch
+
+    storage = object()
+
+    class Declares(pickle.Pickler):
+        def persistent_id(self, obj):
+            return ("storage", torch.FloatStorage, "0", "cpu", numel, None) if obj is storage else None
+
+    main = io.BytesIO()
+    Declares(main, protocol=2).dump(storage)
+    info = {"protocol_version": 1001, "little_endian": True, "type_sizes": {"short": 2, "int": 4, "long": 4}}
+    blob = b"".join(pickle.dumps(x, protocol=2) for x in (0x1950A86A20F9469CFC6C, 1001, info))
+    blob += main.getvalue() + pickle.dumps(["0"], protocol=2) + struct.pack("<q", numel) + b"\0" * 16
+    # {'G_ema': torch.storage._load_from_bytes(blob)}, the way official pickles spell a storage
+    return (b"\x80\x03}X\x05\x00\x00\x00G_emactorch.storage\n_load_from_bytes\nB" + struct.pack("<I", len(blob))
+            + blob + b"\x85Rs.")
+
+
+CHILD_MEMORY = 2 << 30  # address space of each child: a regression fails here instead of swapping
+
+
+def _bounded_memory() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
+
+
+def run_info(path) -> subprocess.CompletedProcess:
+    """`creps info PATH` in a child process with bounded memory."""
+    return subprocess.run([sys.executable, "-m", "creps_core.cli", "info", str(path)], capture_output=True, text=True,
+                          timeout=120, preexec_fn=_bounded_memory)
+
+
+def with_a_call_after(attack: bytes, sentinel) -> bytes:
+    """(attack, os.system('touch SENTINEL')): a loader that got past the attack would meet code next."""
+    call = b"cos\nsystem\n(V" + f"touch {sentinel}".encode() + b"\ntR"
+    return attack[:2] + b"(" + attack[2:-1] + call + b"t."
+
+
 @pytest.mark.parametrize("make", [mutated_dtype_scalar, subarray_dtype_scalar, deep_tuple_key, memo_far_ahead,
-                                  deep_lists])
+                                  deep_lists, inflating_legacy_storage])
 def test_hostile_pickle_gives_one_line_and_exit_1(tmp_path, make):
-    path = tmp_path / "model.pkl"
-    path.write_bytes(make())
+    path, sentinel = tmp_path / "model.pkl", tmp_path / "SENTINEL"
+    path.write_bytes(with_a_call_after(make(), sentinel))
     before = hashlib.sha256(path.read_bytes()).hexdigest()
-    run = subprocess.run([sys.executable, "-m", "creps_core.cli", "info", str(path)], capture_output=True, text=True,
-                         timeout=120)
+    run = run_info(path)
     assert run.returncode == 1, (run.returncode, run.stderr[-500:])  # not a signal (negative) or a traceback
     lines = run.stderr.strip().splitlines()
     assert len(lines) == 1 and str(path) in lines[0] and "Traceback" not in run.stderr
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    assert not sentinel.exists()
+
+
+def test_a_legacy_storage_claiming_more_than_it_holds_is_refused_before_allocation(tmp_path):
+    path = tmp_path / "model.pkl"
+    path.write_bytes(inflating_legacy_storage())
+    assert path.stat().st_size < 400
+    run = run_info(path)
+    assert run.returncode == 1 and "claims 3221225472 bytes of storage but holds" in run.stderr, run.stderr[-500:]
 
 
 def test_a_tensor_that_claims_more_values_than_stored_is_refused(tmp_path, monkeypatch):

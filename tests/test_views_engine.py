@@ -220,6 +220,23 @@ def test_views_wider_than_the_line_cache_render(model):
     assert torch.equal(engine.render(SPEC, view), Engine(model).render(SPEC, view))
 
 
+def test_line_cache_keeps_the_newest_lines_in_a_bounded_slab():
+    from creps_core.line_cache import LineCache
+
+    cache = LineCache()
+    for start in range(0, 400, 40):  # ten requests of 40 new lines, the cache capped at 100
+        keys = [float(k) for k in range(start, start + 40)]
+        cache.put(keys, torch.tensor(keys).unsqueeze(1).repeat(1, 3), reserve=140)
+        assert torch.equal(cache.get(keys)[:, 0], torch.tensor(keys))
+        cache.trim(100)
+    assert len(cache) == 100 and 299.0 not in cache and 300.0 in cache
+    assert torch.equal(cache.get([399.0, 300.0])[:, 2], torch.tensor([399.0, 300.0]))
+    assert cache._slab.shape[0] == 140  # evicted rows were reused: the slab never grew past its reserve
+    cache.trim(10)  # a much lower limit gives the memory back
+    assert len(cache) == 10 and cache._slab.shape[0] == 10
+    assert torch.equal(cache.get([300.0, 399.0])[:, 1], torch.tensor([300.0, 399.0]))
+
+
 def test_cancel_during_line_evaluation_keeps_finished_lines(model):
     engine = Engine(model, line_chunk=16)
     calls = {"n": 0}

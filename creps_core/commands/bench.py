@@ -12,14 +12,19 @@ import torch
 from ..costs import frame_flops, matmul_gflops
 from ..engine import compute_dtype
 from ..views import View
-from .common import build_latent, build_view, check_class, make_engine, one_seed, open_network, set_threads
+from ..options import UsageError
+from .common import (MAX_BENCH_REPEAT, build_latent, build_view, check_class, check_in_memory, make_engine, one_seed,
+                     open_network, set_threads)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.repeat > MAX_BENCH_REPEAT:
+        raise UsageError(f"--repeat is at most {MAX_BENCH_REPEAT} frames, got {args.repeat}")
     set_threads(args.threads)
     model = open_network(args)
     check_class(args, model)
     view = build_view(args, View(256, 256))
+    check_in_memory(view)
     engine = make_engine(model, args.device, args.precision, workers=args.threads)
     seed = one_seed(args)
     latent = build_latent(args, 0 if seed is None else seed)

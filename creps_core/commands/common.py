@@ -134,6 +134,19 @@ def build_view(args: argparse.Namespace, base: View) -> View:
     return view
 
 
+# `creps render` and `creps bench` hold a whole float image (12 bytes/pixel) in memory; beyond
+# this, `creps export` renders in tiles.
+MAX_IN_MEMORY_PIXELS = 64_000_000
+MAX_BENCH_REPEAT = 1000
+
+
+def check_in_memory(view: View) -> None:
+    """Refuse, before any work, a frame too large to hold in memory at once."""
+    if view.width * view.height > MAX_IN_MEMORY_PIXELS:
+        raise UsageError(f"{view.width}x{view.height} is too large to hold in memory here; "
+                         "`creps export` renders any size in tiles with bounded memory")
+
+
 def make_engine(model: LoadedModel, device: str, precision: str, workers: int | None = None) -> Engine:
     """An engine (``auto`` precision resolved); says when the precision is slow on this device."""
     engine = Engine(model, device=device, precision=precision, workers=workers)

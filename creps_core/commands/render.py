@@ -19,13 +19,13 @@ from ..latents import LatentSpec
 from ..metadata import RenderRecord, read_record, write_png
 from ..options import MAX_SEEDS, SweepArg, UsageError, parse_sweep
 from ..progress import RENDERING
+from ..safe_files import atomic_write
 from ..views import View
-from .common import (CALIBRATE_ABOVE_PIXELS, RENDER_BAR_DELAY_S, TerminalProgress, announce_estimate, build_latent,
-                     build_view, check_class, estimate_seconds, fraction_to_progress, latent_sources, make_engine,
-                     note_noise_mode, open_for_record, open_network, seeds_or)
+from .common import (CALIBRATE_ABOVE_PIXELS, MAX_IN_MEMORY_PIXELS, RENDER_BAR_DELAY_S, TerminalProgress,
+                     announce_estimate, build_latent, build_view, check_class, check_in_memory, estimate_seconds,
+                     fraction_to_progress, latent_sources, make_engine, note_noise_mode, open_for_record,
+                     open_network, seeds_or)
 
-# `creps render` holds a whole float image (12 bytes/pixel) in memory; beyond this, export in tiles.
-MAX_RENDER_PIXELS = 64_000_000
 GRID_NAME = "grid"
 
 
@@ -116,16 +116,14 @@ def _plan(args: argparse.Namespace):
 
 
 def _check_size(plan: Plan, jobs: list) -> None:
-    big = next((v for _, _, v in jobs if v.width * v.height > MAX_RENDER_PIXELS), None)
-    if big is not None:
-        raise UsageError(f"{big.width}x{big.height} is too large to hold in memory here; "
-                         "`creps export` renders any size in tiles with bounded memory")
+    for _, _, view in jobs:
+        check_in_memory(view)
     if plan.grid is not None:
         columns, rows = plan.grid
         if len(jobs) > columns * rows:
             raise UsageError(f"--grid {columns}x{rows} holds {columns * rows} images; this render makes {len(jobs)}")
         view = jobs[0][2]
-        if columns * rows * view.width * view.height > MAX_RENDER_PIXELS:
+        if columns * rows * view.width * view.height > MAX_IN_MEMORY_PIXELS:
             raise UsageError(f"a {columns}x{rows} grid of {view.width}x{view.height} images is too large to "
                              "hold in memory here; choose a smaller --size or grid")
 
@@ -148,7 +146,8 @@ def run(args: argparse.Namespace) -> int:
         with TerminalProgress("%", delay=RENDER_BAR_DELAY_S) as bar:
             img = engine.render(spec, view, exact=plan.exact, progress=fraction_to_progress(bar, RENDERING))
         if args.save_raw:
-            np.save(outdir / f"{name}.npy", img.numpy().astype(np.float32))
+            raw = img.numpy().astype(np.float32)
+            atomic_write(outdir / f"{name}.npy", lambda f: np.save(f, raw))
         if args.save_ws:
             print(f"wrote {save_ws(outdir / f'{name}.npz', engine.ws(spec).cpu().numpy())}")
         if plan.grid is not None:
