@@ -297,3 +297,16 @@ def test_parallel_chunks_give_the_same_pixels_as_one_worker(model, view):
     assert one.stats.line_coords_computed == many.stats.line_coords_computed
     exact_one = one.render(SPEC, view, exact=True)
     assert torch.allclose(exact_one, many.render(SPEC, view, exact=True), atol=1e-5)
+
+
+def test_frozen_layers_keep_their_scaled_weights_until_the_weights_change():
+    from creps_core.network import FullyConnected
+
+    fc = FullyConnected(8, 4, lr_multiplier=0.5).requires_grad_(False)
+    w1, _ = fc.scaled()
+    assert fc.scaled()[0] is w1 and torch.equal(w1, fc.weight * fc.weight_gain)
+    fc.load_state_dict({"weight": torch.ones(4, 8), "bias": torch.zeros(4)})  # new weights, same tensors
+    assert torch.equal(fc.scaled()[0], torch.full((4, 8), fc.weight_gain))
+    fc.requires_grad_(True)  # training: the product is part of the graph every time
+    w, b = fc.scaled()
+    assert w.requires_grad and w is not fc.scaled()[0]
