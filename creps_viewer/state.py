@@ -10,6 +10,7 @@ immutable.
 
 from __future__ import annotations
 
+import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING
 
@@ -19,6 +20,7 @@ from creps_core.checkpoint import LoadedModel
 from creps_core.costs import line_macs_per_coordinate, pixel_macs
 from creps_core.demo import model_label
 from creps_core.latents import LatentSpec
+from creps_core.options import PRECISIONS
 from creps_core.video import Keyframe
 from creps_core.views import View, Warp
 
@@ -67,8 +69,23 @@ class Geometry:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Geometry":
-        return cls(center=tuple(float(c) for c in d.get("center", (0.5, 0.5))), zoom=float(d.get("zoom", 1.0)),
-                   rotation=float(d.get("rotation", 0.0)), warp=Warp.from_dict(d.get("warp")))
+        """A geometry from a file: numbers must be numbers (a string such as "1.5" is refused)."""
+        center = d.get("center", (0.5, 0.5))
+        if not isinstance(center, (list, tuple)) or len(center) != 2:
+            raise ValueError(f"geometry centre must be two numbers, got {str(center)[:40]}")
+        return cls(center=(_number(center[0], "centre"), _number(center[1], "centre")),
+                   zoom=_number(d.get("zoom", 1.0), "zoom"), rotation=_number(d.get("rotation", 0.0), "rotation"),
+                   warp=Warp.from_dict(d.get("warp")))
+
+
+def _number(value: object, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"geometry {name} must be a number, got {str(value)[:40]!r}")
+    return float(value)
+
+
+PREVIEW_SCALES = ((1, "off (full resolution only)"), (2, "1/2 size"), (4, "1/4 size"), (8, "1/8 size"))
+DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
 
 
 @dataclass(frozen=True)
@@ -79,6 +96,20 @@ class RenderSettings:
     precision: str = "fp32"
     preview_scale: int = 4  # the coarse preview is 1/preview_scale of the viewport per side (1 = off)
     exact: bool = False
+
+    def __post_init__(self) -> None:
+        """Only what the Render tab could have set: settings read from a file that the panel could
+        not show are refused here, before they reach the window."""
+        if not isinstance(self.device, str) or not re.fullmatch(DEVICE_PATTERN, self.device):
+            raise ValueError(f"render device must be auto, cpu, cuda, cuda:N or mps, got {str(self.device)[:40]!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"render precision must be one of {', '.join(PRECISIONS)}, "
+                             f"got {str(self.precision)[:40]!r}")
+        scales = [scale for scale, _ in PREVIEW_SCALES]
+        if isinstance(self.preview_scale, bool) or self.preview_scale not in scales:
+            raise ValueError(f"render preview_scale must be one of {scales}, got {str(self.preview_scale)[:40]}")
+        if not isinstance(self.exact, bool):
+            raise ValueError(f"render exact must be true or false, got {str(self.exact)[:40]}")
 
     def to_dict(self) -> dict:
         return asdict(self)

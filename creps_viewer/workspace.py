@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from creps_core.engine import PRECISIONS
 from creps_core.latents import LatentSpec
 from creps_core.safe_files import atomic_write
 from creps_core.video import Keyframe
 
-from .panels.render import PREVIEW_SCALES
 from .state import Bookmark, Geometry, RenderSettings
 
 FORMAT = "creps-explorer-workspace"
@@ -39,24 +36,6 @@ def _viewport_size(value) -> tuple[int, int]:
     if not (16 <= w <= MAX_VIEWPORT_SIDE and 16 <= h <= MAX_VIEWPORT_SIDE):
         raise ValueError(f"viewport size {w}x{h} is outside 16..{MAX_VIEWPORT_SIDE} pixels a side")
     return w, h
-
-
-def _render_settings(d: dict) -> RenderSettings:
-    """Render settings as the render panel could have set them; anything else is refused here."""
-    settings = RenderSettings.from_dict(d)
-    device = settings.device
-    if not isinstance(device, str) or not (device in ("auto", "cpu", "mps")
-                                           or re.fullmatch(r"cuda(:\d{1,3})?", device)):
-        raise ValueError(f"render device must be auto, cpu, cuda, cuda:N or mps, got {str(device)[:40]!r}")
-    if settings.precision not in PRECISIONS:
-        raise ValueError(f"render precision must be one of {', '.join(PRECISIONS)}, "
-                         f"got {str(settings.precision)[:40]!r}")
-    scales = [scale for scale, _ in PREVIEW_SCALES]
-    if isinstance(settings.preview_scale, bool) or settings.preview_scale not in scales:
-        raise ValueError(f"render preview_scale must be one of {scales}, got {str(settings.preview_scale)[:40]}")
-    if not isinstance(settings.exact, bool):
-        raise ValueError(f"render exact must be true or false, got {str(settings.exact)[:40]}")
-    return settings
 
 
 def _of_type(d: dict, name: str, kind: type, default: object) -> object:
@@ -99,7 +78,7 @@ class Workspace:
         return cls(checkpoint=d.get("checkpoint", ""), checkpoint_sha256=d.get("checkpoint_sha256", ""),
                    latent=LatentSpec.from_dict(_of_type(d, "latent", dict, {})),
                    geometry=Geometry.from_dict(_of_type(d, "geometry", dict, {})),
-                   render=_render_settings(_of_type(d, "render", dict, {})),
+                   render=RenderSettings.from_dict(_of_type(d, "render", dict, {})),
                    viewport_size=_viewport_size(d.get("viewport_size", (512, 512))),
                    bookmarks=[Bookmark.from_dict(b) for b in _of_type(d, "bookmarks", list, [])],
                    keyframes=[Keyframe.from_dict(k) for k in _of_type(d, "keyframes", list, [])])

@@ -118,3 +118,16 @@ def test_a_ws_or_direction_of_another_model_is_dropped_and_the_user_told(state):
     assert state.latent.ws is None and state.latent.edits == (fits,)
     notes = " ".join(state.fit_notes)
     assert "ws [15, 512] dropped" in notes and "wide dropped" in notes
+
+
+@pytest.mark.parametrize("bad", [{"zoom": "1.5"}, {"center": [0.5]}, {"rotation": True}, {"center": "ab"}])
+def test_geometry_from_a_file_takes_numbers_only(bad):
+    with pytest.raises(ValueError, match="geometry"):
+        Geometry.from_dict(bad)
+
+
+@pytest.mark.parametrize("bad", [{"device": "cuda; rm"}, {"precision": "fp64"}, {"preview_scale": 3},
+                                 {"preview_scale": True}, {"exact": "yes"}])
+def test_render_settings_only_as_the_panel_could_set_them(bad):
+    with pytest.raises(ValueError, match="render"):
+        RenderSettings(**bad)

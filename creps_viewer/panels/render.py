@@ -12,9 +12,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLab
 from creps_core.options import PRECISIONS
 
 from ..frame_plan import Frame
-from ..state import ExplorerState, RenderSettings
+from ..state import PREVIEW_SCALES, ExplorerState, RenderSettings
 
-PREVIEW_SCALES = ((1, "off (full resolution only)"), (2, "1/2 size"), (4, "1/4 size"), (8, "1/8 size"))
 HISTORY = 120
 
 
