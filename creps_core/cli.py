@@ -19,9 +19,9 @@ import sys
 from types import FrameType
 
 from . import __version__
-from .options import (HelpFormatter, UsageError, add_compute, add_grid, add_latent, add_latent_sources, add_network,
-                      add_seeds, add_threads, add_view, finite_float, new_parser, parse_layers, parse_pair,
-                      parse_sweep, positive_float, positive_int)
+from .options import (DIRECTION_METHODS, HelpFormatter, UsageError, add_compute, add_grid, add_latent,
+                      add_latent_sources, add_network, add_seeds, add_threads, add_view, finite_float, new_parser,
+                      parse_layers, parse_pair, parse_sweep, positive_float, positive_int)
 
 PRESETS = ("zoom", "orbit", "pan", "walk")
 
@@ -173,7 +173,7 @@ def _directions(sub: argparse._SubParsersAction) -> None:
                    "(amounts in standard deviations), or GANSpace/InterfaceGAN vectors imported from a .npy.")
     d.add_argument("out", metavar="OUT.npz", help="the directions file to write")
     add_network(d)
-    d.add_argument("--method", choices=("sefa", "pca"), default="sefa",
+    d.add_argument("--method", choices=DIRECTION_METHODS, default="sefa",
                    help="sefa: eigenvectors of the stacked style weights of --layers; pca: principal axes of W")
     d.add_argument("--import", dest="import_file", default=None, metavar="FILE.npy",
                    help="convert GANSpace/InterfaceGAN vectors ([w_dim], [K, w_dim] or [K, 1, w_dim]) instead "

@@ -18,7 +18,6 @@ import torch
 from .latents import LatentSpace
 from .network import CREPSGenerator
 
-METHODS = ("sefa", "pca")
 
 
 @dataclass(frozen=True)

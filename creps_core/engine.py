@@ -409,13 +409,17 @@ class Engine:
         def evaluate(part: list[float]) -> torch.Tensor:
             return self._eval_lines(prog, torch.tensor(part, dtype=torch.float32), slot, cancel)
 
+        # On the CPU rows never written cost address space only, so the slab is reserved at its
+        # limit once; on a GPU reserved memory is real, so it grows with what is stored.
+        reserve = self.max_cached_lines + len(missing) if self.device.type == "cpu" else 0
+
         for r0 in range(0, len(parts), rounds):
             batch = parts[r0:r0 + rounds]
             outcomes = self._settle(evaluate, batch)
             for part, values in zip(batch, outcomes):
                 if isinstance(values, BaseException):
                     continue
-                cache.put(part, values, reserve=self.max_cached_lines + len(missing))
+                cache.put(part, values, reserve=reserve)
                 self.stats.line_coords_computed += len(part)
                 if settled is not None:
                     settled(len(part))
@@ -571,16 +575,16 @@ class Engine:
         grid = view.separable()
         L, r, c = prog.n_composed, prog.rank, prog.biline
         pixels = grid.rows.numel() * grid.cols.numel()
-        if oversample is None:
+        if meter.active and oversample is None:
             meter.plan(len(set(grid.rows.tolist())) + len(set(grid.cols.tolist())), pixels)
-        else:
+        elif meter.active:
             h = view.spacing / oversample
             meter.plan(_LineTable.size(grid.rows, h) + _LineTable.size(grid.cols, h), pixels)
 
         def line_values(t: torch.Tensor, slot: int) -> torch.Tensor:
             if oversample is None:
-                return self.lines(prog, t, slot, cancel, meter.lines)
-            return _LineTable.build(self, prog, t, slot, view.spacing / oversample, cancel, meter.lines).sample(t)
+                return self.lines(prog, t, slot, cancel, meter.settled)
+            return _LineTable.build(self, prog, t, slot, view.spacing / oversample, cancel, meter.settled).sample(t)
 
         rows = line_values(grid.rows, 0).reshape(-1, L, r, c)
         cols = line_values(grid.cols, 1).reshape(-1, L, r, c)
@@ -615,10 +619,10 @@ class Engine:
         u, v = U.reshape(-1), V.reshape(-1)
         L, r, c = prog.n_composed, prog.rank, prog.biline
         spacing = view.spacing / oversample
-        # exact: the lines are evaluated with the pixels (counted with them)
-        meter.plan(0 if exact else _LineTable.size(u, spacing) + _LineTable.size(v, spacing), h * w)
+        if meter.active:  # exact: the lines are evaluated with the pixels (counted with them)
+            meter.plan(0 if exact else _LineTable.size(u, spacing) + _LineTable.size(v, spacing), h * w)
         if not exact:
-            tables = [_LineTable.build(self, prog, coords, slot, spacing, cancel, meter.lines)
+            tables = [_LineTable.build(self, prog, coords, slot, spacing, cancel, meter.settled)
                       for slot, coords in ((0, u), (1, v))]
         out = torch.empty(self.cfg.img_channels, h * w, device=self.device)
         step = self.chunk_pixels
@@ -656,6 +660,15 @@ class _Meter:
         self.progress = progress
         self.line_cost, self.pixel_cost = line_macs_per_coordinate(cfg), pixel_macs(cfg)
         self.total = self.done = 0
+
+    @property
+    def active(self) -> bool:
+        return self.progress is not None
+
+    @property
+    def settled(self) -> Callable[[int], None] | None:
+        """What :meth:`Engine.lines` should report to (None: nobody listens, no rounds needed)."""
+        return self.lines if self.active else None
 
     def plan(self, line_coords: int, pixels: int) -> None:
         self.total = line_coords * self.line_cost + pixels * self.pixel_cost

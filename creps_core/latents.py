@@ -148,16 +148,22 @@ class DirectionEdit:
         return cls(str(d["name"]), float(d["amount"]), Floats.from_dict(d["vector"]),
                    None if layers is None else (int(layers[0]), int(layers[1])), str(d.get("source", "")))
 
-    def offset(self, num_ws: int, w_dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
-        """The [num_ws, w_dim] offset this edit adds (zero outside its layers)."""
+    def misfit(self, num_ws: int, w_dim: int) -> str | None:
+        """Why this edit cannot act on a model with ``num_ws`` x ``w_dim`` ws (None: it can)."""
         shape = self.vector.shape
         if shape not in ((w_dim,), (num_ws, w_dim)):
-            raise ValueError(f"direction {self.name!r} has shape {list(shape)}; this model needs "
-                             f"[{w_dim}] or [{num_ws}, {w_dim}]")
+            return f"direction {self.name!r} has shape {list(shape)}; this model needs [{w_dim}] or [{num_ws}, {w_dim}]"
+        if self.layers is not None and self.layers[1] >= num_ws:
+            return (f"direction {self.name!r} acts on layers {self.layers[0]}-{self.layers[1]}; this model has "
+                    f"layers 0-{num_ws - 1}")
+        return None
+
+    def offset(self, num_ws: int, w_dim: int, device: torch.device | str = "cpu") -> torch.Tensor:
+        """The [num_ws, w_dim] offset this edit adds (zero outside its layers)."""
+        problem = self.misfit(num_ws, w_dim)
+        if problem is not None:
+            raise ValueError(problem)
         first, last = self.layers if self.layers is not None else (0, num_ws - 1)
-        if last >= num_ws:
-            raise ValueError(f"direction {self.name!r} acts on layers {first}-{last}; this model has "
-                             f"layers 0-{num_ws - 1}")
         out = torch.zeros(num_ws, w_dim, device=device)
         v = self.vector.tensor(device)
         out[first:last + 1] = (v if v.ndim == 1 else v[first:last + 1]) * float(self.amount)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 WARP_NAMES = ("swirl", "lens", "wave", "formula")
 PRECISIONS = ("fp32", "bf16", "fp16")  # what an engine computes in
+DIRECTION_METHODS = ("sefa", "pca")  # how `creps directions` finds directions
 PRECISION_CHOICES = ("auto",) + PRECISIONS  # "auto": the fastest of them that keeps the pixels
 NOISE_MODES = ("const", "random", "none")
 NETWORK_KINDS = ("G_ema", "G")

@@ -78,8 +78,9 @@ class BackgroundJob(QObject):
         return True
 
     def _run(self) -> None:
+        fn, self._fn = self._fn, None  # a finished job must not keep its model (its closure) alive
         try:
-            result = self._fn(self.progress.emit, self._cancel.is_set)
+            result = fn(self.progress.emit, self._cancel.is_set)
         except RenderCancelled:
             self.running = False
             self.cancelled.emit()

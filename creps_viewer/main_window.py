@@ -222,7 +222,7 @@ class MainWindow(QMainWindow):
         self.model_label.setText(f"{summary.label} · {summary.resolution}px · {device}")
         self.last_full, self.last_request = None, None
         if device_switch:
-            self.state.device = device
+            self.state.set_device(device)
             self.request_render()
             return
         self.viewport.clear_frame()
@@ -593,7 +593,7 @@ class MainWindow(QMainWindow):
             return
         self.prefs.set_value("window/geometry", self.saveGeometry())
         self.prefs.set_value("window/state", self.saveState())
-        for job in running:  # exports and videos stop cleanly (resumable)
+        for job in self.findChildren(BackgroundJob):  # exports, videos (resumable), Structure analyses
             job.cancel()
             job.wait(10)
         self.worker.shutdown()

@@ -255,14 +255,10 @@ class ExplorerState(QObject):
             notes.append(f"the loaded ws {list(ws.shape)} dropped (this model's is [{model.num_ws}, {model.w_dim}])")
             ws = None
 
-        def fits(e) -> bool:
-            shape = e.vector.shape
-            return shape[-1] == model.w_dim and (len(shape) == 1 or shape[0] == model.num_ws)
-
-        edits = tuple(e for e in spec.edits if fits(e))
+        edits = tuple(e for e in spec.edits if e.misfit(model.num_ws, model.w_dim) is None)
         if edits != spec.edits:
-            dropped = [e.name for e in spec.edits if not fits(e)]
-            notes.append(f"direction(s) {', '.join(dropped)} dropped (made for another model's W)")
+            dropped = [e.name for e in spec.edits if e not in edits]
+            notes.append(f"direction(s) {', '.join(dropped)} dropped (made for another model's W or layers)")
         return spec.with_(class_idx=class_idx, mix_layers=layers, cutoff=cutoff, ws=ws, edits=edits), notes
 
     def set_viewport_size(self, width: int, height: int) -> None:
@@ -279,6 +275,10 @@ class ExplorerState(QObject):
         """What the render worker should draw now (``interactive``: a drag or a slider is moving)."""
         r = self.render
         return RenderRequest(self.latent, self.view(), r.precision, r.exact, r.preview_scale, interactive)
+
+    def set_device(self, device: str) -> None:
+        """The same model's engine moved to another device: its speed is measured anew."""
+        self.device, self.speed = device, None
 
     def note_speed(self, macs: int, ms: float) -> None:
         """A sharp frame took ``ms`` for ``macs`` of work: how fast this machine renders (smoothed)."""

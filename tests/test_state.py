@@ -131,3 +131,13 @@ def test_geometry_from_a_file_takes_numbers_only(bad):
 def test_render_settings_only_as_the_panel_could_set_them(bad):
     with pytest.raises(ValueError, match="render"):
         RenderSettings(**bad)
+
+
+def test_a_direction_on_layers_this_model_lacks_is_dropped(state):
+    import numpy as np
+
+    from creps_core.latents import DirectionEdit, Floats
+
+    deep = DirectionEdit("deep", 1.0, Floats.of(np.ones(32, np.float32)), layers=(0, 17))
+    state.restore(LatentSpec(seed=1, edits=(deep,)), Geometry())
+    assert state.latent.edits == () and "deep dropped" in " ".join(state.fit_notes)

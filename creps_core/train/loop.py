@@ -35,6 +35,7 @@ from PIL import Image
 from torch.nn import functional as F
 
 from ..checkpoint import save_safetensors
+from ..engine import pick_device as engine_device
 from ..latents import seed_to_z
 from ..network import CREPSConfig, CREPSGenerator
 from ..progress import TRAINING, Progress
@@ -335,9 +336,11 @@ class Trainer:
 
 
 def pick_device(name: str = "auto") -> torch.device:
+    """CUDA when there is one, else the CPU (training does not pick MPS by itself); a device
+    named is checked as for rendering."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    return engine_device(name)
 
 
 def train(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLike, *, resolution: int | None = None,

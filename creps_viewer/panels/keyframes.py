@@ -236,9 +236,6 @@ class KeyframePanel(QWidget):
         """Replace the whole list (presets): one Undo brings the old list back."""
         self.state.replace_keyframes(keyframes)
 
-    def undo_replace(self) -> None:
-        self.state.undo_replace_keyframes()
-
     def _loop_toggled(self) -> None:
         self._select = self.list.currentRow()  # only the last segment's label changes
         self._show_keyframes()
