@@ -431,24 +431,31 @@ class Engine:
         cache.trim(self.max_cached_lines)  # evict only after this request is served
         return out
 
-    def _line_coords(self, view: View) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """(row, column) line coordinates a separable view samples; None for rotated or warped views,
-        whose line tables are built inside :meth:`render`."""
-        if not view.is_separable:
+    def _line_coords(self, view: View, exact: bool = False,
+                     oversample: int = 2) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(row, column) line coordinates a render of ``view`` computes: a straight view's rows and
+        columns, a rotated or warped view's table lattices (what :meth:`render` interpolates from,
+        with the same ``oversample``); None for the exact mode, which evaluates every pixel's own."""
+        if view.is_separable:
+            grid = view.separable()
+            return grid.rows, grid.cols
+        if exact:
             return None
-        grid = view.separable()
-        return grid.rows, grid.cols
+        u, v = view.field()
+        return (_LineTable.lattice(u.reshape(-1), view.spacing / oversample),
+                _LineTable.lattice(v.reshape(-1), view.spacing / oversample))
 
-    def missing_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None) -> int:
+    def missing_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None,
+                      exact: bool = False) -> int:
         """How many line coordinates a render of ``view`` would compute (those not cached yet)."""
-        coords = self._line_coords(view)
+        coords = self._line_coords(view, exact)
         if coords is None:
             return 0
         prog = self.program(self.ws(latent), precision)
         return sum(sum(1 for t in set(c.tolist()) if t not in prog.lines[slot]) for slot, c in enumerate(coords))
 
     def prefetch_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None, *,
-                       chunk: int = 128, cancel: CancelFn | None = None,
+                       exact: bool = False, chunk: int = 128, cancel: CancelFn | None = None,
                        progress: Callable[[int], None] | None = None) -> None:
         """Compute and cache the lines ``view`` needs, ``chunk`` coordinates at a time, checking
         ``cancel`` in between and reporting each chunk's newly computed count to ``progress``.
@@ -456,7 +463,7 @@ class Engine:
         :meth:`render` computes a tile's lines in one step (seconds for a wide frame of a big model
         on a CPU); an interactive caller prefetches first so that a superseded frame stops quickly
         and its progress bar moves during the line phase. What was computed stays cached."""
-        coords = self._line_coords(view)
+        coords = self._line_coords(view, exact)
         if coords is None:
             return
         prog = self.program(self.ws(latent), precision)
@@ -707,11 +714,16 @@ class _LineTable:
         return m_hi - m_lo + 1
 
     @classmethod
+    def lattice(cls, coords: torch.Tensor, h: float) -> torch.Tensor:
+        """The float32 lattice coordinates a table for ``coords`` at spacing ``h`` evaluates."""
+        h, m_lo, m_hi = cls._bounds(coords, h)
+        return (torch.arange(m_lo, m_hi + 1, dtype=torch.float64) * h).to(torch.float32)
+
+    @classmethod
     def build(cls, engine: Engine, prog: LatentProgram, coords: torch.Tensor, slot: int, h: float,
               cancel: CancelFn | None = None, settled: Callable[[int], None] | None = None) -> "_LineTable":
-        h, m_lo, m_hi = cls._bounds(coords, h)
-        lattice = (torch.arange(m_lo, m_hi + 1, dtype=torch.float64) * h).to(torch.float32)
-        return cls(m_lo, h, engine.lines(prog, lattice, slot, cancel, settled))
+        lattice = cls.lattice(coords, h)
+        return cls(cls._bounds(coords, h)[1], _round_spacing(h), engine.lines(prog, lattice, slot, cancel, settled))
 
     def sample(self, t: torch.Tensor) -> torch.Tensor:
         """Catmull-Rom interpolation at t [n] -> [n, D]."""

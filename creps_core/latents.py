@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import math
+import threading
 from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
@@ -258,13 +259,18 @@ class LatentSpec:
 
 
 class LatentSpace:
-    """Maps specs to ws for one generator; caches per-seed w and the PCA basis."""
+    """Maps specs to ws for one generator; caches per-seed w and the PCA basis.
+
+    Unlike an Engine, it may be asked from two threads at once (the explorer's render thread,
+    and its window asking for the ws to export): one lock serialises it, so the caches are
+    filled once and never half-written."""
 
     def __init__(self, generator: CREPSGenerator) -> None:
         self.g = generator
         self.cfg = generator.cfg
         self._w_cache: dict[tuple[int, int | None], torch.Tensor] = {}
         self._pca: dict[tuple[int, int, int], tuple[torch.Tensor, torch.Tensor]] = {}
+        self._lock = threading.RLock()
 
     @torch.no_grad()
     def w_of_seed(self, seed: int, class_idx: int | None = None) -> torch.Tensor:
@@ -277,9 +283,13 @@ class LatentSpace:
             self._w_cache[key] = self.g.mapping(z, None if c is None else c.to(dev))[0]
         return self._w_cache[key]
 
-    @torch.no_grad()
     def resolve(self, spec: LatentSpec) -> torch.Tensor:
         """ws [num_ws, w_dim] for a spec (float32, on the generator's device)."""
+        with self._lock:
+            return self._resolve(spec)
+
+    @torch.no_grad()
+    def _resolve(self, spec: LatentSpec) -> torch.Tensor:
         n = self.cfg.num_ws
         dev = self.g.mapping.w_avg.device
         if spec.ws is not None:

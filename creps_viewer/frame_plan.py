@@ -213,16 +213,16 @@ class FramePlanner:
         canvas = self.canvas(req, step, engine.cfg.img_channels)
         activity(step.describe(canvas))
         tiles = [view.tile(*region) for region in canvas.regions]
-        work = Work(engine.cfg, sum(engine.missing_lines(req.latent, t, req.precision) for t in tiles) if full else 0,
-                    canvas.pixels)
+        work = Work(engine.cfg, sum(engine.missing_lines(req.latent, t, req.precision, req.exact) for t in tiles)
+                    if full else 0, canvas.pixels)
 
         def lines_done(n: int) -> None:
             if full:
                 progress(work.add_lines(n))
 
         for tile in tiles:
-            engine.prefetch_lines(req.latent, tile, req.precision, chunk=LINE_PREFETCH, cancel=cancel,
-                                  progress=lines_done)
+            engine.prefetch_lines(req.latent, tile, req.precision, exact=req.exact, chunk=LINE_PREFETCH,
+                                  cancel=cancel, progress=lines_done)
         done, shown = 0, time.perf_counter()
         for r0, c0, rows, cols in canvas.bands(band_pixels):
             if cancel():

@@ -78,11 +78,13 @@ class RenderWorker(QObject):
         self._post(request=request)
 
     def ws_of(self, latent: LatentSpec):
-        """The ws [num_ws, w_dim] (numpy float32) of a latent on the open model (the mapping network
-        only: safe beside a render in progress, which never changes the engine's weights)."""
-        if self.engine is None:
+        """The ws [num_ws, w_dim] (numpy float32) of a latent on the open model, from the UI thread:
+        only the engine's LatentSpace is used, which is locked for two threads (the render thread
+        uses it too); the mapping network's frozen weights are only read."""
+        engine = self.engine  # a model load may replace it meanwhile
+        if engine is None:
             raise ValueError("Open a model first.")
-        return self.engine.ws(latent).cpu().numpy()
+        return engine.ws(latent).cpu().numpy()
 
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Block until nothing is pending or running (tests, screenshots)."""

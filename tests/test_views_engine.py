@@ -310,3 +310,20 @@ def test_frozen_layers_keep_their_scaled_weights_until_the_weights_change():
     fc.requires_grad_(True)  # training: the product is part of the graph every time
     w, b = fc.scaled()
     assert w.requires_grad and w is not fc.scaled()[0]
+
+
+def test_a_rotated_views_table_lines_can_be_prefetched(model):
+    """The explorer prefetches a rotated view's line tables in cancellable chunks (its progress bar
+    counts them): after that, rendering the view in bands computes no line at all."""
+    engine = Engine(model)
+    view = View(96, 64, rotation=30, warp=Warp("swirl", 1.0, 0.6))
+    spec = LatentSpec(seed=4)
+    missing = engine.missing_lines(spec, view)
+    assert missing > 96 + 64  # the tables are denser than a straight view's lines
+    engine.prefetch_lines(spec, view, chunk=16)
+    assert engine.missing_lines(spec, view) == 0
+    before = engine.stats.line_coords_computed
+    bands = [engine.render(spec, view.tile(r, 0, 16, 96)) for r in range(0, 64, 16)]
+    assert engine.stats.line_coords_computed == before
+    assert torch.equal(torch.cat(bands, dim=1), Engine(model).render(spec, view))
+    assert engine.missing_lines(spec, view, exact=True) == 0  # the exact mode has no table to prefetch
