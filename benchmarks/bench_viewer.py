@@ -30,7 +30,7 @@ from creps_core.latents import LatentSpec
 from creps_core.network import PAPER_CONFIGS
 from creps_viewer.frame_plan import FULL, PREVIEW, Frame, RenderRequest
 from creps_viewer.render_worker import RenderWorker
-from creps_viewer.state import Geometry
+from creps_viewer.records import Geometry
 
 
 class Collector:

@@ -38,7 +38,8 @@ from .panels.render import RenderPanel
 from .frame_plan import PARTIAL, Frame, RenderRequest
 from .render_worker import RenderWorker
 from .preferences import Preferences
-from .state import Bookmark, ExplorerState, Geometry, ModelSummary
+from .records import Bookmark, Geometry, ModelSummary
+from .state import ExplorerState
 from .viewport import Viewport
 from .workspace import SUFFIX, Workspace, WorkspaceError, load_workspace, save_workspace
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
-from .state import Bookmark
+from .records import Bookmark
 
 MAX_RECENT = 10
 

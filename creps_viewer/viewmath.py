@@ -7,7 +7,7 @@ wheel notch or a double-click does to a :class:`Geometry` of a ``width`` x ``hei
 
 from __future__ import annotations
 
-from .state import Geometry
+from .records import Geometry
 
 Affine = tuple[float, float, float, float, float, float]  # x' = a x + b y + c ; y' = d x + e y + f
 

@@ -19,7 +19,8 @@ from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from . import viewmath
 from .frame_plan import Frame
-from .state import ExplorerState, Geometry
+from .records import Geometry
+from .state import ExplorerState
 
 WHEEL_STEP = 1.25  # zoom factor per wheel notch
 KEY_PAN = 0.1  # fraction of the viewport per arrow key

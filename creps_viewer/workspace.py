@@ -17,7 +17,7 @@ from creps_core.latents import LatentSpec
 from creps_core.safe_files import atomic_write
 from creps_core.video import Keyframe
 
-from .state import Bookmark, Geometry, RenderSettings
+from .records import Bookmark, Geometry, RenderSettings
 
 FORMAT = "creps-explorer-workspace"
 VERSION = 1

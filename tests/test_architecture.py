@@ -1,5 +1,6 @@
 """The layering contracts in pyproject.toml ([tool.importlinter]) hold: creps_core never imports
-Qt, the frame plan is Qt-free, and panels and dialogs never drive the engine themselves."""
+Qt, the frame plan, records and gesture maths are Qt-free (directly or not), and panels and
+dialogs never drive the engine themselves."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ import pytest  # noqa: E402
 
 from creps_core.latents import LatentSpec  # noqa: E402
 from creps_core.video import record  # noqa: E402
-from creps_viewer.state import ExplorerState, Geometry, ModelSummary, RenderSettings  # noqa: E402
+from creps_viewer.records import Geometry, ModelSummary, RenderSettings  # noqa: E402
+from creps_viewer.state import ExplorerState  # noqa: E402
 
 
 def summary(num_ws: int = 9, c_dim: int = 0, sha: str = "ab" * 32) -> ModelSummary:

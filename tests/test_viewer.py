@@ -28,7 +28,7 @@ from creps_core.network import CREPSConfig, CREPSGenerator  # noqa: E402
 from creps_core.views import Warp  # noqa: E402
 from creps_viewer import viewmath  # noqa: E402
 from creps_viewer.main_window import MainWindow  # noqa: E402
-from creps_viewer.state import Geometry  # noqa: E402
+from creps_viewer.records import Geometry  # noqa: E402
 from creps_viewer.workspace import load_workspace  # noqa: E402
 
 from .viewer_fixtures import make_window  # noqa: E402
@@ -492,7 +492,7 @@ TINY_OTHER = CREPSConfig(z_dim=16, w_dim=16, img_resolution=16, mapping_layers=1
 
 def test_a_latent_from_a_deeper_model_is_fitted_and_the_user_told(window, tmp_path):
     """A bookmark with mixing layers 12-13 (a 15-layer model) restored on a 9-layer model."""
-    from creps_viewer.state import Bookmark
+    from creps_viewer.records import Bookmark
 
     num_ws = window.state.model.num_ws
     deep = LatentSpec(seed=5, mix_seed=2, mix_layers=(3, num_ws + 3, num_ws + 4), cutoff=num_ws + 6)

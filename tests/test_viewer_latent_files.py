@@ -17,7 +17,8 @@ from creps_core.latent_files import save_directions, save_ws  # noqa: E402
 from creps_core.latents import LatentSpec  # noqa: E402
 from creps_core.views import View  # noqa: E402
 from creps_viewer.panels.latent import LatentPanel  # noqa: E402
-from creps_viewer.state import ExplorerState, ModelSummary  # noqa: E402
+from creps_viewer.records import ModelSummary  # noqa: E402
+from creps_viewer.state import ExplorerState  # noqa: E402
 
 
 @pytest.fixture

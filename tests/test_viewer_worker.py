@@ -20,7 +20,7 @@ from creps_viewer.pixel_reuse import plan_reuse, shifted  # noqa: E402
 from creps_core.progress import RENDERING  # noqa: E402
 from creps_viewer.frame_plan import FULL, PARTIAL, PREVIEW, RenderRequest  # noqa: E402
 from creps_viewer.render_worker import RenderWorker, default_threads  # noqa: E402
-from creps_viewer.state import Geometry  # noqa: E402
+from creps_viewer.records import Geometry  # noqa: E402
 
 TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
                    biline_channels=8)

@@ -26,7 +26,7 @@ from creps_core.options import PRECISIONS
 from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress
 
 from ..jobs import BackgroundJob, JobStarter, format_eta
-from ..state import Geometry
+from ..records import Geometry
 
 SIZE_PRESETS: tuple[tuple[str, object], ...] = (
     ("Current viewport", 1), ("Viewport × 2", 2), ("Viewport × 4", 4), ("Viewport × 8", 8), ("Viewport × 16", 16),

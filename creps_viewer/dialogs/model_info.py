@@ -7,7 +7,7 @@ import json
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
 
-from ..state import ModelSummary
+from ..records import ModelSummary
 
 
 class ModelInfoDialog(QDialog):

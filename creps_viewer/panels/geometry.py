@@ -8,7 +8,9 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox
 
 from creps_core.views import FORMULA_NAMES, Warp
 
-from ..state import ExplorerState, Geometry
+from ..records import Geometry
+
+from ..state import ExplorerState
 from .widgets import SliderRow, reset_button
 
 WARPS = ("none", "swirl", "lens", "wave", "formula")

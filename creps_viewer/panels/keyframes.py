@@ -24,7 +24,8 @@ from creps_core.progress import RENDERING_FRAMES, Progress, format_duration
 from creps_core.video import EASINGS, LATENT_MODES, Keyframe, VideoSpec
 
 from ..jobs import BackgroundJob, JobStarter, format_eta
-from ..state import ExplorerState, Geometry
+from ..records import Geometry
+from ..state import ExplorerState
 
 FORMATS = (("MP4 (H.264)", ".mp4"), ("WebM (VP9)", ".webm"), ("GIF", ".gif"))
 

@@ -17,7 +17,9 @@ from creps_core.latent_files import Directions, load_directions, load_ws, save_w
 from creps_core.latents import MAX_EDITS, DirectionEdit, LatentSpec, layer_labels
 from creps_core.options import UsageError, parse_layers
 
-from ..state import ExplorerState, ModelSummary
+from ..records import ModelSummary
+
+from ..state import ExplorerState
 from .widgets import RangeSlider, SliderRow, reset_button
 
 MAX_SEED = 2**31 - 1

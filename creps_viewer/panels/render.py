@@ -12,7 +12,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLab
 from creps_core.options import PRECISIONS
 
 from ..frame_plan import Frame
-from ..state import PREVIEW_SCALES, ExplorerState, RenderSettings
+from ..records import PREVIEW_SCALES, RenderSettings
+from ..state import ExplorerState
 
 HISTORY = 120
 
