@@ -31,9 +31,38 @@ def pixel_macs(cfg: CREPSConfig) -> int:
     return len(cfg.composed_blocks) * cfg.rank * b + n_dec * decoder + b * cfg.img_channels + blocks
 
 
+def frame_macs(cfg: CREPSConfig, width: int, height: int) -> int:
+    """Multiply-adds of a separable frame whose lines are all new: a line for every row and
+    column, the per-pixel part for every pixel."""
+    return Work(cfg, width + height, width * height).total
+
+
 def frame_flops(cfg: CREPSConfig, width: int, height: int) -> float:
-    """FLOPs of a separable frame: lines for every row and column, the per-pixel part for every pixel."""
-    return 2.0 * (line_macs_per_coordinate(cfg) * (width + height) + pixel_macs(cfg) * width * height)
+    return 2.0 * frame_macs(cfg, width, height)
+
+
+class Work:
+    """A render's work in multiply-adds, lines and pixels each weighted by what they cost, so
+    that a progress bar moves during the line phase (seconds of a big model's frame on a CPU) as
+    much as that phase costs. ``done`` never passes ``total``."""
+
+    def __init__(self, cfg: CREPSConfig, line_coords: int = 0, pixels: int = 0) -> None:
+        self.line_cost, self.pixel_cost = line_macs_per_coordinate(cfg), pixel_macs(cfg)
+        self.done = 0
+        self.plan(line_coords, pixels)
+
+    def plan(self, line_coords: int, pixels: int) -> None:
+        self.total = line_coords * self.line_cost + pixels * self.pixel_cost
+
+    def add_lines(self, coords: int) -> None:
+        self.done = min(self.total, self.done + coords * self.line_cost)
+
+    def add_pixels(self, pixels: int) -> None:
+        self.done = min(self.total, self.done + pixels * self.pixel_cost)
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 1.0
 
 
 def matmul_gflops(dtype: torch.dtype = torch.float32, n: int = 1024, device: str | torch.device = "cpu",

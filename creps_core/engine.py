@@ -35,7 +35,7 @@ import torch
 from torch.nn import functional as F
 
 from .checkpoint import LoadedModel
-from .costs import line_macs_per_coordinate, pixel_macs
+from .costs import Work
 from .latents import LatentSpace, LatentSpec
 from .line_cache import LineCache
 from .options import PRECISIONS
@@ -659,14 +659,12 @@ class Engine:
         return to_uint8(self.render(latent, view, **kw))
 
 
-class _Meter:
-    """A render's ``progress(fraction)``, the line phase weighted by its multiply-adds, so that
-    the bar moves from the first moment (lines are seconds of a big model's frame on a CPU)."""
+class _Meter(Work):
+    """A render's ``progress(fraction)`` over its :class:`Work` (lines and pixels by their cost)."""
 
     def __init__(self, progress: ProgressFn | None, cfg) -> None:
+        super().__init__(cfg)
         self.progress = progress
-        self.line_cost, self.pixel_cost = line_macs_per_coordinate(cfg), pixel_macs(cfg)
-        self.total = self.done = 0
 
     @property
     def active(self) -> bool:
@@ -677,19 +675,14 @@ class _Meter:
         """What :meth:`Engine.lines` should report to (None: nobody listens, no rounds needed)."""
         return self.lines if self.active else None
 
-    def plan(self, line_coords: int, pixels: int) -> None:
-        self.total = line_coords * self.line_cost + pixels * self.pixel_cost
-
-    def _add(self, work: int) -> None:
-        if self.progress is not None and self.total:
-            self.done += work
-            self.progress(min(1.0, self.done / self.total))
-
     def lines(self, coords: int) -> None:
-        self._add(coords * self.line_cost)
+        self.add_lines(coords)
+        self.progress(self.fraction)
 
     def pixels(self, pixels: int) -> None:
-        self._add(pixels * self.pixel_cost)
+        if self.active:
+            self.add_pixels(pixels)
+            self.progress(self.fraction)
 
 
 class _LineTable:

@@ -24,10 +24,9 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from creps_core.costs import line_macs_per_coordinate, pixel_macs
+from creps_core.costs import Work
 from creps_core.engine import Engine, RenderCancelled, to_uint8
 from creps_core.latents import LatentSpec
-from creps_core.network import CREPSConfig
 from creps_core.progress import RENDERING, Progress
 from creps_core.views import View
 
@@ -127,28 +126,6 @@ class Canvas:
                 yield i, c0, min(band, r0 + rows - i), cols
 
 
-class Work:
-    """Progress of one full frame in multiply-accumulates, so the line phase (seconds on a big
-    model) moves the bar as much as it costs."""
-
-    def __init__(self, cfg: CREPSConfig, line_coords: int, pixels: int) -> None:
-        self.line_cost, self.pixel_cost = line_macs_per_coordinate(cfg), pixel_macs(cfg)
-        self.line_total = line_coords * self.line_cost
-        self.total = self.line_total + pixels * self.pixel_cost
-        self.lines_done = self.pixels_done = 0
-
-    def add_lines(self, coords: int) -> Progress:
-        self.lines_done = min(self.line_total, self.lines_done + coords * self.line_cost)
-        return self.progress()
-
-    def add_pixels(self, pixels: int) -> Progress:
-        self.pixels_done += pixels * self.pixel_cost
-        return self.progress()
-
-    def progress(self) -> Progress:
-        return Progress(RENDERING, min(self.total, self.lines_done + self.pixels_done), self.total)
-
-
 class FramePlanner:
     """Remembers the last frame of each level (for pixel reuse) and plans the next request."""
 
@@ -218,7 +195,8 @@ class FramePlanner:
 
         def lines_done(n: int) -> None:
             if full:
-                progress(work.add_lines(n))
+                work.add_lines(n)
+                progress(Progress(RENDERING, work.done, work.total))
 
         for tile in tiles:
             engine.prefetch_lines(req.latent, tile, req.precision, exact=req.exact, chunk=LINE_PREFETCH,
@@ -231,7 +209,8 @@ class FramePlanner:
                 req.latent, view.tile(r0, c0, rows, cols), precision=req.precision, exact=req.exact, cancel=cancel)
             done += rows * cols
             if full:
-                progress(work.add_pixels(rows * cols))
+                work.add_pixels(rows * cols)
+                progress(Progress(RENDERING, work.done, work.total))
                 if (partial_interval is not None and done < canvas.pixels
                         and time.perf_counter() - shown >= partial_interval):
                     partial(Frame.of(req, view, PARTIAL, canvas.image.clone(), t0, done))

@@ -12,9 +12,10 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 
 from creps_core.checkpoint import LoadedModel
-from creps_core.costs import line_macs_per_coordinate, pixel_macs
+from creps_core.costs import frame_macs
 from creps_core.demo import model_label
 from creps_core.latents import LatentSpec
+from creps_core.network import CREPSConfig
 from creps_core.options import PRECISIONS
 from creps_core.views import View, Warp
 
@@ -119,8 +120,7 @@ class ModelSummary:
     c_dim: int
     resolution: int
     parameters: int
-    line_macs: int = 0  # multiply-accumulates per line coordinate (one axis)
-    pixel_macs: int = 0  # ... per output pixel
+    cfg: CREPSConfig | None = field(default=None, compare=False)  # the architecture, for costs
     info: dict = field(default_factory=dict, compare=False)
 
     @classmethod
@@ -128,11 +128,11 @@ class ModelSummary:
         c = model.cfg
         return cls(label=model_label(model), path=str(model.path), sha256=model.sha256, num_ws=c.num_ws,
                    w_dim=c.w_dim, c_dim=c.c_dim, resolution=c.img_resolution, parameters=model.num_params,
-                   line_macs=line_macs_per_coordinate(c), pixel_macs=pixel_macs(c), info=model.info())
+                   cfg=c, info=model.info())
 
     def frame_macs(self, width: int, height: int) -> int:
         """The work of one straight frame with every line new (a video frame, a new latent)."""
-        return self.line_macs * (width + height) + self.pixel_macs * width * height
+        return frame_macs(self.cfg, width, height)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ import torch
 from creps_core.latents import LatentSpec
 from creps_core.network import CREPSConfig
 from creps_core.views import View
-from creps_viewer.frame_plan import FULL, PREVIEW, FramePlanner, RenderRequest, Work
+from creps_core.costs import Work
+from creps_viewer.frame_plan import FULL, PREVIEW, FramePlanner, RenderRequest
 
 SIZE = (480, 400)  # preview 120x100 = 12000 px: above the coarse-preview threshold
 
@@ -126,9 +127,10 @@ def test_work_counts_lines_by_their_cost():
     cfg = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
                       biline_channels=8)
     work = Work(cfg, line_coords=10, pixels=100)
-    assert work.progress().fraction == 0.0
-    half_lines = work.add_lines(5)
-    assert 0 < half_lines.fraction < work.line_total / work.total
-    work.add_lines(50)  # never more than the lines there are
-    assert work.progress().done == work.line_total
-    assert work.add_pixels(100).fraction == 1.0
+    line_total = 10 * work.line_cost
+    assert work.fraction == 0.0 and work.total == line_total + 100 * work.pixel_cost
+    work.add_lines(5)
+    assert 0 < work.fraction < line_total / work.total
+    work.add_pixels(100)
+    work.add_lines(50)  # never more than the whole
+    assert work.done == work.total and work.fraction == 1.0

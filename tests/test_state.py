@@ -9,15 +9,21 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
+from creps_core.costs import line_macs_per_coordinate, pixel_macs  # noqa: E402
 from creps_core.latents import LatentSpec  # noqa: E402
+from creps_core.network import CREPSConfig  # noqa: E402
 from creps_core.video import record  # noqa: E402
 from creps_viewer.records import Geometry, ModelSummary, RenderSettings  # noqa: E402
 from creps_viewer.state import ExplorerState  # noqa: E402
 
 
+CFG = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
+                  biline_channels=8)
+
+
 def summary(num_ws: int = 9, c_dim: int = 0, sha: str = "ab" * 32) -> ModelSummary:
     return ModelSummary(label="m", path="/models/m.pkl", sha256=sha, num_ws=num_ws, w_dim=32, c_dim=c_dim,
-                        resolution=64, parameters=1000, line_macs=100, pixel_macs=10)
+                        resolution=64, parameters=1000, cfg=CFG)
 
 
 @pytest.fixture
@@ -102,7 +108,7 @@ def test_speed_and_the_frame_cost_it_divides(state):
     assert state.speed is None
     state.note_speed(macs=2_000_000, ms=1000.0)
     assert state.speed == pytest.approx(2e6)
-    assert state.model.frame_macs(30, 20) == 100 * 50 + 10 * 600
+    assert state.model.frame_macs(30, 20) == line_macs_per_coordinate(CFG) * 50 + pixel_macs(CFG) * 600
     state.set_model(summary(num_ws=5), "cpu")  # another model: its speed is measured anew
     assert state.speed is None
 
