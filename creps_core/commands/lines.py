@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..metadata import RenderRecord, write_png
 from ..options import UsageError
-from ..structure import analyse, block_images, bounded_view, contact_sheet
+from ..structure import KINDS, analyse, block_images, bounded_view, contact_sheet
 from ..views import View
 from .common import (build_latent, build_view, check_class, latent_sources, make_engine, note_noise_mode, open_network,
                      seeds_or)
@@ -47,6 +47,5 @@ def run(args: argparse.Namespace) -> int:
         for block in structure.blocks:
             for kind, picture in block_images(block).items():
                 write_png(outdir / f"{stem}_{block.name}_{kind}.png", picture, record(kind, block.name))
-        print(f"wrote {sheet} and {len(structure.blocks)} blocks x {len(block_images(structure.blocks[0]))} "
-              f"images ({structure.seconds:.1f} s)")
+        print(f"wrote {sheet} and {len(structure.blocks)} blocks x {len(KINDS)} images ({structure.seconds:.1f} s)")
     return 0
