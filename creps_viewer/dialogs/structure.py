@@ -166,14 +166,16 @@ class StructureWindow(QDialog):
     def _start(self) -> None:
         if self._pending is None or self.probe is None:
             return
-        (latent, view, disabled), probe = self._pending, self.probe
+        (latent, view, disabled), probe, shown = self._pending, self.probe, self.structure
         self._pending = None
         self.info.setText("Computing…")
 
         def work(progress, cancel) -> _Result:
             structure = probe.analyse(latent, view, cancel)
             preview = probe.render(latent, view, disabled, cancel) if disabled else structure.image
-            return _Result(probe, structure, [block_images(b) for b in structure.blocks], disabled, preview)
+            # a block toggled: the same structure is on screen already, only the preview changes
+            pictures = [] if structure is shown else [block_images(b) for b in structure.blocks]
+            return _Result(probe, structure, pictures, disabled, preview)
 
         if self.sync:
             self._show(work(None, lambda: False))
