@@ -149,8 +149,18 @@ def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
+class NonFiniteImage(ValueError):
+    """A render holds NaN or infinite values: writing it would save a black image that looks valid."""
+
+
 def to_uint8(img: torch.Tensor) -> np.ndarray:
-    """[C, H, W] float in [-1, 1] -> HWC uint8, the official conversion (x*127.5 + 128, clamped)."""
+    """[C, H, W] float in [-1, 1] -> HWC uint8, the official conversion (x*127.5 + 128, clamped).
+
+    Every image that is written or shown passes here, so this is where a non-finite render (a latent
+    or warp far outside what the network was made for) is refused rather than saved black."""
+    if not bool(torch.isfinite(img).all()):
+        raise NonFiniteImage("the render holds NaN or infinite values (the latent, a direction amount or the "
+                             "warp is far outside what the model was made for): nothing written")
     return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
 
 
@@ -442,8 +452,10 @@ class Engine:
         if exact:
             return None
         u, v = view.field()
-        return (_LineTable.lattice(u.reshape(-1), view.spacing / oversample),
-                _LineTable.lattice(v.reshape(-1), view.spacing / oversample))
+        u, v, spacing = u.reshape(-1), v.reshape(-1), view.spacing / oversample
+        if not _LineTable.pays(u, v, spacing):
+            return None
+        return _LineTable.lattice(u, spacing), _LineTable.lattice(v, spacing)
 
     def missing_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None,
                       exact: bool = False) -> int:
@@ -626,6 +638,7 @@ class Engine:
         u, v = U.reshape(-1), V.reshape(-1)
         L, r, c = prog.n_composed, prog.rank, prog.biline
         spacing = view.spacing / oversample
+        exact = exact or not _LineTable.pays(u, v, spacing)
         if meter.active:  # exact: the lines are evaluated with the pixels (counted with them)
             meter.plan(0 if exact else _LineTable.size(u, spacing) + _LineTable.size(v, spacing), h * w)
         if not exact:
@@ -705,6 +718,13 @@ class _LineTable:
         """Lattice points a table for ``coords`` at spacing ``h`` holds."""
         _, m_lo, m_hi = cls._bounds(coords, h)
         return m_hi - m_lo + 1
+
+    @classmethod
+    def pays(cls, u: torch.Tensor, v: torch.Tensor, h: float) -> bool:
+        """Whether tables for these row and column coordinates hold fewer points than the pixels'
+        own coordinates. A warp that spreads a small image over a wide range would otherwise size
+        the tables (time and memory) by the formula's reach instead of by the image."""
+        return cls.size(u, h) + cls.size(v, h) <= 2 * u.numel()
 
     @classmethod
     def lattice(cls, coords: torch.Tensor, h: float) -> torch.Tensor:

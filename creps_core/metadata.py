@@ -20,6 +20,7 @@ from PIL import Image, PngImagePlugin
 
 from .safe_files import atomic_write
 from . import __version__
+from .formula import FormulaError
 from .latents import LatentSpec
 from .views import View
 
@@ -94,8 +95,12 @@ def read_record(path: str | os.PathLike) -> RenderRecord:
         text = _bounded_text(sidecar)
     else:
         text = None
+    if not text:
+        raise ValueError(f"{path}: carries no readable CREPS Explorer metadata")
     try:
-        return RenderRecord.from_json(text or "")
+        return RenderRecord.from_json(text)
+    except FormulaError as e:  # a record that is ours in shape but asks for a warp the grammar refuses
+        raise ValueError(f"{path}: its record's {e}") from None
     except (ValueError, KeyError, TypeError, AttributeError):
         raise ValueError(f"{path}: carries no readable CREPS Explorer metadata") from None
 

@@ -25,14 +25,17 @@ import math
 from dataclasses import dataclass, field, replace
 from typing import Callable, Iterator
 
-import numpy as np
 import torch
+
+from .formula import Formula, FormulaError
 
 CoordFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 
 WARP_KINDS = ("none", "swirl", "lens", "wave", "formula", "custom")
 FORMULA_NAMES = "x, y (offsets from the centre, 1 = half the shorter side), r (radius), a (angle)"
-MAX_FORMULA_CHARS = 400
+MAX_WARP_REACH = 1e4
+"""How far a warp may send a pixel, in screen-normalised units (1 = half the shorter side): further
+is no view anyone wants, and would only make coordinates that float32 cannot tell apart."""
 
 
 @dataclass(frozen=True)
@@ -49,8 +52,9 @@ class Warp:
     wave:   p_row += strength * sin(2 pi frequency p_col), and vice versa.
     formula: ``formula = (ROW, COL)``, two expressions of x = p_col, y = p_row, r = |p| and
             a = atan2(y, x) giving the new (y, x), e.g. ("y + 0.1*sin(8*x)", "x"); strength
-            fades it in (0: none, 1: as written). Evaluated by numexpr, which runs no Python
-            code, so a formula read from a file is safe.
+            fades it in (0: none, 1: as written). Read by the project's own grammar
+            (:mod:`creps_core.formula`) into a tree when the warp is made, evaluated on tensors by
+            the project's code: no text ever reaches an evaluator of strings.
     custom: ``fn(u, v) -> (u, v)`` applied to the final coordinates (API only).
     """
 
@@ -61,6 +65,7 @@ class Warp:
     center: tuple[float, float] = (0.0, 0.0)
     formula: tuple[str, str] | None = None
     fn: CoordFn | None = field(default=None, compare=False, repr=False)
+    parsed: tuple[Formula, Formula] | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.kind not in WARP_KINDS:
@@ -75,8 +80,8 @@ class Warp:
         if (self.kind == "formula") != (self.formula is not None):
             raise ValueError("a formula warp needs a formula (ROW, COL), and only it has one")
         if self.formula is not None:
-            probe = torch.linspace(-1, 1, 5, dtype=torch.float64)
-            _formula(self.formula, probe[:, None].expand(5, 5), probe[None, :].expand(5, 5))
+            object.__setattr__(self, "parsed", tuple(_parse(which, text)
+                                                     for which, text in zip(("row", "column"), self.formula)))
 
     @property
     def is_identity(self) -> bool:
@@ -98,7 +103,7 @@ class Warp:
             two_pi_f = 2 * math.pi * self.frequency
             ar, ac = ar + self.strength * torch.sin(two_pi_f * ac), ac + self.strength * torch.sin(two_pi_f * ar)
         elif self.kind == "formula":
-            fr, fc = _formula(self.formula, ar, ac)
+            fr, fc = (f.evaluate(ac, ar) for f in self.parsed)
             ar, ac = ar + self.strength * (fr - ar), ac + self.strength * (fc - ac)
         return ar + r0, ac + c0
 
@@ -121,33 +126,6 @@ class Warp:
         return cls(kind=d["kind"], strength=float(d.get("strength", 0)), radius=float(d.get("radius", 1)),
                    frequency=float(d.get("frequency", 2)), center=tuple(d.get("center", (0.0, 0.0))),
                    formula=tuple(formula) if formula is not None else None)
-
-
-def _formula(formula: tuple[str, str], pr: torch.Tensor, pc: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """The two expressions of a formula warp evaluated at screen offsets (rows pr, columns pc).
-
-    numexpr parses its own small language (arithmetic, comparisons, where(), sin, exp, sqrt,
-    arctan2…) and refuses anything else, so no Python runs; a formula that is not one of its
-    expressions, names anything but x, y, r, a, or gives a non-finite value is a ValueError."""
-    import numexpr
-
-    y, x = pr.double().numpy(), pc.double().numpy()
-    names = {"x": x, "y": y, "r": np.hypot(x, y), "a": np.arctan2(y, x)}
-    out = []
-    for which, expr in zip(("row", "column"), formula):
-        if not isinstance(expr, str) or not expr.strip() or len(expr) > MAX_FORMULA_CHARS:
-            raise ValueError(f"the warp's {which} formula must be an expression of at most {MAX_FORMULA_CHARS} "
-                             f"characters in {FORMULA_NAMES}")
-        try:
-            value = numexpr.evaluate(expr, local_dict=names, global_dict={})
-        except Exception as e:  # noqa: BLE001 -- numexpr raises many types for a bad expression
-            raise ValueError(f"bad warp {which} formula {expr!r}: {e} (use {FORMULA_NAMES})") from None
-        value = np.array(np.broadcast_to(np.asarray(value, dtype=np.float64), x.shape))  # own, writable
-        if not np.isfinite(value).all():
-            raise ValueError(f"the warp {which} formula {expr!r} is not finite everywhere in the view "
-                             "(e.g. a division by r at the centre: add a small number)")
-        out.append(torch.from_numpy(value).to(pr.dtype))
-    return out[0], out[1]
 
 
 @dataclass(frozen=True)
@@ -312,11 +290,14 @@ class View:
         pc = (dj / half)[None, :].expand(len(di), len(dj))
         if self.warp is not None:
             pr, pc = self.warp.apply_screen(pr, pc)
+            _check_reach(pr, pc)
         ca, sa = self._turn()
         du, dv = (ca * pr - sa * pc) * half, (sa * pr + ca * pc) * half
         u, v = self.center[0] + du, self.center[1] + dv
         if self.warp is not None and self.warp.kind == "custom":
             u, v = self.warp.fn(u, v)
+            if not (torch.isfinite(u).all() and torch.isfinite(v).all()):
+                raise ValueError("the custom warp gives coordinates that are not finite numbers")
         return u.to(torch.float32).contiguous(), v.to(torch.float32).contiguous()
 
     # ----- persistence ----------------------------------------------------------
@@ -336,6 +317,27 @@ class View:
                    warp=Warp.from_dict(d.get("warp")), span=_field(d, "span", float, 1),
                    snap=bool(d.get("snap", False)),
                    window=tuple(d["window"]) if d.get("window") else None)
+
+
+def _check_reach(pr: torch.Tensor, pc: torch.Tensor) -> None:
+    """Refuse a warp that sends pixels to NaN, infinity or beyond :data:`MAX_WARP_REACH`, before any
+    line is computed (a far reach would otherwise size line tables by the formula, not the image)."""
+    if not (torch.isfinite(pr).all() and torch.isfinite(pc).all()):
+        raise ValueError("the warp gives coordinates that are not finite numbers here (e.g. a division by r "
+                         "at the centre: add a small number)")
+    reach = float(torch.maximum(pr.abs().max(), pc.abs().max()))
+    if reach > MAX_WARP_REACH:
+        raise ValueError(f"the warp sends pixels {reach:.3g} half-widths from the centre (at most "
+                         f"{MAX_WARP_REACH:g}): make it gentler")
+
+
+def _parse(which: str, text: object) -> Formula:
+    """One expression of a formula warp, read by the grammar; the error says which one and why."""
+    try:
+        return Formula.parse(text)
+    except FormulaError as e:
+        shown = repr(text[:60] + ("…" if len(text) > 60 else "")) if isinstance(text, str) else "it"
+        raise FormulaError(f"bad warp {which} formula {shown}: {e}") from None
 
 
 def _field(d: dict, name: str, kind: type, default: object = None) -> int | float:

@@ -175,9 +175,8 @@ def test_formula_identity_renders_the_unwarped_pixels(model):
 @pytest.mark.parametrize("formula, message", [
     (("__import__('os').system('touch /tmp/pwned')", "x"), "bad warp row formula"),
     (("y", "open"), "bad warp column formula"),
-    (("y / (x - x)", "x"), "not finite"),
-    (("y" * 401, "x"), "at most 400"),
-    ((3, "x"), "must be an expression"),
+    (("y" * 501, "x"), "longer than 500"),
+    ((3, "x"), "must be text"),
 ])
 def test_bad_formulas_are_refused_with_the_reason(formula, message):
     with pytest.raises(ValueError, match=message):
@@ -185,6 +184,12 @@ def test_bad_formulas_are_refused_with_the_reason(formula, message):
     assert not os.path.exists("/tmp/pwned")  # nothing ran
     with pytest.raises(ValueError):
         View.from_dict({"width": 8, "height": 8, "warp": {"kind": "formula", "strength": 1, "formula": formula}})
+
+
+def test_a_formula_that_is_not_finite_in_the_view_is_refused_before_any_line():
+    view = View(8, 8, warp=Warp("formula", 1.0, formula=("y / (x - x)", "x")))  # reading it evaluates nothing
+    with pytest.raises(ValueError, match="not finite"):
+        view.field()
 
 
 def test_view_round_trips_through_dict():

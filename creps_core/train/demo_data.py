@@ -18,6 +18,7 @@ Licences and sources are listed in assets/README.md.
 
 from __future__ import annotations
 
+import importlib
 import os
 from pathlib import Path
 from typing import Callable
@@ -30,7 +31,7 @@ THEMES = ("faces", "photos")
 
 def _require(module: str):
     try:
-        return __import__(module, fromlist=["_"])
+        return importlib.import_module(module)
     except ImportError as e:
         raise RuntimeError(f"demo data needs {module.split('.')[0]}: pip install 'creps-explorer[demo-data]' "
                            f"(scikit-image, scikit-learn)") from e

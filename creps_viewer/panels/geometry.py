@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QSignalBlocker
+from PySide6.QtCore import QSignalBlocker, Qt
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QGroupBox, QHBoxLayout, QLabel, QLineEdit,
                                QPushButton, QSizePolicy, QVBoxLayout, QWidget)
 
-from creps_core.views import FORMULA_NAMES, Warp
+from creps_core.formula import FUNCTIONS
+from creps_core.views import FORMULA_NAMES, View, Warp
 
 from ..records import Geometry
 
@@ -71,12 +72,14 @@ class GeometryPanel(QWidget):
             row.valueChanged.connect(lambda v, name=name: self._warp_edited(f"warp-{name}"))
         self.formula_row, self.formula_col = QLineEdit(DEFAULT_FORMULA[0]), QLineEdit(DEFAULT_FORMULA[1])
         for edit, which in ((self.formula_row, "row"), (self.formula_col, "column")):
-            edit.setToolTip(f"The new {which} offset as an expression of {FORMULA_NAMES}; numexpr syntax "
-                            "(+ - * / **, sin, cos, exp, sqrt, arctan2, where…). Strength fades it in.")
+            edit.setToolTip(f"The new {which} offset as an expression of {FORMULA_NAMES}, pi, numbers, "
+                            f"+ - * / ** (by a constant), comparisons, & |, and {', '.join(FUNCTIONS)}. "
+                            "Strength fades it in.")
             edit.editingFinished.connect(lambda: self._warp_edited(None))
         form.addRow("Row y′ =", self.formula_row)
         form.addRow("Column x′ =", self.formula_col)
         self.formula_error = QLabel("")
+        self.formula_error.setTextFormat(Qt.TextFormat.PlainText)  # it quotes what was typed
         self.formula_error.setWordWrap(True)
         self.formula_error.setStyleSheet("color: #c0392b;")
         self.formula_error.hide()
@@ -100,6 +103,8 @@ class GeometryPanel(QWidget):
         try:
             warp = None if kind == "none" else Warp(kind, strength=self.strength.value(), radius=self.radius.value(),
                                                     frequency=self.frequency.value(), formula=formula)
+            if warp is not None:
+                View(9, 9, warp=warp).field()  # 81 points: says "not finite" or "too far" while typing
         except ValueError as e:  # a formula being typed: say what is wrong, keep the last good view
             self.formula_error.setText(str(e))
             self.formula_error.show()
