@@ -11,9 +11,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
+from creps_core.untrusted import parse_json
+
 from .records import Bookmark
 
 MAX_RECENT = 10
+MAX_BOOKMARKS_BYTES = 16 << 20  # as much as a workspace, which carries the same bookmarks
 
 
 class Preferences:
@@ -61,8 +64,10 @@ class Preferences:
         """The stored bookmarks of a model; a damaged entry keeps what was readable."""
         marks = []
         try:
-            for d in json.loads(str(self.settings.value(f"bookmarks/{sha256}", "[]"))):
+            stored = parse_json(str(self.settings.value(f"bookmarks/{sha256}", "[]")), "bookmarks",
+                                MAX_BOOKMARKS_BYTES)
+            for d in stored:
                 marks.append(Bookmark.from_dict(d))
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError):
             pass
         return marks

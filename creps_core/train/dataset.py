@@ -19,7 +19,6 @@ as official ``--cache=True``.
 from __future__ import annotations
 
 import io
-import json
 import os
 import zipfile
 from pathlib import Path
@@ -29,7 +28,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..untrusted import parse_json
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# dataset.json holds one [file, label] pair per image (~40 bytes): 256 MiB is millions of images
+MAX_LABELS_BYTES = 256 << 20
+# a class is a row of the mapping's embedding: ImageNet has 1000; a label past this is a damaged file
+MAX_CLASSES = 1 << 16
 
 
 class DatasetError(Exception):
@@ -56,9 +61,9 @@ def load_image(data: bytes, name: str, resolution: int) -> np.ndarray:
 def _parse_labels(raw: bytes, source: str, names: list[str]) -> np.ndarray | None:
     """dataset.json -> int64 labels aligned with ``names`` (None when it has no labels)."""
     try:
-        meta = json.loads(raw.decode("utf-8"))
-    except Exception as e:
-        raise DatasetError(f"{source}: dataset.json is not valid JSON ({e})") from e
+        meta = parse_json(raw, f"{source}: dataset.json", MAX_LABELS_BYTES)
+    except ValueError as e:
+        raise DatasetError(str(e)) from None
     if not isinstance(meta, dict):
         raise DatasetError(f"{source}: dataset.json must be an object with a 'labels' list")
     labels = meta.get("labels")
@@ -72,10 +77,10 @@ def _parse_labels(raw: bytes, source: str, names: list[str]) -> np.ndarray | Non
     if missing:
         raise DatasetError(f"{source}: dataset.json has no label for {missing[0]}"
                            f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}")
-    out = np.array([table[n] for n in names], dtype=np.int64)
-    if out.min() < 0:
-        raise DatasetError(f"{source}: dataset.json has a negative label")
-    return out
+    bad = next((table[n] for n in names if not 0 <= table[n] < MAX_CLASSES), None)
+    if bad is not None:  # checked before numpy, which would overflow on a label past int64
+        raise DatasetError(f"{source}: dataset.json has the label {bad:.6g}; labels are 0..{MAX_CLASSES - 1}")
+    return np.array([table[n] for n in names], dtype=np.int64)
 
 
 class ImageDataset:
@@ -124,7 +129,13 @@ class ImageDataset:
                 raise DatasetError(f"{root / name}: cannot read file ({e})") from e
 
         meta = root / "dataset.json"
-        return names, read, meta.read_bytes() if meta.is_file() else None
+        if not meta.is_file():
+            return names, read, None
+        try:
+            with open(meta, "rb") as f:
+                return names, read, f.read(MAX_LABELS_BYTES + 1)  # parse_json refuses what is past the limit
+        except OSError as e:
+            raise DatasetError(f"{meta}: cannot read file ({e.strerror or e})") from None
 
     def _open_zip(self) -> tuple[list[str], Callable[[str], bytes], bytes | None]:
         try:
@@ -140,8 +151,13 @@ class ImageDataset:
             except Exception as e:  # BadZipFile (CRC), zlib.error, EOFError on truncation
                 raise DatasetError(f"{self.path}:{name}: cannot read from zip ({type(e).__name__}: {e})") from e
 
-        json_raw = read("dataset.json") if "dataset.json" in zf.namelist() else None
-        return names, read, json_raw
+        if "dataset.json" not in zf.namelist():
+            return names, read, None
+        try:
+            with zf.open("dataset.json") as f:
+                return names, read, f.read(MAX_LABELS_BYTES + 1)  # never inflating more than parse_json takes
+        except Exception as e:  # BadZipFile (CRC), zlib.error, EOFError on truncation
+            raise DatasetError(f"{self.path}:dataset.json: cannot read from zip ({type(e).__name__}: {e})") from e
 
     def __len__(self) -> int:
         return self.images.shape[0]

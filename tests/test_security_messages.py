@@ -1,0 +1,187 @@
+"""Opening a hostile file ends in one clear line, never a traceback, garbage or a silent bad output.
+
+Each test names the item of the security issue it keeps fixed: JSON nested or sized past its
+limits (1), damaged PNG text chunks (2), unsupported .npy dtypes (3), latents too large to render
+(4), names from files printed or shown raw (5), --class on an unconditional model (6), and other
+raw exception types a file value could raise.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+import zlib
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+
+from creps_core.metadata import read_record  # noqa: E402
+from creps_core.untrusted import MAX_JSON_DEPTH, parse_json, printable, read_json  # noqa: E402
+
+from .test_hostile_inputs import refused  # noqa: E402
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+def _chunk(tag: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", zlib.crc32(tag + data))
+
+
+def png_with(tmp_path, tag: bytes, data: bytes, name: str = "hostile.png"):
+    """A 1x1 PNG whose only text chunk is ``tag`` with ``data`` (the keyword included)."""
+    path = tmp_path / name
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0))
+                     + _chunk(tag, data) + _chunk(b"IEND", b""))
+    return path
+
+
+# ----- 1: JSON past its depth, size or number range -------------------------------------------
+@pytest.mark.parametrize("text,message", [
+    (DEEP, f"nested deeper than {MAX_JSON_DEPTH} levels"),
+    ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), f"nested deeper than {MAX_JSON_DEPTH} levels"),
+    ('{"a": 1e400}', "out of range"),
+    ('{"a": NaN}', "NaN is not a number"),
+    ('{"a": -Infinity}', "-Infinity is not a number"),
+    ('{"a": 123456789012345678901234567890}', "too large"),
+    (b'{"a": "\xff"}', "not UTF-8"),
+    ("x" * (1 << 20) + "x", "more than the 1,048,576"),
+    ("{", "not valid JSON"),
+], ids=["deep", "one-past", "float-overflow", "nan", "infinity", "huge-int", "not-utf8", "too-long", "broken"])
+def test_json_past_its_limits_is_one_value_error_naming_the_file(text, message):
+    with pytest.raises(ValueError) as e:
+        parse_json(text, "some.json", 1 << 20)
+    line = str(e.value)
+    assert line.startswith("some.json: ") and message in line and "\n" not in line
+
+
+def test_json_within_the_limits_reads_as_before():
+    nested = "[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH
+    assert parse_json(nested, "x", 1 << 10) is not None
+    assert parse_json('{"a": [1, 2.5, "b", null, true]}', "x", 100) == {"a": [1, 2.5, "b", None, True]}
+
+
+def test_read_json_never_reads_past_its_limit(tmp_path):
+    path = tmp_path / "big.json"
+    path.write_text("[" + "1," * 1000 + "1]")
+    with pytest.raises(ValueError, match=f"^{path}: .*more than the 100 "):
+        read_json(path, 100)
+
+
+def test_a_deeply_nested_workspace_is_one_line(tmp_path):
+    from creps_viewer.workspace import WorkspaceError, load_workspace
+
+    path = tmp_path / "deep.creps.json"
+    path.write_text('{"format": "creps-explorer-workspace", "bookmarks": ' + DEEP + "}")
+    with pytest.raises(WorkspaceError) as e:
+        load_workspace(path)
+    assert str(e.value).startswith(f"{path}: ") and "nested deeper" in str(e.value)
+
+
+def test_a_deeply_nested_workspace_is_said_in_the_window(qtbot, tmp_path, tiny_ckpt):
+    from .viewer_fixtures import make_window
+
+    window = make_window(qtbot, tmp_path, tiny_ckpt)
+    path = tmp_path / "deep.creps.json"
+    path.write_text(DEEP)
+    window.load_workspace(path)  # raised RecursionError out of the slot before: the user saw nothing
+    assert window.message.isVisible() and str(path) in window.message.text()
+    assert "nested deeper" in window.message.text()
+
+
+@pytest.mark.parametrize("suffix", [".json", ".mp4"], ids=["json", "sidecar"])
+def test_a_deeply_nested_record_or_sidecar_is_one_line(tmp_path, capsys, suffix):
+    target = tmp_path / f"made{suffix}"
+    record = target if suffix == ".json" else tmp_path / f"made{suffix}.json"
+    if suffix != ".json":
+        target.write_bytes(b"not a video")
+    record.write_text(DEEP)
+    line = refused(tmp_path, capsys, ["render", "--from", str(target), "--outdir", "OUT"], 1, "nested deeper",
+                   [record])
+    assert str(record) in line
+
+
+def test_a_deeply_nested_png_record_is_one_line(tmp_path, capsys):
+    png = png_with(tmp_path, b"tEXt", b"creps\0" + DEEP.encode())
+    with pytest.raises(ValueError, match="nested deeper"):
+        read_record(png)
+    line = refused(tmp_path, capsys, ["render", "--from", str(png), "--outdir", "OUT"], 1, "nested deeper", [png])
+    assert str(png) in line
+
+
+def test_a_record_with_an_overflowing_number_is_one_line(tmp_path, capsys):
+    png = png_with(tmp_path, b"tEXt", b'creps\0{"checkpoint": "x", "supersample": 1e999, "latent": {}, "view": {}}')
+    line = refused(tmp_path, capsys, ["render", "--from", str(png), "--outdir", "OUT"], 1, "out of range", [png])
+    assert str(png) in line
+
+
+def test_deeply_nested_stored_bookmarks_are_dropped_not_raised(qapp, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from creps_viewer.preferences import Preferences
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    settings.setValue("bookmarks/ab", DEEP)
+    assert Preferences(settings).bookmarks("ab") == []
+
+
+def test_a_deeply_nested_dataset_json_is_one_line(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from creps_core.train.dataset import DatasetError, ImageDataset
+
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
+    (tmp_path / "dataset.json").write_text(DEEP)
+    with pytest.raises(DatasetError, match=f"^{tmp_path}: dataset.json: .*nested deeper"):
+        ImageDataset(tmp_path, 8)
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": [["a.png", 10**300]]}))
+    with pytest.raises(DatasetError, match="dataset.json: not valid JSON .*too large"):
+        ImageDataset(tmp_path, 8)
+    (tmp_path / "dataset.json").write_text(json.dumps({"labels": [["a.png", 1e300]]}))  # a float: int() of it
+    with pytest.raises(DatasetError, match="has the label 1e[+]300; labels are 0..65535"):
+        ImageDataset(tmp_path, 8)
+
+
+def test_a_deeply_nested_checkpoint_config_is_one_line(tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from creps_core.network import CREPSGenerator
+
+    from .core_fixtures import TINY
+
+    path = tmp_path / "deep.safetensors"
+    state = {k: v.contiguous() for k, v in CREPSGenerator(TINY).state_dict().items()}
+    save_file(state, str(path), metadata={"creps_config": "[" * 10_000 + "]" * 10_000})  # within its size limit
+    line = refused(tmp_path, capsys, ["info", str(path)], 1, "nested deeper", [path])
+    assert str(path) in line
+
+
+# ----- 2: damaged PNG text chunks ------------------------------------------------------------
+@pytest.mark.parametrize("tag,data,message", [
+    (b"iTXt", b"creps\0", "iTXt) is malformed"),
+    (b"iTXt", b"creps\0\0\0no-separators", "iTXt) is malformed"),
+    (b"iTXt", b"creps\0\7\0\0\0{}", "iTXt) is malformed"),
+    (b"iTXt", b"creps\0\0\0\0\0\xff\xfe", "not UTF-8"),
+    (b"iTXt", b"creps\0\1\0\0\0not zlib", "corrupt"),
+    (b"zTXt", b"creps\0", "no readable CREPS Explorer metadata"),
+    (b"tEXt", b"creps\0{\"checkpoint\": 1}", "no readable CREPS Explorer metadata"),
+], ids=["itxt-empty", "itxt-no-fields", "itxt-bad-flag", "itxt-not-utf8", "itxt-not-zlib", "ztxt-empty",
+        "text-wrong-type"])
+def test_a_malformed_png_text_chunk_is_one_line_naming_the_file(tmp_path, capsys, tag, data, message):
+    png = png_with(tmp_path, tag, data)
+    line = refused(tmp_path, capsys, ["render", "--from", str(png), "--outdir", "OUT"], 1, message, [png])
+    assert str(png) in line
+
+
+def test_a_damaged_tiff_is_one_line_naming_the_file(tmp_path, capsys):
+    tif = tmp_path / "damaged.tif"
+    tif.write_bytes(b"II*\0" + struct.pack("<I", 8) + struct.pack("<H", 0xFFFF) + b"\0" * 16)
+    line = refused(tmp_path, capsys, ["render", "--from", str(tif), "--outdir", "OUT"], 1, str(tif), [tif])
+    assert "Error" not in line.split(str(tif), 1)[0]  # not a raw exception type before the name
+
+
+def test_printable_escapes_what_would_drive_the_terminal():
+    assert printable("smile") == "smile"
+    assert printable("a\x1b[2Jb\nc\u202ed\x9b") == "a\\x1b[2Jb\\nc\\u202ed\\x9b"
