@@ -29,8 +29,13 @@ def seed_to_z(seed: int, z_dim: int) -> torch.Tensor:
 
 
 def class_vector(c_dim: int, class_idx: int | None) -> torch.Tensor | None:
-    """One-hot label for conditional models (None for unconditional ones)."""
+    """One-hot label for conditional models (None for unconditional ones).
+
+    A class asked of an unconditional model is refused, not ignored: the user would otherwise
+    believe the picture shows that class."""
     if c_dim == 0:
+        if class_idx is not None:
+            raise ValueError(f"this model is unconditional: it has no class {class_idx} (leave the class out)")
         return None
     if class_idx is None:
         raise ValueError(f"this model is conditional ({c_dim} classes): choose a class")
@@ -59,6 +64,11 @@ MAX_MULTIPLIER = 1e6  # |psi|, interpolation t and direction amounts (sensible v
 MAX_CARRIED_FLOATS = 131_072  # float32 values one spec may carry (512 KiB; ~700 kB in a provenance record)
 MAX_EDITS = 32  # direction edits on one latent
 MAX_NAME_CHARS = 64
+# |w| bound, on ws from files, on direction vectors and on every ws resolved (after truncation and
+# edits).  A trained model's w stays within a few units (the shipped demo models' within ±5), so this
+# leaves ~2000x room to explore; values past it only come from a hostile or broken file or absurd
+# amounts, and near float32's 3e38 the styles overflow and the frame renders NaN (a black PNG).
+MAX_W = 1e4
 
 
 @dataclass(frozen=True)
@@ -81,8 +91,12 @@ class Floats:
                              f"{MAX_CARRIED_FLOATS:,} values")
         if not isinstance(self.data, bytes) or len(self.data) != 4 * math.prod(self.shape):
             raise ValueError(f"latent vector data does not hold {list(self.shape)} float32 values")
-        if not np.isfinite(self.array()).all():
+        a = self.array()
+        if not np.isfinite(a).all():
             raise ValueError("a latent vector holds NaN or infinite values")
+        if a.size and float(np.abs(a).max()) > MAX_W:
+            raise ValueError(f"a latent vector holds values up to {float(np.abs(a).max()):.3g}; it must stay "
+                             f"within ±{MAX_W:g}")
 
     @classmethod
     def of(cls, array) -> "Floats":
@@ -258,6 +272,15 @@ class LatentSpec:
         return replace(self, **changes)
 
 
+def _bounded(ws: torch.Tensor, cause: str) -> torch.Tensor:
+    """``ws`` when every value is within ±MAX_W; else one line naming what took it there (so a
+    frame is refused before it renders as NaN, not written as a black image)."""
+    peak = float(ws.abs().max())
+    if not peak <= MAX_W:  # NaN fails too
+        raise ValueError(f"{cause} takes w to {peak:.3g}; a w within ±{MAX_W:g} renders")
+    return ws
+
+
 class LatentSpace:
     """Maps specs to ws for one generator; caches per-seed w and the PCA basis.
 
@@ -309,18 +332,20 @@ class LatentSpace:
         if spec.mix_seed is not None and spec.mix_layers:
             idx = [i for i in spec.mix_layers if 0 <= i < n]
             ws[idx] = self.w_of_seed(spec.mix_seed, spec.class_idx)
+        _bounded(ws, "this model's mapping network")
         if spec.directions:
             basis, std = self.pca()
             for comp, amount in spec.directions:
                 if 0 <= comp < basis.shape[0] and amount:
-                    ws = ws + basis[comp] * (std[comp] * amount)
+                    ws = _bounded(ws + basis[comp] * (std[comp] * amount), f"PCA direction {comp} at {amount:g}")
         if spec.psi != 1:
             w_avg = self.g.mapping.w_avg
             k = n if spec.cutoff is None else max(0, min(n, spec.cutoff))
             ws[:k] = w_avg.lerp(ws[:k], spec.psi)
+            _bounded(ws, f"truncation psi {spec.psi:g}")
         for edit in spec.edits:
             if edit.amount:
-                ws = ws + edit.offset(n, self.cfg.w_dim, dev)
+                ws = _bounded(ws + edit.offset(n, self.cfg.w_dim, dev), f"direction {edit.name!r} at {edit.amount:g}")
         return ws
 
     @torch.no_grad()

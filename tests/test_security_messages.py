@@ -185,3 +185,114 @@ def test_a_damaged_tiff_is_one_line_naming_the_file(tmp_path, capsys):
 def test_printable_escapes_what_would_drive_the_terminal():
     assert printable("smile") == "smile"
     assert printable("a\x1b[2Jb\nc\u202ed\x9b") == "a\\x1b[2Jb\\nc\\u202ed\\x9b"
+
+
+# ----- 3: dtypes a directions or ws file cannot hold -------------------------------------------
+def _npy(path, descr: str, shape: tuple, payload: bytes = b"") -> None:
+    """An .npy written by hand: numpy's own writer normalises a sub-array dtype away."""
+    header = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, shape)
+    header += " " * (63 - (len(header) + 10) % 64) + "\n"
+    path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + payload)
+
+
+def _npz(path, members: dict) -> None:
+    import zipfile
+
+    with zipfile.ZipFile(path, "w") as z:
+        for name, (descr, shape, payload) in members.items():
+            one = path.with_name(f"{name}.npy")
+            _npy(one, descr, shape, payload)
+            z.write(one, f"{name}.npy")
+            one.unlink()
+
+
+@pytest.mark.parametrize("option,members,message", [
+    ("--direction", None, "the dtype ('<f4', (32,)) is not supported"),
+    ("--direction", {"vectors": ("(100000000,)<f4", (1, 32), b""), "names": ("<U1", (1,), b"a\0\0\0")},
+     "the dtype ('<f4', (100000000,)) is not supported"),
+    ("--direction", {"vectors": ("<f4", (1, 32), b"\0" * 128), "names": ("<U20000000", (1,), b"")},
+     "claims 80,000,000 bytes"),
+    ("--direction", {"vectors": ("<M8[s]", (1, 32), b"\0" * 256), "names": ("<U1", (1,), b"a\0\0\0")},
+     "the dtype datetime64[s] is not supported"),
+    ("--ws", {"w": ("(9,32)<f4", (1,), b"\0" * 1152)}, "the dtype ('<f4', (9, 32)) is not supported"),
+], ids=["npy-subarray", "npz-subarray", "text-too-wide", "datetime", "ws-subarray"])
+def test_an_unsupported_dtype_is_one_line(tmp_path, capsys, tiny_ckpt, option, members, message):
+    if members is None:
+        path = tmp_path / "sub.npy"
+        _npy(path, "(32,)<f4", (3,), b"\0" * (3 * 32 * 4))
+    else:
+        path = tmp_path / "sub.npz"
+        _npz(path, members)
+    value = f"{path}:0:1" if option == "--direction" else str(path)
+    line = refused(tmp_path, capsys, ["render", "-c", str(tiny_ckpt), option, value, "--size", "16x16",
+                                      "--outdir", "OUT"], 1, message, [path, tiny_ckpt])
+    assert str(path) in line
+
+
+# ----- 4: latents too large to render ----------------------------------------------------------
+def _tiny_dims(tiny_ckpt) -> tuple[int, int]:
+    from creps_core.checkpoint import load_checkpoint
+
+    cfg = load_checkpoint(tiny_ckpt).cfg
+    return cfg.num_ws, cfg.w_dim
+
+
+@pytest.mark.parametrize("value,amount,message", [
+    (3e38, 1.5, "array 'vectors' holds values up to 3e+38"),
+    (1e300, 1.5, "past float32"),
+    (9000.0, 1.5, "direction 'a' at 1.5 takes w to 1.35e+04"),
+], ids=["huge", "float64-huge", "amount-past-bound"])
+def test_a_direction_too_large_to_render_is_refused_before_rendering(tmp_path, capsys, tiny_ckpt, value, amount,
+                                                                     message):
+    import numpy as np
+
+    num_ws, w_dim = _tiny_dims(tiny_ckpt)
+    path = tmp_path / "big.npz"
+    np.savez(path, vectors=np.full((1, w_dim), value, np.float64 if value > 1e38 * 4 else np.float32),
+             names=np.array(["a"]))
+    line = refused(tmp_path, capsys, ["render", "-c", str(tiny_ckpt), "--direction", f"{path}:0:{amount}",
+                                      "--size", "16x16", "--outdir", "OUT"], 1, message, [path, tiny_ckpt])
+    assert str(path) in line or "direction 'a'" in line
+
+
+def test_a_ws_too_large_to_render_is_refused_naming_the_file(tmp_path, capsys, tiny_ckpt):
+    import numpy as np
+
+    from creps_core.latent_files import save_ws
+
+    num_ws, w_dim = _tiny_dims(tiny_ckpt)
+    path = save_ws(tmp_path / "w.npz", np.full((num_ws, w_dim), 3e38, np.float32))
+    line = refused(tmp_path, capsys, ["render", "-c", str(tiny_ckpt), "--ws", str(path), "--size", "16x16",
+                                      "--outdir", "OUT"], 1, "array 'w' holds values up to 3e+38", [path, tiny_ckpt])
+    assert str(path) in line and "10000" in line
+
+
+def test_a_psi_that_takes_w_past_the_bound_is_refused(tmp_path, capsys, tiny_ckpt):
+    refused(tmp_path, capsys, ["render", "-c", str(tiny_ckpt), "--trunc", "1e6", "--size", "16x16",
+                               "--outdir", "OUT"], 1, "truncation psi 1e+06 takes w to", [tiny_ckpt])
+
+
+def test_a_record_carrying_a_huge_ws_is_refused_before_rendering(tmp_path, capsys, tiny_ckpt):
+    import numpy as np
+
+    import base64
+
+    from creps_core.latents import Floats, LatentSpec
+    from creps_core.metadata import RenderRecord
+    from creps_core.views import View
+
+    num_ws, w_dim = _tiny_dims(tiny_ckpt)
+    spec = LatentSpec(ws=Floats.of(np.zeros((num_ws, w_dim))))
+    text = RenderRecord(str(tiny_ckpt), "", spec, View(16, 16)).to_json()  # what a real image carries...
+    huge = base64.b64encode(np.full((num_ws, w_dim), 3e38, "<f4").tobytes()).decode()
+    text = text.replace(spec.ws.to_dict()["float32_base64"], huge)  # ...with its ws changed
+    png = png_with(tmp_path, b"tEXt", b"creps\0" + text.encode())
+    line = refused(tmp_path, capsys, ["render", "--from", str(png), "--outdir", "OUT"], 1,
+                   "a latent vector holds values up to 3e+38", [png, tiny_ckpt])
+    assert str(png) in line
+
+
+# ----- 6: --class on an unconditional model ------------------------------------------------------
+def test_a_class_on_an_unconditional_model_is_refused(tmp_path, capsys, tiny_ckpt):
+    refused(tmp_path, capsys, ["render", "-c", str(tiny_ckpt), "--class", "3", "--size", "16x16", "--outdir", "OUT"],
+            1, "this model is unconditional: it has no class 3", [tiny_ckpt])
