@@ -296,3 +296,107 @@ def test_a_record_carrying_a_huge_ws_is_refused_before_rendering(tmp_path, capsy
 def test_a_class_on_an_unconditional_model_is_refused(tmp_path, capsys, tiny_ckpt):
     refused(tmp_path, capsys, ["render", "-c", str(tiny_ckpt), "--class", "3", "--size", "16x16", "--outdir", "OUT"],
             1, "this model is unconditional: it has no class 3", [tiny_ckpt])
+
+
+# ----- 5: names from files, printed or shown ---------------------------------------------------
+CLEAR = "\x1b[2J"  # clears the terminal when printed raw
+MARKUP = "<b>x</b>"  # renders bold when Qt takes it for rich text
+
+
+def test_a_direction_name_that_drives_the_terminal_is_printed_escaped(tmp_path, capsys, tiny_ckpt):
+    import numpy as np
+
+    _, w_dim = _tiny_dims(tiny_ckpt)
+    path = tmp_path / "names.npz"
+    np.savez(path, vectors=np.zeros((2, w_dim), np.float32), names=np.array([f"a{CLEAR}", "b\u202e"]))
+    line = refused(tmp_path, capsys, ["render", "-c", str(tiny_ckpt), "--direction", f"{path}:nosuch:1",
+                                      "--size", "16x16", "--outdir", "OUT"], 1, "no direction named", [path])
+    assert "\x1b" not in line and "\u202e" not in line and "a\\x1b[2J, b\\u202e" in line
+
+
+def test_a_checkpoints_own_network_name_is_printed_escaped(tmp_path, capsys):
+    from safetensors.torch import save_file
+
+    from creps_core.cli import main
+    from creps_core.network import CREPSGenerator
+
+    from .core_fixtures import TINY
+
+    path = tmp_path / "named.safetensors"
+    state = {k: v.contiguous() for k, v in CREPSGenerator(TINY).state_dict().items()}
+    save_file(state, str(path), metadata={"creps_config": json.dumps(TINY.to_dict()), "network": f"G{CLEAR}"})
+    capsys.readouterr()
+    assert main(["info", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "G\\x1b[2J" in out
+
+
+@pytest.fixture
+def latent_panel(qtbot, tiny_ckpt):
+    from creps_core.checkpoint import load_checkpoint
+    from creps_viewer.panels.latent import LatentPanel
+    from creps_viewer.records import ModelSummary
+    from creps_viewer.state import ExplorerState
+
+    model = load_checkpoint(tiny_ckpt)
+    c = model.cfg
+    state = ExplorerState()
+    state.set_model(ModelSummary("tiny", str(model.path), model.sha256, c.num_ws, c.w_dim, c.c_dim,
+                                 c.img_resolution, model.num_params))
+    panel = LatentPanel(state)
+    qtbot.addWidget(panel)
+    return panel, c.w_dim
+
+
+def _shows_literally(label, text: str) -> bool:
+    """The label holds ``text`` as plain text, so it is drawn as written (markup and all)."""
+    from PySide6.QtCore import Qt
+
+    return label.textFormat() == Qt.PlainText and text in label.text()
+
+
+def test_direction_names_from_a_file_show_as_text_not_markup(latent_panel, tmp_path):
+    import numpy as np
+    from PySide6.QtGui import Qt as QtGui
+
+    panel, w_dim = latent_panel
+    path = tmp_path / f"{MARKUP.replace('/', '')}.npz"
+    np.savez(path, vectors=np.zeros((2, w_dim), np.float32), names=np.array([MARKUP, "<img src=x>"]))
+    assert panel.load_directions(path)
+    label = panel.direction_rows[0].amount.label
+    assert _shows_literally(label, MARKUP)
+    assert label.toolTip() == QtGui.convertFromPlainText(MARKUP) and "&lt;b&gt;" in label.toolTip()
+    assert _shows_literally(panel.directions_note, "<b>x<b>.npz")
+    assert not panel.load_directions(tmp_path / f"{MARKUP.replace('/', '')}-missing.npz")
+    assert _shows_literally(panel.directions_note, "<b>x<b>-missing.npz")
+
+
+def test_a_ws_file_name_shows_as_text_not_markup(latent_panel, tmp_path):
+    panel, _ = latent_panel
+    path = tmp_path / "<i>w.npz"
+    path.write_bytes(b"not a zip")
+    assert not panel.import_ws(path)
+    assert _shows_literally(panel.ws_note, "<i>w.npz")
+
+
+def test_names_from_a_workspace_show_as_text_in_the_window(qtbot, tmp_path, tiny_ckpt):
+    from PySide6.QtWidgets import QLabel
+
+    from creps_viewer.records import Bookmark, Geometry
+    from creps_core.latents import LatentSpec
+
+    from .viewer_fixtures import make_window
+
+    window = make_window(qtbot, tmp_path, tiny_ckpt)
+    window.state.set_bookmarks([Bookmark(f"{MARKUP} & more", LatentSpec(), Geometry())])
+    entries = [a.text() for a in window.bookmarks_menu.actions()]
+    assert f"{MARKUP} && more" in entries  # '&' is not taken for a keyboard mnemonic
+    path = tmp_path / "named.creps.json"
+    window.save_workspace(path)
+    d = json.loads(path.read_text())
+    path.write_text(json.dumps(d | {"checkpoint": f"/nowhere/{MARKUP}.pkl"}))
+    window.load_workspace(path)  # its model is missing: the message names it
+    assert window.message.isVisible() and _shows_literally(window.message.label, f"{MARKUP}.pkl")
+    for label in window.findChildren(QLabel):  # nothing in the window renders a name from a file as markup
+        if "<b>" in label.text():
+            assert _shows_literally(label, "<b>"), label.objectName() or label.text()
