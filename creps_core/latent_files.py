@@ -27,7 +27,9 @@ from __future__ import annotations
 import io
 import math
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,11 @@ MAX_ARRAY_BYTES = 4 * MAX_FILE_VALUES  # what one array may take in memory once 
 PLAIN_KINDS = "biufU"  # bool, integers, floats, text: what a directions or ws file is made of
 DIRECTION_KEYS = ("vectors", "names", "layers", "values", "method")
 WS_KEY = "w"
+
+
+# what reading a damaged member of a zip raises: a bad CRC, corrupt deflate data, a truncated file,
+# a compression method zipfile lacks, an encrypted member (RuntimeError: a password is required)
+ZIP_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
 
 class LatentFileError(ValueError):
@@ -90,6 +97,11 @@ class Directions:
 
 
 # ----- reading ---------------------------------------------------------------------------------
+def _brief(e: BaseException) -> str:
+    """An exception's text for a one-line message (whitespace folded, cut short)."""
+    return " ".join(str(e).split())[:120] or type(e).__name__
+
+
 def _header(f, where: str) -> tuple[tuple[int, ...], np.dtype]:
     """(shape, dtype) from an .npy header, refusing what allow_pickle=False would not load safely."""
     try:
@@ -101,7 +113,7 @@ def _header(f, where: str) -> tuple[tuple[int, ...], np.dtype]:
     except LatentFileError:
         raise
     except (ValueError, OSError, EOFError, SyntaxError) as e:
-        raise LatentFileError(f"{where}: not a readable array ({' '.join(str(e).split())[:120]})") from None
+        raise LatentFileError(f"{where}: not a readable array ({_brief(e)})") from None
     if dtype.hasobject or dtype.fields is not None:
         raise LatentFileError(f"{where}: holds Python objects or records (dtype {dtype}); only numbers "
                               "and text are read")
@@ -119,29 +131,33 @@ def _header(f, where: str) -> tuple[tuple[int, ...], np.dtype]:
 def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Every array's (shape, dtype) of an .npz, from the headers alone."""
     try:
-        with zipfile.ZipFile(path) as z:
-            infos = z.infolist()
-            if len(infos) > MAX_MEMBERS:
-                raise LatentFileError(f"{path}: holds {len(infos)} entries; a directions or ws file holds "
-                                      f"at most {MAX_MEMBERS}")
-            headers = {}
-            for info in infos:
-                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-                if info.file_size > MAX_ARRAY_BYTES + 4096:
-                    raise LatentFileError(f"{path}: array {name!r} claims {info.file_size:,} bytes")
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, ValueError, struct.error):
+        raise LatentFileError(f"{path}: not an .npz file (not a zip archive)") from None
+    with z:
+        infos = z.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise LatentFileError(f"{path}: holds {len(infos)} entries; a directions or ws file holds "
+                                  f"at most {MAX_MEMBERS}")
+        headers = {}
+        for info in infos:
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if info.file_size > MAX_ARRAY_BYTES + 4096:
+                raise LatentFileError(f"{path}: array {name!r} claims {info.file_size:,} bytes")
+            try:
                 with z.open(info) as f:
                     headers[name] = _header(f, f"{path}: array {name!r}")
-            return headers
-    except zipfile.BadZipFile:
-        raise LatentFileError(f"{path}: not an .npz file (not a zip archive)") from None
+            except ZIP_MEMBER_ERRORS as e:
+                raise LatentFileError(f"{path}: array {name!r} cannot be read ({_brief(e)})") from None
+        return headers
 
 
 def _load(path: Path, headers: dict, name: str) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as data:
             return data[name]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise LatentFileError(f"{path}: array {name!r} is damaged ({' '.join(str(e).split())[:120]})") from None
+    except (ValueError, OSError, *ZIP_MEMBER_ERRORS) as e:
+        raise LatentFileError(f"{path}: array {name!r} is damaged ({_brief(e)})") from None
 
 
 def _floats(path: Path, name: str, a: np.ndarray, bound: float | None = None) -> np.ndarray:
@@ -228,7 +244,7 @@ def _load_npy_directions(path: Path, num_ws: int, w_dim: int) -> Directions:
     try:
         raw = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise LatentFileError(f"{path}: damaged ({' '.join(str(e).split())[:120]})") from None
+        raise LatentFileError(f"{path}: damaged ({_brief(e)})") from None
     vectors = _floats(path, "the array", raw, MAX_W).reshape(count, w_dim)
     return Directions(path, file_sha256(path), num_ws, tuple(str(i) for i in range(count)), vectors,
                       tuple((0, num_ws - 1) for _ in range(count)), None, "import")

@@ -31,8 +31,10 @@ class Preferences:
 
     # ----- models ---------------------------------------------------------------------------
     def recent_models(self) -> list[str]:
+        """The recent model paths; a damaged entry (not text) is left out instead of failing the window."""
         value = self.settings.value("recent", [])
-        return [value] if isinstance(value, str) else list(value or [])
+        paths = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        return [p for p in paths if isinstance(p, str)]
 
     def add_recent_model(self, path: str) -> None:
         files = [path] + [p for p in self.recent_models() if p != path]

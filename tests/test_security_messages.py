@@ -400,3 +400,92 @@ def test_names_from_a_workspace_show_as_text_in_the_window(qtbot, tmp_path, tiny
     for label in window.findChildren(QLabel):  # nothing in the window renders a name from a file as markup
         if "<b>" in label.text():
             assert _shows_literally(label, "<b>"), label.objectName() or label.text()
+
+
+# ----- the sweep: raw exception types a file value could raise ----------------------------------
+def _damaged_zip(tmp_path, damage: str):
+    """A directions file whose first member is damaged in one way zipfile raises on (not BadZipFile)."""
+    import numpy as np
+
+    path = tmp_path / f"{damage}.npz"
+    np.savez_compressed(path, vectors=np.ones((2, 32), np.float32), names=np.array(["a", "b"]))
+    raw = bytearray(path.read_bytes())
+    local, central = raw.index(b"PK\x03\x04"), raw.index(b"PK\x01\x02")
+    if damage == "deflate":  # the compressed stream itself
+        name_length, extra_length = struct.unpack("<HH", raw[local + 26:local + 30])
+        start = local + 30 + name_length + extra_length
+        raw[start:start + 16] = bytes(b ^ 0x5A for b in raw[start:start + 16])
+    elif damage == "method":  # a compression method zipfile lacks (99: AES)
+        raw[local + 8:local + 10] = raw[central + 10:central + 12] = struct.pack("<H", 99)
+    else:  # "encrypted": zipfile asks for a password
+        raw[central + 8] |= 1
+    path.write_bytes(raw)
+    return path
+
+
+@pytest.mark.parametrize("damage,message", [("deflate", "decompressing"), ("method", "compression method"),
+                                            ("encrypted", "encrypted")])
+def test_a_damaged_zip_member_is_one_line_naming_the_file(tmp_path, capsys, tiny_ckpt, damage, message):
+    path = _damaged_zip(tmp_path, damage)
+    line = refused(tmp_path, capsys, ["render", "-c", str(tiny_ckpt), "--direction", f"{path}:0:1", "--size", "16x16",
+                                      "--outdir", "OUT"], 1, message, [path])
+    assert f"{path}: array 'vectors' cannot be read" in line and "Error:" not in line.split(str(path))[0]
+
+
+@pytest.mark.parametrize("latent,message", [
+    ({"seed": 1, "mix_layers": 5}, "latent mix_layers must be a list"),
+    ({"seed": 1, "mix_layers": [1.5]}, "latent mix layer must be a whole number"),
+    ({"seed": 1, "directions": [[1]]}, "latent directions must be [index, amount] pairs"),
+    ({"seed": 1, "directions": [[1, None]]}, "latent direction amount must be a finite number"),
+    ({"seed": 1, "edits": [{"name": "a"}]}, "a direction edit is an object with a name, an amount and a vector"),
+    ({"seed": 1, "edits": [{"name": "a", "amount": 1, "layers": [1], "vector": {}}]},
+     "direction 'a': layers must be [first, last]"),
+    ({"seed": 1, "edits": [{"name": "a", "amount": None, "vector": {"shape": [1], "float32_base64": "AAAAAA=="}}]},
+     "the amount must be a finite number"),
+    ({"seed": 1, "edits": [{"name": "x" * 100_000, "amount": 1, "vector": {"shape": [1], "float32_base64": "AAAAAA=="}}]},
+     "a direction name is 1..64 characters, got 'xxxxxxxx"),
+    ({"seed": 1, "ws": {"shape": ["a"], "float32_base64": ""}}, "a latent vector must be"),
+    ({"seed": 1, "ws": {"shape": [10**15, 10**15], "float32_base64": ""}}, "is too large"),
+], ids=["mix-not-list", "mix-float", "pair-short", "amount-null", "edit-missing", "layers-short",
+        "edit-amount-null", "name-huge", "shape-text", "shape-huge"])
+def test_a_malformed_latent_in_a_file_says_which_field(tmp_path, capsys, tiny_ckpt, latent, message):
+    """The same line whether the latent comes from a workspace, a keyframe file or an image's record."""
+    from creps_viewer.workspace import WorkspaceError, load_workspace
+
+    ws = tmp_path / "bad.creps.json"
+    ws.write_text(json.dumps({"format": "creps-explorer-workspace", "latent": latent}))
+    with pytest.raises(WorkspaceError) as e:
+        load_workspace(ws)
+    assert str(e.value).startswith(str(ws)) and message in str(e.value) and len(str(e.value)) < 300
+    assert not any(kind in str(e.value) for kind in ("IndexError", "KeyError", "AttributeError"))
+    spec = tmp_path / "spec.json"  # creps video's keyframes (an IndexError escaped here before)
+    spec.write_text(json.dumps({"keyframes": [{"view": {"width": 32, "height": 32}, "latent": latent}],
+                                "width": 32, "height": 32}))
+    line = refused(tmp_path, capsys, ["video", "OUT/v.mp4", "--keyframes", str(spec), "-c", str(tiny_ckpt)], 1,
+                   message, [spec])
+    assert str(spec) in line
+
+
+def test_a_dataset_zip_with_a_name_that_is_not_utf8_is_one_line(tmp_path):
+    import zipfile
+
+    from creps_core.train.dataset import DatasetError, ImageDataset
+
+    path = tmp_path / "data.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a\u00e9.png", b"x")  # flagged UTF-8 in the archive
+    path.write_bytes(path.read_bytes().replace("a\u00e9".encode(), b"a\xff\xfe"))
+    with pytest.raises(DatasetError, match=f"^{path}: not a readable zip file"):
+        ImageDataset(path, 8)
+
+
+def test_a_damaged_list_of_recent_models_is_left_out(qapp, tmp_path):
+    from PySide6.QtCore import QSettings
+
+    from creps_viewer.preferences import Preferences
+
+    settings = QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat)
+    settings.setValue("recent", 5)  # list(5) raised TypeError while the window was being built
+    assert Preferences(settings).recent_models() == []
+    settings.setValue("recent", ["/a.pkl", 3])
+    assert Preferences(settings).recent_models() == ["/a.pkl"]

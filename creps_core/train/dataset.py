@@ -140,7 +140,7 @@ class ImageDataset:
     def _open_zip(self) -> tuple[list[str], Callable[[str], bytes], bytes | None]:
         try:
             zf = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError) as e:
+        except (zipfile.BadZipFile, OSError, ValueError) as e:  # ValueError: a member name that is not UTF-8
             raise DatasetError(f"{self.path}: not a readable zip file ({e})") from e
         self._zip = zf
         names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_EXTENSIONS))
