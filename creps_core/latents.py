@@ -131,7 +131,8 @@ class Floats:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Floats":
-        if (not isinstance(d, dict) or not isinstance(d.get("shape"), list) or not isinstance(d.get("float32_base64"), str)
+        if (not isinstance(d, dict) or not isinstance(d.get("shape"), (list, tuple))
+                or not isinstance(d.get("float32_base64"), str)
                 or not all(_is_whole(n) for n in d["shape"])):
             raise ValueError("a latent vector must be {\"shape\": [whole numbers], \"float32_base64\": text}, got "
                              f"{_shown(d)}")
@@ -179,7 +180,7 @@ class DirectionEdit:
         if not isinstance(d, dict) or not all(key in d for key in ("name", "amount", "vector")):
             raise ValueError(f"a direction edit is an object with a name, an amount and a vector, got {_shown(d)}")
         layers = d.get("layers")
-        if layers is not None and (not isinstance(layers, list) or len(layers) != 2):
+        if layers is not None and (not isinstance(layers, (list, tuple)) or len(layers) != 2):
             raise ValueError(f"direction {_shown(d['name'])}: layers must be [first, last], got {_shown(layers)}")
         amount = d["amount"]
         return cls(d["name"], float(amount) if _is_number(amount) else amount, Floats.from_dict(d["vector"]),
@@ -284,11 +285,11 @@ class LatentSpec:
             raise ValueError(f"a latent must be an object, got {_shown(d)}")
         d = dict(d)
         for name in ("mix_layers", "directions", "edits"):
-            if not isinstance(d.get(name) or [], list):
+            if d.get(name) is not None and not isinstance(d[name], (list, tuple)):
                 raise ValueError(f"latent {name} must be a list, got {_shown(d[name])}")
         d["mix_layers"] = tuple(d.get("mix_layers") or ())
         pairs = d.get("directions") or []
-        if not all(isinstance(p, list) and len(p) == 2 for p in pairs):
+        if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
             raise ValueError(f"latent directions must be [index, amount] pairs, got {_shown(pairs)}")
         d["directions"] = tuple((i, float(a) if _is_number(a) else a) for i, a in pairs)
         d["ws"] = None if d.get("ws") is None else Floats.from_dict(d["ws"])

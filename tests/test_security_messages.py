@@ -489,3 +489,22 @@ def test_a_damaged_list_of_recent_models_is_left_out(qapp, tmp_path):
     assert Preferences(settings).recent_models() == []
     settings.setValue("recent", ["/a.pkl", 3])
     assert Preferences(settings).recent_models() == ["/a.pkl"]
+
+
+def test_a_dataset_json_past_its_limit_is_never_read_whole(tmp_path, monkeypatch):
+    import zipfile
+
+    import numpy as np
+    from PIL import Image
+
+    from creps_core.train import dataset
+
+    monkeypatch.setattr(dataset, "MAX_LABELS_BYTES", 100)
+    image = tmp_path / "a.png"
+    Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(image)
+    path = tmp_path / "data.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.write(image, "a.png")
+        z.writestr("dataset.json", json.dumps({"labels": [["a.png", 0]] * 1000}))
+    with pytest.raises(dataset.DatasetError, match=f"^{path}: dataset.json: 101 bytes, more than the 100 "):
+        dataset.ImageDataset(path, 8)

@@ -122,20 +122,16 @@ class ImageDataset:
         names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
                        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
-        def read(name: str) -> bytes:
+        def read(name: str, limit: int = -1) -> bytes:
             try:
-                return (root / name).read_bytes()
+                with open(root / name, "rb") as f:
+                    return f.read(limit)
             except OSError as e:
                 raise DatasetError(f"{root / name}: cannot read file ({e})") from e
 
-        meta = root / "dataset.json"
-        if not meta.is_file():
-            return names, read, None
-        try:
-            with open(meta, "rb") as f:
-                return names, read, f.read(MAX_LABELS_BYTES + 1)  # parse_json refuses what is past the limit
-        except OSError as e:
-            raise DatasetError(f"{meta}: cannot read file ({e.strerror or e})") from None
+        # never more of dataset.json than parse_json takes (it refuses what is past the limit)
+        json_raw = read("dataset.json", MAX_LABELS_BYTES + 1) if (root / "dataset.json").is_file() else None
+        return names, read, json_raw
 
     def _open_zip(self) -> tuple[list[str], Callable[[str], bytes], bytes | None]:
         try:
@@ -145,19 +141,16 @@ class ImageDataset:
         self._zip = zf
         names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_EXTENSIONS))
 
-        def read(name: str) -> bytes:
+        def read(name: str, limit: int = -1) -> bytes:
             try:
-                return zf.read(name)
+                with zf.open(name) as f:
+                    return f.read(limit)
             except Exception as e:  # BadZipFile (CRC), zlib.error, EOFError on truncation
                 raise DatasetError(f"{self.path}:{name}: cannot read from zip ({type(e).__name__}: {e})") from e
 
-        if "dataset.json" not in zf.namelist():
-            return names, read, None
-        try:
-            with zf.open("dataset.json") as f:
-                return names, read, f.read(MAX_LABELS_BYTES + 1)  # never inflating more than parse_json takes
-        except Exception as e:  # BadZipFile (CRC), zlib.error, EOFError on truncation
-            raise DatasetError(f"{self.path}:dataset.json: cannot read from zip ({type(e).__name__}: {e})") from e
+        # never inflating more of dataset.json than parse_json takes (it refuses what is past the limit)
+        json_raw = read("dataset.json", MAX_LABELS_BYTES + 1) if "dataset.json" in zf.namelist() else None
+        return names, read, json_raw
 
     def __len__(self) -> int:
         return self.images.shape[0]
