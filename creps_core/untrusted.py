@@ -20,42 +20,51 @@ MAX_JSON_DEPTH = 64
 MAX_JSON_INT = 2**63  # past int64: numpy and float() conversions of it would overflow
 
 
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number a CREPS Explorer file can hold")
+def _field(node: tuple | None) -> str:
+    """``latent.edits[0].amount`` for a node of :func:`_check_tree`'s walk (its chain of parents)."""
+    parts = []
+    while node is not None and node[2] is not None:
+        _, _, parent, key = node
+        parts.append(f".{key}" if isinstance(key, str) else f"[{key}]")
+        node = parent
+    return "".join(reversed(parts)).lstrip(".") or "the value"
 
 
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):  # 1e400 parses as inf
-        raise ValueError(f"the number {text[:24]} is out of range")
-    return value
+def _unusable(number: object) -> str | None:
+    """Why a JSON scalar is a number no field could use (None: it is not)."""
+    if isinstance(number, float) and not math.isfinite(number):
+        return f"{'NaN' if math.isnan(number) else 'Infinity' if number > 0 else '-Infinity'}, not a finite number"
+    if isinstance(number, int) and not isinstance(number, bool) and abs(number) >= MAX_JSON_INT:
+        return "a number too large to use"
+    return None
 
 
-def _bounded_int(text: str) -> int:
-    if len(text) > 20 or abs(value := int(text)) >= MAX_JSON_INT:
-        raise ValueError(f"the number {text[:24]}{'...' if len(text) > 24 else ''} is too large")
-    return value
-
-
-def _depth_within(value: object, limit: int) -> bool:
-    """Whether ``value`` nests at most ``limit`` lists/objects deep (walked without recursion)."""
-    stack = [(value, 1)]
+def _check_tree(value: object, where: str) -> None:
+    """Refuse nesting deeper than MAX_JSON_DEPTH and numbers no field could use (NaN, Infinity or
+    1e400, integers past int64), naming the field; walked without recursion, a field's name only
+    spelled out when it is refused."""
+    root = (value, 0, None, None)  # (value, depth, parent node, key in the parent)
+    problem = _unusable(value)
+    if problem:
+        raise ValueError(f"{where}: {_field(root)} is {problem}")
+    stack = [root] if isinstance(value, (dict, list)) else []
     while stack:
-        item, depth = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        if depth > limit:
-            return False
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return True
+        node = stack.pop()
+        item, depth = node[0], node[1]
+        if depth >= MAX_JSON_DEPTH:
+            raise ValueError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+        for key, child in item.items() if isinstance(item, dict) else enumerate(item):
+            if isinstance(child, (dict, list)):
+                stack.append((child, depth + 1, node, key))
+            elif isinstance(child, (float, int)) and (problem := _unusable(child)):
+                raise ValueError(f"{where}: {_field((child, depth + 1, node, key))} is {problem}")
 
 
 def parse_json(text: str | bytes, where: str, max_bytes: int) -> object:
     """``text`` parsed as JSON, or one ValueError ``WHERE: what is wrong``.
 
     Refused: more than ``max_bytes``, text that is not UTF-8, nesting deeper than MAX_JSON_DEPTH,
-    NaN/Infinity, numbers past float or int64 range.
+    NaN/Infinity (or a number past float range), integers past int64.
     """
     if len(text) > max_bytes:
         raise ValueError(f"{where}: {len(text):,} bytes, more than the {max_bytes:,} such a file may hold")
@@ -65,17 +74,12 @@ def parse_json(text: str | bytes, where: str, max_bytes: int) -> object:
         except UnicodeDecodeError as e:
             raise ValueError(f"{where}: not UTF-8 text (byte {e.start})") from None
     try:
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float,
-                           parse_int=_bounded_int)
-    except RecursionError:
-        value = None
-        deep = True
-    except ValueError as e:  # JSONDecodeError, and the refusals above
+        value = json.loads(text)
+    except RecursionError:  # the parser's own limit (~1000 levels), met before ours could be
+        raise ValueError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except ValueError as e:  # JSONDecodeError; an integer of more than 4300 digits
         raise ValueError(f"{where}: not valid JSON ({' '.join(str(e).split())[:160]})") from None
-    else:
-        deep = not _depth_within(value, MAX_JSON_DEPTH)
-    if deep:
-        raise ValueError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
+    _check_tree(value, where)
     return value
 
 
