@@ -22,8 +22,10 @@ import torch
 from .network import CREPSConfig, CREPSGenerator, count_parameters, expected_shapes
 from .safe_files import atomic_write
 from .safe_pickle import ObjectRecord, PersistentRecord, UnsafePickleError, module_state_dict, safe_load
+from .untrusted import parse_json
 
 NATIVE_FORMAT = "creps-explorer/1"
+MAX_CONFIG_BYTES = 1 << 16  # the CREPS config a .safetensors carries is a few hundred bytes of JSON
 
 
 class CheckpointError(Exception):
@@ -188,8 +190,8 @@ def _load_safetensors(path: Path) -> LoadedModel:
     if "creps_config" not in meta:
         raise CheckpointError(f"{path}: safetensors without a CREPS config in its metadata")
     try:
-        cfg = CREPSConfig.from_dict(json.loads(meta["creps_config"]))
-    except (ValueError, TypeError) as e:
+        cfg = CREPSConfig.from_dict(parse_json(meta["creps_config"], "creps_config", MAX_CONFIG_BYTES))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise CheckpointError(f"{path}: the CREPS config in the metadata is invalid: {e}") from None
     return LoadedModel(cfg, state, path, file_sha256(path), "safetensors", meta.get("network", "G_ema"), meta)
 

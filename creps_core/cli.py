@@ -22,6 +22,7 @@ from . import __version__
 from .options import (DIRECTION_METHODS, HelpFormatter, UsageError, add_compute, add_grid, add_latent,
                       add_latent_sources, add_network, add_seeds, add_threads, add_view, finite_float, new_parser,
                       parse_layers, parse_pair, parse_sweep, positive_float, positive_int)
+from .untrusted import printable
 
 PRESETS = ("zoom", "orbit", "pan", "walk")
 
@@ -308,7 +309,7 @@ def _run(args: argparse.Namespace) -> int:
         module = importlib.import_module(args.handler)
         return int(module.run(args) or 0)
     except UsageError as e:
-        print(f"{name}: error: {e}", file=sys.stderr)
+        print(f"{name}: error: {printable(str(e))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         note = getattr(args, "interrupt_note", "")
@@ -322,13 +323,14 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _describe(e: BaseException) -> str:
-    """One line a user can act on."""
+    """One line a user can act on; names from files in it are printed, never obeyed by the terminal."""
     if isinstance(e, OSError) and e.strerror:
         where = f": {e.filename}" if e.filename else ""
-        return f"{e.strerror}{where}"
+        return printable(f"{e.strerror}{where}")
     if isinstance(e, MemoryError):
         return "out of memory: choose a smaller size (creps export renders any size in tiles)"
     text = re.sub(r" at 0x[0-9a-fA-F]+", "", " ".join(str(e).split())) or type(e).__name__  # no addresses
+    text = printable(text)
     known = ("CheckpointError", "ValueError", "LatentFileError", "DatasetError", "DiskFullError", "FileNotFoundError",
              "UnsafePickleError", "RuntimeError", "ConnectionError")
     return text if type(e).__name__ in known else f"{type(e).__name__}: {text} (run with --debug for details)"

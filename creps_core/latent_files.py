@@ -18,7 +18,8 @@ projectors write it.
 
 Files are untrusted: ``np.load(allow_pickle=False)`` only, and each array's header (dtype,
 shape) is read and checked against the model and the size limits before any data is read,
-so a file that claims a huge shape costs nothing.
+so a file that claims a huge shape costs nothing.  Only plain dtypes are read (no records, objects
+or sub-arrays), and a w or direction vector must be finite and within ``±MAX_W`` (see latents.py).
 """
 
 from __future__ import annotations
@@ -26,21 +27,30 @@ from __future__ import annotations
 import io
 import math
 import os
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .checkpoint import file_sha256
-from .latents import MAX_NAME_CHARS, DirectionEdit, Floats
+from .latents import MAX_NAME_CHARS, MAX_W, DirectionEdit, Floats
 from .safe_files import atomic_write
 
 MAX_DIRECTIONS = 4096  # directions in one file
 MAX_FILE_VALUES = 1 << 24  # values of one array (64 MB of float32)
 MAX_MEMBERS = 16  # arrays in one .npz
+MAX_ARRAY_BYTES = 4 * MAX_FILE_VALUES  # what one array may take in memory once loaded
+PLAIN_KINDS = "biufU"  # bool, integers, floats, text: what a directions or ws file is made of
 DIRECTION_KEYS = ("vectors", "names", "layers", "values", "method")
 WS_KEY = "w"
+
+
+# what reading a damaged member of a zip raises: a bad CRC, corrupt deflate data, a truncated file,
+# a compression method zipfile lacks, an encrypted member (RuntimeError: a password is required)
+ZIP_MEMBER_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError)
 
 
 class LatentFileError(ValueError):
@@ -87,6 +97,11 @@ class Directions:
 
 
 # ----- reading ---------------------------------------------------------------------------------
+def _brief(e: BaseException) -> str:
+    """An exception's text for a one-line message (whitespace folded, cut short)."""
+    return " ".join(str(e).split())[:120] or type(e).__name__
+
+
 def _header(f, where: str) -> tuple[tuple[int, ...], np.dtype]:
     """(shape, dtype) from an .npy header, refusing what allow_pickle=False would not load safely."""
     try:
@@ -98,49 +113,65 @@ def _header(f, where: str) -> tuple[tuple[int, ...], np.dtype]:
     except LatentFileError:
         raise
     except (ValueError, OSError, EOFError, SyntaxError) as e:
-        raise LatentFileError(f"{where}: not a readable array ({' '.join(str(e).split())[:120]})") from None
+        raise LatentFileError(f"{where}: not a readable array ({_brief(e)})") from None
     if dtype.hasobject or dtype.fields is not None:
         raise LatentFileError(f"{where}: holds Python objects or records (dtype {dtype}); only numbers "
                               "and text are read")
+    if dtype.subdtype is not None or dtype.kind not in PLAIN_KINDS:
+        # a sub-array dtype multiplies the shape the header claims (numpy then fails on memory, not on the file)
+        raise LatentFileError(f"{where}: the dtype {dtype} is not supported; only plain numbers and text are read")
     if math.prod(shape) > MAX_FILE_VALUES:
         raise LatentFileError(f"{where}: claims {list(shape)} values, more than {MAX_FILE_VALUES:,}")
+    if math.prod(shape) * dtype.itemsize > MAX_ARRAY_BYTES:  # text of a huge width: few values, many bytes
+        raise LatentFileError(f"{where}: claims {math.prod(shape) * dtype.itemsize:,} bytes of {dtype}, more than "
+                              f"{MAX_ARRAY_BYTES:,}")
     return tuple(int(n) for n in shape), dtype
 
 
 def _npz_headers(path: Path) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
     """Every array's (shape, dtype) of an .npz, from the headers alone."""
     try:
-        with zipfile.ZipFile(path) as z:
-            infos = z.infolist()
-            if len(infos) > MAX_MEMBERS:
-                raise LatentFileError(f"{path}: holds {len(infos)} entries; a directions or ws file holds "
-                                      f"at most {MAX_MEMBERS}")
-            headers = {}
-            for info in infos:
-                name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
-                if info.file_size > 4 * MAX_FILE_VALUES + 4096:
-                    raise LatentFileError(f"{path}: array {name!r} claims {info.file_size:,} bytes")
+        z = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, ValueError, struct.error):
+        raise LatentFileError(f"{path}: not an .npz file (not a zip archive)") from None
+    with z:
+        infos = z.infolist()
+        if len(infos) > MAX_MEMBERS:
+            raise LatentFileError(f"{path}: holds {len(infos)} entries; a directions or ws file holds "
+                                  f"at most {MAX_MEMBERS}")
+        headers = {}
+        for info in infos:
+            name = info.filename[:-4] if info.filename.endswith(".npy") else info.filename
+            if info.file_size > MAX_ARRAY_BYTES + 4096:
+                raise LatentFileError(f"{path}: array {name!r} claims {info.file_size:,} bytes")
+            try:
                 with z.open(info) as f:
                     headers[name] = _header(f, f"{path}: array {name!r}")
-            return headers
-    except zipfile.BadZipFile:
-        raise LatentFileError(f"{path}: not an .npz file (not a zip archive)") from None
+            except ZIP_MEMBER_ERRORS as e:
+                raise LatentFileError(f"{path}: array {name!r} cannot be read ({_brief(e)})") from None
+        return headers
 
 
 def _load(path: Path, headers: dict, name: str) -> np.ndarray:
     try:
         with np.load(path, allow_pickle=False) as data:
             return data[name]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
-        raise LatentFileError(f"{path}: array {name!r} is damaged ({' '.join(str(e).split())[:120]})") from None
+    except (ValueError, OSError, *ZIP_MEMBER_ERRORS) as e:
+        raise LatentFileError(f"{path}: array {name!r} is damaged ({_brief(e)})") from None
 
 
-def _floats(path: Path, name: str, a: np.ndarray) -> np.ndarray:
+def _floats(path: Path, name: str, a: np.ndarray, bound: float | None = None) -> np.ndarray:
+    """``a`` as float32: floats, finite (also once narrowed to float32) and, for a w or a direction, within ±bound."""
     if a.dtype.kind != "f":
         raise LatentFileError(f"{path}: array {name!r} must hold floats, not {a.dtype}")
-    if not np.isfinite(a).all():
-        raise LatentFileError(f"{path}: array {name!r} holds NaN or infinite values")
-    return a.astype(np.float32)
+    with np.errstate(over="ignore"):
+        narrowed = a.astype(np.float32)
+    if not np.isfinite(narrowed).all():
+        raise LatentFileError(f"{path}: array {name!r} holds NaN or infinite values, or values past float32")
+    if bound is not None and narrowed.size and float(np.abs(narrowed).max()) > bound:
+        raise LatentFileError(f"{path}: array {name!r} holds values up to {float(np.abs(narrowed).max()):.3g}; "
+                              f"a w or direction vector must stay within ±{bound:g}")
+    return narrowed
 
 
 def _existing(path: str | os.PathLike) -> Path:
@@ -172,7 +203,7 @@ def load_directions(path: str | os.PathLike, num_ws: int, w_dim: int) -> Directi
     for key, want in expected.items():
         if key in headers and headers[key][0] != want:
             raise LatentFileError(f"{path}: {key!r} is {list(headers[key][0])}; expected {list(want)}")
-    vectors = _floats(path, "vectors", _load(path, headers, "vectors"))
+    vectors = _floats(path, "vectors", _load(path, headers, "vectors"), MAX_W)
     names = _load(path, headers, "names")
     if names.dtype.kind != "U" or any(not 0 < len(n) <= MAX_NAME_CHARS for n in names.tolist()):
         raise LatentFileError(f"{path}: 'names' must be text of 1..{MAX_NAME_CHARS} characters each")
@@ -213,8 +244,8 @@ def _load_npy_directions(path: Path, num_ws: int, w_dim: int) -> Directions:
     try:
         raw = np.load(path, allow_pickle=False)
     except (ValueError, OSError, EOFError) as e:
-        raise LatentFileError(f"{path}: damaged ({' '.join(str(e).split())[:120]})") from None
-    vectors = _floats(path, "the array", raw).reshape(count, w_dim)
+        raise LatentFileError(f"{path}: damaged ({_brief(e)})") from None
+    vectors = _floats(path, "the array", raw, MAX_W).reshape(count, w_dim)
     return Directions(path, file_sha256(path), num_ws, tuple(str(i) for i in range(count)), vectors,
                       tuple((0, num_ws - 1) for _ in range(count)), None, "import")
 
@@ -230,7 +261,7 @@ def load_ws(path: str | os.PathLike, num_ws: int, w_dim: int) -> Floats:
     if shape not in ((1, num_ws, w_dim), (num_ws, w_dim)):
         raise LatentFileError(f"{path}: 'w' is {list(shape)}; this model needs [1, {num_ws}, {w_dim}] "
                               f"or [{num_ws}, {w_dim}]")
-    return Floats.of(_floats(path, WS_KEY, _load(path, headers, WS_KEY)).reshape(num_ws, w_dim))
+    return Floats.of(_floats(path, WS_KEY, _load(path, headers, WS_KEY), MAX_W).reshape(num_ws, w_dim))
 
 
 # ----- writing ---------------------------------------------------------------------------------

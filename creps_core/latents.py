@@ -29,8 +29,13 @@ def seed_to_z(seed: int, z_dim: int) -> torch.Tensor:
 
 
 def class_vector(c_dim: int, class_idx: int | None) -> torch.Tensor | None:
-    """One-hot label for conditional models (None for unconditional ones)."""
+    """One-hot label for conditional models (None for unconditional ones).
+
+    A class asked of an unconditional model is refused, not ignored: the user would otherwise
+    believe the picture shows that class."""
     if c_dim == 0:
+        if class_idx is not None:
+            raise ValueError(f"this model is unconditional: it has no class {class_idx} (leave the class out)")
         return None
     if class_idx is None:
         raise ValueError(f"this model is conditional ({c_dim} classes): choose a class")
@@ -59,6 +64,25 @@ MAX_MULTIPLIER = 1e6  # |psi|, interpolation t and direction amounts (sensible v
 MAX_CARRIED_FLOATS = 131_072  # float32 values one spec may carry (512 KiB; ~700 kB in a provenance record)
 MAX_EDITS = 32  # direction edits on one latent
 MAX_NAME_CHARS = 64
+# |w| bound, on ws from files, on direction vectors and on every ws resolved (after truncation and
+# edits).  A trained model's w stays within a few units (the shipped demo models' within ±5), so this
+# leaves ~2000x room to explore; values past it only come from a hostile or broken file or absurd
+# amounts, and near float32's 3e38 the styles overflow and the frame renders NaN (a black PNG).
+MAX_W = 1e4
+
+
+def _shown(value: object) -> str:
+    """A value from a file as an error message quotes it: its repr, cut short (a name may be megabytes)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -73,16 +97,19 @@ class Floats:
     data: bytes  # little-endian float32, C order
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.shape) <= 2 or any(isinstance(n, bool) or not isinstance(n, int) or n < 1
-                                                for n in self.shape):
-            raise ValueError(f"a latent vector has shape [w_dim] or [num_ws, w_dim], got {list(self.shape)}")
+        if not 1 <= len(self.shape) <= 2 or any(not _is_whole(n) or n < 1 for n in self.shape):
+            raise ValueError(f"a latent vector has shape [w_dim] or [num_ws, w_dim], got {_shown(list(self.shape))}")
         if math.prod(self.shape) > MAX_CARRIED_FLOATS:
             raise ValueError(f"a latent vector of shape {list(self.shape)} is larger than "
                              f"{MAX_CARRIED_FLOATS:,} values")
         if not isinstance(self.data, bytes) or len(self.data) != 4 * math.prod(self.shape):
             raise ValueError(f"latent vector data does not hold {list(self.shape)} float32 values")
-        if not np.isfinite(self.array()).all():
+        a = self.array()
+        if not np.isfinite(a).all():
             raise ValueError("a latent vector holds NaN or infinite values")
+        if a.size and float(np.abs(a).max()) > MAX_W:
+            raise ValueError(f"a latent vector holds values up to {float(np.abs(a).max()):.3g}; it must stay "
+                             f"within ±{MAX_W:g}")
 
     @classmethod
     def of(cls, array) -> "Floats":
@@ -104,9 +131,14 @@ class Floats:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Floats":
+        if (not isinstance(d, dict) or not isinstance(d.get("shape"), (list, tuple))
+                or not isinstance(d.get("float32_base64"), str)
+                or not all(_is_whole(n) for n in d["shape"])):
+            raise ValueError("a latent vector must be {\"shape\": [whole numbers], \"float32_base64\": text}, got "
+                             f"{_shown(d)}")
         shape = tuple(d["shape"])
         if math.prod(shape) > MAX_CARRIED_FLOATS:  # before decoding what it claims
-            raise ValueError(f"a latent vector of shape {list(shape)} is too large")
+            raise ValueError(f"a latent vector of shape {_shown(list(shape))} is too large")
         return cls(shape, base64.b64decode(d["float32_base64"], validate=True))
 
 
@@ -127,15 +159,14 @@ class DirectionEdit:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not 0 < len(self.name) <= MAX_NAME_CHARS:
-            raise ValueError(f"a direction name is 1..{MAX_NAME_CHARS} characters, got {self.name!r}")
-        if isinstance(self.amount, bool) or not isinstance(self.amount, (int, float)) \
-                or not math.isfinite(self.amount) or abs(self.amount) > MAX_MULTIPLIER:
+            raise ValueError(f"a direction name is 1..{MAX_NAME_CHARS} characters, got {_shown(self.name)}")
+        if not _is_number(self.amount) or not math.isfinite(self.amount) or abs(self.amount) > MAX_MULTIPLIER:
             raise ValueError(f"direction {self.name!r}: the amount must be a finite number within "
-                             f"±{MAX_MULTIPLIER:g}, got {self.amount!r}")
+                             f"±{MAX_MULTIPLIER:g}, got {_shown(self.amount)}")
         if self.layers is not None:
             a, b = self.layers
-            if any(isinstance(i, bool) or not isinstance(i, int) for i in (a, b)) or not 0 <= a <= b < 1 << 10:
-                raise ValueError(f"direction {self.name!r}: bad layer range {self.layers!r}")
+            if not (_is_whole(a) and _is_whole(b)) or not 0 <= a <= b < 1 << 10:
+                raise ValueError(f"direction {self.name!r}: bad layer range {_shown(self.layers)}")
         if not isinstance(self.source, str) or len(self.source) > 4096:
             raise ValueError(f"direction {self.name!r}: bad source")
 
@@ -145,9 +176,15 @@ class DirectionEdit:
 
     @classmethod
     def from_dict(cls, d: dict) -> "DirectionEdit":
+        """An edit from a file: each field's type is checked here and its value in __post_init__."""
+        if not isinstance(d, dict) or not all(key in d for key in ("name", "amount", "vector")):
+            raise ValueError(f"a direction edit is an object with a name, an amount and a vector, got {_shown(d)}")
         layers = d.get("layers")
-        return cls(str(d["name"]), float(d["amount"]), Floats.from_dict(d["vector"]),
-                   None if layers is None else (int(layers[0]), int(layers[1])), str(d.get("source", "")))
+        if layers is not None and (not isinstance(layers, (list, tuple)) or len(layers) != 2):
+            raise ValueError(f"direction {_shown(d['name'])}: layers must be [first, last], got {_shown(layers)}")
+        amount = d["amount"]
+        return cls(d["name"], float(amount) if _is_number(amount) else amount, Floats.from_dict(d["vector"]),
+                   None if layers is None else tuple(layers), d.get("source", ""))
 
     def misfit(self, num_ws: int, w_dim: int) -> str | None:
         """Why this edit cannot act on a model with ``num_ws`` x ``w_dim`` ws (None: it can)."""
@@ -203,14 +240,14 @@ class LatentSpec:
         def whole(name: str, value, optional: bool, hi: int = 2**32) -> None:
             if value is None and optional:
                 return
-            if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < hi:
-                raise ValueError(f"latent {name} must be a whole number in [0, {hi}), got {value!r}")
+            if not _is_whole(value) or not 0 <= value < hi:
+                raise ValueError(f"latent {name} must be a whole number in [0, {hi}), got {_shown(value)}")
 
         def number(name: str, value) -> None:
             # bounded too: past float32's range a multiplier turns every w into inf (a black image)
-            if (isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
-                    or abs(value) > MAX_MULTIPLIER):
-                raise ValueError(f"latent {name} must be a finite number within ±{MAX_MULTIPLIER:g}, got {value!r}")
+            if not _is_number(value) or not math.isfinite(value) or abs(value) > MAX_MULTIPLIER:
+                raise ValueError(f"latent {name} must be a finite number within ±{MAX_MULTIPLIER:g}, "
+                                 f"got {_shown(value)}")
 
         whole("seed", self.seed, False)
         for name in ("mix_seed", "interp_seed"):
@@ -220,7 +257,7 @@ class LatentSpec:
         number("psi", self.psi)
         number("interp_t", self.interp_t)
         if self.interp_space not in ("w", "z"):
-            raise ValueError(f"latent interp_space must be 'w' or 'z', got {self.interp_space!r}")
+            raise ValueError(f"latent interp_space must be 'w' or 'z', got {_shown(self.interp_space)}")
         for i in self.mix_layers:
             whole("mix layer", i, False, 1 << 10)
         for i, amount in self.directions:
@@ -243,11 +280,20 @@ class LatentSpec:
 
     @classmethod
     def from_dict(cls, d: dict) -> "LatentSpec":
+        """A spec from a file: the shape of each field is checked here, its values in __post_init__."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a latent must be an object, got {_shown(d)}")
         d = dict(d)
-        d["mix_layers"] = tuple(int(i) for i in d.get("mix_layers", ()))
-        d["directions"] = tuple((int(i), float(a)) for i, a in d.get("directions", ()))
+        for name in ("mix_layers", "directions", "edits"):
+            if d.get(name) is not None and not isinstance(d[name], (list, tuple)):
+                raise ValueError(f"latent {name} must be a list, got {_shown(d[name])}")
+        d["mix_layers"] = tuple(d.get("mix_layers") or ())
+        pairs = d.get("directions") or []
+        if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
+            raise ValueError(f"latent directions must be [index, amount] pairs, got {_shown(pairs)}")
+        d["directions"] = tuple((i, float(a) if _is_number(a) else a) for i, a in pairs)
         d["ws"] = None if d.get("ws") is None else Floats.from_dict(d["ws"])
-        edits = d.get("edits") or ()
+        edits = d.get("edits") or []
         if len(edits) > MAX_EDITS:  # before decoding each one
             raise ValueError(f"a latent takes at most {MAX_EDITS} direction edits")
         d["edits"] = tuple(DirectionEdit.from_dict(e) for e in edits)
@@ -256,6 +302,15 @@ class LatentSpec:
 
     def with_(self, **changes) -> "LatentSpec":
         return replace(self, **changes)
+
+
+def _bounded(ws: torch.Tensor, cause: str) -> torch.Tensor:
+    """``ws`` when every value is within ±MAX_W; else one line naming what took it there (so a
+    frame is refused before it renders as NaN, not written as a black image)."""
+    peak = float(ws.abs().max())
+    if not peak <= MAX_W:  # NaN fails too
+        raise ValueError(f"{cause} takes w to {peak:.3g}; a w within ±{MAX_W:g} renders")
+    return ws
 
 
 class LatentSpace:
@@ -309,18 +364,20 @@ class LatentSpace:
         if spec.mix_seed is not None and spec.mix_layers:
             idx = [i for i in spec.mix_layers if 0 <= i < n]
             ws[idx] = self.w_of_seed(spec.mix_seed, spec.class_idx)
+        _bounded(ws, "this model's mapping network")
         if spec.directions:
             basis, std = self.pca()
             for comp, amount in spec.directions:
                 if 0 <= comp < basis.shape[0] and amount:
-                    ws = ws + basis[comp] * (std[comp] * amount)
+                    ws = _bounded(ws + basis[comp] * (std[comp] * amount), f"PCA direction {comp} at {amount:g}")
         if spec.psi != 1:
             w_avg = self.g.mapping.w_avg
             k = n if spec.cutoff is None else max(0, min(n, spec.cutoff))
             ws[:k] = w_avg.lerp(ws[:k], spec.psi)
+            _bounded(ws, f"truncation psi {spec.psi:g}")
         for edit in spec.edits:
             if edit.amount:
-                ws = ws + edit.offset(n, self.cfg.w_dim, dev)
+                ws = _bounded(ws + edit.offset(n, self.cfg.w_dim, dev), f"direction {edit.name!r} at {edit.amount:g}")
         return ws
 
     @torch.no_grad()

@@ -20,8 +20,8 @@ from PIL import Image, PngImagePlugin
 
 from .safe_files import atomic_write
 from . import __version__
-from .formula import FormulaError
 from .latents import LatentSpec
+from .untrusted import parse_json
 from .views import View
 
 METADATA_KEY = "creps"
@@ -50,8 +50,9 @@ class RenderRecord:
         }, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "RenderRecord":
-        d = json.loads(text)
+    def from_json(cls, text: str | bytes, where: str = "the record") -> "RenderRecord":
+        """The record in ``text``; JSON past the size and depth limits is one ValueError naming ``where``."""
+        d = parse_json(text, where, MAX_RECORD_BYTES)
         return cls(checkpoint=d["checkpoint"], checkpoint_sha256=d.get("checkpoint_sha256", ""),
                    latent=LatentSpec.from_dict(d["latent"]), view=View.from_dict(d["view"]),
                    precision=d.get("precision", "fp32"), exact=bool(d.get("exact", False)),
@@ -73,6 +74,7 @@ def read_record(path: str | os.PathLike) -> RenderRecord:
     Reads the PNG text chunk or the TIFF ImageDescription directly (PIL refuses images
     past its decompression-bomb limit even to read a tag, and exports are huge); JPEGs
     and videos carry a ``NAME.ext.json`` sidecar; a ``.json`` path is read as one.
+    Anything wrong with the file is one ValueError naming it.
     """
     path = Path(path)
     if not path.exists():
@@ -80,38 +82,46 @@ def read_record(path: str | os.PathLike) -> RenderRecord:
     sidecar = path.with_name(path.name + ".json")
     suffix = path.suffix.lower()
     if suffix == ".json":
-        text = _bounded_text(path)
+        text = _bounded_bytes(path)
     elif suffix in (".tif", ".tiff", ".btf"):
-        import tifffile
-
-        try:
-            with tifffile.TiffFile(path) as tif:
-                text = tif.pages[0].description
-        except (tifffile.TiffFileError, IndexError) as e:
-            raise ValueError(f"{path}: not a readable TIFF ({e})") from None
+        text = _tiff_description(path)
     elif suffix == ".png":
         text = _png_text(path, METADATA_KEY)
     elif sidecar.exists():
-        text = _bounded_text(sidecar)
+        path, text = sidecar, _bounded_bytes(sidecar)
     else:
         text = None
     if not text:
         raise ValueError(f"{path}: carries no readable CREPS Explorer metadata")
     try:
-        return RenderRecord.from_json(text)
-    except FormulaError as e:  # a record that is ours in shape but asks for a warp the grammar refuses
-        raise ValueError(f"{path}: its record's {e}") from None
-    except (ValueError, KeyError, TypeError, AttributeError):
+        return RenderRecord.from_json(text, str(path))
+    except (KeyError, TypeError, AttributeError, IndexError, OverflowError):
         raise ValueError(f"{path}: carries no readable CREPS Explorer metadata") from None
+    except ValueError as e:  # JSON past its limits, or a value a record cannot hold: say which
+        detail = str(e).removeprefix(f"{path}: ")
+        raise ValueError(f"{path}: carries no readable CREPS Explorer metadata ({detail})") from None
 
 
 MAX_RECORD_BYTES = 1 << 20  # a record is a few kB; anything past 1 MiB is not one of ours
 
 
-def _bounded_text(path: Path) -> str:
+def _bounded_bytes(path: Path) -> bytes:
     if path.stat().st_size > MAX_RECORD_BYTES:
         raise ValueError(f"{path}: too large to be a CREPS Explorer record")
-    return path.read_text()
+    with open(path, "rb") as f:
+        return f.read(MAX_RECORD_BYTES + 1)
+
+
+def _tiff_description(path: Path) -> str | None:
+    """The first page's ImageDescription; a damaged TIFF (tifffile raises many types) is one line."""
+    import tifffile
+
+    try:
+        with tifffile.TiffFile(path) as tif:
+            return tif.pages[0].description
+    except (tifffile.TiffFileError, IndexError, KeyError, ValueError, struct.error, OverflowError,
+            MemoryError) as e:
+        raise ValueError(f"{path}: not a readable TIFF ({' '.join(str(e).split())[:120]})") from None
 
 
 def _inflate(data: bytes, path: Path) -> bytes:
@@ -152,5 +162,17 @@ def _png_text(path: Path, key: str) -> str | None:
             if tag == b"zTXt":
                 return _inflate(rest[1:], path).decode("latin-1")
             if tag == b"iTXt":
-                compressed, body = rest[0], rest[2:].split(b"\0", 2)[2]
-                return (_inflate(body, path) if compressed else body).decode("utf-8")
+                return _itxt(rest, path)
+
+
+def _itxt(rest: bytes, path: Path) -> str:
+    """The text of an iTXt chunk after its keyword: compression flag and method, language tag,
+    translated keyword, text.  Any other layout (a hand-made or damaged chunk) is one line naming the file."""
+    fields = rest[2:].split(b"\0", 2)
+    if len(rest) < 2 or rest[0] not in (0, 1) or len(fields) != 3:
+        raise ValueError(f"{path}: its metadata chunk (iTXt) is malformed")
+    body = _inflate(fields[2], path) if rest[0] else fields[2]
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: its metadata chunk (iTXt) is not UTF-8 text") from None

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QApplication
 from creps_core import __version__
 from creps_core.options import (HelpFormatter, UsageError, add_compute, add_latent, add_network, add_seeds,
                                 add_view, parse_size)
+from creps_core.untrusted import printable
 
 SCREENSHOT_TIMEOUT_MS = 600_000
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
@@ -111,7 +112,7 @@ def _arm_screenshot(app: QApplication, win, path: Path, status: dict) -> None:
         app.quit()
 
     def fail(message: str) -> None:
-        print(f"creps-explorer: {message}", file=sys.stderr)
+        print(f"creps-explorer: {printable(message)}", file=sys.stderr)
         status["code"] = 1
         win.close()
         app.quit()

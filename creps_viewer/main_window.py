@@ -35,6 +35,7 @@ from .panels.geometry import GeometryPanel
 from .panels.keyframes import KeyframePanel
 from .panels.latent import LatentPanel
 from .panels.render import RenderPanel
+from .plain_text import menu_text, plain_label, plain_tooltip
 from .frame_plan import PARTIAL, Frame, RenderRequest
 from .render_worker import RenderWorker
 from .preferences import Preferences
@@ -116,14 +117,14 @@ class MainWindow(QMainWindow):
 
     def _build_status(self) -> None:
         bar = self.statusBar()
-        self.activity_label = QLabel("")
+        self.activity_label = plain_label()  # names the file it will save
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setMaximumWidth(140)
         self.progress.setTextVisible(False)
         self.progress.hide()
         self.timing_label = QLabel("")
-        self.model_label = QLabel("no model")
+        self.model_label = plain_label("no model")  # the model file's name
         self.view_label = QLabel("")
         bar.addWidget(self.activity_label, 1)
         bar.addPermanentWidget(self.view_label)
@@ -292,7 +293,8 @@ class MainWindow(QMainWindow):
     def _refresh_recent(self) -> None:
         self.recent_menu.clear()
         for path in self.recent_files():
-            self.recent_menu.addAction(Path(path).name, lambda p=path: self.open_model(p)).setToolTip(path)
+            self.recent_menu.addAction(menu_text(Path(path).name),
+                                       lambda p=path: self.open_model(p)).setToolTip(plain_tooltip(path))
         self.recent_menu.setEnabled(bool(self.recent_files()))
 
     # ----- rendering ------------------------------------------------------------------------
@@ -544,11 +546,11 @@ class MainWindow(QMainWindow):
         if self.state.bookmarks:
             m.addSeparator()
             for i, bm in enumerate(self.state.bookmarks):
-                m.addAction(bm.name, lambda b=bm: self.restore_bookmark(b))
+                m.addAction(menu_text(bm.name), lambda b=bm: self.restore_bookmark(b))
             m.addSeparator()
             edit = m.addMenu("&Rename or delete")
             for i, bm in enumerate(self.state.bookmarks):
-                sub = edit.addMenu(bm.name)
+                sub = edit.addMenu(menu_text(bm.name))
                 sub.addAction("Rename…", lambda i=i: self.rename_bookmark(i))
                 sub.addAction("Delete", lambda i=i: self.state.delete_bookmark(i))
             self._action(m, "&Clear bookmarks", lambda: self.state.set_bookmarks([]))

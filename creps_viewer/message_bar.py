@@ -9,7 +9,9 @@ from __future__ import annotations
 from typing import Callable
 
 from PySide6.QtCore import QTimer
-from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QToolButton, QWidget
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QToolButton, QWidget
+
+from .plain_text import plain_label
 
 INFO_SECONDS = 10  # how long a note stays
 STYLES = {
@@ -22,7 +24,7 @@ class MessageBar(QFrame):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.kind = ""
-        self.label = QLabel()
+        self.label = plain_label()  # messages name files and quote what is in them
         self.label.setWordWrap(True)
         close = QToolButton()
         close.setText("✕")

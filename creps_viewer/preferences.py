@@ -11,9 +11,12 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
 
+from creps_core.untrusted import parse_json
+
 from .records import Bookmark
 
 MAX_RECENT = 10
+MAX_BOOKMARKS_BYTES = 16 << 20  # as much as a workspace, which carries the same bookmarks
 
 
 class Preferences:
@@ -28,8 +31,10 @@ class Preferences:
 
     # ----- models ---------------------------------------------------------------------------
     def recent_models(self) -> list[str]:
+        """The recent model paths; a damaged entry (not text) is left out instead of failing the window."""
         value = self.settings.value("recent", [])
-        return [value] if isinstance(value, str) else list(value or [])
+        paths = [value] if isinstance(value, str) else value if isinstance(value, list) else []
+        return [p for p in paths if isinstance(p, str)]
 
     def add_recent_model(self, path: str) -> None:
         files = [path] + [p for p in self.recent_models() if p != path]
@@ -61,8 +66,10 @@ class Preferences:
         """The stored bookmarks of a model; a damaged entry keeps what was readable."""
         marks = []
         try:
-            for d in json.loads(str(self.settings.value(f"bookmarks/{sha256}", "[]"))):
+            stored = parse_json(str(self.settings.value(f"bookmarks/{sha256}", "[]")), "bookmarks",
+                                MAX_BOOKMARKS_BYTES)
+            for d in stored:
                 marks.append(Bookmark.from_dict(d))
-        except (ValueError, TypeError, KeyError, AttributeError):
+        except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError):
             pass
         return marks

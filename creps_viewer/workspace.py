@@ -15,6 +15,7 @@ from pathlib import Path
 
 from creps_core.latents import LatentSpec
 from creps_core.safe_files import atomic_write
+from creps_core.untrusted import read_json
 from creps_core.video import Keyframe
 
 from .records import Bookmark, Geometry, RenderSettings
@@ -93,11 +94,11 @@ def load_workspace(path: str | os.PathLike) -> Workspace:
     try:
         if path.stat().st_size > MAX_WORKSPACE_BYTES:
             raise WorkspaceError(f"{path}: too large to be a CREPS Explorer workspace")
-        d = json.loads(path.read_text())
+        d = read_json(path, MAX_WORKSPACE_BYTES)
     except OSError as e:
         raise WorkspaceError(f"{path}: cannot read ({e.strerror or e})") from None
-    except ValueError as e:
-        raise WorkspaceError(f"{path}: not valid JSON ({e})") from None
+    except ValueError as e:  # says the file and what is wrong (invalid JSON, too deep, a number out of range)
+        raise WorkspaceError(str(e)) from None
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise WorkspaceError(f"{path}: not a CREPS Explorer workspace")
     version = d.get("version", 0)
@@ -107,5 +108,5 @@ def load_workspace(path: str | os.PathLike) -> Workspace:
         raise WorkspaceError(f"{path}: made by a newer CREPS Explorer (version {version})")
     try:
         return Workspace.from_dict(d)
-    except (KeyError, TypeError, ValueError, AttributeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
         raise WorkspaceError(f"{path}: invalid workspace ({type(e).__name__}: {e})") from None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from ..checkpoint import convert_to_safetensors
 from ..options import UsageError
+from ..untrusted import printable
 from .common import open_network
 
 
@@ -28,7 +29,9 @@ def info(args: argparse.Namespace) -> int:
         print(json.dumps(data, indent=2))
         return 0
     c = model.cfg
-    print(f"{data['path']}\n  format      {data['format']} ({data['network']})\n  sha256      {data['sha256']}")
+    # the path, and the network name a safetensors file names itself, are shown, never obeyed by the terminal
+    print(f"{printable(data['path'])}\n  format      {data['format']} ({printable(data['network'])})\n"
+          f"  sha256      {data['sha256']}")
     print(f"  resolution  {c.img_resolution}  num_ws {c.num_ws}  z/w dims {c.z_dim}/{c.w_dim}")
     print(f"  parameters  {data['parameters']:,}")
     print(f"  conditional {'yes, ' + str(c.c_dim) + ' classes' if c.c_dim else 'no'}")
@@ -44,5 +47,5 @@ def convert(args: argparse.Namespace) -> int:
     if dst.suffix != ".safetensors":
         raise UsageError("the output name must end in .safetensors")
     model = convert_to_safetensors(source, dst, args.network_kind or "G_ema")
-    print(f"wrote {dst} ({model.num_params:,} parameters, from {model.network})")
+    print(f"wrote {printable(str(dst))} ({model.num_params:,} parameters, from {printable(model.network)})")
     return 0

@@ -19,7 +19,6 @@ as official ``--cache=True``.
 from __future__ import annotations
 
 import io
-import json
 import os
 import zipfile
 from pathlib import Path
@@ -29,7 +28,13 @@ import numpy as np
 import torch
 from PIL import Image
 
+from ..untrusted import parse_json
+
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# dataset.json holds one [file, label] pair per image (~40 bytes): 256 MiB is millions of images
+MAX_LABELS_BYTES = 256 << 20
+# a class is a row of the mapping's embedding: ImageNet has 1000; a label past this is a damaged file
+MAX_CLASSES = 1 << 16
 
 
 class DatasetError(Exception):
@@ -56,9 +61,9 @@ def load_image(data: bytes, name: str, resolution: int) -> np.ndarray:
 def _parse_labels(raw: bytes, source: str, names: list[str]) -> np.ndarray | None:
     """dataset.json -> int64 labels aligned with ``names`` (None when it has no labels)."""
     try:
-        meta = json.loads(raw.decode("utf-8"))
-    except Exception as e:
-        raise DatasetError(f"{source}: dataset.json is not valid JSON ({e})") from e
+        meta = parse_json(raw, f"{source}: dataset.json", MAX_LABELS_BYTES)
+    except ValueError as e:
+        raise DatasetError(str(e)) from None
     if not isinstance(meta, dict):
         raise DatasetError(f"{source}: dataset.json must be an object with a 'labels' list")
     labels = meta.get("labels")
@@ -72,10 +77,10 @@ def _parse_labels(raw: bytes, source: str, names: list[str]) -> np.ndarray | Non
     if missing:
         raise DatasetError(f"{source}: dataset.json has no label for {missing[0]}"
                            f"{f' (and {len(missing) - 1} more)' if len(missing) > 1 else ''}")
-    out = np.array([table[n] for n in names], dtype=np.int64)
-    if out.min() < 0:
-        raise DatasetError(f"{source}: dataset.json has a negative label")
-    return out
+    bad = next((table[n] for n in names if not 0 <= table[n] < MAX_CLASSES), None)
+    if bad is not None:  # checked before numpy, which would overflow on a label past int64
+        raise DatasetError(f"{source}: dataset.json has the label {bad:.6g}; labels are 0..{MAX_CLASSES - 1}")
+    return np.array([table[n] for n in names], dtype=np.int64)
 
 
 class ImageDataset:
@@ -117,30 +122,34 @@ class ImageDataset:
         names = sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
                        if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
 
-        def read(name: str) -> bytes:
+        def read(name: str, limit: int = -1) -> bytes:
             try:
-                return (root / name).read_bytes()
+                with open(root / name, "rb") as f:
+                    return f.read(limit)
             except OSError as e:
                 raise DatasetError(f"{root / name}: cannot read file ({e})") from e
 
-        meta = root / "dataset.json"
-        return names, read, meta.read_bytes() if meta.is_file() else None
+        # never more of dataset.json than parse_json takes (it refuses what is past the limit)
+        json_raw = read("dataset.json", MAX_LABELS_BYTES + 1) if (root / "dataset.json").is_file() else None
+        return names, read, json_raw
 
     def _open_zip(self) -> tuple[list[str], Callable[[str], bytes], bytes | None]:
         try:
             zf = zipfile.ZipFile(self.path)
-        except (zipfile.BadZipFile, OSError) as e:
+        except (zipfile.BadZipFile, OSError, ValueError) as e:  # ValueError: a member name that is not UTF-8
             raise DatasetError(f"{self.path}: not a readable zip file ({e})") from e
         self._zip = zf
         names = sorted(n for n in zf.namelist() if n.lower().endswith(IMAGE_EXTENSIONS))
 
-        def read(name: str) -> bytes:
+        def read(name: str, limit: int = -1) -> bytes:
             try:
-                return zf.read(name)
+                with zf.open(name) as f:
+                    return f.read(limit)
             except Exception as e:  # BadZipFile (CRC), zlib.error, EOFError on truncation
                 raise DatasetError(f"{self.path}:{name}: cannot read from zip ({type(e).__name__}: {e})") from e
 
-        json_raw = read("dataset.json") if "dataset.json" in zf.namelist() else None
+        # never inflating more of dataset.json than parse_json takes (it refuses what is past the limit)
+        json_raw = read("dataset.json", MAX_LABELS_BYTES + 1) if "dataset.json" in zf.namelist() else None
         return names, read, json_raw
 
     def __len__(self) -> int:

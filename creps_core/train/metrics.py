@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from ..latents import seed_to_z
+from ..latents import class_vector, seed_to_z
 from ..network import CREPSGenerator
 
 
@@ -83,10 +83,8 @@ def scale_consistency(g: CREPSGenerator, seeds: list[int], psi: float = 1.0, cla
     R = g.cfg.img_resolution
     t1 = torch.linspace(0, 1, R, device=device)
     t2 = torch.linspace(0, 1, 2 * R, device=device)
-    c = None
-    if g.cfg.c_dim > 0:
-        c = torch.zeros(1, g.cfg.c_dim, device=device)
-        c[0, class_idx or 0] = 1
+    c = class_vector(g.cfg.c_dim, class_idx)  # a class the model lacks is one line, not an IndexError
+    c = None if c is None else c.to(device)
     ps, ss = [], []
     for s in seeds:
         ws = g.map(seed_to_z(s, g.cfg.z_dim).float().to(device), c, psi)

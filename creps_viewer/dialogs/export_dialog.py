@@ -26,6 +26,7 @@ from creps_core.options import PRECISIONS
 from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress
 
 from ..jobs import BackgroundJob, JobStarter, format_eta
+from ..plain_text import plain_label
 from ..records import Geometry
 
 SIZE_PRESETS: tuple[tuple[str, object], ...] = (
@@ -65,7 +66,7 @@ class ExportDialog(QDialog):
         file_row = QHBoxLayout()
         file_row.addWidget(self.path_edit, 1)
         file_row.addWidget(browse)
-        self.format_label = QLabel()
+        self.format_label = plain_label()
 
         # ----- size
         self.preset = QComboBox()
@@ -126,7 +127,7 @@ class ExportDialog(QDialog):
         box = QGroupBox("Output")
         box.setLayout(form)
 
-        self.validation = QLabel()
+        self.validation = plain_label()  # quotes paths and errors
         self.validation.setWordWrap(True)
         self.validation.setTextInteractionFlags(Qt.TextSelectableByMouse)
 
@@ -135,7 +136,7 @@ class ExportDialog(QDialog):
         self.bar.setRange(0, 1000)
         self.bar.setValue(0)
         self.eta = QLabel("")
-        self.status = QLabel("")
+        self.status = plain_label()  # names the output file and quotes errors
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         prog = QVBoxLayout()

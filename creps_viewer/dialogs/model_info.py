@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QLabel, QPlainTextEdit, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QDialog, QDialogButtonBox, QFormLayout, QPlainTextEdit, QVBoxLayout, QWidget
 
+from ..plain_text import plain_label
 from ..records import ModelSummary
 
 
@@ -21,7 +22,7 @@ class ModelInfoDialog(QDialog):
                 ("Classes", str(model.c_dim) if model.c_dim else "unconditional"),
                 ("Parameters", f"{model.parameters / 1e6:.2f} M"))
         for name, value in rows:
-            label = QLabel(value)
+            label = plain_label(value)  # the file's name and what it says of itself
             label.setTextInteractionFlags(Qt.TextSelectableByMouse)
             form.addRow(name, label)
         lay.addLayout(form)

@@ -27,6 +27,7 @@ from creps_core.structure import KIND_TITLES, KINDS, Structure, StructureProbe, 
 from creps_core.views import View
 
 from ..jobs import BackgroundJob
+from ..plain_text import plain_label
 from ..state import ExplorerState
 
 KIND_HELP = {
@@ -80,7 +81,7 @@ class StructureWindow(QDialog):
         self._job: BackgroundJob | None = None
         self._pending: tuple[LatentSpec, View, frozenset[int]] | None = None
 
-        self.info = QLabel("")
+        self.info = plain_label()  # errors may quote what a file held
         self.info.setWordWrap(True)
         self.image_label, self.preview_label = QLabel(), QLabel()
         tops = QHBoxLayout()

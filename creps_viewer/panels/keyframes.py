@@ -24,6 +24,7 @@ from creps_core.progress import RENDERING_FRAMES, Progress, format_duration
 from creps_core.video import EASINGS, LATENT_MODES, Keyframe, VideoSpec
 
 from ..jobs import BackgroundJob, JobStarter, format_eta
+from ..plain_text import plain_label
 from ..records import Geometry
 from ..state import ExplorerState
 
@@ -176,7 +177,7 @@ class KeyframePanel(QWidget):
         row.addWidget(self.scrub, 1)
         row.addWidget(self.scrub_label)
         form.addRow("Frame", row)
-        self.summary = QLabel()
+        self.summary = plain_label()  # errors quote keyframe files and workspaces
         self.summary.setWordWrap(True)
         form.addRow(self.summary)
         self.render_button = QPushButton("Render video…")

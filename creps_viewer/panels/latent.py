@@ -17,8 +17,8 @@ from creps_core.latent_files import Directions, load_directions, load_ws, save_w
 from creps_core.latents import MAX_EDITS, DirectionEdit, LatentSpec, layer_labels
 from creps_core.options import UsageError, parse_layers
 
+from ..plain_text import plain_label, plain_tooltip
 from ..records import ModelSummary
-
 from ..state import ExplorerState
 from .widgets import RangeSlider, SliderRow, reset_button
 
@@ -62,7 +62,7 @@ class DirectionRow(QWidget):
         super().__init__(parent)
         self.name, self.default_layers = name, layers
         self.amount = SliderRow(name, -span, span, 0.0, decimals=2, label_width=52)
-        self.amount.label.setToolTip(name)
+        self.amount.label.setToolTip(plain_tooltip(name))
         self.layers = QLineEdit(f"{layers[0]}-{layers[1]}")
         self.layers.setFixedWidth(48)
         self.layers.setToolTip("ws layers this direction acts on, A-B (inclusive)")
@@ -233,7 +233,7 @@ class LatentPanel(QWidget):
         row.addWidget(load, 1)
         row.addWidget(self.clear_edits)
         lay.addLayout(row)
-        self.directions_note = QLabel("No file loaded.")
+        self.directions_note = plain_label("No file loaded.")  # names and errors from files
         self.directions_note.setWordWrap(True)
         self.directions_note.setStyleSheet("color: palette(mid);")
         lay.addWidget(self.directions_note)
@@ -247,7 +247,7 @@ class LatentPanel(QWidget):
         outer = QVBoxLayout(box)
         lay = QHBoxLayout()
         outer.addLayout(lay)
-        self.ws_note = QLabel()
+        self.ws_note = plain_label()  # file names and errors from files
         self.ws_note.setWordWrap(True)
         self.ws_note.setStyleSheet("color: palette(mid);")
         outer.addWidget(self.ws_note)

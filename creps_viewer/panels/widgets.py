@@ -12,8 +12,9 @@ import math
 
 from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPalette
-from PySide6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QLabel, QSizePolicy, QSlider,
-                               QToolButton, QWidget)
+from PySide6.QtWidgets import QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QSizePolicy, QSlider, QToolButton, QWidget
+
+from ..plain_text import plain_label
 
 SLIDER_STEPS = 1000
 
@@ -28,7 +29,9 @@ def reset_button(tooltip: str) -> QToolButton:
 
 
 class SliderRow(QWidget):
-    """label | slider | spin box | reset.  ``log=True`` maps the slider to log2(value)."""
+    """label | slider | spin box | reset.  ``log=True`` maps the slider to log2(value).
+
+    The label is plain text: it may be the name of a direction read from a file."""
 
     valueChanged = Signal(float)
 
@@ -36,7 +39,7 @@ class SliderRow(QWidget):
                  log: bool = False, label_width: int = 70, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.minimum, self.maximum, self.default, self.log = minimum, maximum, default, log
-        self.label = QLabel(label)
+        self.label = plain_label(label)
         self.label.setFixedWidth(label_width)
         self.slider = QSlider(Qt.Horizontal)
         self.slider.setRange(0, SLIDER_STEPS)
