@@ -18,7 +18,7 @@ import struct
 from pathlib import Path
 from typing import Callable, Iterable
 
-from .metadata import MAX_RECORD_BYTES, RenderRecord, read_record
+from .metadata import RenderRecord, read_record
 from .safe_files import is_regular_file
 
 Owned = Callable[[Path], bool]
@@ -73,7 +73,7 @@ def _jpeg_comment(path: Path) -> str:
             marker, length = struct.unpack(">2sH", f.read(4))
             if marker[0] != 0xFF or marker[1] == 0xDA:  # start of scan: no comment before the pixels
                 raise ValueError("no comment")
-            if marker[1] == 0xFE and length - 2 <= MAX_RECORD_BYTES:
+            if marker[1] == 0xFE:
                 return f.read(length - 2).decode("utf-8")
             f.seek(length - 2, os.SEEK_CUR)
 
@@ -95,6 +95,8 @@ def claim(outputs: Iterable[tuple[Path, Owned]], inputs: Iterable[str | os.PathL
         elif not owned(path):
             what = "is a link, not an output of this tool" if os.path.islink(path) else "was not written by this tool"
             kept.append(f"{path} {what}")
+    if len(kept) == 1:
+        raise KeptError(f"{kept[0]}: it is kept; choose another name, or pass --force to replace it")
     if kept:
-        more = f" (and {len(kept) - 1} more)" if len(kept) > 1 else ""
-        raise KeptError(f"{kept[0]}{more}: it is kept; choose another name, or pass --force to replace it")
+        raise KeptError(f"{kept[0]} (and {len(kept) - 1} more): they are kept; choose another name, or pass --force "
+                        "to replace them")
