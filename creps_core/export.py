@@ -55,8 +55,8 @@ from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec
 from .metadata import METADATA_KEY, RenderRecord, read_record
 from .outputs import KeptError, Owned, carries_record, claim
-from .safe_files import (NOFOLLOW, DiskFullError, atomic_write, disk_full, is_regular_file, no_space, open_exclusive,
-                         private_dir, remove_stale_temps, temp_sibling, work_subfolder)
+from .safe_files import (NOFOLLOW, DiskFullError, atomic_write, disk_full, is_real_dir, is_regular_file, no_space,
+                         open_exclusive, private_dir, remove_stale_temps, temp_sibling, work_subfolder)
 from .network import CREPSGenerator
 from .progress import DONE, PYRAMID, RENDERING_TILES, WRITING, Progress
 from .views import View
@@ -319,6 +319,14 @@ class TileStore:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def remove_finished_work(root: Path, job_hash: str) -> None:
+    """Remove what is left of a work folder whose job another process finished (a tile written here
+    while the other removed the folder), unless another job has taken the name meanwhile."""
+    manifest = root / "manifest.json"
+    if is_real_dir(root) and (not os.path.lexists(manifest) or _job_of(manifest) == job_hash):
+        shutil.rmtree(root, ignore_errors=True)
+
+
 def _job_of(manifest: Path) -> str | None:
     """The job hash a work folder's manifest names (None when it cannot be read)."""
     try:
@@ -543,9 +551,9 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
     tasks = plan_tiles(spec.shape, spec.tile)
     wd = work_dir(out)
     record_json = make_record(spec, model, levels).to_json()
+    job = spec.job_hash(model_identity(engine))  # it names the generator too: G and G_ema never share tiles
     try:
-        # The job names the generator too: G and G_ema of one file never share tiles.
-        store = TileStore(wd, spec.job_hash(model_identity(engine)), {"spec": record_json}, fresh)
+        store = TileStore(wd, job, {"spec": record_json}, fresh)
         todo = [t for t in tasks if not store.has(0, t.ti, t.tj, (t.rows, t.cols))]
         check_free_space(wd, sum(t.rows * t.cols * 3 for t in todo))
         total, done = len(tasks), len(tasks) - len(todo)
@@ -579,6 +587,7 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
     except FileNotFoundError:
         if not _finished_elsewhere(out, spec.fmt, record_json):
             raise
+        remove_finished_work(wd, job)
         yield Progress(DONE, 1, 1, 0.0, out, note=f"another export to {out} finished the same image meanwhile; "
                                                   "nothing more to do")
         return

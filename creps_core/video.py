@@ -45,7 +45,7 @@ from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
 from .grids import layout
 from .latents import Floats, LatentSpec, slerp
 from .metadata import RenderRecord, read_record, write_png
-from .export import TileStore, check_free_space, model_identity, work_dir
+from .export import TileStore, check_free_space, model_identity, remove_finished_work, work_dir
 from .outputs import Owned, carries_record, claim
 from .progress import DONE, ENCODING, RENDERING_FRAMES, Progress
 from .safe_files import (DiskFullError, atomic_write, disk_full, is_regular_file, no_space, open_exclusive,
@@ -558,6 +558,7 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
     except FileNotFoundError:
         if not _finished_elsewhere(out, sidecar, record):
             raise
+        remove_finished_work(work_dir(out), job)
         yield Progress(DONE, spec.n_frames, spec.n_frames, 0.0, out,
                        note=f"another process finished the same video to {out} meanwhile; nothing more to do")
 

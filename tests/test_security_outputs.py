@@ -275,9 +275,10 @@ def test_a_tile_cut_short_after_its_header_is_named_and_rerendered(engine, tmp_p
     assert np.array_equal(ex.read_image(out), engine.render_u8(LATENT, VIEW))
 
 
-def finish_meanwhile(tiny_ckpt, out, stage: str, done: int, **kw):
+def finish_meanwhile(tiny_ckpt, out, stage: str, done: int, stray: bool = False, **kw):
     """Export A stops at its step (``stage``, ``done``); export B, on another engine with the same name
-    and settings, runs to the end; then A goes on.  Returns A's remaining steps and B's file."""
+    and settings, runs to the end; then A goes on.  Returns A's remaining steps and B's file.
+    ``stray``: A wrote a tile while B removed the work folder, so a folder without manifest is left."""
     a = ex.export_steps(Engine(load_checkpoint(tiny_ckpt), device="cpu"), ex.ExportSpec(LATENT, VIEW, tile=16, **kw),
                         out)
     for step in a:
@@ -285,16 +286,20 @@ def finish_meanwhile(tiny_ckpt, out, stage: str, done: int, **kw):
             break
     ex.export_image(Engine(load_checkpoint(tiny_ckpt), device="cpu"), LATENT, VIEW, out, tile=16, **kw)
     finished = out.read_bytes()
+    if stray:
+        ex.work_dir(out).mkdir()
+        np.save(ex.work_dir(out) / "L0_0_2.npy", np.zeros((16, 16, 3), np.uint8))
     return list(a), finished
 
 
-@pytest.mark.parametrize("name, stage, done", [
-    ("p.tif", RENDERING_TILES, 1), ("p.tif", WRITING, 0), ("p.png", RENDERING_TILES, 2), ("p.jpg", WRITING, 0),
-    ("p.dzi", WRITING, 3),
-], ids=["tiff-rendering", "tiff-assembling", "png-rendering", "jpeg-assembling", "dzi-cutting"])
-def test_an_export_finished_by_another_process_meanwhile_ends_with_a_note(tiny_ckpt, tmp_path, name, stage, done):
+@pytest.mark.parametrize("name, stage, done, stray", [
+    ("p.tif", RENDERING_TILES, 1, False), ("p.tif", WRITING, 0, False), ("p.png", RENDERING_TILES, 2, False),
+    ("p.jpg", WRITING, 0, False), ("p.dzi", WRITING, 3, False), ("p.tif", RENDERING_TILES, 1, True),
+], ids=["tiff-rendering", "tiff-assembling", "png-rendering", "jpeg-assembling", "dzi-cutting", "stray-tile"])
+def test_an_export_finished_by_another_process_meanwhile_ends_with_a_note(tiny_ckpt, tmp_path, name, stage, done,
+                                                                           stray):
     out = tmp_path / name
-    rest, finished = finish_meanwhile(tiny_ckpt, out, stage, done, fmt=ex.format_of(out))
+    rest, finished = finish_meanwhile(tiny_ckpt, out, stage, done, stray, fmt=ex.format_of(out))
     assert rest[-1].stage == DONE and "finished the same image meanwhile" in rest[-1].note
     assert out.read_bytes() == finished
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == []  # nothing left behind
