@@ -138,11 +138,12 @@ def _check_size(plan: Plan, jobs: list) -> None:
 
 def _outputs(args: argparse.Namespace, plan: Plan, jobs: list, outdir: Path) -> list[tuple[Path, Owned]]:
     """Every file this render writes, with how an earlier render's file there is recognised."""
-    images = [outdir / f"{GRID_NAME}.png"] if plan.grid is not None else [outdir / f"{name}.png" for name, _, _ in jobs]
-    found = [(png, carries_record) for png in images]
+    grid = outdir / f"{GRID_NAME}.png" if plan.grid is not None else None
+    found = [(grid, carries_record)] if grid else []
+    beside = [".npy"] * args.save_raw + [".npz"] * args.save_ws
     for name, _, _ in jobs:
-        png = images[0] if plan.grid is not None else outdir / f"{name}.png"
-        beside = [".npy"] * args.save_raw + [".npz"] * args.save_ws
+        png = grid or outdir / f"{name}.png"
+        found += [] if grid else [(png, carries_record)]
         found += [(outdir / f"{name}{ext}", lambda _, png=png: carries_record(png)) for ext in beside]
     return found
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from .. import video as vid
 from ..options import UsageError
-from ..views import View
 from ..outputs import claim
+from ..views import View
 from .common import (TerminalProgress, announce_estimate, build_latent, build_view, check_class, estimate_seconds,
                      input_files, latent_sources, make_engine, note_noise_mode, open_network, seeds_or)
 
