@@ -20,8 +20,8 @@ from types import FrameType
 
 from . import __version__
 from .options import (DIRECTION_METHODS, HelpFormatter, UsageError, add_compute, add_grid, add_latent,
-                      add_latent_sources, add_network, add_seeds, add_threads, add_view, finite_float, new_parser,
-                      parse_layers, parse_pair, parse_sweep, positive_float, positive_int)
+                      add_latent_sources, add_network, add_outputs, add_seeds, add_threads, add_view, finite_float,
+                      new_parser, parse_layers, parse_pair, parse_sweep, positive_float, positive_int)
 from .untrusted import printable
 
 PRESETS = ("zoom", "orbit", "pan", "walk")
@@ -81,6 +81,7 @@ def _render(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--from", dest="from_file", metavar="FILE", default=None,
                    help="re-render a PNG made by this tool from the provenance it carries (default: none)")
     r.add_argument("--outdir", default="out", metavar="DIR", help="where the PNGs go")
+    add_outputs(r, resumable=False)
     r.set_defaults(handler=_handler("render"))
 
 
@@ -116,6 +117,7 @@ def _export(sub: argparse._SubParsersAction) -> None:
                    help="fp32 is the reference; auto picks what this machine does in hardware "
                         "(default: fp32, or the --from file's)")
     e.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+    add_outputs(e, resumable=True)
     e.set_defaults(handler=_handler("export"))
 
 
@@ -164,6 +166,7 @@ def _video(sub: argparse._SubParsersAction) -> None:
     official.add_argument("--shuffle-seed", type=int, default=None, metavar="N",
                           help="shuffle the seeds with this random seed (default: keep their order)")
     add_compute(v, precision="auto")
+    add_outputs(v, resumable=True)
     v.set_defaults(handler=_handler("video"))
 
 

@@ -13,15 +13,22 @@ An export to ``NAME.dzi`` writes, beside each other:
 * ``NAME.dzi.json``: the provenance record (``creps export --from NAME.dzi`` reads it).
 * ``NAME.dzi``: the descriptor, per the Deep Zoom schema, written last.
 
+Each of them carries a mark (the descriptor a comment, the page a generator tag, the folder a
+file in ``viewer/``, the sidecar its record), so a new export to the same name replaces an older
+export's files and nothing else: a page a browser saved as ``NAME.html`` with its ``NAME_files``
+folder is kept (:mod:`creps_core.outputs`).
+
 The levels come from the export's tile store (full resolution rendered, lower levels built by
 2x box filtering, all tile by tile); here each Deep Zoom tile is cut from the few stored tiles
 it overlaps, so memory stays bounded by a handful of tiles whatever the image size.  Encoded
 tiles are kept in the work folder, so an interrupted export resumes where it stopped; the
-finished folder is renamed into place and the descriptor written last.
+finished folder is renamed into place and the descriptor written last.  Nothing inside the work
+folder is followed through a link: each folder is checked (lstat) before every write into it.
 """
 
 from __future__ import annotations
 
+import errno
 import html
 import json
 import os
@@ -35,8 +42,9 @@ from urllib.parse import quote
 import numpy as np
 
 from .engine import RenderCancelled
+from .outputs import Owned, carries_record, holds_text
 from .progress import WRITING, Progress
-from .safe_files import atomic_write, is_regular_file, remove_stale_temps
+from .safe_files import atomic_write, is_real_dir, is_regular_file, remove_stale_temps, work_subfolder
 
 if TYPE_CHECKING:
     from .export import TileStore
@@ -46,6 +54,11 @@ DZI_OVERLAP = 1
 TILE_FORMATS = ("jpg", "png", "webp")
 VIEWER_FOLDER = "viewer"  # inside NAME_files/: viewers read only the numbered level folders
 DZI_NAMESPACE = "http://schemas.microsoft.com/deepzoom/2008"
+# The marks by which a later export knows these files for its own (and replaces them).
+DESCRIPTOR_MARK = "<!-- written by CREPS Explorer"
+PAGE_MARK = '<meta name="generator" content="CREPS Explorer">'
+FOLDER_MARK = "written-by-creps-explorer.txt"  # in NAME_files/viewer/: viewers read only the level folders
+FOLDER_MARK_TEXT = b"Written by CREPS Explorer (creps export): an export to the same name replaces this folder.\n"
 
 
 def max_level(shape: tuple[int, int]) -> int:
@@ -83,9 +96,22 @@ def sidecar_path(out: Path) -> Path:
     return out.with_name(out.name + ".json")
 
 
+def outputs(out: Path) -> list[tuple[Path, Owned]]:
+    """Every name a Deep Zoom export writes, with how an earlier export's file there is recognised."""
+    return [(out, holds_text(DESCRIPTOR_MARK)), (sidecar_path(out), carries_record),
+            (page_path(out), holds_text(PAGE_MARK)), (files_folder(out), _marked_folder)]
+
+
+def _marked_folder(path: Path) -> bool:
+    """A real ``NAME_files`` folder holding the mark an export leaves in it (no link anywhere)."""
+    viewer = path / VIEWER_FOLDER
+    return is_real_dir(path) and is_real_dir(viewer) and is_regular_file(viewer / FOLDER_MARK)
+
+
 def descriptor(shape: tuple[int, int], fmt: str) -> bytes:
     h, w = shape
     return (f'<?xml version="1.0" encoding="UTF-8"?>\n'
+            f'{DESCRIPTOR_MARK} (creps export); an export to the same name replaces it -->\n'
             f'<Image xmlns="{DZI_NAMESPACE}" Format="{fmt}" Overlap="{DZI_OVERLAP}" TileSize="{DZI_TILE}">\n'
             f'  <Size Width="{w}" Height="{h}"/>\n'
             f'</Image>\n').encode()
@@ -108,6 +134,7 @@ def viewer_page(out: Path, shape: tuple[int, int], fmt: str) -> bytes:
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
+{PAGE_MARK}
 <title>{title}</title>
 <style>
 html, body {{ margin: 0; height: 100%; background: #202020; }}
@@ -183,13 +210,14 @@ def _tiles_in_order(size: tuple[int, int], stored_tile: int) -> list[tuple[int, 
 
 
 def write_steps(store: "TileStore", shape: tuple[int, int], stored_tile: int, fmt: str, quality: int,
-                out: Path, record_json: str, cancel: Callable[[], bool] | None) -> Iterator[Progress]:
+                out: Path, record_json: str, cancel: Callable[[], bool] | None,
+                check_outputs: Callable[[], None]) -> Iterator[Progress]:
     """Write the Deep Zoom files of ``out`` from the store's levels (store level k = Deep Zoom level
-    max_level - k), yielding progress after every tile; the descriptor comes last."""
+    max_level - k), yielding progress after every tile; the descriptor comes last.
+    ``check_outputs()`` runs again right before anything under the final names is replaced."""
     remove_stale_temps(sidecar_path(out))  # (those of the other files share the descriptor's stem)
     top = max_level(shape)
-    staged = store.root / f"dzi-{fmt}-q{quality}"  # encoding settings name it: a resume never mixes them
-    staged.mkdir(exist_ok=True)
+    staged = f"dzi-{fmt}-q{quality}"  # a folder of the work folder; encoding settings name it: no resume mixes them
     plan = [(level, rc) for level in range(top, -1, -1)
             for rc in _tiles_in_order(level_size(shape, level), stored_tile)]
     done, current = 0, None
@@ -197,38 +225,42 @@ def write_steps(store: "TileStore", shape: tuple[int, int], stored_tile: int, fm
     for level, (r, c) in plan:
         if cancel is not None and cancel():
             raise RenderCancelled()
-        target = staged / str(level) / f"{c}_{r}.{fmt}"
+        target = work_subfolder(store.root, staged, str(level)) / f"{c}_{r}.{fmt}"
         if not is_regular_file(target):  # written atomically: one that is there is whole
             if current is None or current.level != top - level:
                 current = _StoredLevel(store, top - level, stored_tile)
-            target.parent.mkdir(exist_ok=True)
             h, w = level_size(shape, level)
             atomic_write(target, _encode(current.crop(tile_span(h, r), tile_span(w, c)), fmt, quality))
         done += 1
         yield Progress(WRITING, done, len(plan))
-    _copy_viewer(staged / VIEWER_FOLDER)
-    _move_into_place(staged, files_folder(out), store.root / "replaced")
+    _copy_viewer(store.root, staged, VIEWER_FOLDER)
+    atomic_write(work_subfolder(store.root, staged, VIEWER_FOLDER) / FOLDER_MARK, FOLDER_MARK_TEXT)
+    check_outputs()
+    _move_into_place(store.root / staged, files_folder(out), store.root / "replaced")
     atomic_write(sidecar_path(out), record_json.encode())
     atomic_write(page_path(out), viewer_page(out, shape, fmt))
     atomic_write(out, descriptor(shape, fmt))
 
 
-def _copy_viewer(dest: Path) -> None:
-    """The vendored OpenSeadragon files (script, licence, button images) into ``dest``."""
-    def copy(src, to: Path) -> None:
-        to.mkdir(exist_ok=True)
+def _copy_viewer(root: Path, *dest: str) -> None:
+    """The vendored OpenSeadragon files (script, licence, button images) into ``root/dest...``."""
+    def copy(src, parts: tuple[str, ...]) -> None:
         for entry in src.iterdir():
             if entry.is_dir():
-                copy(entry, to / entry.name)
+                copy(entry, (*parts, entry.name))
             elif not entry.name.endswith(".md"):  # the vendoring note is for this repository only
-                atomic_write(to / entry.name, entry.read_bytes())
+                atomic_write(work_subfolder(root, *parts) / entry.name, entry.read_bytes())
 
     copy(resources.files("creps_core") / "web" / "openseadragon", dest)
 
 
 def _move_into_place(staged: Path, final: Path, aside: Path) -> None:
     """Rename the finished folder to its final name; an older export's folder there is first moved
-    into the work folder (``aside``) and removed from there, so the swap itself is two renames."""
+    into the work folder (``aside``) and removed from there, so the swap itself is two renames.
+    The staged folder must still be a real folder: a link is never renamed into place, and one that
+    is gone (another export to the same name finished first) leaves the final folder untouched."""
+    if not is_real_dir(staged):
+        raise FileNotFoundError(errno.ENOENT, f"{staged}: the finished tiles are gone")
     _remove(aside)
     if os.path.lexists(final):
         os.rename(final, aside)

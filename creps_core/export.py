@@ -6,13 +6,18 @@ CREPS pixels are functions of their coordinates, so a View's tiles join exactly
 1. **Render** each tile (optionally supersampled k x k and box-filtered) and keep it
    as a ``.npy`` file in a work directory ``.NAME.partial/`` next to the output.  The
    directory's manifest holds a hash of the job, so a killed or cancelled export
-   resumes by skipping finished tiles, and a different job never reuses them.
+   resumes by skipping finished tiles, and a different job never reuses them: its work
+   folder is kept until the user discards it (``fresh``).
 2. **Pyramid** levels (optional, for deep-zoom viewers) are built from the stored
    tiles by 2x box filtering, also tile by tile, also kept.
 3. **Assemble** the stored tiles into the output -- a tiled BigTIFF (streamed by
    tifffile), a PNG (streamed by our own chunk writer) or a JPEG (in memory, so
    size-limited) -- under a temporary name, renamed into place only when complete;
    or cut them into a Deep Zoom pyramid with its viewer page (:mod:`creps_core.deepzoom`).
+
+Before anything is written, every name the export will write is checked
+(:mod:`creps_core.outputs`): an earlier export's files are replaced, anything else -- an input,
+the user's file, a link -- is kept unless ``force`` is given.
 
 Memory stays bounded whatever the size: one tile (or one band of tiles for PNG) is
 in memory at a time, and the engine's line cache is capped to one strip of columns
@@ -38,8 +43,9 @@ import struct
 import time
 import zlib
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -47,14 +53,17 @@ from . import deepzoom
 from .checkpoint import LoadedModel
 from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
 from .latents import LatentSpec
-from .metadata import METADATA_KEY, RenderRecord
-from .safe_files import (NOFOLLOW, DiskFullError, atomic_write, disk_full, is_regular_file, no_space, open_exclusive,
-                         private_dir, remove_stale_temps, temp_sibling)
+from .metadata import METADATA_KEY, RenderRecord, read_record
+from .outputs import KeptError, Owned, carries_record, claim
+from .safe_files import (NOFOLLOW, DiskFullError, atomic_write, disk_full, is_real_dir, is_regular_file, no_space,
+                         open_exclusive, private_dir, remove_stale_temps, temp_sibling, work_subfolder)
 from .network import CREPSGenerator
 from .progress import DONE, PYRAMID, RENDERING_TILES, WRITING, Progress
 from .views import View
 
 FORMATS = ("tiff", "png", "jpeg", "dzi")
+EXTENSIONS = {".tif": "tiff", ".tiff": "tiff", ".btf": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
+              ".dzi": "dzi"}
 MAX_SIDE = 2**31 - 1  # TIFF/PNG store sizes as 32-bit; beyond this nothing can hold it
 JPEG_MAX_SIDE = 65535  # JPEG stores sizes as 16-bit
 MAX_PYRAMID_LEVELS = 31  # halving a 2^31-pixel side 31 times reaches one pixel
@@ -138,8 +147,9 @@ class ModelRef:
 
 
 # ----- validation --------------------------------------------------------------------------
-def validate(spec: ExportSpec) -> None:
-    """Refuse impossible jobs with a clear message before any work starts."""
+def validate(spec: ExportSpec, out: str | os.PathLike | None = None) -> None:
+    """Refuse impossible jobs with a clear message before any work starts (and a file name ``out``
+    that says another format: a .tif holding Deep Zoom XML opens nowhere)."""
     h, w = spec.shape
     if spec.view.window is not None:
         raise ValueError("export a whole view, not a window of one (tiles are made by the export)")
@@ -171,6 +181,10 @@ def validate(spec: ExportSpec) -> None:
             raise ValueError(f"a {w}x{h} JPEG must be built in memory ({h * w * 3 / 2**30:.1f} GiB); use TIFF or PNG")
     if spec.fmt == "png" and w * spec.tile * 3 > IN_MEMORY_LIMIT:
         raise ValueError(f"a PNG {w} pixels wide needs a {w * spec.tile * 3 / 2**30:.1f} GiB band; use TIFF")
+    if out is not None and format_of(out) != spec.fmt:
+        ext = next(e for e, f in EXTENSIONS.items() if f == spec.fmt)
+        raise ValueError(f"{Path(out).name} names a {format_of(out)} file, but the format asked for is {spec.fmt}: "
+                         f"name it {Path(out).stem}{ext}, or ask for {format_of(out)}")
 
 
 def _validate_tile_format(fmt: str) -> None:
@@ -244,21 +258,23 @@ class TileStore:
     """Finished tiles of one job on disk (one ``.npy`` per tile and level) plus a manifest.
 
     Files are written under a temporary name and renamed, so a kill never leaves a
-    half-written tile that a resume would trust.
+    half-written tile that a resume would trust; a tile cut short some other way is found by
+    its size and re-rendered.  The work of another job (hours of tiles or frames, perhaps) is
+    never resumed from and never discarded unasked: ``fresh`` discards it, else it is kept and
+    the job refused (KeptError).
     """
 
-    def __init__(self, root: Path, job_hash: str, describe: dict) -> None:
+    def __init__(self, root: Path, job_hash: str, describe: dict, fresh: bool = False,
+                 what: str = "an export") -> None:
         self.root = private_dir(root)  # never a link or another user's folder
         self.discarded: list[str] = []  # damaged tiles found and removed (re-rendered)
         manifest = root / "manifest.json"
-        if is_regular_file(manifest):
-            try:
-                same = json.loads(manifest.read_text()).get("job") == job_hash
-            except (OSError, ValueError):
-                same = False
-            if not same:  # another job's tiles: never resume from them
-                shutil.rmtree(root)
-                private_dir(root)
+        if fresh:
+            shutil.rmtree(root)
+            private_dir(root)
+        elif is_regular_file(manifest) and _job_of(manifest) != job_hash:
+            raise KeptError(f"{root} holds the unfinished work of {what} with other settings: it is kept; "
+                            "pass --fresh to discard it, or choose another name")
         if not is_regular_file(manifest):
             atomic_write(manifest, json.dumps({"job": job_hash, **describe}, indent=1).encode())
 
@@ -266,24 +282,35 @@ class TileStore:
         return self.root / f"L{level}_{ti}_{tj}.npy"
 
     def has(self, level: int, ti: int, tj: int, shape: tuple[int, int]) -> bool:
-        """A finished tile of this shape is there; anything else under its name is removed."""
+        """A whole finished tile of this shape is there; anything else under its name is removed."""
         path = self.path(level, ti, tj)
         if not os.path.lexists(path):
             return False
-        if is_regular_file(path) and _npy_header(path) == ((shape[0], shape[1], 3), np.dtype(np.uint8)):
+        if is_regular_file(path) and _npy_header(path) == ((shape[0], shape[1], 3), np.dtype(np.uint8),
+                                                           path.stat().st_size):
             return True
         path.unlink()
         self.discarded.append(path.name)
         return False
 
     def save(self, level: int, ti: int, tj: int, pixels: np.ndarray) -> None:
+        """Write a tile; the work folder is checked first (still a real folder, never re-created)."""
+        work_subfolder(self.root)
         atomic_write(self.path(level, ti, tj), lambda f: np.save(f, pixels))
 
     def load(self, level: int, ti: int, tj: int) -> np.ndarray:
+        """A stored tile; FileNotFoundError when it is gone (perhaps another process finished the job)."""
         path = self.path(level, ti, tj)
+        if not os.path.lexists(path):
+            raise FileNotFoundError(errno.ENOENT, f"{path}: missing; run the export again to re-render it")
         if not is_regular_file(path):
-            raise ValueError(f"{path}: missing or not a plain file; run the export again to re-render it")
-        tile = np.load(path, allow_pickle=False)
+            raise ValueError(f"{path}: not a plain file; run the export again to re-render it")
+        try:
+            tile = np.load(path, allow_pickle=False)
+        except FileNotFoundError:
+            raise
+        except (OSError, ValueError, EOFError) as e:
+            raise ValueError(f"{path}: a damaged tile ({e}); run the export again to re-render it") from None
         if tile.dtype != np.uint8 or tile.ndim != 3 or tile.shape[2] != 3:
             raise ValueError(f"{path}: not an RGB tile; delete it and run the export again")
         return tile
@@ -292,14 +319,32 @@ class TileStore:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype] | None:
-    """(shape, dtype) from a .npy header, without reading the data; None if unreadable."""
+def remove_finished_work(root: Path, job_hash: str) -> None:
+    """Remove what is left of a work folder whose job another process finished (a tile written here
+    while the other removed the folder), unless another job has taken the name meanwhile."""
+    manifest = root / "manifest.json"
+    if is_real_dir(root) and (not os.path.lexists(manifest) or _job_of(manifest) == job_hash):
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def _job_of(manifest: Path) -> str | None:
+    """The job hash a work folder's manifest names (None when it cannot be read)."""
+    try:
+        return json.loads(manifest.read_text()).get("job")
+    except (OSError, ValueError, AttributeError):
+        return None
+
+
+def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int] | None:
+    """(shape, dtype, the file size they call for) from a .npy header, without reading the data;
+    None if unreadable.  A file of another size was cut short (or padded): not a whole tile."""
     try:
         with open(path, "rb") as f:
             major, _ = np.lib.format.read_magic(f)
             read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
             shape, fortran, dtype = read(f)
-        return (tuple(shape), dtype) if not fortran else None
+            size = f.tell() + math.prod(shape) * dtype.itemsize
+        return (tuple(shape), dtype, size) if not fortran else None
     except (OSError, ValueError):
         return None
 
@@ -459,27 +504,56 @@ def spec_from_record(record: RenderRecord, **overrides) -> ExportSpec:
     return replace(spec, **overrides)
 
 
+def outputs(out: Path, fmt: str) -> list[tuple[Path, Owned]]:
+    """Every name an export to ``out`` writes, with how an earlier export's file there is recognised."""
+    if fmt == "dzi":
+        return deepzoom.outputs(out)
+    return [(out, carries_record)] + ([(_sidecar(out), carries_record)] if fmt == "jpeg" else [])
+
+
+def _sidecar(out: Path) -> Path:
+    return out.with_name(out.name + ".json")
+
+
+def _finished_elsewhere(out: Path, fmt: str, record_json: str) -> bool:
+    """True when ``out`` now holds this very export, finished meanwhile by another process that
+    worked in the same work folder (and removed it)."""
+    try:
+        if fmt in ("jpeg", "dzi"):  # their sidecar is written before the file itself
+            return is_regular_file(out) and _sidecar(out).read_text() == record_json
+        return is_regular_file(out) and read_record(out).to_json() == record_json
+    except (OSError, ValueError):
+        return False
+
+
 def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, *,
                  cancel: CancelFn | None = None, renderer: Renderer | None = None,
-                 keep_work: bool = False) -> Iterator[Progress]:
+                 keep_work: bool = False, force: bool = False, fresh: bool = False,
+                 inputs: Sequence[str | os.PathLike] = ()) -> Iterator[Progress]:
     """Export ``spec`` to ``out_path``, yielding progress after every tile.
 
-    Raises RenderCancelled when ``cancel()`` turns True (finished tiles stay for a
-    resume; nothing appears under the final name), DiskFullError when the disk fills.
+    Nothing is written when a name it would write holds one of ``inputs`` (the checkpoint is one),
+    a link, or a file or folder no export wrote, unless ``force``; nor when its work folder holds
+    another job's work, unless ``fresh`` (both KeptError).  Raises RenderCancelled when ``cancel()``
+    turns True (finished tiles stay for a resume; nothing appears under the final name),
+    DiskFullError when the disk fills.  When another process finishes the same export to the same
+    name meanwhile, this one ends with a note saying so.
     """
-    validate(spec)
     out = Path(out_path)
+    validate(spec, out)
     if not out.parent.is_dir():
         raise FileNotFoundError(f"{out.parent}: no such directory")
-    remove_stale_temps(out)
     model = _model_of(engine)
+    check_outputs = partial(claim, outputs(out, spec.fmt), [model.path, *inputs], force)
+    check_outputs()
+    remove_stale_temps(out)
     levels = spec.pyramid_levels()
     tasks = plan_tiles(spec.shape, spec.tile)
     wd = work_dir(out)
+    record_json = make_record(spec, model, levels).to_json()
+    job = spec.job_hash(model_identity(engine))  # it names the generator too: G and G_ema never share tiles
     try:
-        # The job names the generator too: G and G_ema of one file never share tiles.
-        store = TileStore(wd, spec.job_hash(model_identity(engine)),
-                          {"spec": make_record(spec, model, levels).to_json()})
+        store = TileStore(wd, job, {"spec": record_json}, fresh)
         todo = [t for t in tasks if not store.has(0, t.ti, t.tj, (t.rows, t.cols))]
         check_free_space(wd, sum(t.rows * t.cols * 3 for t in todo))
         total, done = len(tasks), len(tasks) - len(todo)
@@ -506,10 +580,17 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
                 yield Progress(PYRAMID, n, len(grid))
         if spec.fmt == "dzi":
             yield from deepzoom.write_steps(store, spec.shape, spec.tile, spec.tile_format, spec.quality, out,
-                                            make_record(spec, model, levels).to_json(), cancel)
+                                            record_json, cancel, check_outputs)
         else:
             yield Progress(WRITING, 0, 1)
-            _assemble(store, spec, out, make_record(spec, model, levels).to_json(), levels, cancel)
+            _assemble(store, spec, out, record_json, levels, cancel, check_outputs)
+    except FileNotFoundError:
+        if not _finished_elsewhere(out, spec.fmt, record_json):
+            raise
+        remove_finished_work(wd, job)
+        yield Progress(DONE, 1, 1, 0.0, out, note=f"another export to {out} finished the same image meanwhile; "
+                                                  "nothing more to do")
+        return
     except OSError as e:
         if no_space(e) and not isinstance(e, NotEnoughSpace):
             raise disk_full(e, out, "free space and run the export again (finished tiles are kept and will "
@@ -537,8 +618,9 @@ def _size_text(n: int) -> str:
 
 
 def _assemble(store: TileStore, spec: ExportSpec, out: Path, description: str, levels: int,
-              cancel: CancelFn | None) -> None:
-    """Write the final file from stored tiles under a temporary name, then rename it into place."""
+              cancel: CancelFn | None, check_outputs: Callable[[], None]) -> None:
+    """Write the final file from stored tiles under a temporary name, then rename it into place
+    (``check_outputs()`` runs again right before: the names may have changed hands meanwhile)."""
     if cancel is not None and cancel():
         raise RenderCancelled()
     tmp = temp_sibling(out)
@@ -550,7 +632,9 @@ def _assemble(store: TileStore, spec: ExportSpec, out: Path, description: str, l
             _write_png(tmp, store, spec, description)
         else:
             _write_jpeg(tmp, store, spec, description)
-            atomic_write(out.with_name(out.name + ".json"), description.encode())
+        check_outputs()
+        if spec.fmt == "jpeg":
+            atomic_write(_sidecar(out), description.encode())
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -560,20 +644,21 @@ def export_image(engine_or_model: Engine | LoadedModel | CREPSGenerator, latent:
                  out_path: str | os.PathLike, *, tile: int = 512, fmt: str | None = None, supersample: int = 1,
                  pyramid: int = 0, precision: str = "fp32", exact: bool = False, compression: str | None = "zlib",
                  quality: int = 95, tile_format: str = "jpg", progress: ProgressFn | None = None,
-                 cancel: CancelFn | None = None, renderer: Renderer | None = None) -> Path:
+                 cancel: CancelFn | None = None, renderer: Renderer | None = None, force: bool = False,
+                 fresh: bool = False) -> Path:
     """Export a view of a latent to a TIFF/PNG/JPEG file or a Deep Zoom pyramid; returns the final path.
 
     ``fmt`` defaults from the file extension.  ``progress(Progress)`` is called after
     every tile (then once per pyramid tile, before writing and at the end);
     ``cancel()`` returning True stops the export (RenderCancelled); running the same
-    call again resumes it.
+    call again resumes it.  ``force`` and ``fresh``: see :func:`export_steps`.
     """
     engine = engine_or_model if isinstance(engine_or_model, Engine) else Engine(engine_or_model, precision=precision)
     spec = ExportSpec(latent=latent, view=view, fmt=fmt or format_of(out_path), tile=tile, supersample=supersample,
                       pyramid=pyramid, precision=precision, exact=exact, compression=compression, quality=quality,
                       tile_format=tile_format)
     result = Path(out_path)
-    for step in export_steps(engine, spec, out_path, cancel=cancel, renderer=renderer):
+    for step in export_steps(engine, spec, out_path, cancel=cancel, renderer=renderer, force=force, fresh=fresh):
         if progress is not None:
             progress(step)
         if step.path is not None:
@@ -582,9 +667,7 @@ def export_image(engine_or_model: Engine | LoadedModel | CREPSGenerator, latent:
 
 
 def format_of(path: str | os.PathLike) -> str:
-    ext = Path(path).suffix.lower()
-    fmt = {".tif": "tiff", ".tiff": "tiff", ".btf": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
-           ".dzi": "dzi"}.get(ext)
+    fmt = EXTENSIONS.get(Path(path).suffix.lower())
     if fmt is None:
         raise ValueError(f"cannot tell the image format from {Path(path).name!r}; use .tif, .png, .jpg or .dzi")
     return fmt

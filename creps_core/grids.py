@@ -11,12 +11,23 @@ from .options import SweepArg
 from .views import View
 
 
+def check_grid(columns: int, rows: int, images: int) -> None:
+    """Refuse a grid too small for its images, or one with a row or column that no image reaches:
+    ``--grid 100000x1`` with one seed would write a picture 100,000 images wide, all but one black.
+    Only the last row may be short."""
+    if images > columns * rows:
+        raise ValueError(f"a {columns}x{rows} grid holds {columns * rows:,} images, not {images:,}")
+    fit = min(columns, images)
+    if columns > fit or rows > -(-images // columns):
+        raise ValueError(f"a {columns}x{rows} grid has {columns * rows:,} cells for {images:,} image(s), so whole "
+                         f"rows or columns would stay empty; use {fit}x{-(-images // fit)}")
+
+
 def layout(images: list[np.ndarray], columns: int, rows: int) -> np.ndarray:
     """HWC images of one size in a row-major grid (black where the last row is short)."""
     if len(images) == 1 and columns == rows == 1:
         return images[0]
-    if len(images) > columns * rows:
-        raise ValueError(f"a {columns}x{rows} grid holds {columns * rows} images, not {len(images)}")
+    check_grid(columns, rows, len(images))
     h, w, c = images[0].shape
     canvas = np.zeros((rows * h, columns * w, c), dtype=np.uint8)
     for k, img in enumerate(images):

@@ -169,7 +169,7 @@ def parse_layers(text: str) -> tuple[int, int]:
     except ValueError:
         raise UsageError(f"bad layer range {text!r} (expected A-B or A, e.g. 4-8)") from None
     if not 0 <= a <= b <= MAX_LAYER:
-        raise UsageError(f"bad layer range {text!r}: need 0 <= A <= B")
+        raise UsageError(f"bad layer range {text!r}: need 0 <= A <= B <= {MAX_LAYER}")
     return a, b
 
 
@@ -348,6 +348,19 @@ def add_compute(p: argparse.ArgumentParser, precision: str) -> None:
                    help="fp32 is the reference; bf16 is fast on CPUs with AVX512-BF16/AMX, fp16 on CUDA; "
                         "auto picks what this machine does in hardware")
     p.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+
+
+def add_outputs(p: argparse.ArgumentParser, resumable: bool) -> None:
+    """``--force`` (and ``--fresh`` where unfinished work is kept for a resume): what a command that
+    writes may replace besides its own earlier outputs, which it always replaces."""
+    p.add_argument("--force", action="store_true",
+                   help="replace what is under an output's name even when this tool did not write it or it is "
+                        "an input of the command (normally kept, with a message)")
+    if resumable:
+        p.add_argument("--fresh", action="store_true",
+                       help="discard the unfinished work of an earlier run under the same output name "
+                            "(.NAME.partial) and start again; normally it is resumed, or kept when its "
+                            "settings differ")
 
 
 def add_threads(p: argparse.ArgumentParser) -> None:

@@ -5,6 +5,8 @@
 * :func:`private_dir` makes or reuses a work folder only when it is a real directory owned
   by this user: a folder or link planted by someone else (say in /tmp) is refused, so an
   export can never be steered into overwriting files elsewhere.
+* :func:`work_subfolder` checks the folders inside a work folder the same way before every
+  write into them: a link planted inside is removed, never followed.
 """
 
 from __future__ import annotations
@@ -104,6 +106,37 @@ def is_regular_file(path: Path) -> bool:
         return stat.S_ISREG(os.lstat(path).st_mode)
     except OSError:
         return False
+
+
+def is_real_dir(path: Path) -> bool:
+    """True for a folder itself (not a link to one), without following links."""
+    try:
+        return stat.S_ISDIR(os.lstat(path).st_mode)
+    except OSError:
+        return False
+
+
+def work_subfolder(root: Path, *parts: str) -> Path:
+    """``root/parts...`` ready to write into, checked with lstat before every write (never followed).
+
+    ``root`` must still be a real folder: it is never made again here, because a work folder that
+    vanished belongs to a job another process finished (FileNotFoundError says so).  Each part is
+    made, or kept when it is a real folder; a link or file under its name is removed first (inside
+    a private work folder every entry is the tool's own), so nothing is written through a link."""
+    if not is_real_dir(root):
+        if os.path.lexists(root):
+            raise UnsafePathError(f"{root} is no longer a folder of ours (a link or a file): remove it and run again")
+        raise FileNotFoundError(errno.ENOENT, f"{root}: the work folder is gone")
+    path = root
+    for part in parts:
+        path = path / part
+        try:
+            os.mkdir(path, 0o700)
+        except FileExistsError:
+            if not is_real_dir(path):
+                os.unlink(path)
+                os.mkdir(path, 0o700)
+    return path
 
 
 def private_dir(path: Path) -> Path:

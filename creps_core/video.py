@@ -19,7 +19,9 @@ and pans with ``snap=True`` views reuse lines (see :mod:`creps_core.engine`).
 callback.  Output is written under a temporary name and renamed when complete; a
 ``NAME.json`` sidecar records everything needed to render it again.  An output name with a
 ``%05d``-style number in it (``frames/%05d.png``) writes numbered PNGs instead, each carrying
-its own frame's latent and view (``creps render --from`` re-renders one).
+its own frame's latent and view (``creps render --from`` re-renders one).  Those records (the
+sidecar's, each frame's) are also how a later video knows the files for its own and replaces them:
+an input of the command or a file it did not write is kept (:mod:`creps_core.outputs`).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import os
 import re
 import time
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
@@ -42,10 +45,11 @@ from .engine import ENGINE_VERSION, Engine, RenderCancelled, to_uint8
 from .grids import layout
 from .latents import Floats, LatentSpec, slerp
 from .metadata import RenderRecord, read_record, write_png
-from .export import TileStore, check_free_space, model_identity, work_dir
+from .export import TileStore, check_free_space, model_identity, remove_finished_work, work_dir
+from .outputs import Owned, carries_record, claim
 from .progress import DONE, ENCODING, RENDERING_FRAMES, Progress
-from .safe_files import (DiskFullError, atomic_write, disk_full, no_space, open_exclusive, remove_stale_temps,
-                         temp_sibling)
+from .safe_files import (DiskFullError, atomic_write, disk_full, is_regular_file, no_space, open_exclusive,
+                         remove_stale_temps, temp_sibling)
 from .views import View, Warp
 
 EASINGS: dict[str, Callable[[float], float]] = {
@@ -357,8 +361,19 @@ def record(keyframes: Sequence[Keyframe], view: View, latent: LatentSpec, durati
     return [*keyframes, Keyframe(view.with_(window=None), latent, duration, easing)]
 
 
+SPEC_MARK = "written_by"  # a key of saved specs (ignored when read): a later --save-spec may replace the file
+
+
 def save_spec(path: str | os.PathLike, spec: VideoSpec) -> None:
-    atomic_write(path, json.dumps(spec.to_dict(), indent=1).encode())
+    atomic_write(path, json.dumps({**spec.to_dict(), SPEC_MARK: "CREPS Explorer"}, indent=1).encode())
+
+
+def saved_spec(path: Path) -> bool:
+    """True for a video spec :func:`save_spec` wrote (a later one replaces it; a hand-written one is kept)."""
+    try:
+        return is_regular_file(path) and json.loads(path.read_text()).get(SPEC_MARK) == "CREPS Explorer"
+    except (OSError, ValueError, AttributeError):
+        return False
 
 
 def load_spec(path: str | os.PathLike) -> VideoSpec:
@@ -467,6 +482,7 @@ def video_record(spec: VideoSpec, engine: Engine, cells: Sequence[VideoSpec] = (
 
 def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
                 cancel: CancelFn | None = None, cells: Sequence[VideoSpec] = (), columns: int = 1,
+                force: bool = False, fresh: bool = False, inputs: Sequence[str | os.PathLike] = (),
                 ) -> Iterator[Progress]:
     """Render every frame, then encode them, yielding a :class:`Progress` after each (and DONE).
 
@@ -475,6 +491,11 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
     cell.  Finished frames wait in a work folder beside the output (``.NAME.partial/``), so a
     cancelled or killed video resumes where it stopped when the same video is asked for again.
     Raises RenderCancelled on cancel (nothing is left under the final name).
+
+    Nothing is written when a name it would write holds one of ``inputs`` (the checkpoint is one),
+    a link or a file no video wrote, unless ``force``; nor when the work folder holds the frames of
+    another video, unless ``fresh`` (both KeptError).  When another process finishes the same video
+    to the same name meanwhile, this one ends with a note saying so.
     """
     out = Path(out_path)
     fmt = format_of(out)
@@ -484,50 +505,76 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
     validate(canvas, fmt)
     record = video_record(spec, engine, cells if len(cells) > 1 else (), columns)
     job = hashlib.sha256(f"{record.to_json()}|{model_identity(engine)}|{ENGINE_VERSION}".encode()).hexdigest()
+    inputs = [engine.model.path if engine.model else None, *inputs]
     if fmt == "png":
-        yield from _png_sequence_steps(engine, spec, out, cells, columns, rows, record, job, cancel)
+        yield from _png_sequence_steps(engine, spec, out, cells, columns, rows, record, job, cancel,
+                                       partial(claim, inputs=inputs, force=force))
         return
-    remove_stale_temps(out)
-    # Finished frames are kept in a work folder, like export tiles: an interrupted video resumes.
-    store = TileStore(work_dir(out), job, {"video": str(out.name)})
-    shape = (canvas.height, canvas.width)
-    total = spec.n_frames
-    todo = {i for i in range(total) if not store.has(0, i, 0, shape)}
-    check_free_space(store.root, len(todo) * shape[0] * shape[1] * 3)
-    kept = total - len(todo)
-    note = f"resuming: {kept} of {total} frames were already rendered" if kept else None
-    yield Progress(RENDERING_FRAMES, kept, total, note=note)
-    yield from _render_frames(engine, spec, cells, columns, rows, todo,
-                              lambda index, states, image: store.save(0, index, 0, image), cancel)
-    tmp = temp_sibling(out)  # keeps the suffix: ffmpeg picks the muxer by it
     sidecar = out.with_name(out.name + ".json")
-    sidecar_tmp = temp_sibling(sidecar)
+    check_outputs = partial(claim, [(out, _with_record(sidecar)), (sidecar, carries_record)], inputs, force)
+    check_outputs()
+    remove_stale_temps(out)
     try:
-        open_exclusive(tmp).close()  # ours alone: the encoder reopens it by name
-        writer = (_GifWriter if fmt == "gif" else _FFmpegWriter)(tmp, fmt, canvas)
+        # Finished frames are kept in a work folder, like export tiles: an interrupted video resumes.
+        store = TileStore(work_dir(out), job, {"video": str(out.name)}, fresh, what="a video")
+        shape = (canvas.height, canvas.width)
+        total = spec.n_frames
+        todo = {i for i in range(total) if not store.has(0, i, 0, shape)}
+        check_free_space(store.root, len(todo) * shape[0] * shape[1] * 3)
+        kept = total - len(todo)
+        note = f"resuming: {kept} of {total} frames were already rendered" if kept else None
+        yield Progress(RENDERING_FRAMES, kept, total, note=note)
+        yield from _render_frames(engine, spec, cells, columns, rows, todo,
+                                  lambda index, states, image: store.save(0, index, 0, image), cancel)
+        tmp = temp_sibling(out)  # keeps the suffix: ffmpeg picks the muxer by it
+        sidecar_tmp = temp_sibling(sidecar)
         try:
-            for index in range(total):
-                if cancel is not None and cancel():
-                    raise RenderCancelled()
-                writer.add(store.load(0, index, 0))
-                yield Progress(ENCODING, index + 1, total)
+            open_exclusive(tmp).close()  # ours alone: the encoder reopens it by name
+            writer = (_GifWriter if fmt == "gif" else _FFmpegWriter)(tmp, fmt, canvas)
+            try:
+                for index in range(total):
+                    if cancel is not None and cancel():
+                        raise RenderCancelled()
+                    writer.add(store.load(0, index, 0))
+                    yield Progress(ENCODING, index + 1, total)
+            finally:
+                writer.close()
+            if fmt != "gif":
+                _check_encoded(tmp, out, total)
+            with open_exclusive(sidecar_tmp) as f:
+                f.write(record.to_json().encode())
+            check_outputs()
+            os.replace(tmp, out)
+            os.replace(sidecar_tmp, sidecar)
+        except OSError as e:
+            if no_space(e) and not isinstance(e, DiskFullError):
+                raise disk_full(e, out, "free space and run again (finished frames are kept)") from None
+            raise
         finally:
-            writer.close()
-        if fmt != "gif":
-            _check_encoded(tmp, out, total)
-        with open_exclusive(sidecar_tmp) as f:
-            f.write(record.to_json().encode())
-        os.replace(tmp, out)
-        os.replace(sidecar_tmp, sidecar)
-    except OSError as e:
-        if no_space(e) and not isinstance(e, DiskFullError):
-            raise disk_full(e, out, "free space and run again (finished frames are kept)") from None
-        raise
-    finally:
-        tmp.unlink(missing_ok=True)
-        sidecar_tmp.unlink(missing_ok=True)
-    store.remove()
-    yield Progress(DONE, total, total, 0.0, out)
+            tmp.unlink(missing_ok=True)
+            sidecar_tmp.unlink(missing_ok=True)
+        store.remove()
+        yield Progress(DONE, total, total, 0.0, out)
+    except FileNotFoundError:
+        if not _finished_elsewhere(out, sidecar, record):
+            raise
+        remove_finished_work(work_dir(out), job)
+        yield Progress(DONE, spec.n_frames, spec.n_frames, 0.0, out,
+                       note=f"another process finished the same video to {out} meanwhile; nothing more to do")
+
+
+def _with_record(sidecar: Path) -> Owned:
+    """A video is recognised by its sidecar: it carries no record of its own."""
+    return lambda video: is_regular_file(video) and carries_record(sidecar)
+
+
+def _finished_elsewhere(out: Path, sidecar: Path, record: RenderRecord) -> bool:
+    """True when ``out`` now holds this very video, finished meanwhile by another process that worked
+    in the same work folder (and removed it)."""
+    try:
+        return is_regular_file(out) and sidecar.read_text() == record.to_json()
+    except (OSError, ValueError):
+        return False
 
 
 def frame_path(pattern: Path, index: int) -> Path:
@@ -556,11 +603,14 @@ def _finished(path: Path, job: str) -> bool:
 
 
 def _png_sequence_steps(engine: Engine, spec: VideoSpec, pattern: Path, cells: list[VideoSpec], columns: int,
-                        rows: int, record: RenderRecord, job: str, cancel: CancelFn | None) -> Iterator[Progress]:
-    """Numbered PNG frames, each written atomically; frames this job already wrote are kept."""
-    pattern.parent.mkdir(parents=True, exist_ok=True)
+                        rows: int, record: RenderRecord, job: str, cancel: CancelFn | None,
+                        check_outputs: Callable[[Iterator[tuple[Path, Owned]]], None]) -> Iterator[Progress]:
+    """Numbered PNG frames, each written atomically; frames this job already wrote are kept, and
+    those of another video replaced (``check_outputs`` refuses names holding anything else)."""
     total = spec.n_frames
     todo = {i for i in range(total) if not _finished(frame_path(pattern, i), job)}
+    check_outputs((frame_path(pattern, i), carries_record) for i in sorted(todo))
+    pattern.parent.mkdir(parents=True, exist_ok=True)
     kept = total - len(todo)
     note = f"resuming: {kept} of {total} frames were already written" if kept else None
     yield Progress(RENDERING_FRAMES, kept, total, note=note)
@@ -642,18 +692,20 @@ def official_walk(view: View, seeds: Sequence[int], grid: tuple[int, int] = (1, 
 def render_video(engine: Engine, keyframes: Sequence[Keyframe], out_path: str | os.PathLike, *, fps: float = 30.0,
                  width: int | None = None, height: int | None = None, latent_mode: str = "slerp", loop: bool = False,
                  quality: float = 8.0, precision: str | None = None, exact: bool = False,
-                 progress: ProgressFn | None = None, cancel: CancelFn | None = None) -> Path:
+                 progress: ProgressFn | None = None, cancel: CancelFn | None = None, force: bool = False,
+                 fresh: bool = False) -> Path:
     """Render keyframes to an mp4/webm/gif (by extension); returns the path.
 
     Frame size defaults to the first keyframe's view; ``progress(Progress)`` after each
-    frame; ``cancel()`` True stops with RenderCancelled.
+    frame; ``cancel()`` True stops with RenderCancelled.  ``force`` and ``fresh``: see
+    :func:`video_steps`.
     """
     if not keyframes:
         raise ValueError("a video needs at least one keyframe")
     first = keyframes[0].view
     spec = VideoSpec(tuple(keyframes), width or first.width, height or first.height, fps, latent_mode, loop,
                      quality, precision, exact)
-    for step in video_steps(engine, spec, out_path, cancel=cancel):
+    for step in video_steps(engine, spec, out_path, cancel=cancel, force=force, fresh=fresh):
         if progress is not None:
             progress(step)
     return Path(out_path)

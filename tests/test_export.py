@@ -14,6 +14,7 @@ from creps_core.engine import Engine, RenderCancelled, to_uint8
 from creps_core.latents import LatentSpec
 from creps_core.metadata import read_record
 from creps_core.network import CREPSConfig, CREPSGenerator
+from creps_core.outputs import KeptError
 from creps_core.views import View, Warp
 
 TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
@@ -94,8 +95,12 @@ def test_different_job_never_resumes_wrong_tiles(engine, tmp_path):
     with pytest.raises(RenderCancelled):
         ex.export_image(engine, LatentSpec(seed=1), view, out, tile=16,
                         cancel=lambda: any(ex.work_dir(out).glob("L0_*.npy")))  # after the first tile
-    assert any(ex.work_dir(out).glob("L0_*.npy"))
-    ex.export_image(engine, LATENT, view, out, tile=16)
+    kept = sorted(ex.work_dir(out).glob("L0_*.npy"))
+    assert kept
+    with pytest.raises(KeptError, match="--fresh"):  # another job's work is kept until the user discards it
+        ex.export_image(engine, LATENT, view, out, tile=16)
+    assert sorted(ex.work_dir(out).glob("L0_*.npy")) == kept and not out.exists()
+    ex.export_image(engine, LATENT, view, out, tile=16, fresh=True)
     assert np.array_equal(ex.read_image(out), engine.render_u8(LATENT, view))
 
 
@@ -198,5 +203,7 @@ def test_in_memory_generators_never_share_tiles(tmp_path):
         ex.export_image(first, LATENT, view, out, tile=16, cancel=iter([False] * 2 + [True] * 99).__next__)
     torch.manual_seed(11)
     second = Engine(CREPSGenerator(TINY), device="cpu")
-    ex.export_image(second, LATENT, view, out, tile=16)
+    with pytest.raises(KeptError, match="other settings"):
+        ex.export_image(second, LATENT, view, out, tile=16)
+    ex.export_image(second, LATENT, view, out, tile=16, fresh=True)
     assert np.array_equal(ex.read_image(out), second.render_u8(LATENT, view))

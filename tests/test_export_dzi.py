@@ -28,6 +28,7 @@ from creps_core.cli import main
 from creps_core.engine import Engine, RenderCancelled
 from creps_core.latents import LatentSpec
 from creps_core.metadata import read_record
+from creps_core.outputs import KeptError
 from creps_core.views import View
 
 LATENT = LatentSpec(seed=3, psi=0.7)
@@ -133,12 +134,15 @@ def test_a_new_export_replaces_an_older_one_whole(engine, tmp_path):
     assert read_dzi(out)["width"] == 40 and "40×30" in out.with_suffix(".html").read_text()
 
 
-def test_a_link_in_place_of_the_tiles_folder_is_replaced_never_followed(engine, tmp_path):
+def test_a_link_in_place_of_the_tiles_folder_is_kept_or_replaced_never_followed(engine, tmp_path):
     victim = tmp_path / "victim"
     victim.mkdir()
     (victim / "keep.txt").write_text("mine")
     (tmp_path / "l_files").symlink_to(victim, target_is_directory=True)
-    out = ex.export_image(engine, LATENT, View(40, 30), tmp_path / "l.dzi", tile=64)
+    with pytest.raises(KeptError, match="l_files is a link"):  # not an export's folder: kept unless --force
+        ex.export_image(engine, LATENT, View(40, 30), tmp_path / "l.dzi", tile=64)
+    assert (tmp_path / "l_files").is_symlink() and not (tmp_path / "l.dzi").exists()
+    out = ex.export_image(engine, LATENT, View(40, 30), tmp_path / "l.dzi", tile=64, force=True)
     assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"] and (victim / "keep.txt").read_text() == "mine"
     files = out.with_name("l_files")
     assert files.is_dir() and not files.is_symlink() and (files / "6" / "0_0.jpg").is_file()

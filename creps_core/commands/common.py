@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -50,6 +51,13 @@ def open_for_record(args: argparse.Namespace, record: RenderRecord, source: str)
             raise ValueError(message + "; pass --network to render it with this one anyway")
         say(f"warning: {message}")
     return model
+
+
+def input_files(args: argparse.Namespace, model: LoadedModel) -> list[str | Path]:
+    """The files this command reads (the checkpoint, --from, --ws, --direction, --keyframes): no
+    output is written over one of them unless --force."""
+    named = [getattr(args, name, None) for name in ("from_file", "ws", "keyframes")]
+    return [model.path, *named, *(d.path for d in getattr(args, "direction", None) or [])]
 
 
 def seeds_or(args: argparse.Namespace, default: list[int]) -> list[int]:

@@ -14,8 +14,8 @@ from ..latents import LatentSpec
 from ..metadata import read_record
 from ..views import View
 from .common import (CALIBRATE_ABOVE_PIXELS, TerminalProgress, announce_estimate, build_latent, build_view,
-                     check_class, estimate_seconds, latent_sources, make_engine, note_noise_mode, one_seed,
-                     open_for_record, open_network)
+                     check_class, estimate_seconds, input_files, latent_sources, make_engine, note_noise_mode,
+                     one_seed, open_for_record, open_network)
 
 
 def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, LoadedModel]:
@@ -51,14 +51,14 @@ def run(args: argparse.Namespace) -> int:
     spec, model = _spec(args, args.precision or "fp32")
     engine = make_engine(model, args.device, args.precision or spec.precision)
     spec = replace(spec, precision=engine.precision)
-    validate(spec)
+    out = Path(args.out)
+    validate(spec, out)
     h, w = spec.shape
     pixels = h * w * spec.supersample**2
     if pixels > CALIBRATE_ABOVE_PIXELS:
         side = min(spec.tile * spec.supersample, 256)
         announce_estimate(estimate_seconds(engine, spec.latent, spec.render_view(), pixels, side),
                           f"exporting {w}x{h}")
-    out = Path(args.out)
     args.interrupt_note = "finished tiles are kept: run the same command again to resume"
     with ExitStack() as stack:
         renderer = None
@@ -67,9 +67,12 @@ def run(args: argparse.Namespace) -> int:
 
             renderer = dask_renderer(stack.enter_context(open_client(args.workers, args.scheduler)), engine)
         progress = stack.enter_context(TerminalProgress("tile"))
-        steps = stack.enter_context(closing(export_steps(engine, spec, out, renderer=renderer)))
+        steps = stack.enter_context(closing(export_steps(engine, spec, out, renderer=renderer, force=args.force,
+                                                         fresh=args.fresh, inputs=input_files(args, model))))
         for step in steps:
             progress(step)
+    if step.note:  # another export finished this very file meanwhile: the note said so
+        return 0
     print(f"wrote {out} ({w}x{h})")
     if spec.fmt == "dzi":
         print(f"open {deepzoom.page_path(out)} in a browser to view it (no server needed)")

@@ -2,7 +2,12 @@
 
 ``--sweep`` renders each seed once per value of one parameter (numbered PNGs); ``--grid`` puts
 every image of the command into one grid.png whose record says how to make it again (the
-base latent, the seeds and the sweep, not every cell, so it stays small)."""
+base latent, the seeds and the sweep, not every cell, so it stays small).
+
+Before anything is rendered, every file the command would write is checked: an earlier render's
+PNG (known by its record) is replaced, as gen_images.py replaces its own; an input of the command
+or a file this tool did not write is kept unless --force.  The .npy and .npz written beside an
+image carry no record: they count as earlier output while the PNG written with them does."""
 
 from __future__ import annotations
 
@@ -13,18 +18,19 @@ from pathlib import Path
 import numpy as np
 
 from ..engine import to_uint8
-from ..grids import layout, swept
+from ..grids import check_grid, layout, swept
 from ..latent_files import save_ws
 from ..latents import LatentSpec
 from ..metadata import RenderRecord, read_record, write_png
 from ..options import MAX_SEEDS, SweepArg, UsageError, parse_sweep
+from ..outputs import Owned, carries_record, claim
 from ..progress import RENDERING
 from ..safe_files import atomic_write
 from ..views import View
 from .common import (CALIBRATE_ABOVE_PIXELS, MAX_IN_MEMORY_PIXELS, RENDER_BAR_DELAY_S, TerminalProgress,
                      announce_estimate, build_latent, build_view, check_class, check_in_memory, estimate_seconds,
-                     fraction_to_progress, latent_sources, make_engine, note_noise_mode, open_for_record,
-                     open_network, seeds_or)
+                     fraction_to_progress, input_files, latent_sources, make_engine, note_noise_mode,
+                     open_for_record, open_network, seeds_or)
 
 GRID_NAME = "grid"
 
@@ -120,12 +126,26 @@ def _check_size(plan: Plan, jobs: list) -> None:
         check_in_memory(view)
     if plan.grid is not None:
         columns, rows = plan.grid
-        if len(jobs) > columns * rows:
-            raise UsageError(f"--grid {columns}x{rows} holds {columns * rows} images; this render makes {len(jobs)}")
+        try:
+            check_grid(columns, rows, len(jobs))
+        except ValueError as e:
+            raise UsageError(f"--grid: {e}") from None
         view = jobs[0][2]
         if columns * rows * view.width * view.height > MAX_IN_MEMORY_PIXELS:
             raise UsageError(f"a {columns}x{rows} grid of {view.width}x{view.height} images is too large to "
                              "hold in memory here; choose a smaller --size or grid")
+
+
+def _outputs(args: argparse.Namespace, plan: Plan, jobs: list, outdir: Path) -> list[tuple[Path, Owned]]:
+    """Every file this render writes, with how an earlier render's file there is recognised."""
+    grid = outdir / f"{GRID_NAME}.png" if plan.grid is not None else None
+    found = [(grid, carries_record)] if grid else []
+    beside = [".npy"] * args.save_raw + [".npz"] * args.save_ws
+    for name, _, _ in jobs:
+        png = grid or outdir / f"{name}.png"
+        found += [] if grid else [(png, carries_record)]
+        found += [(outdir / f"{name}{ext}", lambda _, png=png: carries_record(png)) for ext in beside]
+    return found
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,6 +154,7 @@ def run(args: argparse.Namespace) -> int:
     jobs = plan.images()
     _check_size(plan, jobs)
     outdir = Path(args.outdir)
+    claim(_outputs(args, plan, jobs, outdir), input_files(args, model), args.force)
     outdir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(model, args.device, plan.precision)
     pixels = sum(view.width * view.height for _, _, view in jobs)

@@ -9,9 +9,10 @@ from pathlib import Path
 
 from .. import video as vid
 from ..options import UsageError
+from ..outputs import claim
 from ..views import View
 from .common import (TerminalProgress, announce_estimate, build_latent, build_view, check_class, estimate_seconds,
-                     latent_sources, make_engine, note_noise_mode, open_network, seeds_or)
+                     input_files, latent_sources, make_engine, note_noise_mode, open_network, seeds_or)
 
 OFFICIAL_OPTIONS = ("grid", "num_keyframes", "w_frames", "kind", "shuffle_seed")
 OFFICIAL_W_FRAMES = 120
@@ -96,10 +97,11 @@ def run(args: argparse.Namespace) -> int:
     sources = latent_sources(args, model.cfg)
     spec = replace(_with_sources(spec, sources), precision=engine.precision)
     cells = [replace(_with_sources(c, sources), precision=engine.precision) for c in cells]
-    if args.save_spec:
-        vid.save_spec(args.save_spec, spec)
     rows = -(-max(1, len(cells)) // columns)
     vid.validate(replace(spec, width=spec.width * columns, height=spec.height * rows), vid.format_of(out))
+    inputs = input_files(args, model)
+    if args.save_spec:
+        claim([(Path(args.save_spec), vid.saved_spec)], inputs, args.force)
     first = vid.frame_at(engine, spec, 0)
     pixels = spec.width * spec.height * spec.n_frames * max(1, len(cells))
     if pixels > 16 * spec.width * spec.height:  # more than a few frames: worth an estimate
@@ -107,10 +109,15 @@ def run(args: argparse.Namespace) -> int:
         announce_estimate(estimate_seconds(engine, first.latent, first.view, pixels, side),
                           f"rendering {spec.n_frames} frames")
     args.interrupt_note = "finished frames are kept: run the same command again to resume"
-    steps = vid.video_steps(engine, spec, out, cells=cells, columns=columns)
+    steps = vid.video_steps(engine, spec, out, cells=cells, columns=columns, force=args.force, fresh=args.fresh,
+                            inputs=inputs)
     with TerminalProgress("frame") as progress, closing(steps):
-        for step in steps:
+        for n, step in enumerate(steps):
+            if n == 0 and args.save_spec:  # the video's own names were checked by now: a refusal writes nothing
+                vid.save_spec(args.save_spec, spec)
             progress(step)
+    if step.note:  # another process finished this very video meanwhile: the note said so
+        return 0
     what = "numbered PNGs" if vid.format_of(out) == "png" else f"at {spec.fps:g} fps"
     print(f"wrote {out} ({spec.n_frames} frames, {spec.width * columns}x{spec.height * rows}, {what})")
     return 0
