@@ -59,6 +59,7 @@ from .safe_files import (NOFOLLOW, DiskFullError, atomic_write, disk_full, is_re
                          open_exclusive, private_dir, remove_stale_temps, temp_sibling, work_subfolder)
 from .network import CREPSGenerator
 from .progress import DONE, PYRAMID, RENDERING_TILES, WRITING, Progress
+from .untrusted import read_json
 from .views import View
 
 FORMATS = ("tiff", "png", "jpeg", "dzi")
@@ -69,6 +70,7 @@ JPEG_MAX_SIDE = 65535  # JPEG stores sizes as 16-bit
 MAX_PYRAMID_LEVELS = 31  # halving a 2^31-pixel side 31 times reaches one pixel
 TIFF_BUFFER_TILES = 8  # tiles the TIFF writer compresses per pass
 IN_MEMORY_LIMIT = 4 << 30  # bytes: largest image we assemble in memory (JPEG) or band (PNG)
+MAX_MANIFEST_BYTES = 1 << 20  # a work folder's manifest is a few hundred bytes of our own JSON
 STRIP_PIXELS = 4096  # width of a column strip: tiles below each other share its cached columns
 
 ProgressFn = Callable[[Progress], None]
@@ -273,8 +275,7 @@ class TileStore:
             shutil.rmtree(root)
             private_dir(root)
         elif is_regular_file(manifest) and _job_of(manifest) != job_hash:
-            raise KeptError(f"{root} holds the unfinished work of {what} with other settings: it is kept; "
-                            "pass --fresh to discard it, or choose another name")
+            raise KeptError(f"{root} holds the unfinished work of {what} with other settings: it is kept", "fresh")
         if not is_regular_file(manifest):
             atomic_write(manifest, json.dumps({"job": job_hash, **describe}, indent=1).encode())
 
@@ -330,7 +331,7 @@ def remove_finished_work(root: Path, job_hash: str) -> None:
 def _job_of(manifest: Path) -> str | None:
     """The job hash a work folder's manifest names (None when it cannot be read)."""
     try:
-        return json.loads(manifest.read_text()).get("job")
+        return read_json(manifest, MAX_MANIFEST_BYTES).get("job")
     except (OSError, ValueError, AttributeError):
         return None
 

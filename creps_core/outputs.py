@@ -29,10 +29,17 @@ JPEG_SUFFIXES = (".jpg", ".jpeg")
 
 
 class KeptError(FileExistsError):
-    """Something this command must not replace is in the way; the message says how to go on."""
+    """Something this command must not replace is in the way.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(errno.EEXIST, message)
+    ``what`` says what is kept, without command-line words, so the explorer can ask its own
+    question; ``remedy`` names the choice that lets the job go on: ``force`` (replace what is in the
+    way) or ``fresh`` (discard another job's unfinished work). The message adds the option to pass."""
+
+    def __init__(self, what: str, remedy: str) -> None:
+        advice = {"force": "choose another name, or pass --force to replace",
+                  "fresh": "pass --fresh to discard it, or choose another name"}[remedy]
+        super().__init__(errno.EEXIST, f"{what}; {advice}")
+        self.what, self.remedy = what, remedy
 
 
 def carries_record(path: Path) -> bool:
@@ -96,7 +103,6 @@ def claim(outputs: Iterable[tuple[Path, Owned]], inputs: Iterable[str | os.PathL
             what = "is a link, not an output of this tool" if os.path.islink(path) else "was not written by this tool"
             kept.append(f"{path} {what}")
     if len(kept) == 1:
-        raise KeptError(f"{kept[0]}: it is kept; choose another name, or pass --force to replace it")
+        raise KeptError(f"{kept[0]}: it is kept", "force")
     if kept:
-        raise KeptError(f"{kept[0]} (and {len(kept) - 1} more): they are kept; choose another name, or pass --force "
-                        "to replace them")
+        raise KeptError(f"{kept[0]} (and {len(kept) - 1} more): they are kept", "force")

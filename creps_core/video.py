@@ -50,6 +50,7 @@ from .outputs import Owned, carries_record, claim
 from .progress import DONE, ENCODING, RENDERING_FRAMES, Progress
 from .safe_files import (DiskFullError, atomic_write, disk_full, is_regular_file, no_space, open_exclusive,
                          remove_stale_temps, temp_sibling)
+from .untrusted import read_json
 from .views import View, Warp
 
 EASINGS: dict[str, Callable[[float], float]] = {
@@ -371,7 +372,7 @@ def save_spec(path: str | os.PathLike, spec: VideoSpec) -> None:
 def saved_spec(path: Path) -> bool:
     """True for a video spec :func:`save_spec` wrote (a later one replaces it; a hand-written one is kept)."""
     try:
-        return is_regular_file(path) and json.loads(path.read_text()).get(SPEC_MARK) == "CREPS Explorer"
+        return is_regular_file(path) and read_json(path, MAX_SPEC_BYTES).get(SPEC_MARK) == "CREPS Explorer"
     except (OSError, ValueError, AttributeError):
         return False
 
@@ -381,10 +382,7 @@ def load_spec(path: str | os.PathLike) -> VideoSpec:
     path = Path(path)
     if path.stat().st_size > MAX_SPEC_BYTES:
         raise ValueError(f"{path}: too large to be a video spec ({path.stat().st_size:,} bytes)")
-    try:
-        data = json.loads(path.read_text(), parse_constant=_refuse_constant)
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ValueError(f"{path}: not a video spec (invalid JSON: {e})") from None
+    data = read_json(path, MAX_SPEC_BYTES)  # one line naming the file for bad, deep or non-finite JSON
     if not isinstance(data, dict) or not isinstance(data.get("keyframes"), list):
         raise ValueError(f"{path}: not a video spec (it needs a 'keyframes' list)")
     for field_name in ("width", "height", "frames"):
@@ -406,10 +404,6 @@ def load_spec(path: str | os.PathLike) -> VideoSpec:
         raise ValueError(f"{path}: the video spec lacks {e}") from None
     except (ValueError, TypeError) as e:
         raise ValueError(f"{path}: {e}") from None
-
-
-def _refuse_constant(name: str) -> float:
-    raise ValueError(f"{name} is not a number a video can use")
 
 
 # ----- writing ---------------------------------------------------------------------------------

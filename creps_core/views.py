@@ -117,14 +117,22 @@ class Warp:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict | None) -> "Warp | None":
-        if not d or d.get("kind", "none") == "none":
+    def from_dict(cls, d: object) -> "Warp | None":
+        """The warp a file describes; a field of the wrong type is a ValueError naming it."""
+        if not d:
+            return None
+        if not isinstance(d, dict):
+            raise ValueError(f"a warp must be an object, got {type(d).__name__}")
+        kind = d.get("kind", "none")
+        if not isinstance(kind, str):
+            raise ValueError(f"warp kind must be text, got {type(kind).__name__}")
+        if kind == "none":
             return None
         formula = d.get("formula")
         if formula is not None and not (isinstance(formula, (list, tuple)) and len(formula) == 2):
             raise ValueError("a warp formula must be two expressions [ROW, COL]")
-        return cls(kind=d["kind"], strength=float(d.get("strength", 0)), radius=float(d.get("radius", 1)),
-                   frequency=float(d.get("frequency", 2)), center=tuple(d.get("center", (0.0, 0.0))),
+        return cls(kind=kind, strength=_field(d, "strength", float, 0), radius=_field(d, "radius", float, 1),
+                   frequency=_field(d, "frequency", float, 2), center=_pair(d, "warp center", (0.0, 0.0)),
                    formula=tuple(formula) if formula is not None else None)
 
 
@@ -307,16 +315,19 @@ class View:
                 "span": self.span, "snap": self.snap, "window": list(self.window) if self.window else None}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "View":
-        center = d.get("center", (0.5, 0.5))
-        if not isinstance(center, (list, tuple)):
-            raise ValueError(f"view center must be a pair of numbers, got {center!r}")
+    def from_dict(cls, d: object) -> "View":
+        """The view a file describes; a field of the wrong type is a ValueError naming it."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a view must be an object, got {type(d).__name__}")
+        window = d.get("window")
+        if window and not (isinstance(window, (list, tuple)) and len(window) == 4):
+            raise ValueError("view window must be four whole numbers (row, column, rows, columns)")
         return cls(width=_field(d, "width", int), height=_field(d, "height", int),
-                   center=tuple(_field({"center": c}, "center", float) for c in center),
+                   center=_pair(d, "center", (0.5, 0.5)),
                    zoom=_field(d, "zoom", float, 1), rotation=_field(d, "rotation", float, 0),
                    warp=Warp.from_dict(d.get("warp")), span=_field(d, "span", float, 1),
                    snap=bool(d.get("snap", False)),
-                   window=tuple(d["window"]) if d.get("window") else None)
+                   window=tuple(_field({"window": n}, "window", int) for n in window) if window else None)
 
 
 def _check_reach(pr: torch.Tensor, pc: torch.Tensor) -> None:
@@ -340,11 +351,19 @@ def _parse(which: str, text: object) -> Formula:
         raise FormulaError(f"bad warp {which} formula {shown}: {e}") from None
 
 
+def _pair(d: dict, name: str, default: tuple[float, float]) -> tuple[float, float]:
+    """``d[name]`` (key: the last word of ``name``) as a pair of numbers, or a ValueError naming it."""
+    value = d.get(name.split()[-1], default)
+    if not (isinstance(value, (list, tuple)) and len(value) == 2):
+        raise ValueError(f"{name} must be a pair of numbers, got {str(value)[:40]}")
+    return (_field({name: value[0]}, name, float), _field({name: value[1]}, name, float))
+
+
 def _field(d: dict, name: str, kind: type, default: object = None) -> int | float:
     """``d[name]`` as a number of ``kind`` (a missing one: ``default``, or KeyError when required);
     a value of another type is a ValueError that names the field."""
     value = d[name] if default is None else d.get(name, default)
     whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())  # not nan, inf or 2.5
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not whole):
-        raise ValueError(f"view {name} must be a {'whole number' if kind is int else 'number'}, got {value!r}")
+        raise ValueError(f"view {name} must be a {'whole number' if kind is int else 'number'}, got {value!r:.60}")
     return kind(value)

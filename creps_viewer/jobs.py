@@ -6,10 +6,12 @@ and never touch the engine.
 
 A job is a plain function ``fn(progress, cancel)`` from :mod:`creps_core` style code:
 it calls ``progress(Progress)`` (the core's one progress record) and polls ``cancel()``; raising
-``RenderCancelled`` means it stopped on request.  The job runs in its own Python
+``RenderCancelled`` means it stopped on request; ``KeptError`` that something in the way (a file
+the tool did not write, another job's unfinished work) was kept, so the widget can ask the user
+and start again with ``force`` or ``fresh``.  The job runs in its own Python
 thread (with its own Engine, since engines are not thread-safe); signals emitted
 there are queued to the receiving widgets in the GUI thread, so the window stays
-responsive.  Exactly one of ``finished``, ``cancelled`` or ``failed`` is emitted.
+responsive.  Exactly one of ``finished``, ``cancelled``, ``kept`` or ``failed`` is emitted.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from PySide6.QtCore import QObject, Signal
 from creps_core import export, video
 from creps_core.checkpoint import LoadedModel
 from creps_core.engine import Engine, RenderCancelled
+from creps_core.outputs import KeptError
 from creps_core.progress import Progress, format_duration
 from creps_core.safe_files import DiskFullError, no_space
 
@@ -50,6 +53,7 @@ class BackgroundJob(QObject):
     progress = Signal(object)  # a creps_core.progress.Progress
     finished = Signal(object)  # the function's result
     cancelled = Signal()
+    kept = Signal(str, str)  # what was kept, and the remedy: "force" (replace it) or "fresh" (discard it)
     failed = Signal(str)
 
     def __init__(self, fn: JobFn, parent: QObject | None = None) -> None:
@@ -84,6 +88,9 @@ class BackgroundJob(QObject):
         except RenderCancelled:
             self.running = False
             self.cancelled.emit()
+        except KeptError as e:
+            self.running = False
+            self.kept.emit(e.what, e.remedy)
         except Exception as e:  # noqa: BLE001 -- shown to the user as a message
             traceback.print_exc()
             self.running = False
@@ -114,29 +121,30 @@ class JobStarter(QObject):
             raise ValueError("Open a model first.")
         return BackgroundJob(fn, self)
 
-    def export(self, spec: export.ExportSpec, out: Path) -> BackgroundJob:
+    def export(self, spec: export.ExportSpec, out: Path, *, force: bool = False, fresh: bool = False) -> BackgroundJob:
         """An export of ``spec`` to ``out`` (not started: connect its signals, then ``start()``);
-        it finishes with the path written."""
+        it finishes with the path written. ``force``/``fresh``: as :func:`creps_core.export.export_steps`."""
         model, device = self.model, self.device
 
         def run(progress, cancel) -> Path:
             engine = Engine(model, device=device, precision=spec.precision)
             result = out
-            for step in export.export_steps(engine, spec, out, cancel=cancel):
+            for step in export.export_steps(engine, spec, out, cancel=cancel, force=force, fresh=fresh):
                 progress(step)
                 result = step.path or result
             return result
 
         return self._job(run)
 
-    def video(self, spec: video.VideoSpec, out: Path) -> BackgroundJob:
+    def video(self, spec: video.VideoSpec, out: Path, *, force: bool = False, fresh: bool = False) -> BackgroundJob:
         """A video of ``spec`` to ``out`` (not started); it finishes with ``out``."""
         model, device = self.model, self.device
 
         def run(progress, cancel) -> Path:
             engine = Engine(model, device=device, precision=spec.precision or "fp32")
-            for step in video.video_steps(engine, spec, out, cancel=cancel):
+            for step in video.video_steps(engine, spec, out, cancel=cancel, force=force, fresh=fresh):
                 progress(step)
             return out
 
         return self._job(run)
+

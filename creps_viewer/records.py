@@ -145,8 +145,14 @@ class Bookmark:
         return {"name": self.name, "latent": self.latent.to_dict(), "geometry": self.geometry.to_dict()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Bookmark":
-        return cls(str(d["name"]), LatentSpec.from_dict(d["latent"]), Geometry.from_dict(d["geometry"]))
+    def from_dict(cls, d: object) -> "Bookmark":
+        """A bookmark from a workspace or the settings; a missing or mistyped field is a ValueError naming it."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a bookmark must be an object, got {type(d).__name__}")
+        for name, kind in (("name", str), ("latent", dict), ("geometry", dict)):
+            if not isinstance(d.get(name), kind):
+                raise ValueError(f"bookmark {name} must be {'text' if kind is str else 'an object'}")
+        return cls(d["name"], LatentSpec.from_dict(d["latent"]), Geometry.from_dict(d["geometry"]))
 
 
 def unique_name(name: str, taken: set[str]) -> str:

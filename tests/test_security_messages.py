@@ -511,3 +511,32 @@ def test_a_dataset_json_past_its_limit_is_never_read_whole(tmp_path, monkeypatch
         z.writestr("dataset.json", json.dumps({"labels": [["a.png", 0]] * 1000}))
     with pytest.raises(dataset.DatasetError, match=f"^{path}: dataset.json: 101 bytes, more than the 100 "):
         dataset.ImageDataset(path, 8)
+
+
+@pytest.mark.parametrize("d", [
+    {"width": 8, "height": 8, "center": 3},
+    {"width": 8, "height": 8, "center": [1, "x"]},
+    {"width": 8, "height": 8, "window": 7},
+    {"width": 8, "height": 8, "window": [0, 0, "a", 1]},
+    {"width": 8, "height": 8, "warp": [1]},
+    {"width": 8, "height": 8, "warp": {"kind": 3}},
+    {"width": 8, "height": 8, "warp": {"kind": "swirl", "center": 1}},
+    {"width": 8, "height": 8, "warp": {"kind": "swirl", "strength": "x" * 500}},
+    [1, 2],
+], ids=["center-number", "center-text", "window-number", "window-text", "warp-list", "warp-kind", "warp-center",
+        "warp-strength", "not-an-object"])
+def test_a_damaged_view_is_one_value_error_naming_the_field(d):
+    from creps_core.views import View
+
+    with pytest.raises(ValueError) as e:
+        View.from_dict(d)
+    assert len(str(e.value)) < 200 and "\n" not in str(e.value)
+
+
+@pytest.mark.parametrize("d,field", [({"latent": {}, "geometry": {}}, "name"), ({"name": "a", "geometry": {}}, "latent"),
+                                     ({"name": "a", "latent": {}, "geometry": 3}, "geometry"), ("x", "object")])
+def test_a_damaged_bookmark_names_the_field(d, field):
+    from creps_viewer.records import Bookmark
+
+    with pytest.raises(ValueError, match=field):
+        Bookmark.from_dict(d)

@@ -279,3 +279,47 @@ def test_the_frame_slider_shows_any_frame_of_the_video_in_the_explorer(window):
     lat, g = window.state.latent, window.state.geometry
     assert lat.interp_seed == 8 and 0 < lat.interp_t < 1 and panel.keyframes[0].view.zoom < g.zoom < 4.0
     assert window.current_full_frame().request.latent == lat
+
+
+@pytest.mark.parametrize("agree", [False, True])
+def test_an_export_over_a_file_the_tool_did_not_write_asks_first(window, tmp_path, agree):
+    """The user's own picture under the export's name is kept unless they agree to replace it."""
+    out = tmp_path / "mine.png"
+    Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(out)
+    before = out.read_bytes()
+    dlg = window.export_image_dialog()
+    dlg.path_edit.setText(str(out))
+    dlg.set_size(32, 32)
+    asked = []
+    dlg.confirm_kept = lambda what, remedy: asked.append((what, remedy)) or agree
+    dlg.start()
+    finish(dlg.job)
+    assert asked and asked[0][1] == "force" and str(out) in asked[0][0] and "--force" not in dlg.status.text()
+    if agree:
+        finish(dlg.job)  # started again with force
+        assert np.asarray(Image.open(out)).shape == (32, 32, 3)
+    else:
+        assert out.read_bytes() == before and "kept" in dlg.status.text()
+
+
+def test_a_video_over_another_videos_unfinished_work_asks_before_discarding_it(window, tmp_path):
+    panel = window.video_panel
+    panel.record()
+    window.state.update_geometry(zoom=3.0)
+    panel.record()
+    panel.width_spin.setValue(32)
+    panel.height_spin.setValue(32)
+    panel.duration.setValue(0.2)
+    panel.fps.setValue(10)
+    out = tmp_path / "walk.mp4"
+    work = tmp_path / ".walk.mp4.partial"
+    work.mkdir()
+    (work / "manifest.json").write_text('{"job": "another video"}')
+    answers = []
+    panel.confirm_kept = lambda what, remedy: answers.append(remedy) or len(answers) > 1
+    finish(panel.render_to(out))
+    assert answers == ["fresh"] and (work / "manifest.json").read_text() == '{"job": "another video"}'
+    assert not out.exists() and "--fresh" not in panel.summary.text()
+    finish(panel.render_to(out))  # asked again; this time the user agrees: the old work goes, the video is made
+    finish(panel.job)
+    assert answers == ["fresh", "fresh"] and out.exists() and panel.last_path == out

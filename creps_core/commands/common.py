@@ -15,6 +15,7 @@ from tqdm import tqdm
 from ..checkpoint import LoadedModel
 from ..demo import open_model
 from ..engine import Engine, precision_warning
+from ..untrusted import printable
 from ..latent_files import load_directions, load_ws
 from ..latents import LatentSpec
 from ..metadata import RenderRecord
@@ -29,8 +30,8 @@ RENDER_BAR_DELAY_S = 2.0  # a render shows a progress bar once it has run this l
 
 
 def say(message: str) -> None:
-    """A note for the user on stderr (stdout stays for results)."""
-    print(message, file=sys.stderr)
+    """A note for the user on stderr (stdout stays for results); names from files in it are escaped."""
+    print(printable(message), file=sys.stderr)
 
 
 def open_network(args: argparse.Namespace, name: str | None = None) -> LoadedModel:

@@ -103,9 +103,7 @@ def _plan(args: argparse.Namespace):
         sources = latent_sources(args, model.cfg)
         grid, sweep, seeds = None, None, [None]
         if extra.get("kind") == "grid":
-            grid = tuple(int(n) for n in extra["grid"])
-            sweep = parse_sweep(extra["sweep"]) if extra.get("sweep") else None
-            seeds = [int(s) for s in extra["seeds"]] if rec.latent.ws is None else [None]
+            grid, sweep, seeds = _grid_of(extra, args.from_file, rec.latent.ws is None)
         view = build_view(args, rec.view)
         ws_name = args.ws or args.from_file
         bases = [(_name(lat, ws_name), lat, view) for lat in
@@ -185,3 +183,14 @@ def run(args: argparse.Namespace) -> int:
         out = write_png(outdir / f"{GRID_NAME}.png", canvas, record)
         print(f"wrote {out} ({canvas.shape[1]}x{canvas.shape[0]}, {len(cells)} images)")
     return 0
+
+
+def _grid_of(extra: dict, source: str, by_seed: bool) -> tuple[tuple[int, int], SweepArg | None, list[int | None]]:
+    """(columns x rows, sweep, seeds) of a grid's record, or one line naming the file when damaged."""
+    try:
+        columns, rows = (int(n) for n in extra["grid"])
+        sweep = parse_sweep(extra["sweep"]) if extra.get("sweep") else None
+        seeds: list[int | None] = [int(s) for s in extra["seeds"]] if by_seed else [None]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{source}: its grid record is damaged (grid, seeds or sweep)") from None
+    return (columns, rows), sweep, seeds

@@ -26,6 +26,7 @@ from creps_core.options import PRECISIONS
 from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress
 
 from ..jobs import BackgroundJob, JobStarter, format_eta
+from ..panels.widgets import ask_to_go_on
 from ..plain_text import plain_label
 from ..records import Geometry
 
@@ -261,16 +262,18 @@ class ExportDialog(QDialog):
     def running(self) -> bool:
         return self.job is not None
 
-    def start(self) -> None:
-        """Start the export in a background thread (no-op when invalid or already running)."""
+    def start(self, force: bool = False, fresh: bool = False) -> None:
+        """Start the export in a background thread (no-op when invalid or already running).
+        ``force``/``fresh``: the user agreed to replace what is in the way / discard old work."""
         if self.job is not None or not self.revalidate():
             return
         spec, out = self.spec(), self.out_path()
-        self.job = self.jobs.export(spec, out)
+        self.job = self.jobs.export(spec, out, force=force, fresh=fresh)
         self.job.progress.connect(self._on_progress)
         self.job.finished.connect(self._on_finished)
         self.job.cancelled.connect(self._on_cancelled)
         self.job.failed.connect(self._on_failed)
+        self.job.kept.connect(self._on_kept)
         self._set_running(True)
         self.status.setStyleSheet("")
         self.status.setText(f"Exporting to {out}…")
@@ -330,6 +333,15 @@ class ExportDialog(QDialog):
         self.status.setStyleSheet("color: #c0392b;")
         self.status.setText(f"Export failed: {message}")
         self._stopped()
+
+    def _on_kept(self, what: str, remedy: str) -> None:
+        self._on_failed(f"{what}.")
+        if self.confirm_kept(what, remedy):
+            self.start(force=remedy == "force", fresh=remedy == "fresh")
+
+    def confirm_kept(self, what: str, remedy: str) -> bool:
+        """Ask before replacing what is in the way or discarding old work (tests replace this method)."""
+        return ask_to_go_on(self, what, remedy)
 
     def confirm_stop(self) -> bool:
         """Ask before closing stops the running export (tests replace this method)."""

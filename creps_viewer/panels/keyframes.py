@@ -24,6 +24,7 @@ from creps_core.progress import RENDERING_FRAMES, Progress, format_duration
 from creps_core.video import EASINGS, LATENT_MODES, Keyframe, VideoSpec
 
 from ..jobs import BackgroundJob, JobStarter, format_eta
+from .widgets import ask_to_go_on
 from ..plain_text import plain_label
 from ..records import Geometry
 from ..state import ExplorerState
@@ -396,8 +397,9 @@ class KeyframePanel(QWidget):
                 path += self.suffix()
             self.render_to(path)
 
-    def render_to(self, path: str | Path) -> BackgroundJob | None:
-        """Render the keyframes to ``path`` (format by extension) in a background thread."""
+    def render_to(self, path: str | Path, force: bool = False, fresh: bool = False) -> BackgroundJob | None:
+        """Render the keyframes to ``path`` (format by extension) in a background thread.
+        ``force``/``fresh``: the user agreed to replace what is in the way / discard old work."""
         self.last_error = ""
         if self.jobs.model is None:
             self.last_error = "Open a model before rendering a video."
@@ -421,13 +423,14 @@ class KeyframePanel(QWidget):
         dlg.setAutoReset(False)
         dlg.setMinimumWidth(380)
         self.progress_dialog = dlg
-        self.job = job = self.jobs.video(spec, out)
+        self.job = job = self.jobs.video(spec, out, force=force, fresh=fresh)
         dlg.canceled.connect(job.cancel)
         job.progress.connect(self._on_progress)
         job.finished.connect(self._on_finished)
         job.cancelled.connect(lambda: self._stopped(f"Cancelled: the finished frames are kept; render to {out.name} "
                                                     "again to resume."))
         job.failed.connect(lambda m: self._stopped(f"✗ Video failed: {m}", error=m))
+        job.kept.connect(lambda what, remedy: self._on_kept(out, what, remedy))
         self.render_button.setEnabled(False)
         job.start()
         dlg.show()
@@ -443,6 +446,15 @@ class KeyframePanel(QWidget):
                          else f"Frame {done} of {total} · {format_eta(eta) if done < total else 'encoding…'}")
         dlg.setMaximum(total)
         dlg.setValue(done)
+
+    def _on_kept(self, out: Path, what: str, remedy: str) -> None:
+        self._stopped(f"✗ {what}.", error=what)
+        if self.confirm_kept(what, remedy):
+            self.render_to(out, force=remedy == "force", fresh=remedy == "fresh")
+
+    def confirm_kept(self, what: str, remedy: str) -> bool:
+        """Ask before replacing what is in the way or discarding old work (tests replace this method)."""
+        return ask_to_go_on(self, what, remedy)
 
     def _on_finished(self, path) -> None:
         self.last_path = Path(path)

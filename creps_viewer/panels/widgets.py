@@ -12,7 +12,8 @@ import math
 
 from PySide6.QtCore import QRectF, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QColor, QMouseEvent, QPainter, QPalette
-from PySide6.QtWidgets import QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QSizePolicy, QSlider, QToolButton, QWidget
+from PySide6.QtWidgets import (QAbstractSpinBox, QDoubleSpinBox, QHBoxLayout, QMessageBox, QSizePolicy, QSlider,
+                               QToolButton, QWidget)
 
 from ..plain_text import plain_label
 
@@ -153,3 +154,18 @@ class RangeSlider(QWidget):
 
     def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # noqa: N802
         self._drag = None
+
+
+def ask_to_go_on(parent, what: str, remedy: str) -> bool:
+    """Ask whether a job may replace what it found in its way (``force``) or discard another job's
+    unfinished work (``fresh``); the default answer keeps everything."""
+    if remedy == "fresh":
+        title, text, yes = "Discard the unfinished work?", f"{what}.\n\nDiscard it and start again?", "Discard"
+    else:
+        title, text, yes = "Replace?", f"{what}.\n\nReplace it?", "Replace"
+    box = QMessageBox(QMessageBox.Icon.Warning, title, text, QMessageBox.StandardButton.Cancel, parent)
+    box.setTextFormat(Qt.TextFormat.PlainText)  # names from the disk
+    go = box.addButton(yes, QMessageBox.ButtonRole.DestructiveRole)
+    box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+    box.exec()
+    return box.clickedButton() is go
