@@ -20,10 +20,11 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from creps_core.costs import frame_flops, line_macs_per_coordinate, pixel_macs
-from creps_core.engine import Engine, cpu_has_fast_bf16
-from creps_core.network import PAPER_CONFIGS, CREPSGenerator
-from creps_core.views import View
+from creps_core.model.network import PAPER_CONFIGS, CREPSGenerator
+from creps_core.render.costs import frame_flops, line_macs_per_coordinate, pixel_macs
+from creps_core.render.engine import Engine
+from creps_core.render.hardware import cpu_has_fast_bf16
+from creps_core.render.views import View
 
 SQ2 = math.sqrt(2)
 
@@ -125,7 +126,7 @@ def bench(res: int, repeat: int) -> dict:
     torch.manual_seed(0)
     g = CREPSGenerator(cfg).eval().requires_grad_(False)
     engine = Engine(g, device="cpu")
-    ws = engine.latents.resolve(__import__("creps_core.latents", fromlist=["LatentSpec"]).LatentSpec(seed=0))
+    ws = engine.latents.resolve(__import__("creps_core.latent.latents", fromlist=["LatentSpec"]).LatentSpec(seed=0))
     view = View.official(res)
     flops = frame_flops(cfg, res, res)
     pixel_flops = 2.0 * pixel_macs(cfg) * res * res

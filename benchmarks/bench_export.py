@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 def make_checkpoint(config: str, directory: Path) -> Path:
     import torch
 
-    from creps_core.checkpoint import save_safetensors
-    from creps_core.demo import SMALL_RANDOM_CONFIG
-    from creps_core.network import CREPSConfig, CREPSGenerator
+    from creps_core.model.checkpoint import save_safetensors
+    from creps_core.model.demo import SMALL_RANDOM_CONFIG
+    from creps_core.model.network import CREPSConfig, CREPSGenerator
 
     cfg = CREPSConfig() if config == "256" else SMALL_RANDOM_CONFIG
     path = directory / f"bench_{config}.safetensors"
@@ -59,11 +59,11 @@ def child(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from creps_core.checkpoint import load_checkpoint
-    from creps_core.engine import Engine
-    from creps_core.export import export_image
-    from creps_core.latents import LatentSpec
-    from creps_core.views import View
+    from creps_core.jobs.export.export import export_image
+    from creps_core.latent.latents import LatentSpec
+    from creps_core.model.checkpoint import load_checkpoint
+    from creps_core.render.engine import Engine
+    from creps_core.render.views import View
 
     engine = Engine(load_checkpoint(args.checkpoint), device="cpu", precision=args.precision)
     out = Path(args.out)

@@ -22,11 +22,12 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from creps_core.costs import frame_flops, matmul_gflops  # noqa: E402
-from creps_core.engine import Engine, usable_cpus  # noqa: E402
-from creps_core.latents import LatentSpec  # noqa: E402
-from creps_core.network import PAPER_CONFIGS, CREPSGenerator  # noqa: E402
-from creps_core.views import View  # noqa: E402
+from creps_core.latent.latents import LatentSpec  # noqa: E402
+from creps_core.model.network import PAPER_CONFIGS, CREPSGenerator  # noqa: E402
+from creps_core.render.costs import frame_flops, matmul_gflops  # noqa: E402
+from creps_core.render.engine import Engine  # noqa: E402
+from creps_core.render.hardware import usable_cpus  # noqa: E402
+from creps_core.render.views import View  # noqa: E402
 
 
 def frame_time(engine: Engine, view: View, repeat: int) -> float:

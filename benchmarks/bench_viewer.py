@@ -24,13 +24,14 @@ import time
 import torch
 from PySide6.QtCore import QCoreApplication, Qt
 
-from creps_core.demo import random_model
-from creps_core.engine import Engine, resolve_precision, usable_cpus
-from creps_core.latents import LatentSpec
-from creps_core.network import PAPER_CONFIGS
-from creps_viewer.frame_plan import FULL, PREVIEW, Frame, RenderRequest
-from creps_viewer.render_worker import RenderWorker
-from creps_viewer.records import Geometry
+from creps_core.latent.latents import LatentSpec
+from creps_core.model.demo import random_model
+from creps_core.model.network import PAPER_CONFIGS
+from creps_core.render.engine import Engine
+from creps_core.render.hardware import resolve_precision, usable_cpus
+from creps_viewer.model.records import Geometry
+from creps_viewer.render.frame_plan import FULL, PREVIEW, Frame, RenderRequest
+from creps_viewer.render.worker import RenderWorker
 
 
 class Collector:

@@ -18,9 +18,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from creps_core.checkpoint import load_checkpoint  # noqa: E402
-from creps_core.network import CREPSGenerator  # noqa: E402
-from creps_core.options import parse_seeds  # noqa: E402
+from creps_core.cli.args import parse_seeds  # noqa: E402
+from creps_core.model.checkpoint import load_checkpoint  # noqa: E402
+from creps_core.model.network import CREPSGenerator  # noqa: E402
 from creps_core.train.metrics import scale_consistency  # noqa: E402
 
 

@@ -27,13 +27,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from creps_core import video as vid  # noqa: E402
-from creps_core.checkpoint import save_safetensors, load_checkpoint  # noqa: E402
-from creps_core.engine import Engine  # noqa: E402
-from creps_core.export import export_image  # noqa: E402
-from creps_core.latents import LatentSpec  # noqa: E402
-from creps_core.network import PAPER_CONFIGS, CREPSGenerator  # noqa: E402
-from creps_core.views import View  # noqa: E402
+from creps_core.jobs.video import video as vid  # noqa: E402
+from creps_core.jobs.export.export import export_image  # noqa: E402
+from creps_core.latent.latents import LatentSpec  # noqa: E402
+from creps_core.model.checkpoint import load_checkpoint, save_safetensors  # noqa: E402
+from creps_core.model.network import PAPER_CONFIGS, CREPSGenerator  # noqa: E402
+from creps_core.render.engine import Engine  # noqa: E402
+from creps_core.render.views import View  # noqa: E402
 
 
 def sync(engine: Engine) -> None:

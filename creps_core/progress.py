@@ -1,14 +1,23 @@
-"""The one progress record every long job reports (exports, videos, renders, training).
+"""The one progress record and the one job protocol of every long job.
 
-The core yields or calls back with :class:`Progress`; the CLI draws it with tqdm, the GUI with
-progress bars.  ``stage`` is a short human label ("rendering tiles", "pyramid", "writing"), so
-a bar can say what it is doing when a job moves from one stage to the next.
+A long job (an export, a video, training, demo data, a structure analysis, a render with
+progress) is a generator ``steps(..., cancel=CancelFn) -> Iterator[Progress]``: it yields a
+:class:`Progress` after each unit of work, polls ``cancel()`` between units and raises
+:class:`Cancelled` when it turned True (finished work stays for a resume). :func:`run_job` drains
+such a stream; the command line hands each record to a terminal bar, the explorer to a Qt signal,
+tests to a list -- the same records everywhere. ``stage`` is a short human label ("rendering
+tiles", "pyramid", "writing"), so a bar can say what it is doing when a job moves from one stage
+to the next. This module imports nothing of ours and no torch: every layer may use it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+CancelFn = Callable[[], bool]
+"""Polled by a job between units of work; True asks it to stop."""
 
 # Stage labels shared by the producers and the tests.
 RENDERING = "rendering"
@@ -46,3 +55,22 @@ def format_duration(seconds: float) -> str:
     if s >= 60:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s} s"
+
+
+Steps = Iterator[Progress]
+"""What a job yields."""
+
+
+class Cancelled(Exception):
+    """Raised by a job (or a render) when its ``cancel()`` turned True."""
+
+
+def run_job(steps: Iterable[Progress], report: Callable[[Progress], None] | None = None) -> Progress | None:
+    """Drain a job's steps, handing each record to ``report``; the last record (a finished job's
+    ``DONE`` with the ``path`` it wrote), or None for a job that yielded nothing."""
+    last = None
+    for step in steps:
+        if report is not None:
+            report(step)
+        last = step
+    return last

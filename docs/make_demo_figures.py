@@ -19,12 +19,12 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from creps_core import video as vid  # noqa: E402
-from creps_core.demo import open_model  # noqa: E402
-from creps_core.engine import Engine  # noqa: E402
-from creps_core.latents import LatentSpec  # noqa: E402
+from creps_core.jobs.video import video as vid  # noqa: E402
+from creps_core.latent.latents import LatentSpec  # noqa: E402
+from creps_core.model.demo import open_model  # noqa: E402
+from creps_core.render.engine import Engine  # noqa: E402
+from creps_core.render.views import View  # noqa: E402
 from creps_core.train.metrics import scale_consistency  # noqa: E402
-from creps_core.views import View  # noqa: E402
 
 
 def grid(engine: Engine, seeds: range, cell: int, columns: int = 4) -> np.ndarray:

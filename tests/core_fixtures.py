@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from creps_core.checkpoint import save_safetensors
-from creps_core.network import CREPSConfig, CREPSGenerator
+from creps_core.model.checkpoint import save_safetensors
+from creps_core.model.network import CREPSConfig, CREPSGenerator
 
 from .official_pickle import write_official_pickle
 

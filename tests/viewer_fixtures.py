@@ -8,8 +8,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from PySide6.QtCore import QSettings  # noqa: E402
 
-from creps_viewer.main_window import MainWindow  # noqa: E402
-
+from creps_viewer.qt.main_window import MainWindow  # noqa: E402
 
 
 def make_window(qtbot, tmp_path, ckpt, sync: bool = True) -> MainWindow:

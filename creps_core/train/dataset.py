@@ -28,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..untrusted import parse_json
+from creps_core.io.untrusted import parse_json
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 # dataset.json holds one [file, label] pair per image (~40 bytes): 256 MiB is millions of images

@@ -26,7 +26,9 @@ from typing import Callable
 import numpy as np
 from PIL import Image
 
-THEMES = ("faces", "photos")
+from creps_core.vocabulary import DEMO_THEMES
+
+THEMES = DEMO_THEMES
 
 
 def _require(module: str):

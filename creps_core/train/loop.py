@@ -34,17 +34,18 @@ import torch
 from PIL import Image
 from torch.nn import functional as F
 
-from ..checkpoint import save_safetensors
-from ..engine import pick_device as engine_device
-from ..latents import seed_to_z
-from ..network import CREPSConfig, CREPSGenerator
-from ..progress import TRAINING, Progress
-from .dataset import ImageDataset
-from .discriminator import Discriminator, DiscriminatorConfig
+from creps_core.latent.latents import seed_to_z
+from creps_core.model.checkpoint import save_safetensors
+from creps_core.model.network import CREPSConfig, CREPSGenerator
+from creps_core.progress import TRAINING, Progress
+from creps_core.render.hardware import pick_device
+from creps_core.train.dataset import ImageDataset
+from creps_core.train.discriminator import Discriminator, DiscriminatorConfig
+from creps_core.vocabulary import TRAIN_CONFIGS
 
 STATE_VERSION = 1
 R1_INTERVAL = 16
-CONFIG_NAMES = ("tiny", "small", "paper")
+CONFIG_NAMES = TRAIN_CONFIGS
 
 
 @dataclass(frozen=True)
@@ -335,14 +336,6 @@ class Trainer:
         return save_png(image_grid(imgs, cols), outdir / f"samples-{self.cur_nimg // 1000:06d}.png")
 
 
-def pick_device(name: str = "auto") -> torch.device:
-    """CUDA when there is one, else the CPU (training does not pick MPS by itself); a device
-    named is checked as for rendering."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return engine_device(name)
-
-
 def train(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLike, *, resolution: int | None = None,
           config: str = "tiny", kimg: float = 100.0, batch: int = 16, seed: int = 0,
           r1_gamma: float | None = None, snap_kimg: float = 10.0, resume: str | os.PathLike | None = None,
@@ -358,7 +351,7 @@ def train(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLike, *, 
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
-    dev = pick_device(device)
+    dev = pick_device(device, mps=False)
     state = load_training_state(resume) if resume is not None else None
     if state is not None:
         opts = TrainOptions(**state["options"])

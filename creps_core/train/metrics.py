@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
-from ..latents import class_vector, seed_to_z
-from ..network import CREPSGenerator
+from creps_core.latent.latents import class_vector, seed_to_z
+from creps_core.model.network import CREPSGenerator
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:

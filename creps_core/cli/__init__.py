@@ -1,0 +1,1 @@
+"""The `creps` command line: parser, the one options vocabulary, one module per subcommand."""

@@ -1,0 +1,1 @@
+"""Posters: tiled exports to TIFF/PNG/JPEG and Deep Zoom, locally or on Dask."""

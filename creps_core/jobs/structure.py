@@ -1,0 +1,316 @@
+"""The bi-lines made visible: what each synthesis block of a CREPS generator computes.
+
+Every composed block b (b8 .. bR, see :attr:`CREPSConfig.composed_blocks`) contributes
+
+    F_b(u, v)[c] = 1/2 * sum_k R_b[c, k](u) * K_b[c, k](v)
+
+to the per-pixel feature stream (docs/architecture.md).  For one latent and one view this module
+gives, per block:
+
+* ``row_lines`` R_b at the view's row coordinates and ``col_lines`` K_b at its column
+  coordinates: coordinate x channel arrays, channel index ``c * rank + k`` (the ``rank`` factors
+  of one composed channel side by side);
+* ``feature``: F_b on the view's pixels, reduced to its three leading principal components
+  (F_b has ``biline_channels`` channels; three show where its structure is);
+* ``spectrum``: log(1 + |FFT|) of F_b over the view (Hann-windowed), all channels together,
+  zero frequency in the centre (the frequencies a block adds: low in early blocks, high in late ones);
+* ``contribution``: the image minus the image with this block switched off (its F_b set to
+  zero, :meth:`Engine.render` ``disabled_blocks``), in image units.
+
+The cost is bounded: everything is computed on the view shrunk to at most ``max_side`` pixels per
+side (:func:`bounded_view`), and the lines are evaluated once into the engine's line cache, which
+serves the structure maps and the ablation renders alike (one render of the per-pixel part per
+block).  Axis-aligned views use their exact row and column coordinates; rotated or warped views
+tabulate the lines over the coordinate range they cover and interpolate them per pixel.
+
+No Qt here: the explorer's Structure window and ``creps lines`` both call :class:`StructureProbe`
+or :func:`analyse`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Iterable
+
+import numpy as np
+import torch
+
+from creps_core.latent.latents import LatentSpec
+from creps_core.model.checkpoint import LoadedModel
+from creps_core.progress import CancelFn
+from creps_core.render.engine import Engine, LatentProgram, to_uint8
+from creps_core.render.views import View
+
+MAX_SIDE = 256  # the structure images' longest side: one view's worth of lines, seconds on a CPU
+PIXEL_CHUNK = 8192  # pixels of a warped view composed at once (bounded memory)
+KINDS = ("rows", "cols", "feature", "spectrum", "contribution")
+KIND_TITLES = {
+    "rows": "row lines R(u)",
+    "cols": "column lines K(v)",
+    "feature": "feature F (3 PCs)",
+    "spectrum": "spectrum log|FFT F|",
+    "contribution": "contribution",
+}
+
+
+@dataclass(frozen=True)
+class BlockMaps:
+    """What one composed block computes for a view (float32 arrays; :func:`block_images` draws them)."""
+
+    index: int  # position among the composed blocks: what ``disabled_blocks`` names
+    resolution: int  # the block is b{resolution}
+    row_lines: np.ndarray  # [rows, biline*rank]
+    col_lines: np.ndarray  # [cols, biline*rank]
+    feature: np.ndarray  # [H, W, 3] leading principal components of F_b
+    spectrum: np.ndarray  # [H, W] log(1 + |FFT F_b|), fft-shifted
+    contribution: np.ndarray  # [H, W, C] image - image without this block
+
+    @property
+    def name(self) -> str:
+        return f"b{self.resolution}"
+
+
+@dataclass(frozen=True)
+class Structure:
+    """Every composed block of one latent and (bounded) view."""
+
+    latent: LatentSpec
+    view: View  # the bounded view everything was computed on
+    image: np.ndarray  # [H, W, C] uint8, the normal render of ``view``
+    blocks: tuple[BlockMaps, ...]
+    seconds: float  # wall time of the analysis
+
+
+def bounded_view(view: View, max_side: int = MAX_SIDE) -> View:
+    """The same region as ``view`` (whole, not a tile) with at most ``max_side`` pixels per side."""
+    if max_side < 2:
+        raise ValueError(f"the structure images need at least 2 pixels per side, got {max_side}")
+    view = view.with_(window=None)
+    scale = min(1.0, max_side / max(view.width, view.height))
+    return view.with_(width=max(2, round(view.width * scale)), height=max(2, round(view.height * scale)))
+
+
+def block_names(engine_or_model: Engine | LoadedModel) -> list[str]:
+    """'b8', 'b16', ... : the composed blocks in the order ``disabled_blocks`` counts them."""
+    return [f"b{res}" for res in engine_or_model.cfg.composed_blocks]
+
+
+@torch.no_grad()
+def analyse(engine: Engine, latent: LatentSpec, view: View, max_side: int = MAX_SIDE,
+            cancel: CancelFn | None = None) -> Structure:
+    """Row and column lines, features, spectra and contributions of every composed block."""
+    t0 = time.perf_counter()
+    view = bounded_view(view, max_side)
+    prog = engine.program(engine.ws(latent))
+    rows, cols, features = _lines_and_features(engine, prog, view, cancel)
+    image = engine.render(latent, view, cancel=cancel)
+    blocks = []
+    for b in range(prog.n_composed):
+        without = engine.render(latent, view, disabled_blocks={b}, cancel=cancel)
+        f = features(b)
+        blocks.append(BlockMaps(
+            index=b, resolution=engine.cfg.composed_blocks[b],
+            row_lines=_channel_major(rows[:, b]), col_lines=_channel_major(cols[:, b]),
+            feature=_principal_components(f), spectrum=_spectrum(f),
+            contribution=(image - without).permute(1, 2, 0).numpy()))
+    return Structure(latent, view, to_uint8(image), tuple(blocks), time.perf_counter() - t0)
+
+
+def _lines_and_features(engine: Engine, prog: LatentProgram, view: View, cancel: CancelFn | None):
+    """(R [rows, L, rank, c], K [cols, L, rank, c], features(b) -> F_b [H, W, c]) for a view.
+
+    Axis-aligned views: the lines at the view's own coordinates (the ones its render uses, so
+    the ablation renders find them cached).  Other views: the lines on an even grid over the
+    coordinate range the view covers, linearly interpolated at every pixel's (u, v).
+    """
+    L, rank, c = prog.n_composed, prog.rank, prog.biline
+
+    def lines(t: torch.Tensor, slot: int) -> torch.Tensor:
+        return engine.lines(prog, t, slot, cancel).cpu().reshape(-1, L, rank, c)
+
+    if view.is_separable:
+        grid = view.separable()
+        R, K = lines(grid.rows, 0), lines(grid.cols, 1)
+
+        def features(b: int) -> torch.Tensor:
+            f = torch.einsum("ikc,jkc->ijc", R[:, b], K[:, b]) * 0.5
+            return f.transpose(0, 1) if grid.transposed else f
+        return R, K, features
+
+    U, V = view.field()
+    n = max(view.width, view.height)
+    tu = torch.linspace(float(U.min()), float(U.max()), n)
+    tv = torch.linspace(float(V.min()), float(V.max()), n)
+    R, K = lines(tu, 0), lines(tv, 1)
+
+    def features(b: int) -> torch.Tensor:
+        u, v = U.reshape(-1), V.reshape(-1)
+        out = torch.empty(u.numel(), c)
+        for p in range(0, u.numel(), PIXEL_CHUNK):  # chunks: the interpolated lines are rank*c wide
+            ru = _interpolate(R[:, b].reshape(n, -1), tu, u[p:p + PIXEL_CHUNK])
+            kv = _interpolate(K[:, b].reshape(n, -1), tv, v[p:p + PIXEL_CHUNK])
+            out[p:p + PIXEL_CHUNK] = (ru * kv).reshape(-1, rank, c).sum(1) * 0.5
+        return out.reshape(*U.shape, c)
+    return R, K, features
+
+
+def _interpolate(values: torch.Tensor, grid: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Linear interpolation of ``values`` [n, D], sampled on the even ``grid`` [n], at ``t``."""
+    n = grid.numel()
+    step = max(float(grid[-1] - grid[0]) / (n - 1), 1e-30)
+    x = ((t - grid[0]) / step).clamp(0, n - 1)
+    i = x.floor().long().clamp(max=n - 2)
+    a = (x - i).unsqueeze(1)
+    return values[i] * (1 - a) + values[i + 1] * a
+
+
+def _channel_major(lines: torch.Tensor) -> np.ndarray:
+    """[n, rank, c] -> [n, c*rank]: the rank factors of one composed channel side by side."""
+    return lines.transpose(1, 2).reshape(lines.shape[0], -1).numpy()
+
+
+def _principal_components(f: torch.Tensor, count: int = 3) -> np.ndarray:
+    """[H, W, c] -> [H, W, count]: projections on the channels' leading principal axes.
+
+    Signs are fixed (each axis's largest weight positive) so the colours do not flip between
+    latents for no reason."""
+    x = f.reshape(-1, f.shape[-1]).double()
+    x = x - x.mean(0)
+    _, vectors = torch.linalg.eigh(x.T @ x)
+    axes = vectors[:, -count:].flip(1)
+    axes = axes * torch.sign(axes.gather(0, axes.abs().argmax(0, keepdim=True)))
+    return (x @ axes).reshape(*f.shape[:2], count).float().numpy()
+
+
+def _spectrum(f: torch.Tensor) -> np.ndarray:
+    """[H, W, c] -> [H, W] log(1 + |FFT|) over all channels, zero frequency centred.
+
+    Means removed and a Hann window applied first: the FFT treats the view as periodic, and
+    the jump between opposite edges would otherwise draw a bright cross through every spectrum."""
+    h, w = f.shape[:2]
+    window = torch.hann_window(h, periodic=False, dtype=f.dtype)[:, None, None] \
+        * torch.hann_window(w, periodic=False, dtype=f.dtype)[None, :, None]
+    x = ((f - f.mean((0, 1))) * window).permute(2, 0, 1)
+    power = torch.fft.fft2(x).abs().square().sum(0)
+    return torch.fft.fftshift(torch.log1p(power.sqrt())).float().numpy()
+
+
+# ----- pictures ---------------------------------------------------------------------------------
+_DIVERGING = np.array([[0.13, 0.40, 0.67], [0.97, 0.97, 0.97], [0.70, 0.09, 0.17]])  # blue, white, red
+_SEQUENTIAL = np.array([[0.0, 0.0, 0.02], [0.34, 0.06, 0.43], [0.73, 0.21, 0.33], [0.98, 0.55, 0.04],
+                        [0.99, 1.0, 0.64]])  # black through purple and orange to pale yellow
+
+
+def _colormap(x: np.ndarray, stops: np.ndarray) -> np.ndarray:
+    """Values in [0, 1] -> uint8 RGB along the colour ``stops`` (evenly spaced)."""
+    pos = np.linspace(0, 1, len(stops))
+    x = np.clip(x, 0, 1)
+    rgb = np.stack([np.interp(x, pos, stops[:, k]) for k in range(3)], axis=-1)
+    return (rgb * 255 + 0.5).astype(np.uint8)
+
+
+def _robust_max(x: np.ndarray) -> float:
+    """The 99.5th percentile of |x|: one outlier does not wash out the rest of the picture."""
+    return max(float(np.quantile(np.abs(x), 0.995)), 1e-12)
+
+
+def signed_picture(x: np.ndarray) -> np.ndarray:
+    """Signed values -> blue (negative) / white (0) / red (positive), symmetric scale."""
+    return _colormap(0.5 + 0.5 * x / _robust_max(x), _DIVERGING)
+
+
+def as_rgb(picture: np.ndarray) -> np.ndarray:
+    """HWC uint8 with any channel count -> HWC RGB (grey repeated; channels past three dropped)."""
+    if picture.shape[2] == 1:
+        picture = np.repeat(picture, 3, axis=2)
+    return np.ascontiguousarray(picture[:, :, :3])
+
+
+def block_images(block: BlockMaps) -> dict[str, np.ndarray]:
+    """Each kind of :data:`KINDS` as an HWC uint8 picture.
+
+    Row lines are drawn coordinate-down (rows of the picture follow u), column lines
+    coordinate-across (columns follow v), so they sit beside and above the image they make.
+    The contribution is in image units around mid-grey (grey: the block changes nothing there).
+    """
+    f = block.feature
+    spec = block.spectrum
+    lo, hi = float(spec.min()), float(spec.max())
+    return {
+        "rows": signed_picture(block.row_lines),
+        "cols": signed_picture(block.col_lines.T),
+        "feature": (np.clip(0.5 + 0.5 * f / _robust_max(f), 0, 1) * 255 + 0.5).astype(np.uint8),
+        "spectrum": _colormap((spec - lo) / max(hi - lo, 1e-12), _SEQUENTIAL),
+        "contribution": as_rgb(np.clip(block.contribution * 127.5 + 128, 0, 255).astype(np.uint8)),
+    }
+
+
+class StructureProbe:
+    """Structures and ablation renders of one model, for callers that must not hold an engine.
+
+    The explorer's Structure window runs it on a background thread; it builds its own engine on
+    first use (engines are not thread-safe), so use one probe from one thread at a time.  The
+    last structure is kept: toggling blocks re-renders only the per-pixel part.
+    """
+
+    def __init__(self, model: LoadedModel, device: str = "auto", precision: str = "fp32",
+                 max_side: int = MAX_SIDE) -> None:
+        self.model, self.device, self.precision, self.max_side = model, device, precision, max_side
+        self._engine: Engine | None = None
+        self._last: Structure | None = None
+
+    @property
+    def block_names(self) -> list[str]:
+        return block_names(self.model)
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = Engine(self.model, device=self.device, precision=self.precision)
+        return self._engine
+
+    def analyse(self, latent: LatentSpec, view: View, cancel: CancelFn | None = None) -> Structure:
+        """The structure of ``latent`` seen through ``view`` (bounded), reusing the last one if equal."""
+        last = self._last
+        if last is not None and last.latent == latent and last.view == bounded_view(view, self.max_side):
+            return last
+        self._last = analyse(self.engine(), latent, view, self.max_side, cancel)
+        return self._last
+
+    def render(self, latent: LatentSpec, view: View, disabled_blocks: Iterable[int] = (),
+               cancel: CancelFn | None = None) -> np.ndarray:
+        """HWC uint8 render of the bounded view with ``disabled_blocks`` switched off."""
+        return to_uint8(self.engine().render(latent, bounded_view(view, self.max_side),
+                                             disabled_blocks=disabled_blocks, cancel=cancel))
+
+
+def contact_sheet(structure: Structure, cell: int = 160) -> np.ndarray:
+    """One HWC uint8 picture of a whole structure: a row per block, a column per kind, titled,
+    with the normal render on top (what a researcher pins to the wall or pastes in a note)."""
+    from PIL import Image, ImageDraw
+
+    label_w, title_h, pad = 56, 18, 4
+    width = label_w + len(KINDS) * (cell + pad) + pad
+    height = title_h + (len(structure.blocks) + 1) * (cell + pad) + pad
+    sheet = Image.new("RGB", (width, height), (32, 32, 32))
+    draw = ImageDraw.Draw(sheet)
+
+    def place(picture: np.ndarray, row: int, col: int, stretch: bool) -> None:
+        img = Image.fromarray(picture)
+        if stretch:  # coordinate x channel arrays: fill the cell
+            size = (cell, cell)
+        else:  # maps keep their aspect ratio
+            s = cell / max(img.size)
+            size = (max(1, round(img.width * s)), max(1, round(img.height * s)))
+        img = img.resize(size, Image.NEAREST)  # nearest: every channel and pixel stays a crisp cell
+        sheet.paste(img, (label_w + col * (cell + pad) + pad, title_h + row * (cell + pad) + pad))
+
+    for col, kind in enumerate(KINDS):
+        draw.text((label_w + col * (cell + pad) + pad, 3), KIND_TITLES[kind], fill=(230, 230, 230))
+    draw.text((6, title_h + pad + 4), "image", fill=(230, 230, 230))
+    place(as_rgb(structure.image), 0, 0, stretch=False)
+    for row, block in enumerate(structure.blocks, start=1):
+        draw.text((6, title_h + row * (cell + pad) + pad + 4), block.name, fill=(230, 230, 230))
+        for col, (kind, picture) in enumerate(block_images(block).items()):
+            place(picture, row, col, stretch=kind in ("rows", "cols"))
+    return np.asarray(sheet)

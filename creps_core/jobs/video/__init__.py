@@ -1,0 +1,1 @@
+"""Videos: keyframes, the timeline between them, encoding."""

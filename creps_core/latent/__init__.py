@@ -1,0 +1,1 @@
+"""Latents: seeds to ws, truncation, mixing, interpolation, directions and their files."""

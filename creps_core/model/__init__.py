@@ -1,0 +1,1 @@
+"""The generator, its checkpoints (official pickles read safely, safetensors) and the demo models."""

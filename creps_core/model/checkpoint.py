@@ -1,0 +1,235 @@
+"""Opening checkpoints: official ``.pkl`` snapshots (safely) and native ``.safetensors``.
+
+Every failure surfaces as one :class:`CheckpointError` whose message names the file
+and the problem; nothing in a checkpoint is ever executed (see
+:mod:`creps_core.model.safe_pickle`).  The native format is plain safetensors with the
+architecture config in its string metadata, so it can be read by any safetensors
+tool and loaded without pickle at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from creps_core.io.safe_files import atomic_write
+from creps_core.io.untrusted import parse_json
+from creps_core.model.network import CREPSConfig, CREPSGenerator, count_parameters, expected_shapes
+from creps_core.model.safe_pickle import ObjectRecord, PersistentRecord, UnsafePickleError, module_state_dict, safe_load
+
+NATIVE_FORMAT = "creps-explorer/1"
+MAX_CONFIG_BYTES = 1 << 16  # the CREPS config a .safetensors carries is a few hundred bytes of JSON
+
+
+class CheckpointError(Exception):
+    """A checkpoint could not be opened; the message says which file and why."""
+
+
+@dataclass
+class LoadedModel:
+    """Weights and config of one generator, independent of where they came from."""
+
+    cfg: CREPSConfig
+    state: dict[str, torch.Tensor]
+    path: Path
+    sha256: str
+    source_format: str  # "official-pkl" or "safetensors"
+    network: str = "G_ema"
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def num_params(self) -> int:
+        return count_parameters(self.state)
+
+    def build(self, device: str | torch.device = "cpu") -> CREPSGenerator:
+        """A generator holding these weights.
+
+        Built on the CPU and then overwritten: the meta device would skip the random
+        init but its first use imports torch's reference ops (seconds of start-up).
+        """
+        with torch.random.fork_rng(devices=[]), torch.no_grad():
+            g = CREPSGenerator(self.cfg)
+        g.load_state_dict(self.state, strict=True, assign=True)
+        return g.to(device).eval().requires_grad_(False)
+
+    def info(self) -> dict:
+        c = self.cfg
+        return {
+            "path": str(self.path), "format": self.source_format, "network": self.network,
+            "sha256": self.sha256, "resolution": c.img_resolution, "num_ws": c.num_ws,
+            "parameters": self.num_params, "conditional": c.c_dim > 0, "classes": c.c_dim,
+            "config": c.to_dict(),
+        }
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def load_checkpoint(path: str | os.PathLike, network: str = "G_ema") -> LoadedModel:
+    """Open an official pickle or a native safetensors file (detected by content)."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such file")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a file")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if not head:
+        raise CheckpointError(f"{path}: the file is empty")
+    # safetensors first: its 8-byte header length may itself start with 0x80, a pickle's magic.
+    if _looks_like_safetensors(head, path.stat().st_size):
+        model = _load_safetensors(path)
+    elif head[:1] == b"\x80":
+        model = _load_official_pickle(path, network)
+    elif head[:2] == b"PK":
+        raise CheckpointError(f"{path}: a torch.save zip archive, not a CREPS snapshot (.pkl) or .safetensors")
+    else:
+        raise CheckpointError(f"{path}: not a CREPS checkpoint (neither a pickle nor safetensors)")
+    _validate(model)
+    return model
+
+
+def _looks_like_safetensors(head: bytes, size: int) -> bool:
+    if len(head) < 9:
+        return False
+    (n,) = struct.unpack("<Q", head[:8])
+    return 2 <= n <= size - 8 and head[8:9] == b"{"
+
+
+def _load_official_pickle(path: Path, network: str) -> LoadedModel:
+    try:
+        with open(path, "rb") as f:
+            data = safe_load(f)
+    except UnsafePickleError as e:
+        raise CheckpointError(f"{path}: refused to load an unsafe pickle: {e}") from None
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
+            KeyError, RuntimeError, MemoryError, OverflowError, UnicodeDecodeError, struct.error) as e:
+        raise CheckpointError(f"{path}: the pickle is truncated or corrupt ({type(e).__name__}: {e})") from None
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: the pickle holds {type(data).__name__}, not a CREPS snapshot dict")
+    if network not in ("G_ema", "G"):
+        raise CheckpointError(f"{path}: unknown network {network!r} (choose G_ema or G)")
+    record = data.get(network)
+    if record is None:
+        have = ", ".join(sorted(str(k) for k in data)) or "nothing"
+        raise CheckpointError(f"{path}: no {network} network in the snapshot (it holds {have})")
+    if not isinstance(record, ObjectRecord) or record.class_name != "Generator":
+        raise CheckpointError(f"{path}: {network} is not a generator ({getattr(record, 'class_name', type(record).__name__)})")
+    try:
+        state = module_state_dict(record)
+    except UnsafePickleError as e:
+        raise CheckpointError(f"{path}: {network} is malformed: {e}") from None
+    cfg = _config_from_official(path, record, state)
+    meta = {"module_class": record.class_name}
+    if isinstance(record, PersistentRecord):
+        meta["module_src_sha256"] = hashlib.sha256(record.module_src.encode()).hexdigest()
+    return LoadedModel(cfg, state, path, file_sha256(path), "official-pkl", network, meta)
+
+
+def _config_from_official(path: Path, record: ObjectRecord, state: dict[str, torch.Tensor]) -> CREPSConfig:
+    st = record.state if isinstance(record.state, dict) else {}
+    for name, kinds, wanted in (("_init_kwargs", dict, "dict"), ("_init_args", (tuple, list), "list")):
+        if st.get(name) is not None and not isinstance(st[name], kinds):
+            raise CheckpointError(f"{path}: the generator's {name} is a {type(st[name]).__name__}, not a {wanted}")
+    kwargs = dict(st.get("_init_kwargs") or {})
+    args = tuple(st.get("_init_args") or ())
+    for name, value in zip(("z_dim", "c_dim", "w_dim", "img_resolution", "img_channels"), args):
+        kwargs.setdefault(name, value)
+    if not isinstance(kwargs.get("mapping_kwargs") or {}, dict):
+        raise CheckpointError(f"{path}: the generator's mapping_kwargs is a "
+                              f"{type(kwargs['mapping_kwargs']).__name__}, not a dict")
+    mapping = dict(kwargs.get("mapping_kwargs") or {})
+    try:
+        inp = state["synthesis.b4.input.weight"]
+        cfg = CREPSConfig(
+            z_dim=_whole("z_dim", kwargs["z_dim"]), w_dim=_whole("w_dim", kwargs["w_dim"]),
+            c_dim=_whole("c_dim", kwargs.get("c_dim", 0)),
+            img_resolution=_whole("img_resolution", kwargs["img_resolution"]),
+            img_channels=_whole("img_channels", kwargs.get("img_channels", 3)),
+            mapping_layers=_whole("mapping_kwargs.num_layers", mapping.get("num_layers", 8)),
+            # SynthesisNetwork defaults apply when the snapshot did not pass them.
+            channel_base=_whole("channel_base", kwargs.get("channel_base", 32768)),
+            channel_max=_whole("channel_max", kwargs.get("channel_max", 512)),
+            biline_channels=_whole("biline_channels", kwargs.get("biline_channels", 32)), rank=int(inp.shape[-1]) // 2,
+        )
+    except KeyError as e:
+        raise CheckpointError(f"{path}: the generator's config lacks {e} (missing tensors or init kwargs)") from None
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: the generator's config is invalid: {e}") from None
+    return cfg
+
+
+def _whole(name: str, value: object) -> int:
+    """A config value that must be a whole number (ints, or floats such as 512.0 that are whole)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value % 1:
+        raise ValueError(f"{name} must be a whole number, got {str(value)[:40]}")
+    return int(value)
+
+
+def _load_safetensors(path: Path) -> LoadedModel:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = dict(f.metadata() or {})
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: the safetensors file is truncated or corrupt ({e})") from None
+    if "creps_config" not in meta:
+        raise CheckpointError(f"{path}: safetensors without a CREPS config in its metadata")
+    try:
+        cfg = CREPSConfig.from_dict(parse_json(meta["creps_config"], "creps_config", MAX_CONFIG_BYTES))
+    except (ValueError, TypeError, KeyError, AttributeError) as e:
+        raise CheckpointError(f"{path}: the CREPS config in the metadata is invalid: {e}") from None
+    return LoadedModel(cfg, state, path, file_sha256(path), "safetensors", meta.get("network", "G_ema"), meta)
+
+
+def _validate(model: LoadedModel) -> None:
+    want = expected_shapes(model.cfg)
+    missing = [k for k in want if k not in model.state]
+    if missing:
+        more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
+        raise CheckpointError(f"{model.path}: missing tensors: {', '.join(missing[:5])}{more}")
+    widened: dict[str, torch.Tensor] = {}
+    for k, shape in want.items():
+        t = model.state[k]
+        if tuple(t.shape) != shape:
+            raise CheckpointError(f"{model.path}: tensor {k} has shape {tuple(t.shape)}, expected {shape}")
+        if t.numel() * t.element_size() > t.untyped_storage().nbytes():  # e.g. stride-0 views of one number
+            raise CheckpointError(f"{model.path}: tensor {k} claims more values than the file stores for it")
+        if not t.is_floating_point():
+            raise CheckpointError(f"{model.path}: tensor {k} is {t.dtype}, expected floating point")
+        widened[k] = t.to(torch.float32).contiguous()  # before the check: 8-bit floats have no isfinite
+        if not torch.isfinite(widened[k]).all():
+            raise CheckpointError(f"{model.path}: tensor {k} contains NaN or Inf")
+    model.state = widened
+
+
+def save_safetensors(path: str | os.PathLike, cfg: CREPSConfig, state: dict[str, torch.Tensor],
+                     metadata: dict[str, str] | None = None) -> Path:
+    """Write weights + config as safetensors, atomically (temp file, then rename)."""
+    from safetensors.torch import save
+
+    meta = {"format": NATIVE_FORMAT, "creps_config": json.dumps(cfg.to_dict()), **(metadata or {})}
+    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state.items()}
+    return atomic_write(path, save(tensors, metadata={k: str(v) for k, v in meta.items()}))
+
+
+def convert_to_safetensors(src: str | os.PathLike, dst: str | os.PathLike, network: str = "G_ema") -> LoadedModel:
+    model = load_checkpoint(src, network)
+    save_safetensors(dst, model.cfg, model.state, {
+        "network": network, "converted_from": Path(src).name, "source_sha256": model.sha256,
+    })
+    return model

@@ -1,0 +1,107 @@
+"""The demo models shipped with the package, and how a ``--network`` name becomes a model.
+
+Names a user can give wherever a checkpoint is asked for:
+
+* a path to an official ``.pkl`` or a native ``.safetensors`` file;
+* ``demo`` (the default model), or ``demo:NAME`` for one of :data:`DEMO_MODELS`;
+* ``random`` or ``random:SEED``: a small generator with seeded random weights, always
+  labelled as such (never used unless asked for).
+
+The demo files live in the ``creps_assets`` package (the repository's ``assets/`` folder)
+and are found through importlib.resources, so every kind of install opens them.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import torch
+
+from creps_core.model.checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from creps_core.model.network import CREPSConfig, CREPSGenerator
+
+#: name -> (file in creps_assets, one-line description)
+DEMO_MODELS: dict[str, tuple[str, str]] = {
+    "photos": ("demo_photos.safetensors", "64x64 colour scenes and textures (multi-scale photo crops), tiny config"),
+    "faces": ("demo_faces.safetensors", "32x32 grayscale faces (LFW), tiny config"),
+}
+DEFAULT_DEMO = "photos"
+
+SMALL_RANDOM_CONFIG = CREPSConfig(z_dim=64, w_dim=64, img_resolution=64, mapping_layers=2,
+                                  channel_base=2048, channel_max=128, biline_channels=16)
+
+
+def demo_path(name: str = DEFAULT_DEMO) -> Path:
+    """The installed file of demo model ``name`` (CheckpointError when unknown or missing)."""
+    if name not in DEMO_MODELS:
+        raise CheckpointError(f"unknown demo model {name!r}; choose one of "
+                              + ", ".join(f"demo:{n}" for n in DEMO_MODELS))
+    try:
+        path = Path(str(resources.files("creps_assets").joinpath(DEMO_MODELS[name][0])))
+    except ModuleNotFoundError:
+        path = None
+    if path is None or not path.is_file():
+        raise CheckpointError(f"the demo model demo:{name} is missing from this installation; "
+                              "reinstall creps-explorer, or pass --network PATH")
+    return path
+
+
+def random_model(cfg: CREPSConfig = SMALL_RANDOM_CONFIG, seed: int = 0) -> LoadedModel:
+    """A generator with seeded random weights, labelled as such."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        g = CREPSGenerator(cfg)
+    state = {k: v.detach().clone() for k, v in g.state_dict().items()}
+    return LoadedModel(cfg, state, Path(f"random:{seed}"), "", "random",
+                       metadata={"label": f"random weights (seed {seed})"})
+
+
+def default_model() -> LoadedModel:
+    """The default demo model."""
+    return open_model("demo")
+
+
+def _random_seed(name: str) -> int | None:
+    """'random' -> 0, 'random:7' -> 7, '<random:7>' (older files) -> 7, anything else -> None."""
+    text = name[1:-1] if name.startswith("<") and name.endswith(">") else name
+    head, _, seed = text.partition(":")
+    if head != "random":
+        return None
+    try:
+        return int(seed or 0)
+    except ValueError:
+        raise CheckpointError(f"bad model name {name!r}: use random or random:SEED") from None
+
+
+def is_model_name(name: str) -> bool:
+    """True for the names :func:`open_model` takes besides paths ('demo', 'demo:faces', 'random:3')."""
+    try:
+        return name == "demo" or name.startswith("demo:") or _random_seed(name) is not None
+    except CheckpointError:
+        return False
+
+
+def open_model(name: str | None, network: str = "G_ema") -> LoadedModel:
+    """A model by ``--network`` name (see the module docstring); None means ``demo``."""
+    name = "demo" if name is None else str(name)
+    if name == "demo" or name.startswith("demo:"):
+        kind = name.partition(":")[2] or DEFAULT_DEMO
+        model = load_checkpoint(demo_path(kind))
+        model.metadata.setdefault("label", f"demo:{kind}")
+        return model
+    seed = _random_seed(name)
+    if seed is not None:
+        return random_model(seed=seed)
+    if name.startswith(("http://", "https://")):
+        raise CheckpointError(f"{name}: this tool never downloads; fetch the file first and pass its path")
+    return load_checkpoint(name, network)
+
+
+def is_random(model: LoadedModel) -> bool:
+    return model.source_format == "random"
+
+
+def model_label(model: LoadedModel) -> str:
+    """Short human name of a model for titles and status lines."""
+    return model.metadata.get("label") or model.path.name

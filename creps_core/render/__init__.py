@@ -1,0 +1,1 @@
+"""Rendering: views (pixel to coordinate), warp formulas, the engine, line caches, costs."""

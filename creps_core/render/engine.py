@@ -1,0 +1,663 @@
+"""The rendering engine: any View of any latent, exactly, in bounded memory.
+
+How a frame is made (docs/architecture.md):
+
+1. **Per-latent program** (:class:`LatentProgram`): everything that depends only on
+   ws -- styles, (de)modulated weights with the activation gains folded in, input
+   amplitudes -- is computed once per (ws, precision, device) and cached.
+2. **Lines**: the wide line network runs on 1-D coordinates only: the H row
+   coordinates (slot 0) and W column coordinates (slot 1) of a separable view, or
+   the lattice points of a 1-D table covering a warped view.  Line values are
+   cached per coordinate, so pans and tiles only compute new rows and columns.
+3. **Pixels**: composition F_b = 1/2 sum_k R_b K_b and the per-pixel MLPs run in
+   chunks of ``chunk_pixels`` pixels (bounded memory, cache friendly, cancellable
+   between chunks).
+
+Warped views interpolate lines from the table (Catmull-Rom, lattice anchored at
+0 so every tile sees the same table) or, with ``exact=True``, evaluate the lines
+at every pixel's own coordinates.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections import OrderedDict
+from concurrent.futures import wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from creps_core.latent.latents import LatentSpace, LatentSpec
+from creps_core.model.checkpoint import LoadedModel
+from creps_core.model.network import FC_CLAMP, LRELU_GAIN, LRELU_SLOPE, CREPSGenerator, pixel_block_layers
+from creps_core.progress import CancelFn, Cancelled
+from creps_core.render.costs import Work
+from creps_core.render.hardware import chunk_pool, compute_dtype, pick_device, resolve_precision, usable_cpus
+from creps_core.render.line_cache import LineCache
+from creps_core.render.views import View
+
+ENGINE_VERSION = "1"
+# Modulated layers with at least this many inputs scale activations instead of copying weights per
+# latent (the line network's 256-1024-wide layers: the copy dominated a latent change, ~0.2 s for
+# the released configs); narrower ones (the per-pixel blocks) keep a modulated copy, which is faster
+# per pixel there.
+FUSED_MODULATION_MIN_IN = 256
+AUTO_MIN_PSNR_DB = 40.0  # 'auto' keeps a reduced precision only where it stays this close to fp32
+
+ProgressFn = Callable[[float], None]
+
+
+class NonFiniteImage(ValueError):
+    """A render holds NaN or infinite values: writing it would save a black image that looks valid."""
+
+
+def to_uint8(img: torch.Tensor) -> np.ndarray:
+    """[C, H, W] float in [-1, 1] -> HWC uint8, the official conversion (x*127.5 + 128, clamped).
+
+    Every image that is written or shown passes here, so this is where a non-finite render (a latent
+    or warp far outside what the network was made for) is refused rather than saved black."""
+    if not bool(torch.isfinite(img).all()):
+        raise NonFiniteImage("the render holds NaN or infinite values (the latent, a direction amount or the "
+                             "warp is far outside what the model was made for): nothing written")
+    return (img * 127.5 + 128).clamp(0, 255).to(torch.uint8).permute(1, 2, 0).cpu().numpy()
+
+
+@dataclass
+class EngineStats:
+    """Counters a user (or a test) can read to see what was reused."""
+
+    programs_compiled: int = 0
+    program_cache_hits: int = 0
+    line_coords_computed: int = 0
+    line_coords_reused: int = 0
+    pixels_rendered: int = 0
+
+    def reset(self) -> None:
+        for k in self.__dataclass_fields__:
+            setattr(self, k, 0)
+
+
+@dataclass
+class _Dense:
+    """y = act(x @ wt + b), x [N, in], with the activation gain folded into wt and b."""
+
+    wt: torch.Tensor  # [in, out]
+    b: torch.Tensor  # [out]
+    act: bool
+    clamp: bool
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.finish(torch.addmm(self.b, x, self.wt))
+
+    def finish(self, y: torch.Tensor) -> torch.Tensor:
+        if self.act:
+            F.leaky_relu_(y, LRELU_SLOPE)
+        if self.clamp:
+            y.clamp_(-FC_CLAMP, FC_CLAMP)
+        return y
+
+
+@dataclass
+class _ModulatedDense(_Dense):
+    """A modulated layer as y = act(((x * s) @ wt) * d + b): the latent's styles ``s`` scale the
+    inputs and its demodulation ``d`` the outputs, so the weights ``wt`` are shared by every
+    latent and a new latent costs two small vectors, not a modulated copy of every weight.
+    (The official order, x @ (w * s * d)^T, is the same product; the rounding differs ~1e-7.)"""
+
+    s: torch.Tensor | None = None  # [in]
+    d: torch.Tensor | None = None  # [out], the activation gain folded in; None: no demodulation
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = (x * self.s) @ self.wt
+        return self.finish(y.mul_(self.d).add_(self.b) if self.d is not None else y.add_(self.b))
+
+
+@dataclass
+class LatentProgram:
+    """Everything that depends only on ws, ready to run for any coordinates."""
+
+    key: str
+    dtype: torch.dtype
+    freqs: torch.Tensor  # [rank, C/2] float32
+    amps: list[torch.Tensor]  # per slot [rank, C] float32 (includes 1/sqrt(C))
+    line_layers: list[tuple[_Dense, bool]]  # (layer, is_tores)
+    decoders: list[list[_Dense]]  # for composed blocks 1.. (block 0 starts the feature)
+    decoder_last: list[_Dense]
+    decoder_img: _Dense
+    pixel_blocks: list[tuple[_Dense, _Dense, _Dense]]
+    n_composed: int
+    rank: int
+    biline: int
+    lines: dict[int, LineCache] = field(default_factory=lambda: {0: LineCache(), 1: LineCache()})
+
+
+def ws_key(ws: torch.Tensor) -> str:
+    return hashlib.sha1(ws.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
+
+
+class Engine:
+    """Renders views of a generator.  Not thread-safe: use one engine per worker thread."""
+
+    def __init__(self, model: LoadedModel | CREPSGenerator, device: str = "auto", precision: str = "fp32",
+                 chunk_pixels: int | None = None, line_chunk: int = 512, max_programs: int = 4,
+                 max_cached_lines: int = 16384, workers: int | None = None) -> None:
+        self.device = pick_device(device)
+        self.model = model if isinstance(model, LoadedModel) else None
+        g = model.build(self.device) if isinstance(model, LoadedModel) else model.to(self.device).eval()
+        self.g = g.requires_grad_(False)
+        self.cfg = g.cfg
+        self.latents = LatentSpace(self.g)
+        # Small chunks keep the per-pixel activations in the CPU's cache (measured best at
+        # ~2k pixels); a GPU wants large launches.
+        self.chunk_pixels = chunk_pixels or (2048 if self.device.type == "cpu" else 1 << 18)
+        self.line_chunk = line_chunk
+        # CPU work runs as independent chunks on `workers` single-threaded workers (see chunk_pool).
+        self.workers = 1 if self.device.type != "cpu" else max(1, workers or usable_cpus())
+        self.max_programs = max_programs
+        self.max_cached_lines = max_cached_lines
+        self.stats = EngineStats()
+        self._programs: OrderedDict[tuple[str, str], LatentProgram] = OrderedDict()
+        self._shared: dict[tuple[int, torch.dtype], object] = {}  # latent-independent weights
+        self.precision = "fp32"
+        self.precision_psnr: float | None = None  # measured when 'auto' chose a reduced precision
+        chosen = resolve_precision(precision, self.device)
+        compute_dtype(chosen, self.device)
+        if precision == "auto" and chosen != "fp32":
+            self.precision_psnr = self.measure_precision(chosen)
+            if self.precision_psnr < AUTO_MIN_PSNR_DB:
+                chosen = "fp32"
+        self.precision = chosen  # never 'auto': what this engine actually computes in
+
+    @torch.no_grad()
+    def measure_precision(self, precision: str, side: int = 48) -> float:
+        """PSNR (dB, images in [-1, 1]) of a small render of this model in ``precision`` against fp32."""
+        view, latent = View(side, side), LatentSpec(seed=0, class_idx=0 if self.cfg.c_dim else None)
+        ref = self.render(latent, view, precision="fp32")
+        test = self.render(latent, view, precision=precision)
+        self.clear_caches()
+        mse = float(((ref - test) ** 2).mean())
+        return 100.0 if mse == 0 else 10 * math.log10(4.0 / mse)
+
+    # ----- latents ----------------------------------------------------------------
+    def ws(self, latent: LatentSpec | torch.Tensor) -> torch.Tensor:
+        """ws [num_ws, w_dim] of a spec, or a given ws tensor checked for shape."""
+        if isinstance(latent, LatentSpec):
+            return self.latents.resolve(latent)
+        ws = latent.to(self.device, torch.float32)
+        if ws.ndim == 3 and ws.shape[0] == 1:
+            ws = ws[0]
+        if tuple(ws.shape) != (self.cfg.num_ws, self.cfg.w_dim):
+            raise ValueError(f"ws must be [{self.cfg.num_ws}, {self.cfg.w_dim}], got {list(ws.shape)}")
+        return ws
+
+    def clear_caches(self) -> None:
+        self._programs.clear()
+
+    # ----- per-latent compilation ---------------------------------------------------
+    @torch.no_grad()
+    def program(self, ws: torch.Tensor, precision: str | None = None) -> LatentProgram:
+        precision = resolve_precision(precision or self.precision, self.device)
+        dtype = compute_dtype(precision, self.device)
+        key = (ws_key(ws), precision)
+        prog = self._programs.get(key)
+        if prog is not None:
+            self._programs.move_to_end(key)
+            self.stats.program_cache_hits += 1
+            return prog
+        prog = self._compile(ws, dtype, key[0])
+        self._programs[key] = prog
+        self.stats.programs_compiled += 1
+        while len(self._programs) > self.max_programs:
+            self._programs.popitem(last=False)
+        return prog
+
+    def _compile(self, ws: torch.Tensor, dtype: torch.dtype, key: str) -> LatentProgram:
+        syn, cfg = self.g.synthesis, self.cfg
+        inp = syn.b4.input
+        amp = inp.amplitudes(ws[0:1])[0] / np.sqrt(inp.channels)  # [C, 2*rank]
+        amps = [amp[:, s * cfg.rank:(s + 1) * cfg.rank].t().contiguous() for s in (0, 1)]
+        freqs = inp.freqs.reshape(inp.channels // 2, cfg.rank).t().contiguous()
+
+        def dense(layer, wi: int | None = None, out_dtype: torch.dtype = dtype) -> _Dense:
+            if wi is None:  # plain FullyConnected (decoders): latent-independent, shared
+                return self._shared_dense(layer, out_dtype)
+            # modulated layer: lrelu+clamp (SynthesisLayer) or clamp only (ToRes)
+            if layer.weight.shape[1] < FUSED_MODULATION_MIN_IN:  # small: a modulated copy is cheap, and fastest
+                w, b = layer.effective_weight(ws[wi:wi + 1])[0], layer.bias
+                if layer.demodulate:
+                    w, b = w * LRELU_GAIN, b * LRELU_GAIN
+                return _Dense(w.t().contiguous().to(out_dtype), b.to(out_dtype), layer.demodulate, True)
+            wt, w2t = self._shared_weight(layer, out_dtype)
+            styles = layer.affine(ws[wi:wi + 1])[0]
+            gain = LRELU_GAIN if layer.demodulate else 1.0  # sqrt2 * lrelu(y) == lrelu(sqrt2 * y)
+            if layer.demodulate:
+                d = (styles.square() @ w2t + 1e-8).rsqrt() * gain
+            else:
+                styles, d = styles * (1.0 / math.sqrt(layer.weight.shape[1])), None
+            return _ModulatedDense(wt, (layer.bias * gain).to(out_dtype), layer.demodulate, True,
+                                   styles.to(out_dtype), None if d is None else d.to(out_dtype))
+
+        last = cfg.num_ws - 1
+        blocks = []
+        for name, _, _ in pixel_block_layers(cfg):
+            blk = getattr(syn, name)
+            blocks.append((dense(blk.fc0, last), dense(blk.fc1, last), dense(blk.tores, last)))
+        return LatentProgram(
+            key, dtype, freqs, amps,
+            line_layers=[(dense(layer, wi), name.endswith("tores")) for name, layer, wi in syn.line_layers()],
+            decoders=[[dense(l) for l in getattr(syn, f"decoder_{res}")] for res in cfg.composed_blocks[1:]],
+            decoder_last=[dense(l) for l in syn.decoder_last],
+            decoder_img=dense(syn.decoder_img, out_dtype=torch.float32),  # keep the RGB sum in fp32
+            pixel_blocks=blocks, n_composed=len(cfg.composed_blocks), rank=cfg.rank, biline=cfg.biline_channels)
+
+    def _shared_weight(self, layer: torch.nn.Module, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """A modulated layer's weight as [in, out] in ``dtype``, and its square in fp32 (for the
+        demodulation), computed once per engine and shared by every latent's program."""
+        key = (id(layer), dtype)
+        if key not in self._shared:
+            w = layer.weight.detach()
+            self._shared[key] = (w.t().contiguous().to(dtype), w.square().t().contiguous().float())
+        return self._shared[key]
+
+    def _shared_dense(self, layer: torch.nn.Module, dtype: torch.dtype) -> _Dense:
+        """A plain (latent-independent) layer, gain folded in, built once per engine and dtype."""
+        key = (id(layer), dtype)
+        if key not in self._shared:
+            w, b = layer.scaled()
+            act = layer.activation == "lrelu"
+            if act:
+                w, b = w * LRELU_GAIN, b * LRELU_GAIN
+            self._shared[key] = _Dense(w.t().contiguous().to(dtype), b.to(dtype), act, False)
+        return self._shared[key]
+
+    # ----- lines ----------------------------------------------------------------------
+    def _eval_lines(self, prog: LatentProgram, t: torch.Tensor, slot: int,
+                    cancel: CancelFn | None = None) -> torch.Tensor:
+        """Line values at coordinates t [n] -> [n, L*rank*biline] float32 (uncached)."""
+        out = []
+        for s in range(0, t.numel(), self.line_chunk):
+            self._check_cancel(cancel)
+            tc = t[s:s + self.line_chunk].to(self.device, torch.float32)
+            ph = (tc.reshape(-1, 1, 1) * prog.freqs.unsqueeze(0)) * (np.pi * 2)  # [n, rank, C/2]
+            x = torch.sin(torch.cat([ph, ph + np.pi / 2], dim=2)) * prog.amps[slot]  # [n, rank, C]
+            x = x.reshape(-1, x.shape[-1]).to(prog.dtype)
+            res, acc = None, []
+            for layer, is_tores in prog.line_layers:
+                y = layer(x)
+                if is_tores:
+                    res = y.float() if res is None else res + y.float()
+                    acc.append(res)
+                else:
+                    x = y
+            # [n*rank, L, c] -> [n, L, rank, c]
+            lines = torch.stack(acc, dim=1).reshape(tc.numel(), prog.rank, prog.n_composed, prog.biline)
+            out.append(lines.transpose(1, 2).reshape(tc.numel(), -1))
+        return torch.cat(out) if out else torch.empty(0, prog.n_composed * prog.rank * prog.biline, device=self.device)
+
+    def lines(self, prog: LatentProgram, t: torch.Tensor, slot: int, cancel: CancelFn | None = None,
+              settled: Callable[[int], None] | None = None) -> torch.Tensor:
+        """Cached line values at float32 coordinates t -> [n, L*rank*biline] float32.
+
+        Cancellable between chunks of ``line_chunk`` coordinates; values computed before a
+        cancel stay cached for the next request.  ``settled(n)`` hears how many distinct
+        coordinates were found cached or computed since it was last called (a progress bar
+        that moves during the line phase); with it, the work goes in rounds of one chunk per
+        worker.
+        """
+        cache = prog.lines[slot]
+        keys = t.to(torch.float32).tolist()
+        distinct = set(keys)
+        missing = sorted(k for k in distinct if k not in cache)
+        if settled is not None:
+            settled(len(distinct) - len(missing))
+        size = min(self.line_chunk, -(-len(missing) // self.workers)) or 1
+        parts = [missing[m0:m0 + size] for m0 in range(0, len(missing), size)]
+        rounds = self.workers if settled is not None else len(parts) or 1
+
+        def evaluate(part: list[float]) -> torch.Tensor:
+            return self._eval_lines(prog, torch.tensor(part, dtype=torch.float32), slot, cancel)
+
+        # On the CPU rows never written cost address space only, so the slab is reserved at its
+        # limit once; on a GPU reserved memory is real, so it grows with what is stored.
+        reserve = self.max_cached_lines + len(missing) if self.device.type == "cpu" else 0
+
+        for r0 in range(0, len(parts), rounds):
+            batch = parts[r0:r0 + rounds]
+            outcomes = self._settle(evaluate, batch)
+            for part, values in zip(batch, outcomes):
+                if isinstance(values, BaseException):
+                    continue
+                cache.put(part, values, reserve=reserve)
+                self.stats.line_coords_computed += len(part)
+                if settled is not None:
+                    settled(len(part))
+            failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
+            if failure is not None:  # e.g. cancelled: what was computed stays cached for the next request
+                raise failure
+        self.stats.line_coords_reused += len(keys) - len(missing)
+        out = cache.get(keys) if keys else torch.empty(0)
+        cache.trim(self.max_cached_lines)  # evict only after this request is served
+        return out
+
+    def _line_coords(self, view: View, exact: bool = False,
+                     oversample: int = 2) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """(row, column) line coordinates a render of ``view`` computes: a straight view's rows and
+        columns, a rotated or warped view's table lattices (what :meth:`render` interpolates from,
+        with the same ``oversample``); None for the exact mode, which evaluates every pixel's own."""
+        if view.is_separable:
+            grid = view.separable()
+            return grid.rows, grid.cols
+        if exact:
+            return None
+        u, v = view.field()
+        u, v, spacing = u.reshape(-1), v.reshape(-1), view.spacing / oversample
+        if not _LineTable.pays(u, v, spacing):
+            return None
+        return _LineTable.lattice(u, spacing), _LineTable.lattice(v, spacing)
+
+    def missing_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None,
+                      exact: bool = False) -> int:
+        """How many line coordinates a render of ``view`` would compute (those not cached yet)."""
+        coords = self._line_coords(view, exact)
+        if coords is None:
+            return 0
+        prog = self.program(self.ws(latent), precision)
+        return sum(sum(1 for t in set(c.tolist()) if t not in prog.lines[slot]) for slot, c in enumerate(coords))
+
+    def prefetch_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None, *,
+                       exact: bool = False, chunk: int = 128, cancel: CancelFn | None = None,
+                       progress: Callable[[int], None] | None = None) -> None:
+        """Compute and cache the lines ``view`` needs, ``chunk`` coordinates at a time, checking
+        ``cancel`` in between and reporting each chunk's newly computed count to ``progress``.
+
+        :meth:`render` computes a tile's lines in one step (seconds for a wide frame of a big model
+        on a CPU); an interactive caller prefetches first so that a superseded frame stops quickly
+        and its progress bar moves during the line phase. What was computed stays cached."""
+        coords = self._line_coords(view, exact)
+        if coords is None:
+            return
+        prog = self.program(self.ws(latent), precision)
+        for slot, c in enumerate(coords):
+            for i in range(0, c.numel(), chunk):
+                if cancel is not None and cancel():
+                    raise Cancelled()
+                before = self.stats.line_coords_computed
+                self.lines(prog, c[i:i + chunk], slot)
+                if progress is not None:
+                    progress(self.stats.line_coords_computed - before)
+
+    @contextmanager
+    def line_cache_limit(self, coords: int) -> Iterator[None]:
+        """Keep at most ``coords`` cached line coordinates per axis while the block runs (exports
+        size it to one tile row; the interactive default keeps a wide frame's lines)."""
+        saved, self.max_cached_lines = self.max_cached_lines, max(1, int(coords))
+        try:
+            yield
+        finally:
+            self.max_cached_lines = saved
+
+    # ----- per-pixel network ----------------------------------------------------------
+    @staticmethod
+    def _decode(prog: LatentProgram, composed: Callable[[int], torch.Tensor],
+                disabled: frozenset[int] = frozenset()) -> torch.Tensor:
+        """Per-pixel MLPs on composed features (composed(b) -> [N, c]) -> RGB [N, C] float32.
+
+        Channel-last ([N, c] @ [c, out]) is the layout the CPU GEMM kernels run fastest.
+        Composed blocks in ``disabled`` add nothing to the feature stream (their F_b is zero).
+        """
+        x = composed(0)
+        if 0 in disabled:
+            x = torch.zeros_like(x)
+        for b, dec in enumerate(prog.decoders, start=1):
+            for layer in dec:
+                x = layer(x)
+            if b not in disabled:
+                x = x.add_(composed(b))
+        for layer in prog.decoder_last:
+            x = layer(x)
+        img = prog.decoder_img(x.float())
+        for fc0, fc1, tores in prog.pixel_blocks:
+            x = fc1(fc0(x))
+            img = img.add_(tores(x).float())
+        return img
+
+    # ----- rendering -----------------------------------------------------------------
+    @torch.no_grad()
+    def render(self, latent: LatentSpec | torch.Tensor, view: View, *, precision: str | None = None,
+               exact: bool = False, oversample: int = 2, interpolate: bool = False,
+               disabled_blocks: Iterable[int] = (), progress: ProgressFn | None = None,
+               cancel: CancelFn | None = None) -> torch.Tensor:
+        """Render a view -> float32 [C, rows, cols] on the CPU, values ~[-1, 1].
+
+        ``exact``: warped views evaluate lines at every pixel (slow) instead of a table.
+        ``interpolate``: axis-aligned views also sample lines from the lattice table, so
+        successive zoom levels share most line evaluations (interactive previews).
+        ``disabled_blocks``: indices of composed blocks (0 = b8, see
+        :attr:`CREPSConfig.composed_blocks`) whose composed feature F_b is switched off, to see
+        what each block adds (the Structure view, ``creps lines``).  None off: the normal render.
+        """
+        disabled = self._check_blocks(disabled_blocks)
+        prog = self.program(self.ws(latent), precision)
+        meter = _Meter(progress, self.cfg)
+        if view.is_separable:
+            img = self._render_separable(prog, view, meter, cancel, oversample if interpolate else None, disabled)
+        else:
+            img = self._render_field(prog, view, exact, oversample, meter, cancel, disabled)
+        return img.cpu()
+
+    def _check_blocks(self, blocks: Iterable[int]) -> frozenset[int]:
+        """``blocks`` as a set of composed-block indices, or ValueError naming the valid range."""
+        blocks = frozenset(blocks)
+        n = len(self.cfg.composed_blocks)
+        bad = sorted((b for b in blocks if isinstance(b, bool) or not isinstance(b, int) or not 0 <= b < n), key=str)
+        if bad:
+            raise ValueError(f"no composed block {bad[0]!r}: this model's blocks are 0..{n - 1} "
+                             f"(b{self.cfg.composed_blocks[0]}..b{self.cfg.composed_blocks[-1]})")
+        return blocks
+
+    def _map(self, fn: Callable, items) -> Iterator:
+        """``fn`` over ``items``, results in order: inline with one worker, else on the shared
+        pool of single-threaded workers.  A failure (or Cancelled) stops the rest."""
+        if self.workers == 1:
+            yield from map(fn, items)
+            return
+        futures = [chunk_pool(self.workers).submit(fn, item) for item in items]
+        try:
+            for f in futures:
+                yield f.result()
+        finally:
+            for f in futures:
+                f.cancel()
+            wait(futures)  # nothing of this render runs on after it returned or raised
+
+    def _settle(self, fn: Callable, items: list) -> list:
+        """``fn`` over every item (in parallel where there are workers); each result or the
+        exception it raised, in order.  Used where finished work is worth keeping after a failure."""
+        def attempt(item):
+            try:
+                return fn(item)
+            except Exception as e:  # noqa: BLE001 -- handed back to the caller, which re-raises it
+                return e
+
+        if self.workers == 1:
+            return [attempt(item) for item in items]
+        return list(chunk_pool(self.workers).map(attempt, items))
+
+    def _check_cancel(self, cancel: CancelFn | None) -> None:
+        if cancel is not None and cancel():
+            raise Cancelled()
+
+    def _render_separable(self, prog: LatentProgram, view: View, meter: "_Meter", cancel,
+                          oversample: int | None = None, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
+        grid = view.separable()
+        L, r, c = prog.n_composed, prog.rank, prog.biline
+        pixels = grid.rows.numel() * grid.cols.numel()
+        if meter.active and oversample is None:
+            meter.plan(len(set(grid.rows.tolist())) + len(set(grid.cols.tolist())), pixels)
+        elif meter.active:
+            h = view.spacing / oversample
+            meter.plan(_LineTable.size(grid.rows, h) + _LineTable.size(grid.cols, h), pixels)
+
+        def line_values(t: torch.Tensor, slot: int) -> torch.Tensor:
+            if oversample is None:
+                return self.lines(prog, t, slot, cancel, meter.settled)
+            return _LineTable.build(self, prog, t, slot, view.spacing / oversample, cancel, meter.settled).sample(t)
+
+        rows = line_values(grid.rows, 0).reshape(-1, L, r, c)
+        cols = line_values(grid.cols, 1).reshape(-1, L, r, c)
+        H, W = rows.shape[0], cols.shape[0]
+        # R as [L, c, H, rank] (1/2 folded in), K as [L, c, rank, W] for batched matmuls over channels.
+        R = (rows * 0.5).permute(1, 3, 0, 2).to(prog.dtype).contiguous()
+        K = cols.permute(1, 3, 2, 0).to(prog.dtype).contiguous()
+        out = torch.empty(self.cfg.img_channels, H, W, device=self.device)
+        step = max(1, self.chunk_pixels // W)
+
+        def band(i0: int) -> int:
+            self._check_cancel(cancel)
+            i1 = min(H, i0 + step)
+            n = (i1 - i0) * W
+
+            def composed(b: int) -> torch.Tensor:
+                return torch.bmm(R[b, :, i0:i1], K[b]).reshape(c, n).t()
+
+            out[:, i0:i1] = self._decode(prog, composed, disabled).t().reshape(-1, i1 - i0, W)
+            return n
+
+        for n in self._map(band, range(0, H, step)):
+            self.stats.pixels_rendered += n
+            meter.pixels(n)
+            self._check_cancel(cancel)  # between results too: workers may have started every chunk
+        return out.transpose(1, 2).contiguous() if grid.transposed else out
+
+    def _render_field(self, prog: LatentProgram, view: View, exact: bool, oversample: int,
+                      meter: "_Meter", cancel, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
+        U, V = view.field()
+        h, w = U.shape
+        u, v = U.reshape(-1), V.reshape(-1)
+        L, r, c = prog.n_composed, prog.rank, prog.biline
+        spacing = view.spacing / oversample
+        exact = exact or not _LineTable.pays(u, v, spacing)
+        if meter.active:  # exact: the lines are evaluated with the pixels (counted with them)
+            meter.plan(0 if exact else _LineTable.size(u, spacing) + _LineTable.size(v, spacing), h * w)
+        if not exact:
+            tables = [_LineTable.build(self, prog, coords, slot, spacing, cancel, meter.settled)
+                      for slot, coords in ((0, u), (1, v))]
+        out = torch.empty(self.cfg.img_channels, h * w, device=self.device)
+        step = self.chunk_pixels
+
+        def chunk(p0: int) -> int:
+            self._check_cancel(cancel)
+            p1 = min(h * w, p0 + step)
+            if exact:
+                ru = self._eval_lines(prog, u[p0:p1], 0, cancel)
+                kv = self._eval_lines(prog, v[p0:p1], 1, cancel)
+            else:
+                ru, kv = tables[0].sample(u[p0:p1]), tables[1].sample(v[p0:p1])
+            # F[b, c, p] = 1/2 sum_k R K
+            f = (ru * kv).reshape(-1, L, r, c).sum(2).mul_(0.5).transpose(0, 1).to(prog.dtype).contiguous()
+            out[:, p0:p1] = self._decode(prog, lambda b: f[b], disabled).t()
+            return p1 - p0
+
+        for n in self._map(chunk, range(0, h * w, step)):
+            self.stats.pixels_rendered += n
+            if exact:
+                self.stats.line_coords_computed += 2 * n
+            meter.pixels(n)
+            self._check_cancel(cancel)  # between results too: workers may have started every chunk
+        return out.reshape(-1, h, w)
+
+    def render_u8(self, latent: LatentSpec | torch.Tensor, view: View, **kw) -> np.ndarray:
+        return to_uint8(self.render(latent, view, **kw))
+
+
+class _Meter(Work):
+    """A render's ``progress(fraction)`` over its :class:`Work` (lines and pixels by their cost)."""
+
+    def __init__(self, progress: ProgressFn | None, cfg) -> None:
+        super().__init__(cfg)
+        self.progress = progress
+
+    @property
+    def active(self) -> bool:
+        return self.progress is not None
+
+    @property
+    def settled(self) -> Callable[[int], None] | None:
+        """What :meth:`Engine.lines` should report to (None: nobody listens, no rounds needed)."""
+        return self.lines if self.active else None
+
+    def lines(self, coords: int) -> None:
+        self.add_lines(coords)
+        self.progress(self.fraction)
+
+    def pixels(self, pixels: int) -> None:
+        if self.active:
+            self.add_pixels(pixels)
+            self.progress(self.fraction)
+
+
+class _LineTable:
+    """Line values on the lattice t_m = m*h covering a set of coordinates, for interpolation.
+
+    The lattice is anchored at 0 (not at the tile's first coordinate), so a given
+    coordinate interpolates from the same table points in every tile and render.
+    """
+
+    def __init__(self, m0: int, h: float, values: torch.Tensor) -> None:
+        self.m0, self.h, self.values = m0, h, values
+
+    @staticmethod
+    def _bounds(coords: torch.Tensor, h: float) -> tuple[float, int, int]:
+        h = _round_spacing(h)
+        return h, int(math.floor(float(coords.min()) / h)) - 1, int(math.floor(float(coords.max()) / h)) + 2
+
+    @classmethod
+    def size(cls, coords: torch.Tensor, h: float) -> int:
+        """Lattice points a table for ``coords`` at spacing ``h`` holds."""
+        _, m_lo, m_hi = cls._bounds(coords, h)
+        return m_hi - m_lo + 1
+
+    @classmethod
+    def pays(cls, u: torch.Tensor, v: torch.Tensor, h: float) -> bool:
+        """Whether tables for these row and column coordinates hold fewer points than the pixels'
+        own coordinates. A warp that spreads a small image over a wide range would otherwise size
+        the tables (time and memory) by the formula's reach instead of by the image."""
+        return cls.size(u, h) + cls.size(v, h) <= 2 * u.numel()
+
+    @classmethod
+    def lattice(cls, coords: torch.Tensor, h: float) -> torch.Tensor:
+        """The float32 lattice coordinates a table for ``coords`` at spacing ``h`` evaluates."""
+        h, m_lo, m_hi = cls._bounds(coords, h)
+        return (torch.arange(m_lo, m_hi + 1, dtype=torch.float64) * h).to(torch.float32)
+
+    @classmethod
+    def build(cls, engine: Engine, prog: LatentProgram, coords: torch.Tensor, slot: int, h: float,
+              cancel: CancelFn | None = None, settled: Callable[[int], None] | None = None) -> "_LineTable":
+        lattice = cls.lattice(coords, h)
+        return cls(cls._bounds(coords, h)[1], _round_spacing(h), engine.lines(prog, lattice, slot, cancel, settled))
+
+    def sample(self, t: torch.Tensor) -> torch.Tensor:
+        """Catmull-Rom interpolation at t [n] -> [n, D]."""
+        x = t.to(torch.float64) / self.h
+        m = torch.floor(x)
+        a = (x - m).to(torch.float32).unsqueeze(1)
+        idx = (m.to(torch.int64) - self.m0).to(self.values.device)
+        a = a.to(self.values.device)
+        a2, a3 = a * a, a * a * a
+        weights = (-0.5 * a3 + a2 - 0.5 * a, 1.5 * a3 - 2.5 * a2 + 1, -1.5 * a3 + 2 * a2 + 0.5 * a, 0.5 * a3 - 0.5 * a2)
+        out = weights[1] * self.values[idx]
+        for k, wk in ((-1, weights[0]), (1, weights[2]), (2, weights[3])):
+            out.addcmul_(wk, self.values[idx + k])
+        return out
+
+
+def _round_spacing(h: float) -> float:
+    """Round a table spacing down to 2^e * {1, 1.25, 1.5, 1.75}: never coarser than asked,
+    and nearby zoom levels share lattice points (so the line cache serves them)."""
+    base = 2.0 ** math.floor(math.log2(h))
+    return base * max(q for q in (1.0, 1.25, 1.5, 1.75) if q <= h / base + 1e-12)

@@ -1,0 +1,128 @@
+"""What the machine does fast: devices, precisions, the CPU's cores and the pool that uses them.
+
+One policy for the engine, training, the explorer's panels and the window (it was written four
+times). Nothing here renders: the engine asks which device and dtype to use and where to run its
+chunks; :mod:`creps_core.render.costs` measures the matmul roofline with the same pool.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+
+from creps_core.vocabulary import PRECISIONS
+
+
+def available_devices() -> list[str]:
+    """The device names a user can choose here: auto, cpu, each CUDA device, mps."""
+    devices = ["auto", "cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{i}" for i in range(torch.cuda.device_count())]
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def device_or_none(name: str) -> str | None:
+    """The device a setting names here ("auto" -> "cpu" on a machine without a GPU); None when it
+    is not available (the caller reports it when an engine is built on it)."""
+    try:
+        return str(pick_device(name))
+    except ValueError:
+        return None
+
+
+def pick_device(name: str = "auto", mps: bool = True) -> torch.device:
+    """``auto``: CUDA when present, else MPS (unless ``mps`` is False: training does not pick it by
+    itself), else the CPU. A device named is checked: one that is not here is a ValueError."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if mps and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"unknown device {name!r}; choose auto, cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("CUDA was requested but no CUDA device is available")
+    return dev
+
+
+def cpu_has_fast_bf16() -> bool:
+    """True where the CPU multiplies bf16 in hardware (AVX512-BF16 / AMX via oneDNN).
+
+    Elsewhere (e.g. AVX2-only CPUs) bf16 matmuls are emulated and ~50x slower than fp32.
+    """
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def usable_cpus() -> int:
+    """The cores this process may run on (its affinity mask, not the machine's count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+@functools.lru_cache(maxsize=None)
+def chunk_pool(workers: int) -> ThreadPoolExecutor:
+    """The process-wide pool of ``workers`` threads that run render chunks.
+
+    Each thread runs torch single-threaded: chunks are independent, so the parallelism
+    needs no barrier per operator.  OpenMP's barriers are what make a multi-threaded torch
+    collapse (10-100x) when another process holds a core; independent chunks just run
+    where a core is free.  Shared by every engine, so two engines never oversubscribe.
+    """
+    return ThreadPoolExecutor(workers, thread_name_prefix="creps-chunk", initializer=torch.set_num_threads,
+                              initargs=(1,))
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """``auto`` -> what this device does fast in hardware: fp16 on CUDA, bf16 on CPUs whose
+    bf16 matmuls beat fp32 (AVX512-BF16/AMX, measured), fp32 elsewhere.  Other names pass through."""
+    if precision != "auto":
+        return precision
+    if device.type == "cuda":
+        return "fp16"
+    if device.type == "cpu" and cpu_has_fast_bf16() and cpu_bf16_pays():
+        return "bf16"
+    return "fp32"
+
+
+@functools.lru_cache(maxsize=None)
+def cpu_bf16_pays() -> bool:
+    """True where bf16 matmuls actually run faster than fp32 here (measured once, ~0.2 s).
+
+    Hardware bf16 support is not enough: on some CPUs with AVX512-BF16 the bf16 kernels torch
+    picks run slower than fp32 (measured 88 vs 141 GFLOP/s on one core of a Xeon), and a
+    reduced precision that is not faster only costs accuracy.
+    """
+    from creps_core.render.costs import matmul_gflops
+
+    workers = usable_cpus()  # measured the way the engine runs: single-threaded workers in parallel
+    fp32 = matmul_gflops(torch.float32, n=512, workers=workers, seconds=0.1)
+    bf16 = matmul_gflops(torch.bfloat16, n=512, workers=workers, seconds=0.1)
+    return bf16 > 1.2 * fp32
+
+
+def precision_warning(precision: str, device: torch.device) -> str | None:
+    """A sentence for the user when a precision will be slow on this device, else None."""
+    if precision == "bf16" and device.type == "cpu" and not cpu_has_fast_bf16():
+        return "this CPU has no bf16 arithmetic (needs AVX512-BF16 or AMX): bf16 runs far slower than fp32 here"
+    return None
+
+
+def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+    if precision not in PRECISIONS:
+        raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
+    if precision == "fp16" and device.type == "cpu":
+        raise ValueError("fp16 is not usable on a CPU (no fast fp16 matmul); use bf16 or fp32")
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]

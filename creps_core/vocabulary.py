@@ -1,0 +1,54 @@
+"""The names, choices and limits every layer may use: imports nothing of ours, nor torch.
+
+One place for each spelling, so the command line's choices, the engine's checks, the explorer's
+menus and the files' validation cannot drift apart (they once held four copies of the precision
+list). ``creps --help`` imports this module and argparse only, so help answers at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# ----- rendering ---------------------------------------------------------------------------------
+PRECISIONS = ("fp32", "bf16", "fp16")  # what an engine computes in
+PRECISION_CHOICES = ("auto",) + PRECISIONS  # "auto": the fastest of them that keeps the pixels
+WARP_NAMES = ("swirl", "lens", "wave", "formula")  # the warps a command line or a panel can name
+NOISE_MODES = ("const", "random", "none")  # the official scripts' --noise-mode (CREPS has no noise)
+NETWORK_KINDS = ("G_ema", "G")  # which generator of an official pickle
+
+# ----- latents ------------------------------------------------------------------------------------
+DIRECTION_METHODS = ("sefa", "pca")  # how `creps directions` finds directions
+MAX_SEEDS = 100_000  # a list longer than this is a typo, not a plan (and would fill memory)
+MAX_LAYER = 1023  # ws indices (models have 9..19 layers); checked against the model when work starts
+MAX_DIRECTION_OPTIONS = 32  # --direction given more often than this is a mistake (LatentSpec's MAX_EDITS)
+
+# ----- grids and sweeps ---------------------------------------------------------------------------
+MAX_SWEEP_STEPS = 1000
+SWEEP_PARAMETERS = ("trunc", "zoom", "rotate", "amount")
+
+# ----- exports --------------------------------------------------------------------------------------
+EXPORT_FORMATS = ("tiff", "png", "jpeg", "dzi")
+TIFF_COMPRESSIONS = ("zlib", "lzma", "none")
+TILE_FORMATS = ("jpg", "png", "webp")  # Deep Zoom tile images
+
+# ----- videos ---------------------------------------------------------------------------------------
+LATENT_MODES = ("slerp", "lerp", "spline")  # how a video moves between keyframes' latents
+VIDEO_PRESETS = ("zoom", "orbit", "pan", "walk")
+OFFICIAL_WALK_KINDS = ("cubic", "linear")  # gen_video.py's --kind
+
+# ----- training -------------------------------------------------------------------------------------
+TRAIN_CONFIGS = ("tiny", "small", "paper")
+DEMO_THEMES = ("faces", "photos")
+
+
+@dataclass(frozen=True)
+class SweepArg:
+    """A parsed ``--sweep PARAM=START:STOP:STEPS``: STEPS values from START to STOP, both included."""
+
+    parameter: str
+    start: float
+    stop: float
+    steps: int
+
+    def values(self) -> list[float]:
+        return [self.start + (self.stop - self.start) * i / (self.steps - 1) for i in range(self.steps)]

@@ -1,0 +1,1 @@
+"""What the explorer shows, without Qt widgets: state, records, workspaces, gesture maths."""

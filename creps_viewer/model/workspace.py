@@ -1,0 +1,111 @@
+"""Workspace files: everything needed to reproduce the view, as JSON.
+
+A workspace names the checkpoint (path and sha256, so a moved or changed file is
+noticed), the latent spec, the geometry, the viewport size, the render settings
+and the bookmarks.  Writes are atomic; a bad file raises :class:`WorkspaceError`
+with a message that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from creps_core.io.safe_files import atomic_write
+from creps_core.io.untrusted import read_json
+from creps_core.jobs.video.video import Keyframe
+from creps_core.latent.latents import LatentSpec
+from creps_viewer.model.records import Bookmark, Geometry, RenderSettings
+
+FORMAT = "creps-explorer-workspace"
+VERSION = 1
+SUFFIX = ".creps.json"
+
+
+MAX_VIEWPORT_SIDE = 16384  # no screen is larger; a file asking for more is wrong
+MAX_WORKSPACE_BYTES = 16 << 20
+
+
+def _viewport_size(value) -> tuple[int, int]:
+    if (not isinstance(value, (list, tuple)) or len(value) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in value)):
+        raise ValueError(f"viewport_size must be two whole numbers, got {str(value)[:60]}")
+    w, h = value
+    if not (16 <= w <= MAX_VIEWPORT_SIDE and 16 <= h <= MAX_VIEWPORT_SIDE):
+        raise ValueError(f"viewport size {w}x{h} is outside 16..{MAX_VIEWPORT_SIDE} pixels a side")
+    return w, h
+
+
+def _of_type(d: dict, name: str, kind: type, default: object) -> object:
+    """``d[name]`` (or ``default``) when it is a ``kind``: a list where a dict belongs is refused by name."""
+    value = d.get(name, default)
+    if not isinstance(value, kind):
+        raise ValueError(f"{name} must be {'an object' if kind is dict else 'a list'}, got {type(value).__name__}")
+    if kind is list and not all(isinstance(item, dict) for item in value):
+        raise ValueError(f"every entry of {name} must be an object")
+    return value
+
+
+class WorkspaceError(Exception):
+    """A workspace file could not be read; the message names the file and the problem."""
+
+
+@dataclass
+class Workspace:
+    checkpoint: str  # path, or "" for the built-in default model
+    checkpoint_sha256: str
+    latent: LatentSpec
+    geometry: Geometry
+    render: RenderSettings
+    viewport_size: tuple[int, int]  # (width, height) in pixels
+    bookmarks: list[Bookmark] = field(default_factory=list)
+    keyframes: list[Keyframe] = field(default_factory=list)  # the Video tab's keyframe list
+
+    def to_dict(self) -> dict:
+        return {"format": FORMAT, "version": VERSION, "checkpoint": self.checkpoint,
+                "checkpoint_sha256": self.checkpoint_sha256, "latent": self.latent.to_dict(),
+                "geometry": self.geometry.to_dict(), "render": self.render.to_dict(),
+                "viewport_size": list(self.viewport_size), "bookmarks": [b.to_dict() for b in self.bookmarks],
+                "keyframes": [k.to_dict() for k in self.keyframes]}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Workspace":
+        for name in ("checkpoint", "checkpoint_sha256"):
+            if not isinstance(d.get(name, ""), str):
+                raise ValueError(f"{name} must be text, got {type(d[name]).__name__}")
+        return cls(checkpoint=d.get("checkpoint", ""), checkpoint_sha256=d.get("checkpoint_sha256", ""),
+                   latent=LatentSpec.from_dict(_of_type(d, "latent", dict, {})),
+                   geometry=Geometry.from_dict(_of_type(d, "geometry", dict, {})),
+                   render=RenderSettings.from_dict(_of_type(d, "render", dict, {})),
+                   viewport_size=_viewport_size(d.get("viewport_size", (512, 512))),
+                   bookmarks=[Bookmark.from_dict(b) for b in _of_type(d, "bookmarks", list, [])],
+                   keyframes=[Keyframe.from_dict(k) for k in _of_type(d, "keyframes", list, [])])
+
+
+def save_workspace(path: str | os.PathLike, ws: Workspace) -> Path:
+    return atomic_write(path, json.dumps(ws.to_dict(), indent=2, sort_keys=True).encode())
+
+
+def load_workspace(path: str | os.PathLike) -> Workspace:
+    path = Path(path)
+    try:
+        if path.stat().st_size > MAX_WORKSPACE_BYTES:
+            raise WorkspaceError(f"{path}: too large to be a CREPS Explorer workspace")
+        d = read_json(path, MAX_WORKSPACE_BYTES)
+    except OSError as e:
+        raise WorkspaceError(f"{path}: cannot read ({e.strerror or e})") from None
+    except ValueError as e:  # says the file and what is wrong (invalid JSON, too deep, a number out of range)
+        raise WorkspaceError(str(e)) from None
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise WorkspaceError(f"{path}: not a CREPS Explorer workspace")
+    version = d.get("version", 0)
+    if isinstance(version, bool) or not isinstance(version, int):
+        raise WorkspaceError(f"{path}: invalid workspace (version must be a whole number, got {str(version)[:40]})")
+    if version > VERSION:
+        raise WorkspaceError(f"{path}: made by a newer CREPS Explorer (version {version})")
+    try:
+        return Workspace.from_dict(d)
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, OverflowError) as e:
+        raise WorkspaceError(f"{path}: invalid workspace ({type(e).__name__}: {e})") from None

@@ -1,0 +1,1 @@
+"""The Qt widgets: the application, the main window (wiring), viewport, panels, dialogs."""

@@ -1,0 +1,78 @@
+"""A dismissable message strip above the viewport.
+
+Errors are shown here instead of in modal boxes: the window stays usable (and
+scriptable, and testable) while the message is visible.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QToolButton, QWidget
+
+from creps_viewer.qt.plain_text import plain_label
+
+INFO_SECONDS = 10  # how long a note stays
+STYLES = {
+    "error": "background:#5c1f1f; color:#ffdede; border-radius:3px;",
+    "info": "background:#4a4216; color:#fff4c2; border-radius:3px;",
+}
+
+
+class MessageBar(QFrame):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.kind = ""
+        self.label = plain_label()  # messages name files and quote what is in them
+        self.label.setWordWrap(True)
+        close = QToolButton()
+        close.setText("✕")
+        close.setAutoRaise(True)
+        close.clicked.connect(self.dismiss)
+        self._expiry = QTimer(self)
+        self._expiry.setSingleShot(True)
+        self._expiry.timeout.connect(self.dismiss)
+        self.action = QPushButton()  # an optional way out the message offers ("Locate…")
+        self.action.hide()
+        self._action_fn: Callable[[], None] | None = None
+        self.action.clicked.connect(self._run_action)
+        lay = QHBoxLayout(self)
+        lay.setContentsMargins(8, 4, 4, 4)
+        lay.addWidget(self.label, 1)
+        lay.addWidget(self.action)
+        lay.addWidget(close)
+        self.hide()
+
+    def show_message(self, text: str, kind: str = "error",
+                     action: tuple[str, Callable[[], None]] | None = None) -> None:
+        """Errors stay until dismissed or superseded; notes ('info') go away by themselves.
+        ``action`` (label, function) adds a button that does something about it."""
+        self.kind = kind
+        self.label.setText(text)
+        self._action_fn = action[1] if action else None
+        self.action.setText(action[0] if action else "")
+        self.action.setVisible(action is not None)
+        self.setStyleSheet(f"MessageBar {{{STYLES[kind]}}} QLabel {{color: inherit;}}")
+        self.show()
+        if kind == "info":
+            self._expiry.start(INFO_SECONDS * 1000)  # a child timer: it dies with the window
+        else:
+            self._expiry.stop()
+
+    def text(self) -> str:
+        return self.label.text()
+
+    def _run_action(self) -> None:
+        fn = self._action_fn
+        self.dismiss()
+        if fn is not None:
+            fn()
+
+    def dismiss(self) -> None:
+        self._expiry.stop()
+        self._action_fn = None
+        self.action.hide()
+        self.kind = ""
+        self.label.clear()
+        self.hide()

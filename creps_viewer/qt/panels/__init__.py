@@ -1,0 +1,1 @@
+"""One widget per tab of the Controls dock."""

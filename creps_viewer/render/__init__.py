@@ -1,0 +1,1 @@
+"""How frames and jobs are scheduled and drawn, without widgets."""

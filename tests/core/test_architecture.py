@@ -1,0 +1,19 @@
+"""The layering contracts in pyproject.toml ([tool.importlinter]) hold: creps_core never imports
+Qt, the frame plan, records and gesture maths are Qt-free (directly or not), and panels and
+dialogs never drive the engine themselves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from importlinter.cli import lint_imports
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_import_contracts_hold(monkeypatch, capsys):
+    monkeypatch.chdir(ROOT)
+    code = lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True)
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert out.count("KEPT") == 3, out  # every contract was checked (a renamed module breaks none silently)

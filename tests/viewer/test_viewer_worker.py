@@ -1,0 +1,231 @@
+"""Render worker, pixel reuse and viewport maths (no windows)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+
+from creps_core.latent.latents import LatentSpec  # noqa: E402
+from creps_core.model.demo import random_model  # noqa: E402
+from creps_core.model.network import CREPSConfig  # noqa: E402
+from creps_core.progress import RENDERING  # noqa: E402
+from creps_core.render.engine import Engine  # noqa: E402
+from creps_core.render.views import View  # noqa: E402
+from creps_viewer.model import viewmath  # noqa: E402
+from creps_viewer.model.records import Geometry  # noqa: E402
+from creps_viewer.render.frame_plan import FULL, PARTIAL, PREVIEW, RenderRequest  # noqa: E402
+from creps_viewer.render.pixel_reuse import plan_reuse, shifted  # noqa: E402
+from creps_viewer.render.worker import RenderWorker, default_threads  # noqa: E402
+
+TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
+                   biline_channels=8)
+
+
+@pytest.fixture(scope="module")
+def model():
+    torch.set_num_threads(default_threads())  # as the app does; oversubscribed pools crawl here
+    return random_model(TINY, seed=1)
+
+
+def collect(worker: RenderWorker) -> list:
+    frames: list = []
+    worker.frameReady.connect(frames.append, Qt.DirectConnection)
+    return frames
+
+
+def test_pan_renders_only_exposed_strips_and_matches_a_fresh_render(model):
+    engine = Engine(model, device="cpu")
+    spec = LatentSpec(seed=3)
+    old = View(80, 60, center=(0.4, 0.55), zoom=1.5, snap=True)
+    s = old.spacing
+    new = old.with_(center=(0.4 + 6 * s, 0.55 - 8 * s))  # 10 % of the width, 10 % of the height
+    plan = plan_reuse(old, new)
+    assert (plan.dr, plan.dc) == (6, -8)
+    assert plan.exposed_pixels() == 6 * 80 + 8 * 54
+    img = shifted(engine.render(spec, old), plan)
+    before = engine.stats.pixels_rendered
+    for r0, c0, h, w in plan.regions:
+        img[:, r0:r0 + h, c0:c0 + w] = engine.render(spec, new.tile(r0, c0, h, w))
+    assert engine.stats.pixels_rendered - before == plan.exposed_pixels()
+    torch.testing.assert_close(img, engine.render(spec, new), rtol=0, atol=1e-5)
+
+
+def test_no_reuse_across_zoom_rotation_or_warp():
+    v = View(64, 48, snap=True)
+    assert plan_reuse(v, v.with_(zoom=1.1)) is None
+    assert plan_reuse(v, v.with_(rotation=90.0)) is None
+    assert plan_reuse(v, v.with_(center=(5.0, 5.0))) is None  # nothing overlaps
+    assert plan_reuse(v, v).regions == ()
+
+
+def test_worker_refines_preview_then_full(model):
+    worker = RenderWorker(sync=True)
+    frames = collect(worker)
+    worker.load_model(model, device="cpu")
+    req = RenderRequest(LatentSpec(seed=1), Geometry().view(96, 64), preview_scale=4)
+    worker.submit(req)
+    assert [f.level for f in frames] == [PREVIEW, FULL]
+    assert frames[0].rgb.shape == (16, 24, 3) and frames[1].rgb.shape == (64, 96, 3)
+    # The preview sits on every 4th line of the full lattice: the full frame reuses its lines.
+    rows, cols = frames[0].view.separable(), frames[1].view.separable()
+    assert set(rows.rows.tolist()) <= set(cols.rows.tolist())
+    assert set(rows.cols.tolist()) <= set(cols.cols.tolist())
+    # A one-pixel pan is cheaper at full resolution than a preview: no preview, strips only.
+    worker.submit(RenderRequest(req.latent, req.view.with_(center=(0.5, 0.5 + req.view.spacing)), preview_scale=4))
+    assert frames[2].level == FULL and frames[2].pixels_rendered == 64
+
+
+def test_full_frame_sharpens_band_by_band_over_the_upscaled_preview(model):
+    worker = RenderWorker(sync=True, band_pixels=96 * 16, partial_interval=0.0)
+    frames = collect(worker)
+    worker.load_model(model, device="cpu")
+    worker.submit(RenderRequest(LatentSpec(seed=2), Geometry().view(96, 64), preview_scale=4))
+    levels = [f.level for f in frames]
+    assert levels == [PREVIEW, PARTIAL, PARTIAL, PARTIAL, FULL]
+    first, final = frames[1], frames[-1]
+    assert first.pixels_rendered == 96 * 16
+    assert torch.equal(first.image[:, :16], final.image[:, :16])  # finished band
+    assert first.image[:, 16:].abs().sum() > 0  # the rest shows the upscaled preview, not a hole
+    assert not torch.equal(first.image[:, 16:], final.image[:, 16:])
+
+
+def test_newest_request_wins_and_stale_full_renders_are_cancelled(model):
+    import threading
+
+    worker = RenderWorker(sync=False, band_pixels=4096)
+    frames = collect(worker)
+    started = threading.Event()
+    worker.activity.connect(lambda text: text.startswith("refining 1200") and started.set(), Qt.DirectConnection)
+    worker.load_model(model, device="cpu")
+    assert worker.wait_idle(30)
+    big = RenderRequest(LatentSpec(seed=5), Geometry().view(1200, 1200), preview_scale=1)
+    worker.submit(big)
+    assert started.wait(30)  # the big frame is being rendered now
+    last = None
+    for seed in range(6, 12):
+        last = RenderRequest(LatentSpec(seed=seed), Geometry().view(40, 30), preview_scale=1)
+        worker.submit(last)
+    assert worker.wait_idle(60)
+    worker.shutdown()
+    done = [f.request for f in frames]
+    assert done[-1] == last
+    assert big not in done  # cancelled mid-render
+    assert len(done) < 7  # stale requests were dropped
+
+
+def test_bad_model_keeps_previous_and_failed_render_reports(model, tmp_path):
+    worker = RenderWorker(sync=True)
+    errors, frames = [], collect(worker)
+    worker.modelFailed.connect(errors.append)
+    worker.renderFailed.connect(errors.append)
+    worker.load_model(model, device="cpu")
+    bad = tmp_path / "x.pkl"
+    bad.write_bytes(b"\x80\x04garbage")
+    worker.load_model(str(bad), device="cpu")
+    assert worker.model is model and "x.pkl" in errors[-1]
+    worker.submit(RenderRequest(LatentSpec(), Geometry().view(20, 20), precision="fp16", preview_scale=1))
+    assert "fp16" in errors[-1] and not frames
+    worker.submit(RenderRequest(LatentSpec(), Geometry().view(20, 20), preview_scale=1))
+    assert frames and frames[-1].level == FULL
+
+
+@pytest.mark.parametrize("rotation", [0.0, 30.0, -135.0])
+def test_viewmath_round_trip_and_frame_transform(rotation):
+    g = Geometry(center=(0.3, 0.7), zoom=3.0, rotation=rotation)
+    u, v = viewmath.pixel_to_coord(g, 200, 120, 17.0, 99.0)
+    assert viewmath.coord_to_pixel(g, 200, 120, u, v) == pytest.approx((17.0, 99.0))
+    a, b, c, d, e, f = viewmath.frame_to_screen(g, 200, 120, g, 200, 120)
+    assert (a, b, c, d, e, f) == pytest.approx((1, 0, 0, 0, 1, 0), abs=1e-9)
+    # A quarter-size preview of the same region is scaled by the ratio of pixel spacings.
+    a, b, c, d, e, f = viewmath.frame_to_screen(g, 50, 30, g, 200, 120)
+    assert (a**2 + b**2) ** 0.5 == pytest.approx(119 / 29)
+    panned = viewmath.panned(g, 200, 120, 10, -4)
+    assert viewmath.pixel_to_coord(panned, 200, 120, 27.0, 95.0) == pytest.approx((u, v))
+
+
+def test_out_of_memory_is_reported_and_the_worker_carries_on(model, monkeypatch):
+    worker = RenderWorker(sync=True)
+    errors, frames = [], collect(worker)
+    worker.renderFailed.connect(errors.append)
+    worker.load_model(model, device="cpu")
+    real_render = worker.engine.render
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(worker.engine, "render", oom)
+    worker.submit(RenderRequest(LatentSpec(), Geometry().view(20, 20), preview_scale=1))
+    assert errors and errors[-1].startswith("Out of memory rendering 20×20")
+    monkeypatch.setattr(worker.engine, "render", real_render)
+    worker.submit(RenderRequest(LatentSpec(seed=2), Geometry().view(20, 20), preview_scale=1))
+    assert frames[-1].level == FULL
+
+
+def _grab_rgb(widget):
+    import numpy as np
+    from PySide6.QtGui import QImage
+
+    img = widget.grab().toImage().convertToFormat(QImage.Format_RGB888)
+    arr = np.frombuffer(img.constBits(), np.uint8).reshape(img.height(), img.bytesPerLine())
+    return arr[:, :img.width() * 3].reshape(img.height(), img.width(), 3).copy()
+
+
+def test_viewport_moves_the_last_frame_at_once_while_the_next_renders(qtbot):
+    """Instant feedback: a pan shifts the displayed frame before any new frame exists."""
+    import types
+
+    import numpy as np
+
+    from creps_viewer.model.state import ExplorerState
+    from creps_viewer.qt.viewport import Viewport
+
+    state = ExplorerState()
+    vp = Viewport(state)
+    qtbot.addWidget(vp)
+    vp.resize(100, 80)
+    vp.show()
+    qtbot.waitExposed(vp)
+    w, h = vp.width(), vp.height()
+    rgb = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    vp.show_frame(types.SimpleNamespace(rgb=rgb), state.geometry)
+    np.testing.assert_array_equal(_grab_rgb(vp), rgb)
+    state.set_geometry(viewmath.panned(state.geometry, w, h, 10, 5))
+    shown = _grab_rgb(vp)
+    np.testing.assert_allclose(shown[5 + 1:-1, 10 + 1:-1], rgb[1:-6, 1:-11], atol=2)
+
+
+def test_progress_moves_during_the_line_phase(model):
+    """The bar starts moving while lines are computed (seconds on big models), and ends at 1."""
+    worker = RenderWorker(sync=True, band_pixels=96 * 16, partial_interval=None)
+    worker.load_model(model)
+    records = []
+    worker.progress.connect(records.append, Qt.DirectConnection)
+    worker.submit(RenderRequest(LatentSpec(seed=3), View(96, 64), preview_scale=1))
+    assert {r.stage for r in records} == {RENDERING} and len({r.total for r in records}) == 1
+    seen = [r.fraction for r in records]
+    bands = 64 // 16
+    assert len(seen) > bands and seen[-1] == pytest.approx(1.0)  # more reports than pixel bands
+    assert seen == sorted(seen)
+    assert seen[-bands - 1] > 0  # the line phase had moved the bar before the first band
+
+
+def test_a_new_latent_answers_with_a_coarse_preview_whose_lines_the_preview_reuses(model):
+    worker = RenderWorker(sync=True)
+    frames = collect(worker)
+    worker.load_model(model, device="cpu")
+    req = RenderRequest(LatentSpec(seed=4), Geometry().view(480, 400), preview_scale=4)  # preview 120x100
+    worker.submit(req)
+    assert [f.level for f in frames] == [PREVIEW, PREVIEW, FULL]
+    coarse, preview, full = frames
+    assert coarse.rgb.shape == (25, 30, 3) and preview.rgb.shape == (100, 120, 3)
+    c, p = coarse.view.separable(), preview.view.separable()
+    assert set(c.rows.tolist()) <= set(p.rows.tolist()) and set(c.cols.tolist()) <= set(p.cols.tolist())
+    # The same latent again (a pan, a zoom): no coarse step, its lines are cached.
+    frames.clear()
+    worker.submit(RenderRequest(req.latent, req.view.with_(zoom=1.3), preview_scale=4))
+    assert [f.level for f in frames] == [PREVIEW, FULL]
