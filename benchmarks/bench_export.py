@@ -59,7 +59,7 @@ def child(args: argparse.Namespace) -> None:
 
     if args.threads:
         torch.set_num_threads(args.threads)
-    from creps_core.jobs.export.export import export_image
+    from creps_core.jobs.export import export_image
     from creps_core.latent.latents import LatentSpec
     from creps_core.model.checkpoint import load_checkpoint
     from creps_core.render.engine import Engine

@@ -27,8 +27,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from creps_core.jobs.video import video as vid  # noqa: E402
-from creps_core.jobs.export.export import export_image  # noqa: E402
+from creps_core.jobs import video as vid  # noqa: E402
+from creps_core.jobs.export import export_image  # noqa: E402
 from creps_core.latent.latents import LatentSpec  # noqa: E402
 from creps_core.model.checkpoint import load_checkpoint, save_safetensors  # noqa: E402
 from creps_core.model.network import PAPER_CONFIGS, CREPSGenerator  # noqa: E402

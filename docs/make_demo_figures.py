@@ -19,7 +19,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from creps_core.jobs.video import video as vid  # noqa: E402
+from creps_core.jobs import video as vid  # noqa: E402
 from creps_core.latent.latents import LatentSpec  # noqa: E402
 from creps_core.model.demo import open_model  # noqa: E402
 from creps_core.render.engine import Engine  # noqa: E402

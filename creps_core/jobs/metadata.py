@@ -50,7 +50,7 @@ class RenderRecord:
         }, sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str | bytes, where: str = "the record") -> "RenderRecord":
+    def from_json(cls, text: str | bytes, where: str = "the record") -> RenderRecord:
         """The record in ``text``; JSON past the size and depth limits is one ValueError naming ``where``."""
         d = parse_json(text, where, MAX_RECORD_BYTES)
         return cls(checkpoint=d["checkpoint"], checkpoint_sha256=d.get("checkpoint_sha256", ""),

@@ -15,8 +15,8 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, Iterable
 
 from creps_core.io.safe_files import is_regular_file
 from creps_core.jobs.metadata import RenderRecord, read_record

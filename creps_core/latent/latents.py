@@ -112,7 +112,7 @@ class Floats:
                              f"within ±{MAX_W:g}")
 
     @classmethod
-    def of(cls, array) -> "Floats":
+    def of(cls, array) -> Floats:
         a = np.asarray(array, dtype="<f4")
         return cls(tuple(int(n) for n in a.shape), np.ascontiguousarray(a).tobytes())
 
@@ -130,7 +130,7 @@ class Floats:
         return {"shape": list(self.shape), "float32_base64": base64.b64encode(self.data).decode("ascii")}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Floats":
+    def from_dict(cls, d: dict) -> Floats:
         if (not isinstance(d, dict) or not isinstance(d.get("shape"), (list, tuple))
                 or not isinstance(d.get("float32_base64"), str)
                 or not all(_is_whole(n) for n in d["shape"])):
@@ -175,7 +175,7 @@ class DirectionEdit:
                 "source": self.source, "vector": self.vector.to_dict()}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "DirectionEdit":
+    def from_dict(cls, d: dict) -> DirectionEdit:
         """An edit from a file: each field's type is checked here and its value in __post_init__."""
         if not isinstance(d, dict) or not all(key in d for key in ("name", "amount", "vector")):
             raise ValueError(f"a direction edit is an object with a name, an amount and a vector, got {_shown(d)}")
@@ -279,7 +279,7 @@ class LatentSpec:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "LatentSpec":
+    def from_dict(cls, d: dict) -> LatentSpec:
         """A spec from a file: the shape of each field is checked here, its values in __post_init__."""
         if not isinstance(d, dict):
             raise ValueError(f"a latent must be an object, got {_shown(d)}")
@@ -300,7 +300,7 @@ class LatentSpec:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
-    def with_(self, **changes) -> "LatentSpec":
+    def with_(self, **changes) -> LatentSpec:
         return replace(self, **changes)
 
 

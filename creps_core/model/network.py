@@ -93,7 +93,7 @@ class CREPSConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "CREPSConfig":
+    def from_dict(cls, d: dict) -> CREPSConfig:
         known = {f for f in cls.__dataclass_fields__}
         return cls(**{k: v for k, v in d.items() if k in known})
 

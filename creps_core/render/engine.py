@@ -23,10 +23,10 @@ from __future__ import annotations
 import hashlib
 import math
 from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -492,7 +492,7 @@ class Engine:
         if cancel is not None and cancel():
             raise Cancelled()
 
-    def _render_separable(self, prog: LatentProgram, view: View, meter: "_Meter", cancel,
+    def _render_separable(self, prog: LatentProgram, view: View, meter: _Meter, cancel,
                           oversample: int | None = None, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
         grid = view.separable()
         L, r, c = prog.n_composed, prog.rank, prog.biline
@@ -535,7 +535,7 @@ class Engine:
         return out.transpose(1, 2).contiguous() if grid.transposed else out
 
     def _render_field(self, prog: LatentProgram, view: View, exact: bool, oversample: int,
-                      meter: "_Meter", cancel, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
+                      meter: _Meter, cancel, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
         U, V = view.field()
         h, w = U.shape
         u, v = U.reshape(-1), V.reshape(-1)
@@ -637,7 +637,7 @@ class _LineTable:
 
     @classmethod
     def build(cls, engine: Engine, prog: LatentProgram, coords: torch.Tensor, slot: int, h: float,
-              cancel: CancelFn | None = None, settled: Callable[[int], None] | None = None) -> "_LineTable":
+              cancel: CancelFn | None = None, settled: Callable[[int], None] | None = None) -> _LineTable:
         lattice = cls.lattice(coords, h)
         return cls(cls._bounds(coords, h)[1], _round_spacing(h), engine.lines(prog, lattice, slot, cancel, settled))
 

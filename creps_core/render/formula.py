@@ -33,8 +33,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Union
+from typing import Union
 
 import torch
 
@@ -99,20 +100,20 @@ class Name:
 
 @dataclass(frozen=True)
 class Negate:
-    operand: "Node"
+    operand: Node
 
 
 @dataclass(frozen=True)
 class Binary:
     op: str
-    left: "Node"
-    right: "Node"
+    left: Node
+    right: Node
 
 
 @dataclass(frozen=True)
 class Call:
     function: str
-    args: tuple["Node", ...]
+    args: tuple[Node, ...]
 
 
 Node = Union[Number, Name, Negate, Binary, Call]
@@ -338,7 +339,7 @@ class Formula:
     tree: Node
 
     @classmethod
-    def parse(cls, text: object) -> "Formula":
+    def parse(cls, text: object) -> Formula:
         """Read ``text`` by the grammar; a :class:`FormulaError` names what it refuses. Never evaluates."""
         if not isinstance(text, str):
             raise FormulaError(f"a formula must be text, got {type(text).__name__}")

@@ -72,7 +72,7 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def chunk_pool(workers: int) -> ThreadPoolExecutor:
     """The process-wide pool of ``workers`` threads that run render chunks.
 
@@ -97,7 +97,7 @@ def resolve_precision(precision: str, device: torch.device) -> str:
     return "fp32"
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def cpu_bf16_pays() -> bool:
     """True where bf16 matmuls actually run faster than fp32 here (measured once, ~0.2 s).
 

@@ -12,7 +12,7 @@ worth), and evicted rows are reused.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 

@@ -22,8 +22,8 @@ for bit (what lets the engine reuse lines and pixels while panning).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterator
 
 import torch
 
@@ -117,7 +117,7 @@ class Warp:
         return d
 
     @classmethod
-    def from_dict(cls, d: object) -> "Warp | None":
+    def from_dict(cls, d: object) -> Warp | None:
         """The warp a file describes; a field of the wrong type is a ValueError naming it."""
         if not d:
             return None
@@ -175,24 +175,24 @@ class View:
 
     # ----- construction helpers -------------------------------------------------
     @classmethod
-    def official(cls, resolution: int, scale: float = 1.0) -> "View":
+    def official(cls, resolution: int, scale: float = 1.0) -> View:
         """The official ``scale=s`` grid: linspace(0, 1, int(R*s)) on both axes."""
         n = int(resolution * scale)
         if n < 2:
             raise ValueError(f"scale {scale} gives {n} pixels; need at least 2")
         return cls(n, n)
 
-    def with_(self, **changes) -> "View":
+    def with_(self, **changes) -> View:
         return replace(self, **changes)
 
-    def tile(self, row0: int, col0: int, rows: int, cols: int) -> "View":
+    def tile(self, row0: int, col0: int, rows: int, cols: int) -> View:
         """A sub-rectangle of this view's full pixel grid (same coordinates per pixel)."""
         if self.window is not None:
             r, c, _, _ = self.window
             row0, col0 = row0 + r, col0 + c
         return replace(self, window=(row0, col0, rows, cols))
 
-    def tiles(self, tile_h: int, tile_w: int) -> Iterator[tuple[int, int, "View"]]:
+    def tiles(self, tile_h: int, tile_w: int) -> Iterator[tuple[int, int, View]]:
         """Row-major tiles covering the view: (row0, col0, tile view) relative to this view."""
         h, w = self.shape
         for r in range(0, h, tile_h):
@@ -315,7 +315,7 @@ class View:
                 "span": self.span, "snap": self.snap, "window": list(self.window) if self.window else None}
 
     @classmethod
-    def from_dict(cls, d: object) -> "View":
+    def from_dict(cls, d: object) -> View:
         """The view a file describes; a field of the wrong type is a ValueError naming it."""
         if not isinstance(d, dict):
             raise ValueError(f"a view must be an object, got {type(d).__name__}")

@@ -43,11 +43,11 @@ class Geometry:
         return View(max(1, width), max(1, height), center=self.center, zoom=self.zoom,
                     rotation=self.rotation, warp=warp, snap=snap)
 
-    def with_(self, **changes) -> "Geometry":
+    def with_(self, **changes) -> Geometry:
         return replace(self, **changes)
 
     @classmethod
-    def of(cls, view: View) -> "Geometry":
+    def of(cls, view: View) -> Geometry:
         """The geometry a view looks through (its size aside)."""
         return cls(center=view.center, zoom=view.zoom, rotation=view.rotation, warp=view.warp)
 
@@ -56,7 +56,7 @@ class Geometry:
                 "warp": self.warp.to_dict() if self.warp else None}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Geometry":
+    def from_dict(cls, d: dict) -> Geometry:
         """A geometry from a file: numbers must be numbers (a string such as "1.5" is refused)."""
         center = d.get("center", (0.5, 0.5))
         if not isinstance(center, (list, tuple)) or len(center) != 2:
@@ -103,7 +103,7 @@ class RenderSettings:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "RenderSettings":
+    def from_dict(cls, d: dict) -> RenderSettings:
         known = set(cls.__dataclass_fields__)
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -124,7 +124,7 @@ class ModelSummary:
     info: dict = field(default_factory=dict, compare=False)
 
     @classmethod
-    def of(cls, model: LoadedModel) -> "ModelSummary":
+    def of(cls, model: LoadedModel) -> ModelSummary:
         c = model.cfg
         return cls(label=model_label(model), path=str(model.path), sha256=model.sha256, num_ws=c.num_ws,
                    w_dim=c.w_dim, c_dim=c.c_dim, resolution=c.img_resolution, parameters=model.num_params,
@@ -145,7 +145,7 @@ class Bookmark:
         return {"name": self.name, "latent": self.latent.to_dict(), "geometry": self.geometry.to_dict()}
 
     @classmethod
-    def from_dict(cls, d: object) -> "Bookmark":
+    def from_dict(cls, d: object) -> Bookmark:
         """A bookmark from a workspace or the settings; a missing or mistyped field is a ValueError naming it."""
         if not isinstance(d, dict):
             raise ValueError(f"a bookmark must be an object, got {type(d).__name__}")

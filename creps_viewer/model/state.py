@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from creps_core.jobs.video.video import Keyframe
+from creps_core.jobs.video import Keyframe
 from creps_core.latent.latents import LatentSpec
 from creps_core.render.views import View
 from creps_viewer.model.records import Bookmark, Geometry, ModelSummary, RenderSettings, unique_name
@@ -259,7 +259,7 @@ class ExplorerState(QObject):
             self.keyframesChanged.emit()  # the Undo button goes grey even when the list is the same
 
     # ----- workspaces ------------------------------------------------------------------
-    def workspace(self) -> "Workspace":
+    def workspace(self) -> Workspace:
         """Everything needed to come back to this state (the model by path and sha256)."""
         from creps_viewer.model.workspace import Workspace  # workspace.py imports this module's records
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from creps_core.io.safe_files import atomic_write
 from creps_core.io.untrusted import read_json
-from creps_core.jobs.video.video import Keyframe
+from creps_core.jobs.video import Keyframe
 from creps_core.latent.latents import LatentSpec
 from creps_viewer.model.records import Bookmark, Geometry, RenderSettings
 
@@ -71,7 +71,7 @@ class Workspace:
                 "keyframes": [k.to_dict() for k in self.keyframes]}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Workspace":
+    def from_dict(cls, d: dict) -> Workspace:
         for name in ("checkpoint", "checkpoint_sha256"):
             if not isinstance(d.get(name, ""), str):
                 raise ValueError(f"{name} must be text, got {type(d[name]).__name__}")

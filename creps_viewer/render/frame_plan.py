@@ -17,8 +17,8 @@ policy is tested here without threads or Qt.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -81,7 +81,7 @@ class Frame:
 
     @classmethod
     def of(cls, req: RenderRequest, view: View, level: str, image: torch.Tensor, started: float,
-           pixels: int, macs: int = 0) -> "Frame":
+           pixels: int, macs: int = 0) -> Frame:
         """A frame of ``image``, timed from ``started`` (a perf_counter reading)."""
         ms = (time.perf_counter() - started) * 1000
         return cls(req, view, level, image, np.ascontiguousarray(to_uint8(image)), ms, pixels,
@@ -97,7 +97,7 @@ class Step:
     completes: bool  # runs to its end even when a newer request arrives (previews, cheap full frames)
     then_wait: float | None = None  # seconds to wait for a newer request before the next step
 
-    def describe(self, canvas: "Canvas") -> str:
+    def describe(self, canvas: Canvas) -> str:
         """What the status bar says while this step renders."""
         what = "preview" if self.level == PREVIEW else ("updating" if canvas.reused else "refining")
         new = f" ({canvas.pixels} px new)" if canvas.reused else ""

@@ -18,15 +18,14 @@ from __future__ import annotations
 
 import threading
 import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from PySide6.QtCore import QObject, Signal
 
 from creps_core.io.safe_files import DiskFullError, no_space
-from creps_core.jobs.export import export
+from creps_core.jobs import export, video
 from creps_core.jobs.outputs import KeptError
-from creps_core.jobs.video import video
 from creps_core.model.checkpoint import LoadedModel
 from creps_core.progress import Cancelled, Progress, format_duration
 from creps_core.render.engine import Engine
@@ -124,7 +123,7 @@ class JobStarter(QObject):
 
     def export(self, spec: export.ExportSpec, out: Path, *, force: bool = False, fresh: bool = False) -> BackgroundJob:
         """An export of ``spec`` to ``out`` (not started: connect its signals, then ``start()``);
-        it finishes with the path written. ``force``/``fresh``: as :func:`creps_core.jobs.export.export.export_steps`."""
+        it finishes with the path written. ``force``/``fresh``: as :func:`creps_core.jobs.export.export_steps`."""
         model, device = self.model, self.device
 
         def run(progress, cancel) -> Path:

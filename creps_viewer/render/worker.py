@@ -13,8 +13,8 @@ What to render for a request (previews, reuse, bands) is decided and drawn by
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import torch
 from PySide6.QtCore import QObject, Signal

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from creps_core.jobs.export import export as ex
+from creps_core.jobs import export as ex
 from creps_core.jobs.export.cluster import dask_renderer, open_client, render_tile_job
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import load_checkpoint, save_safetensors

@@ -8,7 +8,9 @@ import numpy as np
 import pytest
 import torch
 
-from creps_core.jobs.export import export as ex
+from creps_core.io.safe_files import DiskFullError
+from creps_core.jobs import export as ex
+from creps_core.jobs.export import export as export_module
 from creps_core.jobs.metadata import read_record
 from creps_core.jobs.outputs import KeptError
 from creps_core.latent.latents import LatentSpec
@@ -158,11 +160,11 @@ def test_full_disk_is_a_clear_error(engine, tmp_path, monkeypatch):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(ex.TileStore, "save", no_space)
-    with pytest.raises(ex.DiskFullError, match="full"):
+    with pytest.raises(DiskFullError, match="full"):
         ex.export_image(engine, LATENT, View(32, 32), tmp_path / "d.tif", tile=16)
     monkeypatch.undo()
-    monkeypatch.setattr(ex, "_write_tiff", no_space)
-    with pytest.raises(ex.DiskFullError):
+    monkeypatch.setattr(export_module, "_write_tiff", no_space)
+    with pytest.raises(DiskFullError):
         ex.export_image(engine, LATENT, View(32, 32), tmp_path / "d.tif", tile=16)
     assert not (tmp_path / "d.tif").exists()
     assert list(tmp_path.glob(".d.partial-*")) == []

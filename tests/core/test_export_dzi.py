@@ -23,7 +23,7 @@ import pytest
 from PIL import Image
 
 from creps_core.cli.main import main
-from creps_core.jobs.export import export as ex
+from creps_core.jobs import export as ex
 from creps_core.jobs.metadata import read_record
 from creps_core.jobs.outputs import KeptError
 from creps_core.latent.latents import LatentSpec

@@ -12,7 +12,7 @@ import torch
 
 from creps_core.cli.main import main
 from creps_core.io.safe_files import UnsafePathError
-from creps_core.jobs.export import export as ex
+from creps_core.jobs import export as ex
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import load_checkpoint, save_safetensors
 from creps_core.model.network import CREPSConfig, CREPSGenerator

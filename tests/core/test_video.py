@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
+from creps_core.jobs import video as vid
+from creps_core.jobs.export import work_dir
 from creps_core.jobs.metadata import read_record
-from creps_core.jobs.video import video as vid
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import load_checkpoint
 from creps_core.model.network import CREPSConfig, CREPSGenerator
@@ -209,11 +210,11 @@ def test_a_cancelled_video_resumes_from_its_finished_frames(engine, tmp_path):
     with pytest.raises(Cancelled):
         vid.render_video(engine, kfs, out, fps=8, progress=made.append,
                          cancel=lambda: sum(p.stage == "rendering frames" for p in made) > 4)
-    assert not out.exists() and len(list(vid.work_dir(out).glob("L0_*.npy"))) == 4
+    assert not out.exists() and len(list(work_dir(out).glob("L0_*.npy"))) == 4
     before = engine.stats.pixels_rendered
     seen = []
     vid.render_video(engine, kfs, out, fps=8, progress=seen.append)
     assert seen[0].done == 4 and "resuming" in seen[0].note
     assert engine.stats.pixels_rendered - before == (8 - 4) * 48 * 32  # only the missing frames
     assert [f.tolist() for f in iio.imiter(out)] == [f.tolist() for f in iio.imiter(whole)]
-    assert not vid.work_dir(out).exists()
+    assert not work_dir(out).exists()

@@ -178,10 +178,8 @@ def test_a_bogus_compression_is_refused_before_any_tile(tmp_path, capsys, tiny_c
 def test_too_little_disk_space_says_how_much_in_readable_units(tmp_path, capsys, tiny_ckpt, monkeypatch):
     import shutil
 
-    from creps_core.jobs.export import export
-
     usage = shutil.disk_usage(tmp_path)
-    monkeypatch.setattr(export.shutil, "disk_usage", lambda p: usage._replace(free=1000))
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: usage._replace(free=1000))
     line = refused(tmp_path, capsys, ["export", "OUT/x.tif", "--size", "64x64", "-c", str(tiny_ckpt)], 1,
                    "the work files need 12.0 KiB, 1000 bytes are free", [tiny_ckpt], leaves=[".x.tif.partial"])
     assert "0.0 GiB" not in line

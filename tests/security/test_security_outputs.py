@@ -14,10 +14,10 @@ import pytest
 from PIL import Image
 
 from creps_core.cli.main import main
+from creps_core.jobs import export as ex
+from creps_core.jobs import video as vid
 from creps_core.jobs.export import deepzoom
-from creps_core.jobs.export import export as ex
 from creps_core.jobs.outputs import KeptError
-from creps_core.jobs.video import video as vid
 from creps_core.latent.files import save_ws
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import load_checkpoint

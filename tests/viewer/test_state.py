@@ -9,7 +9,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 import pytest  # noqa: E402
 
-from creps_core.jobs.video.video import record  # noqa: E402
+from creps_core.jobs.video import record  # noqa: E402
 from creps_core.latent.latents import LatentSpec  # noqa: E402
 from creps_core.model.network import CREPSConfig  # noqa: E402
 from creps_core.render.costs import line_macs_per_coordinate, pixel_macs  # noqa: E402

@@ -175,12 +175,10 @@ def test_keyframe_list_edits_and_presets(window):
 
 
 def test_export_disk_full_is_a_clear_message(window, tmp_path, monkeypatch):
-    import shutil as _shutil
+    import shutil
 
-    import creps_core.jobs.export.export as export
-
-    real = _shutil.disk_usage
-    monkeypatch.setattr(export.shutil, "disk_usage", lambda p: real(p)._replace(free=10))
+    real = shutil.disk_usage
+    monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=10))
     dlg = window.export_image_dialog()
     out = tmp_path / "full.tif"
     dlg.path_edit.setText(str(out))

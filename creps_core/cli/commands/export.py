@@ -23,8 +23,7 @@ from creps_core.cli.common import (
     open_for_record,
     open_network,
 )
-from creps_core.jobs.export import deepzoom
-from creps_core.jobs.export.export import ExportSpec, export_steps, format_of, validate
+from creps_core.jobs.export import ExportSpec, deepzoom, export_steps, format_of, validate
 from creps_core.jobs.metadata import read_record
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import LoadedModel

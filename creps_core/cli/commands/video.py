@@ -22,8 +22,8 @@ from creps_core.cli.common import (
     open_network,
     seeds_or,
 )
+from creps_core.jobs import video as vid
 from creps_core.jobs.outputs import claim
-from creps_core.jobs.video import video as vid
 from creps_core.render.views import View
 
 OFFICIAL_OPTIONS = ("grid", "num_keyframes", "w_frames", "kind", "shuffle_seed")

@@ -1,1 +1,40 @@
-"""Posters: tiled exports to TIFF/PNG/JPEG and Deep Zoom, locally or on Dask."""
+"""Posters: tiled exports to TIFF/PNG/JPEG and Deep Zoom, locally or on Dask.
+
+The package's interface: callers import from here, so the modules inside can be split and
+moved without touching them."""
+
+from creps_core.jobs.export.export import (  # noqa: F401
+    EXTENSIONS,
+    FORMATS,
+    IN_MEMORY_LIMIT,
+    JPEG_MAX_SIDE,
+    MAX_MANIFEST_BYTES,
+    MAX_PYRAMID_LEVELS,
+    MAX_SIDE,
+    STRIP_PIXELS,
+    TIFF_BUFFER_TILES,
+    ExportSpec,
+    ModelRef,
+    NotEnoughSpace,
+    ProgressFn,
+    Renderer,
+    TileStore,
+    TileTask,
+    check_free_space,
+    export_image,
+    export_steps,
+    format_of,
+    level_shape,
+    line_cache_limit,
+    local_renderer,
+    make_record,
+    model_identity,
+    outputs,
+    plan_tiles,
+    read_image,
+    remove_finished_work,
+    spec_from_record,
+    tile_pixels,
+    validate,
+    work_dir,
+)

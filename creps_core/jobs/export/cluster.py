@@ -17,14 +17,14 @@ programs and line caches are reused across that worker's tiles.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
-from creps_core.jobs.export.export import (
+from creps_core.jobs.export import (
     ExportSpec,
     ModelRef,
     Renderer,
@@ -116,7 +116,7 @@ def dask_renderer(client, engine: Engine, in_flight_per_worker: int = 2) -> Rend
 
 @contextmanager
 def open_client(workers: int | None = None, scheduler: str | None = None,
-                threads_per_worker: int = 1) -> Iterator["object"]:
+                threads_per_worker: int = 1) -> Iterator[object]:
     """A Dask client: ``scheduler`` joins a running cluster, else ``workers`` local processes."""
     from distributed import Client, LocalCluster
 

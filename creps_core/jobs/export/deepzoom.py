@@ -34,9 +34,10 @@ import json
 import os
 import shutil
 from collections import OrderedDict
+from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, Callable, Iterator
+from typing import TYPE_CHECKING, BinaryIO
 from urllib.parse import quote
 
 import numpy as np
@@ -47,7 +48,7 @@ from creps_core.jobs.outputs import Owned, carries_record, holds_text
 from creps_core.progress import WRITING, Cancelled, Progress
 
 if TYPE_CHECKING:
-    from creps_core.jobs.export.export import TileStore
+    from creps_core.jobs.export import TileStore
 
 DZI_TILE = 254  # with one pixel of overlap on each side, interior tiles are 256 pixels
 DZI_OVERLAP = 1
@@ -157,7 +158,7 @@ const viewer = OpenSeadragon({script});
 class _StoredLevel:
     """Rectangles of one stored pyramid level, cut from its tiles; a few recent tiles are kept."""
 
-    def __init__(self, store: "TileStore", level: int, tile: int) -> None:
+    def __init__(self, store: TileStore, level: int, tile: int) -> None:
         self.store, self.level, self.tile = store, level, tile
         per_axis = -(-(DZI_TILE + 2 * DZI_OVERLAP) // tile) + 1  # stored tiles a Deep Zoom tile can touch
         self.capacity = per_axis * per_axis + per_axis  # its own plus the next column's: few reloads
@@ -209,7 +210,7 @@ def _tiles_in_order(size: tuple[int, int], stored_tile: int) -> list[tuple[int, 
     return sorted(((r, c) for r in range(rows) for c in range(cols)), key=key)
 
 
-def write_steps(store: "TileStore", shape: tuple[int, int], stored_tile: int, fmt: str, quality: int,
+def write_steps(store: TileStore, shape: tuple[int, int], stored_tile: int, fmt: str, quality: int,
                 out: Path, record_json: str, cancel: Callable[[], bool] | None,
                 check_outputs: Callable[[], None]) -> Iterator[Progress]:
     """Write the Deep Zoom files of ``out`` from the store's levels (store level k = Deep Zoom level

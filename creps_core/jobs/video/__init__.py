@@ -1,1 +1,42 @@
-"""Videos: keyframes, the timeline between them, encoding."""
+"""Videos: keyframes, the timeline between them, encoding.
+
+The package's interface: callers import from here, so the modules inside can be split and
+moved without touching them."""
+
+from creps_core.jobs.video.video import (  # noqa: F401
+    EASINGS,
+    MAX_FPS,
+    MAX_FRAME_SIDE,
+    MAX_FRAMES,
+    MAX_SPEC_BYTES,
+    MAX_TURNS,
+    PNG_SEQUENCE,
+    SPEC_MARK,
+    VIDEO_FORMATS,
+    Frame,
+    Keyframe,
+    ProgressFn,
+    VideoSpec,
+    fit_video_size,
+    format_of,
+    frame_at,
+    frame_path,
+    frames,
+    interp_latent,
+    interp_view,
+    interp_warp,
+    latent_walk,
+    load_spec,
+    official_walk,
+    orbit,
+    pan,
+    preview_state,
+    record,
+    render_video,
+    save_spec,
+    saved_spec,
+    validate,
+    video_record,
+    video_steps,
+    zoom_into,
+)

@@ -33,10 +33,10 @@ import math
 import os
 import re
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -52,7 +52,7 @@ from creps_core.io.safe_files import (
     temp_sibling,
 )
 from creps_core.io.untrusted import read_json
-from creps_core.jobs.export.export import TileStore, check_free_space, model_identity, remove_finished_work, work_dir
+from creps_core.jobs.export import TileStore, check_free_space, model_identity, remove_finished_work, work_dir
 from creps_core.jobs.grids import layout
 from creps_core.jobs.metadata import RenderRecord, read_record, write_png
 from creps_core.jobs.outputs import Owned, carries_record, claim
@@ -99,7 +99,7 @@ class Keyframe:
                 "easing": self.easing}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Keyframe":
+    def from_dict(cls, d: dict) -> Keyframe:
         return cls(View.from_dict(d["view"]), LatentSpec.from_dict(d["latent"]), float(d.get("duration", 2.0)),
                    d.get("easing", "in_out"))
 
@@ -153,7 +153,7 @@ class VideoSpec:
                 "precision": self.precision, "exact": self.exact, "frames": self.frames}
 
     @classmethod
-    def from_dict(cls, d: dict) -> "VideoSpec":
+    def from_dict(cls, d: dict) -> VideoSpec:
         return cls(tuple(Keyframe.from_dict(k) for k in d["keyframes"]), int(d["width"]), int(d["height"]),
                    float(d.get("fps", 30)), d.get("latent_mode", "slerp"), bool(d.get("loop", False)),
                    float(d.get("quality", 8)), d.get("precision"), bool(d.get("exact", False)),
@@ -710,8 +710,3 @@ def render_video(engine: Engine, keyframes: Sequence[Keyframe], out_path: str | 
         if progress is not None:
             progress(step)
     return Path(out_path)
-
-
-__all__ = ["Keyframe", "VideoSpec", "render_video", "video_steps", "official_walk", "frames", "preview_state",
-           "frame_at", "zoom_into", "orbit", "pan", "latent_walk", "record", "fit_video_size", "interp_view", "interp_latent", "Cancelled",
-           "save_spec", "load_spec", "EASINGS", "LATENT_MODES"]

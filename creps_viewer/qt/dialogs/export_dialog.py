@@ -4,7 +4,7 @@ The dialog is prefilled from the explorer (same centre, zoom, rotation, warp and
 latent; the viewport's size).  Changing the output size keeps the framing: zoom 1
 fits the unit square to the shorter side whatever the pixel size, so a bigger
 export shows the same region in more detail.  Every change re-runs
-:func:`creps_core.jobs.export.export.validate` and shows its message live; Export is enabled
+:func:`creps_core.jobs.export.validate` and shows its message live; Export is enabled
 only for a valid job.  The :class:`~creps_viewer.render.jobs.JobStarter` runs it on its own
 Engine in a background thread; the dialog shows a progress bar, ETA and Cancel; a cancelled export keeps its finished tiles, so exporting again to the
 same file resumes it.
@@ -34,7 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from creps_core.jobs.export.export import MAX_SIDE, ExportSpec, format_of, validate
+from creps_core.jobs.export import MAX_SIDE, ExportSpec, format_of, validate
 from creps_core.latent.latents import LatentSpec
 from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress
 from creps_core.vocabulary import PRECISIONS

@@ -13,8 +13,8 @@ Everything is computed on the view shrunk to 256 pixels per side, which bounds t
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import Qt, QTimer

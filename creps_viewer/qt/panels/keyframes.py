@@ -1,6 +1,6 @@
 """Video tab: a keyframe list recorded from the explorer, presets, and "Render video…".
 
-Keyframes are :class:`creps_core.jobs.video.video.Keyframe` states (view + latent + the
+Keyframes are :class:`creps_core.jobs.video.Keyframe` states (view + latent + the
 duration and easing of the segment that follows).  "Record" appends the explorer's
 current state; presets replace the list with a camera move from the current state.
 Double-clicking a keyframe shows it in the explorer.  The list itself lives in
@@ -35,9 +35,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from creps_core.jobs.video import video
-from creps_core.jobs.video.video import EASINGS, LATENT_MODES, Keyframe, VideoSpec
+from creps_core.jobs import video
+from creps_core.jobs.video import EASINGS, Keyframe, VideoSpec
 from creps_core.progress import RENDERING_FRAMES, Progress, format_duration
+from creps_core.vocabulary import LATENT_MODES
 from creps_viewer.model.records import Geometry
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.qt.panels.widgets import ask_to_go_on

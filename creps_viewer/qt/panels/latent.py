@@ -4,9 +4,9 @@ directions from a file (amount and layer range each), and ws exported to / impor
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from PySide6.QtCore import QSignalBlocker, Qt
