@@ -24,9 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from creps_core.latent.latents import LatentSpec  # noqa: E402
 from creps_core.model.network import PAPER_CONFIGS, CREPSGenerator  # noqa: E402
-from creps_core.render.costs import frame_flops, matmul_gflops  # noqa: E402
+from creps_core.render.costs import frame_flops
 from creps_core.render.engine import Engine  # noqa: E402
-from creps_core.render.hardware import usable_cpus  # noqa: E402
+from creps_core.render.hardware import (
+    matmul_gflops,  # noqa: E402
+    usable_cpus,  # noqa: E402
+)
 from creps_core.render.views import View  # noqa: E402
 
 

@@ -1,14 +1,11 @@
-"""What a frame costs (FLOPs, from the architecture) and what this machine can do (matmul GFLOP/s).
+"""What a frame costs, in multiply-adds counted from the architecture.
 
-``creps bench`` and benchmarks/ report speed as a share of the machine's own matmul
-throughput measured in the same run, which is how far from the physical limit a figure is.
+``creps bench`` and benchmarks/ divide these by the time taken and report the result as a share of
+the machine's own matmul throughput measured in the same run
+(:func:`creps_core.render.hardware.matmul_gflops`): how far from the physical limit a figure is.
 """
 
 from __future__ import annotations
-
-import time
-
-import torch
 
 from creps_core.model.network import CREPSConfig
 
@@ -63,31 +60,3 @@ class Work:
     @property
     def fraction(self) -> float:
         return self.done / self.total if self.total else 1.0
-
-
-def matmul_gflops(dtype: torch.dtype = torch.float32, n: int = 1024, device: str | torch.device = "cpu",
-                  workers: int = 1, seconds: float = 0.5) -> float:
-    """Square-matmul throughput of this machine now, in GFLOP/s.
-
-    On the CPU, ``workers`` single-threaded matmul loops run at once on the engine's chunk
-    pool (the way the engine itself runs), and their rates add up; on a GPU one stream.
-    """
-    device = torch.device(device)
-    if device.type != "cpu" or workers == 1:
-        return _matmul_rate(dtype, n, device, seconds)
-    from creps_core.render.hardware import chunk_pool
-
-    return sum(chunk_pool(workers).map(lambda _: _matmul_rate(dtype, n, device, seconds), range(workers)))
-
-
-def _matmul_rate(dtype: torch.dtype, n: int, device: torch.device, seconds: float) -> float:
-    a = torch.randn(n, n, device=device).to(dtype)
-    b = torch.randn(n, n, device=device).to(dtype)
-    torch.mm(a, b)  # warm-up
-    runs, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds:
-        torch.mm(a, b)
-        runs += 1
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-    return 2.0 * n**3 * runs / (time.perf_counter() - start) / 1e9

@@ -1,4 +1,5 @@
-"""What the machine does fast: devices, precisions, the CPU's cores and the pool that uses them.
+"""What the machine does fast: devices, precisions, the CPU's cores, the pool that uses them and
+the matmul throughput they reach (the roofline every speed figure is compared with).
 
 One policy for the engine, training, the explorer's panels and the window (it was written four
 times). Nothing here renders: the engine asks which device and dtype to use and where to run its
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import torch
@@ -105,8 +107,6 @@ def cpu_bf16_pays() -> bool:
     picks run slower than fp32 (measured 88 vs 141 GFLOP/s on one core of a Xeon), and a
     reduced precision that is not faster only costs accuracy.
     """
-    from creps_core.render.costs import matmul_gflops
-
     workers = usable_cpus()  # measured the way the engine runs: single-threaded workers in parallel
     fp32 = matmul_gflops(torch.float32, n=512, workers=workers, seconds=0.1)
     bf16 = matmul_gflops(torch.bfloat16, n=512, workers=workers, seconds=0.1)
@@ -126,3 +126,29 @@ def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
     if precision == "fp16" and device.type == "cpu":
         raise ValueError("fp16 is not usable on a CPU (no fast fp16 matmul); use bf16 or fp32")
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def matmul_gflops(dtype: torch.dtype = torch.float32, n: int = 1024, device: str | torch.device = "cpu",
+                  workers: int = 1, seconds: float = 0.5) -> float:
+    """Square-matmul throughput of this machine now, in GFLOP/s.
+
+    On the CPU, ``workers`` single-threaded matmul loops run at once on the engine's chunk
+    pool (the way the engine itself runs), and their rates add up; on a GPU one stream.
+    """
+    device = torch.device(device)
+    if device.type != "cpu" or workers == 1:
+        return _matmul_rate(dtype, n, device, seconds)
+    return sum(chunk_pool(workers).map(lambda _: _matmul_rate(dtype, n, device, seconds), range(workers)))
+
+
+def _matmul_rate(dtype: torch.dtype, n: int, device: torch.device, seconds: float) -> float:
+    a = torch.randn(n, n, device=device).to(dtype)
+    b = torch.randn(n, n, device=device).to(dtype)
+    torch.mm(a, b)  # warm-up
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        torch.mm(a, b)
+        runs += 1
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return 2.0 * n**3 * runs / (time.perf_counter() - start) / 1e9

@@ -21,8 +21,8 @@ from creps_core.cli.common import (
     open_network,
     set_threads,
 )
-from creps_core.render.costs import frame_flops, matmul_gflops
-from creps_core.render.hardware import compute_dtype
+from creps_core.render.costs import frame_flops
+from creps_core.render.hardware import compute_dtype, matmul_gflops
 from creps_core.render.views import View
 
 
