@@ -5,7 +5,7 @@ this process on the same weights and latent.  Prints seconds per frame, the
 speed-up, GFLOP/s against matmul throughput measured in the same run, the
 per-pixel part's share of that throughput, and bf16 speed/PSNR against fp32.
 
-    python benchmarks/bench_engine.py [--res 256 512] [--repeat 3] [--threads N]
+    python -m benchmarks.bench_engine [--res 256 512] [--repeat 3] [--threads N]
 """
 
 from __future__ import annotations
@@ -69,7 +69,8 @@ def official_order(g: CREPSGenerator, ws: torch.Tensor) -> torch.Tensor:
     coords = torch.linspace(0, 1, n).reshape(1, -1, 1, 1).repeat(1, 1, 2, 1)
     x = coords @ inp.freqs
     x = x.reshape(1, n, 2, inp.channels // 2, cfg.rank).permute(0, 3, 1, 2, 4) * (np.pi * 2)
-    x = torch.sin(torch.cat([x.reshape(1, inp.channels // 2, n, -1)] * 1 + [x.reshape(1, inp.channels // 2, n, -1) + np.pi / 2], 1))
+    half = x.reshape(1, inp.channels // 2, n, -1)
+    x = torch.sin(torch.cat([half, half + np.pi / 2], 1))
     x = x * (inp.weight * inp.affine(ws[:, 0]).reshape(1, inp.channels, 1, -1)) / np.sqrt(inp.channels)
     res, feature = None, None
     for name, layer, wi in syn.line_layers():
@@ -83,13 +84,13 @@ def official_order(g: CREPSGenerator, ws: torch.Tensor) -> torch.Tensor:
                 feature = f
             else:
                 dec = getattr(syn, f"decoder_{res_idx}")
-                for l in dec:
-                    feature = _fc(l, feature, True)
+                for layer in dec:
+                    feature = _fc(layer, feature, True)
                 feature = feature + f
         else:
             x = _modulated(layer, x, ws[:, wi], True, True)
-    for l in syn.decoder_last:
-        feature = _fc(l, feature, True)
+    for layer in syn.decoder_last:
+        feature = _fc(layer, feature, True)
     img = _fc(syn.decoder_img, feature, False)
     feature = feature.reshape(1, n, n, -1).permute(0, 3, 1, 2)
     img = img.reshape(1, n, n, -1).permute(0, 3, 1, 2)
@@ -109,11 +110,11 @@ def matmul_gflops(m: int, k: int, n: int, dtype, repeat: int = 5) -> float:
 def pixel_gemm_only_s(engine: Engine, ws: torch.Tensor, n_pixels: int) -> float:
     """Time of just the per-pixel GEMMs (same shapes, same chunking), no other work."""
     prog = engine.program(ws)
-    layers = [l for dec in prog.decoders for l in dec] + prog.decoder_last + [prog.decoder_img]
-    layers += [l for blk in prog.pixel_blocks for l in blk]
+    layers = [layer for dec in prog.decoders for layer in dec] + prog.decoder_last + [prog.decoder_img]
+    layers += [layer for blk in prog.pixel_blocks for layer in blk]
     m = engine.chunk_pixels
-    inputs = [torch.randn(m, l.wt.shape[0]) for l in layers]
-    total = sum(timed(lambda: x @ l.wt, 5) for x, l in zip(inputs, layers))
+    inputs = [torch.randn(m, layer.wt.shape[0]) for layer in layers]
+    total = sum(timed(lambda x=x, layer=layer: x @ layer.wt, 5) for x, layer in zip(inputs, layers))
     return total * n_pixels / m
 
 
@@ -171,7 +172,8 @@ def bench(res: int, repeat: int) -> dict:
         "pixel_gemms_alone_s": round(gemm_only, 3),
         "pixel_part_share_of_its_own_gemms": round(gemm_only / t32_pixels, 2),
         "cpu_has_fast_bf16": cpu_has_fast_bf16(), "bf16_timed_on": list(bf16_view.shape),
-        "bf16_s": round(t16, 3), "fp32_same_view_s": round(t32_tile, 3), "bf16_speedup_vs_fp32": round(t32_tile / t16, 3),
+        "bf16_s": round(t16, 3), "fp32_same_view_s": round(t32_tile, 3),
+        "bf16_speedup_vs_fp32": round(t32_tile / t16, 3),
         "matmul_bf16_square_gflops": round(mm_sq16, 1), "bf16_psnr_vs_fp32_db": round(psnr(out16, ref16), 1),
     }
 

@@ -4,8 +4,8 @@ Each measurement runs in a fresh subprocess (peak RSS via resource.getrusage
 ru_maxrss), so runs never contaminate each other.  Prints a table and the ratios
 against the first (baseline) size.
 
-    python benchmarks/bench_export.py memory --sizes 4096 16384 32768      # small random model
-    python benchmarks/bench_export.py throughput --config 256 --size 2048  # released 256 config, random weights
+    python -m benchmarks.bench_export memory --sizes 4096 16384 32768      # small random model
+    python -m benchmarks.bench_export throughput --config 256 --size 2048  # released 256 config, random weights
 
 Memory is independent of the model's cost per pixel, so the memory run uses the
 small demo config (a 32768^2 export of the 256 config takes about an hour on 2 CPU
@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 
 def make_checkpoint(config: str, directory: Path) -> Path:

@@ -5,7 +5,7 @@ with the engine's pool of single-threaded workers and with the previous scheme (
 running torch with N OpenMP threads), first on a quiet machine, then with a second process
 spinning on one core.  Also prints the roofline measured the same way in the same run.
 
-    python benchmarks/bench_parallel.py [--size 256] [--repeat 3] [--workers N]
+    python -m benchmarks.bench_parallel [--size 256] [--repeat 3] [--workers N]
 """
 
 from __future__ import annotations
@@ -16,21 +16,18 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from creps_core.latent.latents import LatentSpec  # noqa: E402
-from creps_core.model.network import PAPER_CONFIGS, CREPSGenerator  # noqa: E402
+from creps_core.latent.latents import LatentSpec
+from creps_core.model.network import PAPER_CONFIGS, CREPSGenerator
 from creps_core.render.costs import frame_flops
-from creps_core.render.engine import Engine  # noqa: E402
+from creps_core.render.engine import Engine
 from creps_core.render.hardware import (
-    matmul_gflops,  # noqa: E402
-    usable_cpus,  # noqa: E402
+    matmul_gflops,
+    usable_cpus,
 )
-from creps_core.render.views import View  # noqa: E402
+from creps_core.render.views import View
 
 
 def frame_time(engine: Engine, view: View, repeat: int) -> float:

@@ -10,7 +10,7 @@ Prints figures and ratios, asserts nothing:
 
 Rendering runs on the engine's pool of single-threaded chunk workers, one per core;
 `--busy` adds a second process spinning on one core, `--precision auto` what this CPU does
-fast.  Run: python benchmarks/bench_viewer.py [--size 894x754] [--busy] [--precision auto]
+fast.  Run: python -m benchmarks.bench_viewer [--size 894x754] [--busy] [--precision auto]
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@ Released 256 config (random weights, seed 0). Prints one JSON object:
 - export: a 16384x16384 TIFF (seconds, megapixels per second);
 - video: a 100-frame x4 zoom at 512x512 (seconds, frames per second).
 
-    python benchmarks/gpu_check.py                       # on a CUDA machine: everything, a few minutes
-    python benchmarks/gpu_check.py --device cpu --quick  # the same steps, small sizes (a smoke run)
+    python -m benchmarks.gpu_check                       # on a CUDA machine: everything, a few minutes
+    python -m benchmarks.gpu_check --device cpu --quick  # the same steps, small sizes (a smoke run)
 """
 
 from __future__ import annotations
@@ -25,15 +25,13 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from creps_core.jobs import video as vid  # noqa: E402
-from creps_core.jobs.export import export_image  # noqa: E402
-from creps_core.latent.latents import LatentSpec  # noqa: E402
-from creps_core.model.checkpoint import load_checkpoint, save_safetensors  # noqa: E402
-from creps_core.model.network import PAPER_CONFIGS, CREPSGenerator  # noqa: E402
-from creps_core.render.engine import Engine  # noqa: E402
-from creps_core.render.views import View  # noqa: E402
+from creps_core.jobs import video as vid
+from creps_core.jobs.export import export_image
+from creps_core.latent.latents import LatentSpec
+from creps_core.model.checkpoint import load_checkpoint, save_safetensors
+from creps_core.model.network import PAPER_CONFIGS, CREPSGenerator
+from creps_core.render.engine import Engine
+from creps_core.render.views import View
 
 
 def sync(engine: Engine) -> None:
@@ -82,10 +80,10 @@ def frames(engine: Engine, sizes: list[tuple[int, int]]) -> dict:
         engine.render(spec, straight)
         panned = straight.with_(center=(0.5, 0.5 + 0.1 * w * straight.spacing))
         result[f"{w}x{h}"] = {
-            "straight_s": seconds(engine, lambda: fresh(straight)),
-            "rotated_s": seconds(engine, lambda: fresh(straight.with_(rotation=30.0, snap=False))),
-            "latent_change_s": seconds(engine, lambda: engine.render(LatentSpec(seed=next(seeds)), straight)),
-            "pan_10pct_s": seconds(engine, lambda: engine.render(spec, panned)),
+            "straight_s": seconds(engine, lambda view=straight: fresh(view)),
+            "rotated_s": seconds(engine, lambda view=straight: fresh(view.with_(rotation=30.0, snap=False))),
+            "latent_change_s": seconds(engine, lambda view=straight: engine.render(LatentSpec(seed=next(seeds)), view)),
+            "pan_10pct_s": seconds(engine, lambda spec=spec, view=panned: engine.render(spec, view)),
         }
     return result
 
@@ -116,7 +114,8 @@ def main() -> None:
         export_image(engine, LatentSpec(seed=0), View(side, side), Path(tmp) / "big.tif", tile=1024,
                      precision=engine.precision)
         dt = time.perf_counter() - t0
-        report["export"] = {"size": f"{side}x{side}", "seconds": round(dt, 2), "mpx_per_s": round(side * side / dt / 1e6, 2)}
+        report["export"] = {"size": f"{side}x{side}", "seconds": round(dt, 2),
+                            "mpx_per_s": round(side * side / dt / 1e6, 2)}
         n = 10 if args.quick else 100
         kfs = vid.zoom_into(View(512, 512), LatentSpec(seed=0), (0.45, 0.55), 4.0, duration=1.0)
         spec = vid.VideoSpec(tuple(kfs), 512, 512, fps=30, precision=engine.precision, frames=n)

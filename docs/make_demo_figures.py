@@ -11,20 +11,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from creps_core.jobs import video as vid  # noqa: E402
-from creps_core.latent.latents import LatentSpec  # noqa: E402
-from creps_core.model.demo import open_model  # noqa: E402
-from creps_core.render.engine import Engine  # noqa: E402
-from creps_core.render.views import View  # noqa: E402
-from creps_core.train.metrics import scale_consistency  # noqa: E402
+from creps_core.jobs import video as vid
+from creps_core.latent.latents import LatentSpec
+from creps_core.model.demo import open_model
+from creps_core.render.engine import Engine
+from creps_core.render.views import View
+from creps_core.train.metrics import scale_consistency
 
 
 def grid(engine: Engine, seeds: range, cell: int, columns: int = 4) -> np.ndarray:
@@ -32,7 +29,8 @@ def grid(engine: Engine, seeds: range, cell: int, columns: int = 4) -> np.ndarra
     out = np.zeros((rows * cell, columns * cell, 3), np.uint8)
     for k, seed in enumerate(seeds):
         r, c = divmod(k, columns)
-        out[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = engine.render_u8(LatentSpec(seed=seed), View(cell, cell))
+        image = engine.render_u8(LatentSpec(seed=seed), View(cell, cell))
+        out[r * cell:(r + 1) * cell, c * cell:(c + 1) * cell] = image
     return out
 
 
@@ -58,10 +56,12 @@ def main() -> None:
     Image.fromarray(grid(engine, range(16), 4 * res)).save(args.outdir / "grid.png")
     poster = engine.render_u8(LatentSpec(seed=args.poster_seed), View(2048, 1024, zoom=0.25))
     Image.fromarray(poster).save(args.outdir / "poster.jpg", quality=90)
-    Image.fromarray(zoom_strip(engine, args.poster_seed, tuple(args.zoom_to), 16.0)).save(args.outdir / "zoom_strip.png")
+    strip = zoom_strip(engine, args.poster_seed, tuple(args.zoom_to), 16.0)
+    Image.fromarray(strip).save(args.outdir / "zoom_strip.png")
     report = scale_consistency(model.build("cpu"), list(range(8)))
-    (args.outdir / "consistency.json").write_text(json.dumps({"seeds": report.seeds, "psnr": report.psnr, "ssim": report.ssim,
-                                                         "mean_psnr": report.mean_psnr, "mean_ssim": report.mean_ssim}, indent=1))
+    figures = {"seeds": report.seeds, "psnr": report.psnr, "ssim": report.ssim, "mean_psnr": report.mean_psnr,
+               "mean_ssim": report.mean_ssim}
+    (args.outdir / "consistency.json").write_text(json.dumps(figures, indent=1))
     print(report.table())
 
 
