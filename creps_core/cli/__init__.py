@@ -1,1 +1,2 @@
-"""The `creps` command line: parser, the one options vocabulary, one module per subcommand."""
+"""The `creps` command line: the parser (main), the one options vocabulary (args), one module per
+subcommand (commands), what turns options into work (common) and what is drawn (terminal)."""

@@ -4,8 +4,11 @@ The same thing is spelled the same way everywhere: ``--network``, ``--seeds 0-3,
 ``--trunc``, ``--trunc-cutoff``, ``--class``, ``--size WxH``, ``--center U,V``, ``--zoom``,
 ``--rotate``, ``--warp NAME[:STRENGTH[:RADIUS[:FREQUENCY]]]``, ``--precision``,
 ``--device``, ``--direction FILE:INDEX:AMOUNT[:LAYERS]``, ``--mix SEED:LAYERS``,
-``--ws FILE.npz``, ``--grid CxR``; layer ranges are ``A-B`` (inclusive) or ``A``.  The spellings of the official ``gen_images.py`` / ``gen_video.py`` scripts
-are the primary names where they exist, so a command copied from the official README runs.
+``--ws FILE.npz``, ``--grid CxR``; layer ranges are ``A-B`` (inclusive) or ``A``.  The spellings
+of the official ``gen_images.py`` / ``gen_video.py`` scripts are the primary names where they exist,
+so a command copied from the official README runs.  Each subcommand's module
+(:mod:`creps_core.cli.commands`) builds its parser from the option groups here; the choice lists
+come from :mod:`creps_core.vocabulary`.
 
 This module imports neither torch nor numpy: ``creps --help`` must answer at once, so the
 parsers return plain values and the heavy modules turn them into Views and LatentSpecs
@@ -16,10 +19,11 @@ from __future__ import annotations
 
 import argparse
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeVar
 
-from creps_core.vocabulary import (  # noqa: F401
-    DIRECTION_METHODS,
+from creps_core.vocabulary import (
     MAX_DIRECTION_OPTIONS,
     MAX_LAYER,
     MAX_SEEDS,
@@ -27,11 +31,16 @@ from creps_core.vocabulary import (  # noqa: F401
     NETWORK_KINDS,
     NOISE_MODES,
     PRECISION_CHOICES,
-    PRECISIONS,
     SWEEP_PARAMETERS,
     WARP_NAMES,
     SweepArg,
 )
+
+if TYPE_CHECKING:
+    from creps_core.render.views import Warp
+
+Options = argparse._ActionsContainer  # a parser or an argument group: both take the option groups
+Subcommands = argparse._SubParsersAction  # what `creps` adds each subcommand's parser to
 
 NETWORK_HELP = ("checkpoint: an official .pkl or a .safetensors file; 'demo' (the shipped colour model), "
                 "'demo:faces', or 'random[:SEED]' for labelled random weights")
@@ -52,7 +61,7 @@ class WarpArg:
     frequency: float = 2.0
     formula: tuple[str, str] | None = None
 
-    def to_warp(self):
+    def to_warp(self) -> Warp:
         """The views.Warp it names (imported here, when work starts, not at --help time)."""
         from creps_core.render.views import Warp
 
@@ -146,7 +155,9 @@ def parse_warp(text: str) -> WarpArg:
         raise UsageError(f"bad warp {text!r}: STRENGTH, RADIUS and FREQUENCY are numbers") from None
     if not all(math.isfinite(v) for v in values):
         raise UsageError(f"bad warp {text!r}: numbers must be finite")
-    warp = WarpArg(name, *values)
+    defaults = [WarpArg.strength, WarpArg.radius, WarpArg.frequency]
+    strength, radius, frequency = values + defaults[len(values):]
+    warp = WarpArg(name, strength, radius, frequency)
     if warp.radius <= 0:
         raise UsageError(f"bad warp {text!r}: the radius must be positive")
     return warp
@@ -207,7 +218,11 @@ def parse_sweep(text: str) -> SweepArg:
     return SweepArg(name, start, stop, steps)
 
 
-def _number(text: str, kind: type, ok, wanted: str):
+Number = TypeVar("Number", int, float)
+
+
+def _number(text: str, kind: Callable[[str], Number], ok: Callable[[Number], bool], wanted: str) -> Number:
+    """``kind(text)`` when it converts and passes ``ok``; else a usage error saying what was ``wanted``."""
     try:
         value = kind(text)
     except ValueError:
@@ -217,6 +232,7 @@ def _number(text: str, kind: type, ok, wanted: str):
     return value
 
 
+# argparse ``type=`` functions shared by every subcommand, so one option converts one way everywhere.
 def positive_float(text: str) -> float:
     return _number(text, float, lambda v: v > 0 and math.isfinite(v), "a positive number")
 
@@ -245,7 +261,7 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: {'none' if default is None else default})"
 
 
-def new_parser(sub: argparse._SubParsersAction, name: str, help: str, description: str | None = None,
+def new_parser(sub: Subcommands, name: str, help: str, description: str | None = None,
                ) -> argparse.ArgumentParser:
     """A subcommand parser with the shared help formatter (and ``--debug``, as on ``creps`` itself)."""
     p = sub.add_parser(name, help=help, description=description or help[0].upper() + help[1:] + ".",
@@ -256,7 +272,7 @@ def new_parser(sub: argparse._SubParsersAction, name: str, help: str, descriptio
 
 
 # ----- option groups -----------------------------------------------------------------------------
-def add_network(p: argparse.ArgumentParser, from_file: bool = False) -> None:
+def add_network(p: Options, from_file: bool = False) -> None:
     """``--network`` (aliases --checkpoint, --network-pkl, -c) and ``--network-kind``."""
     default = "demo, or the --from file's checkpoint" if from_file else "demo"
     p.add_argument("--network", "--checkpoint", "--network-pkl", "-c", dest="network", metavar="PATH",
@@ -266,7 +282,7 @@ def add_network(p: argparse.ArgumentParser, from_file: bool = False) -> None:
                    help=f"which generator of an official snapshot to use (default: {kind_default})")
 
 
-def add_seeds(p: argparse.ArgumentParser, default: str, several: bool = True) -> None:
+def add_seeds(p: Options, default: str, several: bool = True) -> None:
     """``--seeds`` (alias --seed), always a list with ranges (e.g. 0-3,7); ``default`` is shown in the
     help and applied by the handler (None in args means 'not given', which --from needs)."""
     what = "seeds, e.g. 0-3,7" if several else "the seed (one number)"
@@ -274,7 +290,7 @@ def add_seeds(p: argparse.ArgumentParser, default: str, several: bool = True) ->
                    help=f"{what} (default: {default})")
 
 
-def add_latent(p: argparse.ArgumentParser, from_file: bool = False) -> None:
+def add_latent(p: Options, from_file: bool = False) -> None:
     """``--trunc`` (alias --psi), ``--trunc-cutoff`` (alias --cutoff), ``--class``, ``--noise-mode``.
 
     None in args means 'not given' (so a --from file's values can stand)."""
@@ -290,7 +306,7 @@ def add_latent(p: argparse.ArgumentParser, from_file: bool = False) -> None:
                         "(default: const)")
 
 
-def add_latent_sources(p: argparse.ArgumentParser) -> None:
+def add_latent_sources(p: Options) -> None:
     """``--direction`` (repeatable), ``--mix`` and ``--ws``: latents from files and other seeds.
 
     Given with --from, they replace the file's own directions, mixing or ws."""
@@ -306,12 +322,12 @@ def add_latent_sources(p: argparse.ArgumentParser) -> None:
                         "[num_ws, w_dim], as StyleGAN projectors write it (default: none)")
 
 
-def add_grid(p: argparse.ArgumentParser, help: str) -> None:
+def add_grid(p: Options, help: str) -> None:
     """``--grid CxR``: C columns by R rows of images in one frame."""
     p.add_argument("--grid", type=parse_size, default=None, metavar="CxR", help=help)
 
 
-def add_view(p: argparse.ArgumentParser, default_size: str | None) -> None:
+def add_view(p: Options, default_size: str | None) -> None:
     """``--size --center --zoom --rotate --warp --translate``: which part of the plane, how big."""
     size_default = (f"default: {default_size}" if default_size else
                     "default: the model's resolution, or the --from file's")
@@ -333,7 +349,7 @@ def add_view(p: argparse.ArgumentParser, default_size: str | None) -> None:
                         "units of the image side (default: 0,0)")
 
 
-def add_compute(p: argparse.ArgumentParser, precision: str) -> None:
+def add_compute(p: Options, precision: str) -> None:
     """``--precision`` and ``--device``."""
     p.add_argument("--precision", choices=PRECISION_CHOICES, default=precision,
                    help="fp32 is the reference; bf16 is fast on CPUs with AVX512-BF16/AMX, fp16 on CUDA; "
@@ -341,7 +357,7 @@ def add_compute(p: argparse.ArgumentParser, precision: str) -> None:
     p.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
 
 
-def add_outputs(p: argparse.ArgumentParser, resumable: bool) -> None:
+def add_outputs(p: Options, resumable: bool) -> None:
     """``--force`` (and ``--fresh`` where unfinished work is kept for a resume): what a command that
     writes may replace besides its own earlier outputs, which it always replaces."""
     p.add_argument("--force", action="store_true",
@@ -354,6 +370,6 @@ def add_outputs(p: argparse.ArgumentParser, resumable: bool) -> None:
                             "settings differ")
 
 
-def add_threads(p: argparse.ArgumentParser) -> None:
+def add_threads(p: Options) -> None:
     p.add_argument("--threads", type=positive_int, default=None, metavar="N",
                    help="CPU threads (default: the cores this process may use)")

@@ -1,43 +1,53 @@
-"""What the command handlers share: the model a ``--network`` names, views and latents from the
-shared options, engines, estimates and progress drawn on the terminal."""
+"""What turns the shared options into work: the model a ``--network`` names, latents and views from
+the latent and view options, engines, estimates, and long jobs run to their end.
+
+Each is here once so that every subcommand reads an option the same way; the explorer reuses
+:func:`build_latent` and :func:`build_view` for the same options on its own command line.  This
+module imports torch: command modules import it inside ``run``, never while the parser is built.
+"""
 
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
-from tqdm import tqdm
 
-from creps_core.cli.args import MAX_DIRECTION_OPTIONS, UsageError
-from creps_core.io.untrusted import printable
+from creps_core.cli.args import UsageError
+from creps_core.cli.terminal import say
 from creps_core.jobs.metadata import RenderRecord
 from creps_core.latent.files import load_directions, load_ws
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import LoadedModel
 from creps_core.model.demo import open_model
 from creps_core.model.network import CREPSConfig
-from creps_core.progress import Progress, format_duration
+from creps_core.progress import Progress
 from creps_core.render.engine import Engine
 from creps_core.render.hardware import precision_warning
 from creps_core.render.views import View
+from creps_core.vocabulary import MAX_DIRECTION_OPTIONS
 
-LONG_JOB_S = 60.0  # print an estimate before work expected to take longer than this
+# `creps render` and `creps bench` hold a whole float image (12 bytes/pixel) in memory; beyond
+# this, `creps export` renders in tiles.
+MAX_IN_MEMORY_PIXELS = 64_000_000
 CALIBRATE_ABOVE_PIXELS = 4_000_000  # smaller jobs take seconds: no calibration render, no estimate
-RENDER_BAR_DELAY_S = 2.0  # a render shows a progress bar once it has run this long
 
 
-def say(message: str) -> None:
-    """A note for the user on stderr (stdout stays for results); names from files in it are escaped."""
-    print(printable(message), file=sys.stderr)
-
-
+# ----- the model --------------------------------------------------------------------------------
 def open_network(args: argparse.Namespace, name: str | None = None) -> LoadedModel:
     """The model named by ``--network`` (or ``name``): a path, ``demo[:NAME]`` or ``random[:SEED]``."""
     return open_model(name if name is not None else args.network, getattr(args, "network_kind", None) or "G_ema")
+
+
+def checkpoint_name(args: argparse.Namespace, positional: str | None) -> str | None:
+    """The checkpoint of a command that also takes it as an argument (``creps info NETWORK``):
+    named once, either way."""
+    if positional and args.network and positional != args.network:
+        raise UsageError("name the checkpoint once: as an argument or with --network, not both")
+    return positional or args.network
 
 
 def open_for_record(args: argparse.Namespace, record: RenderRecord, source: str) -> LoadedModel:
@@ -55,6 +65,12 @@ def open_for_record(args: argparse.Namespace, record: RenderRecord, source: str)
     return model
 
 
+def check_class(args: argparse.Namespace, model: LoadedModel) -> None:
+    """A conditional model renders nothing without --class: refused before any work."""
+    if model.cfg.c_dim and getattr(args, "class_idx", None) is None:
+        raise UsageError(f"this model is conditional ({model.cfg.c_dim} classes): pass --class N")
+
+
 def input_files(args: argparse.Namespace, model: LoadedModel) -> list[str | Path]:
     """The files this command reads (the checkpoint, --from, --ws, --direction, --keyframes): no
     output is written over one of them unless --force."""
@@ -62,18 +78,10 @@ def input_files(args: argparse.Namespace, model: LoadedModel) -> list[str | Path
     return [model.path, *named, *(d.path for d in getattr(args, "direction", None) or [])]
 
 
+# ----- latents ----------------------------------------------------------------------------------
 def seeds_or(args: argparse.Namespace, default: list[int]) -> list[int]:
+    """--seeds, or the command's own default (None in args means 'not given', which --from needs)."""
     return args.seeds if args.seeds is not None else default
-
-
-def note_noise_mode(args: argparse.Namespace) -> None:
-    if getattr(args, "noise_mode", None) is not None:
-        say(f"note: CREPS has no noise inputs; --noise-mode {args.noise_mode} has no effect")
-
-
-def check_class(args: argparse.Namespace, model: LoadedModel) -> None:
-    if model.cfg.c_dim and getattr(args, "class_idx", None) is None:
-        raise UsageError(f"this model is conditional ({model.cfg.c_dim} classes): pass --class N")
 
 
 def one_seed(args: argparse.Namespace) -> int | None:
@@ -83,6 +91,12 @@ def one_seed(args: argparse.Namespace) -> int | None:
     if len(args.seeds) != 1:
         raise UsageError(f"this command renders one seed; got {len(args.seeds)} ({args.seeds[0]}...)")
     return args.seeds[0]
+
+
+def note_noise_mode(args: argparse.Namespace) -> None:
+    """--noise-mode is accepted so official command lines run; say once that it changes nothing."""
+    if getattr(args, "noise_mode", None) is not None:
+        say(f"note: CREPS has no noise inputs; --noise-mode {args.noise_mode} has no effect")
 
 
 def latent_sources(args: argparse.Namespace, cfg: CREPSConfig) -> dict:
@@ -113,41 +127,39 @@ def latent_sources(args: argparse.Namespace, cfg: CREPSConfig) -> dict:
 def build_latent(args: argparse.Namespace, seed: int | None, base: LatentSpec | None = None,
                  sources: dict | None = None) -> LatentSpec:
     """A LatentSpec from --trunc/--trunc-cutoff/--class and ``sources`` (:func:`latent_sources`)
-    over ``base`` (options given win)."""
+    over ``base`` (options given win; ``seed`` None keeps the base's).
+
+    Reads only those three options (absent ones count as not given), so any parser that adds
+    them with ``args.add_latent`` -- ``creps-explorer``'s too -- can use it."""
     spec = base or LatentSpec()
-    changes = {"seed": seed, "psi": args.trunc, "cutoff": args.trunc_cutoff, "class_idx": args.class_idx}
+    changes = {"seed": seed, "psi": getattr(args, "trunc", None), "cutoff": getattr(args, "trunc_cutoff", None),
+               "class_idx": getattr(args, "class_idx", None)}
     return spec.with_(**{k: v for k, v in changes.items() if v is not None}, **(sources or {}))
 
 
-def build_view(args: argparse.Namespace, base: View) -> View:
+# ----- views ------------------------------------------------------------------------------------
+def build_view(args: argparse.Namespace, base: View, *, resize: bool = True) -> View:
     """``base`` changed by the view options that were given (--size --center --zoom --rotate --warp
-    --translate).  --translate moves the content by X, Y image sides, as in gen_images.py."""
-    changes: dict = {}
-    if args.size is not None:
-        changes.update(width=args.size[0], height=args.size[1])
-    if args.center is not None:
-        changes["center"] = tuple(args.center)
-    if args.zoom is not None:
-        changes["zoom"] = args.zoom
-    if args.rotate is not None:
-        changes["rotation"] = args.rotate
-    if args.warp is not None:
-        changes["warp"] = args.warp.to_warp()
+    --translate).  --translate moves the content by X, Y image sides, as in gen_images.py.
+
+    Absent options count as not given.  ``resize=False`` leaves --size to the caller: the
+    explorer's --size is its window's, not the view's."""
+    size, center, warp = (getattr(args, name, None) for name in ("size", "center", "warp"))
+    given = {"zoom": getattr(args, "zoom", None), "rotation": getattr(args, "rotate", None),
+             "center": None if center is None else tuple(center), "warp": None if warp is None else warp.to_warp()}
+    changes = {name: value for name, value in given.items() if value is not None}
+    if size is not None and resize:
+        changes.update(width=size[0], height=size[1])
+    translate = getattr(args, "translate", None)
     try:
         view = base.with_(**changes)
-        if args.translate is not None and any(args.translate):
-            x, y = args.translate
+        if translate is not None and any(translate):
+            x, y = translate
             u, v = view.center
             view = view.with_(center=(u - y / view.zoom, v - x / view.zoom))
     except ValueError as e:  # View validates itself on every change
         raise UsageError(str(e)) from None
     return view
-
-
-# `creps render` and `creps bench` hold a whole float image (12 bytes/pixel) in memory; beyond
-# this, `creps export` renders in tiles.
-MAX_IN_MEMORY_PIXELS = 64_000_000
-MAX_BENCH_REPEAT = 1000
 
 
 def check_in_memory(view: View) -> None:
@@ -157,6 +169,7 @@ def check_in_memory(view: View) -> None:
                          "`creps export` renders any size in tiles with bounded memory")
 
 
+# ----- engines and jobs -------------------------------------------------------------------------
 def make_engine(model: LoadedModel, device: str, precision: str, workers: int | None = None) -> Engine:
     """An engine (``auto`` precision resolved); says when the precision is slow on this device."""
     engine = Engine(model, device=device, precision=precision, workers=workers)
@@ -167,11 +180,13 @@ def make_engine(model: LoadedModel, device: str, precision: str, workers: int | 
 
 
 def set_threads(threads: int | None) -> None:
+    """--threads: torch's own threads (the engine's pool takes its size as ``workers``)."""
     if threads:
         torch.set_num_threads(threads)
 
 
-def estimate_seconds(engine: Engine, latent: LatentSpec, view: View, pixels: float, side: int = 96) -> float:
+def estimate_seconds(engine: Engine, latent: LatentSpec | torch.Tensor, view: View, pixels: float,
+                     side: int = 96) -> float:
     """Seconds to render ``pixels`` pixels of ``view``, from a short calibration render of a crop.
 
     The crop's time per pixel, lines included (the latent is compiled first), scales to the job.
@@ -184,47 +199,15 @@ def estimate_seconds(engine: Engine, latent: LatentSpec, view: View, pixels: flo
     return per_pixel * pixels
 
 
-def announce_estimate(seconds: float, what: str) -> None:
-    if seconds > LONG_JOB_S:
-        say(f"{what}: about {format_duration(seconds)} on this machine (Ctrl-C stops it)")
-
-
-class TerminalProgress:
-    """Draws :class:`Progress` records as a tqdm bar labelled with the stage; a new stage starts a
-    new bar.  ``delay`` hides the bar of work that finishes quickly."""
-
-    def __init__(self, unit: str = "it", delay: float = 0.0) -> None:
-        self.unit, self.delay = unit, delay
-        self.bar: tqdm | None = None
-        self.stage: str | None = None
-
-    def __call__(self, step: Progress) -> None:
-        if step.note:
-            say(f"note: {step.note}")
-        if step.path is not None:
-            return
-        if self.bar is None or step.stage != self.stage:
-            self.close()
-            self.stage = step.stage
-            self.bar = tqdm(total=step.total, desc=step.stage, unit=self.unit, dynamic_ncols=True,
-                            delay=self.delay, leave=True)
-        if self.bar.total != step.total:
-            self.bar.total = step.total
-        self.bar.update(step.done - self.bar.n)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-            self.bar = None
-
-    def __enter__(self) -> TerminalProgress:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-
-def fraction_to_progress(report: Callable[[Progress], None], stage: str,
-                         steps: int = 100) -> Callable[[float], None]:
-    """Adapts the engine's ``progress(fraction)`` callback to Progress records."""
-    return lambda f: report(Progress(stage, int(round(f * steps)), steps))
+@contextmanager
+def closing_job(steps: Iterator[Progress]) -> Iterator[Iterator[Progress]]:
+    """``steps`` (a job's generator, see :mod:`creps_core.progress`), closed when the block is left
+    however it is left: an interrupt that arrives between two steps, while a bar is drawn, runs
+    the job's own clean-up at once, before the command says it was interrupted, rather than
+    whenever the suspended generator happens to be collected."""
+    try:
+        yield steps
+    finally:
+        close = getattr(steps, "close", None)
+        if close is not None:
+            close()

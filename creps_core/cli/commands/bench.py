@@ -7,26 +7,51 @@ import json
 import statistics
 import time
 
-import torch
-
-from creps_core.cli.args import UsageError
-from creps_core.cli.common import (
-    MAX_BENCH_REPEAT,
-    build_latent,
-    build_view,
-    check_class,
-    check_in_memory,
-    make_engine,
-    one_seed,
-    open_network,
-    set_threads,
+from creps_core.cli.args import (
+    Subcommands,
+    UsageError,
+    add_compute,
+    add_latent,
+    add_network,
+    add_seeds,
+    add_threads,
+    add_view,
+    new_parser,
+    positive_int,
 )
-from creps_core.render.costs import frame_flops
-from creps_core.render.hardware import compute_dtype, matmul_gflops
-from creps_core.render.views import View
+
+MAX_BENCH_REPEAT = 1000  # timed frames; more is a typo, and the median is settled long before
+
+
+def register(sub: Subcommands) -> None:
+    b = new_parser(sub, "bench", "time full frames of a view (median after a warm-up), as JSON")
+    add_network(b)
+    add_seeds(b, "0", several=False)
+    add_latent(b)
+    add_view(b, default_size="256x256")
+    add_compute(b, precision="auto")
+    add_threads(b)
+    b.add_argument("--repeat", type=positive_int, default=3, help="timed frames after the warm-up")
+    b.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from creps_core.cli.common import (
+        build_latent,
+        build_view,
+        check_class,
+        check_in_memory,
+        make_engine,
+        one_seed,
+        open_network,
+        set_threads,
+    )
+    from creps_core.render.costs import frame_flops
+    from creps_core.render.hardware import compute_dtype, matmul_gflops
+    from creps_core.render.views import View
+
     if args.repeat > MAX_BENCH_REPEAT:
         raise UsageError(f"--repeat is at most {MAX_BENCH_REPEAT} frames, got {args.repeat}")
     set_threads(args.threads)

@@ -3,19 +3,44 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
-import numpy as np
+from creps_core.cli.args import Subcommands, UsageError, add_network, new_parser, parse_layers, positive_int
+from creps_core.vocabulary import DIRECTION_METHODS
 
-from creps_core.cli.args import UsageError
-from creps_core.cli.common import open_network
-from creps_core.latent.directions import DirectionSet, layer_range, pca, sefa
-from creps_core.latent.files import load_directions, save_directions
-from creps_core.latent.latents import LatentSpace
+if TYPE_CHECKING:
+    from creps_core.latent.directions import DirectionSet
 
 DEFAULT_COUNT = 8
 
 
+def register(sub: Subcommands) -> None:
+    d = new_parser(sub, "directions", "write a directions file: SeFa or PCA of a model, or an imported .npy",
+                   "Write named latent directions (.npz) for --direction and the explorer's Latent tab: SeFa "
+                   "(closed form, from the model's style weights, unit vectors ordered by eigenvalue), PCA of W "
+                   "(amounts in standard deviations), or GANSpace/InterfaceGAN vectors imported from a .npy.")
+    d.add_argument("out", metavar="OUT.npz", help="the directions file to write")
+    add_network(d)
+    d.add_argument("--method", choices=DIRECTION_METHODS, default="sefa",
+                   help="sefa: eigenvectors of the stacked style weights of --layers; pca: principal axes of W")
+    d.add_argument("--import", dest="import_file", default=None, metavar="FILE.npy",
+                   help="convert GANSpace/InterfaceGAN vectors ([w_dim], [K, w_dim] or [K, 1, w_dim]) instead "
+                        "(default: none)")
+    d.add_argument("--count", type=positive_int, default=None, metavar="K",
+                   help="how many directions (default: 8; all of an imported file)")
+    d.add_argument("--layers", type=parse_layers, default=None, metavar="A-B",
+                   help="ws layers the directions come from (SeFa) and act on by default (default: all)")
+    d.add_argument("--names", default=None, metavar="A,B,...",
+                   help="names of the directions, in order (default: sefa0.., pc0.., or 0.. for imports)")
+    d.set_defaults(run=run)
+
+
 def _imported(args: argparse.Namespace, num_ws: int, w_dim: int, layers: tuple[int, int]) -> DirectionSet:
+    import numpy as np
+
+    from creps_core.latent.directions import DirectionSet
+    from creps_core.latent.files import load_directions
+
     found = load_directions(args.import_file, num_ws, w_dim)
     if not found.path.suffix.lower() == ".npy":
         raise UsageError(f"--import reads a GANSpace/InterfaceGAN .npy; {found.path.name} is not one")
@@ -25,6 +50,11 @@ def _imported(args: argparse.Namespace, num_ws: int, w_dim: int, layers: tuple[i
 
 
 def run(args: argparse.Namespace) -> int:
+    from creps_core.cli.common import open_network
+    from creps_core.latent.directions import layer_range, pca, sefa
+    from creps_core.latent.files import save_directions
+    from creps_core.latent.latents import LatentSpace
+
     if not args.out.lower().endswith(".npz"):
         raise UsageError(f"{args.out}: a directions file ends in .npz")
     model = open_network(args)

@@ -3,54 +3,102 @@
 from __future__ import annotations
 
 import argparse
-from contextlib import ExitStack, closing
-from dataclasses import replace
+from contextlib import ExitStack
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from creps_core.cli.common import (
-    CALIBRATE_ABOVE_PIXELS,
-    TerminalProgress,
-    announce_estimate,
-    build_latent,
-    build_view,
-    check_class,
-    estimate_seconds,
-    input_files,
-    latent_sources,
-    make_engine,
-    note_noise_mode,
-    one_seed,
-    open_for_record,
-    open_network,
+from creps_core.cli.args import (
+    Subcommands,
+    add_latent,
+    add_latent_sources,
+    add_network,
+    add_outputs,
+    add_seeds,
+    add_view,
+    new_parser,
+    positive_int,
 )
-from creps_core.jobs.export import ExportSpec, deepzoom, export_steps, format_of, validate
-from creps_core.jobs.metadata import read_record
-from creps_core.latent.latents import LatentSpec
-from creps_core.model.checkpoint import LoadedModel
-from creps_core.render.views import View
+from creps_core.vocabulary import EXPORT_FORMATS, PRECISION_CHOICES, TIFF_COMPRESSIONS, TILE_FORMATS
+
+if TYPE_CHECKING:
+    from creps_core.jobs.export import ExportSpec
+    from creps_core.model.checkpoint import LoadedModel
+
+
+def register(sub: Subcommands) -> None:
+    e = new_parser(sub, "export", "render a view at any size, tile by tile (TIFF, PNG, JPEG, Deep Zoom)",
+                   "Render any view at any size (e.g. 20000x14000) tile by tile in bounded memory. "
+                   "Interrupted exports resume when the same command is run again.")
+    e.add_argument("out", metavar="OUT", help="output file: .tif (tiled BigTIFF), .png, .jpg, or .dzi (a Deep Zoom "
+                                              "pyramid with an HTML viewer page beside it)")
+    add_network(e, from_file=True)
+    e.add_argument("--from", dest="from_file", metavar="FILE", default=None,
+                   help="re-render an exported file from its metadata; other options change it (default: none)")
+    add_seeds(e, "0, or the --from file's", several=False)
+    add_latent(e, from_file=True)
+    add_latent_sources(e)
+    add_view(e, default_size="4096x4096")
+    e.add_argument("--tile", type=positive_int, default=512, help="tile size in pixels, a multiple of 16")
+    e.add_argument("--supersample", "-k", type=positive_int, default=None, metavar="K",
+                   help="K x K samples per pixel, for anti-aliasing (default: 1, or the --from file's)")
+    e.add_argument("--pyramid", type=int, default=None, metavar="LEVELS",
+                   help="half-size levels for deep-zoom viewers, TIFF only; -1: down to one tile (default: 0)")
+    e.add_argument("--format", choices=EXPORT_FORMATS, default=None,
+                   help="file format (default: from the extension)")
+    e.add_argument("--compression", choices=TIFF_COMPRESSIONS, default="zlib", help="TIFF tile compression")
+    e.add_argument("--quality", type=int, default=95, help="JPEG (and jpg/webp Deep Zoom tile) quality, 1-100")
+    e.add_argument("--tile-format", choices=TILE_FORMATS, default=None,
+                   help="Deep Zoom tile images; png is lossless (default: jpg, or the --from file's)")
+    e.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help="render tiles on a local Dask cluster of N processes (default: in this process)")
+    e.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help="render tiles on a running Dask cluster (default: none)")
+    e.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
+                   help="fp32 is the reference; auto picks what this machine does in hardware "
+                        "(default: fp32, or the --from file's)")
+    e.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+    add_outputs(e, resumable=True)
+    e.set_defaults(run=run)
 
 
 def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, LoadedModel]:
     """The export to run and the model, from the options over a --from file's record."""
-    out = Path(args.out)
-    if args.from_file:
-        record = read_record(args.from_file)
+    from dataclasses import replace
+
+    from creps_core.cli.common import (
+        build_latent,
+        build_view,
+        check_class,
+        latent_sources,
+        one_seed,
+        open_for_record,
+        open_network,
+    )
+    from creps_core.jobs.export import ExportSpec, format_of, spec_from_record
+    from creps_core.jobs.metadata import read_record
+    from creps_core.latent.latents import LatentSpec
+    from creps_core.render.views import View
+
+    record = read_record(args.from_file) if args.from_file else None
+    if record is not None:
         model = open_for_record(args, record, args.from_file)
-        extra = record.extra or {}
-        base = ExportSpec(latent=record.latent, view=record.view.with_(window=None), precision=record.precision,
-                          exact=record.exact, supersample=record.supersample,
-                          # a TIFF's pyramid carries over to TIFFs only: other formats have none or their own
-                          pyramid=int(extra.get("pyramid_levels", 0)) if (args.format or format_of(out)) == "tiff"
-                          else 0, fmt=format_of(out),
-                          tile_format=extra.get("tile_format", "jpg"))
     else:
         model = open_network(args)
         check_class(args, model)
-        base = ExportSpec(latent=LatentSpec(), view=View(4096, 4096), fmt=format_of(out), precision=precision)
-    seed = one_seed(args)
-    latent = build_latent(args, seed, base.latent, latent_sources(args, model.cfg))
-    spec = replace(base, latent=latent, view=build_view(args, base.view),
-                   tile=args.tile, fmt=args.format or format_of(out),
+    named = format_of(Path(args.out))  # even with --format: the name itself must say a format
+    fmt = args.format or named
+    if record is not None:
+        view = record.view.with_(window=None)
+        try:
+            base = spec_from_record(record, view=view, fmt=fmt)
+        except (TypeError, ValueError):
+            raise ValueError(f"{args.from_file}: its export record is damaged (tile or pyramid_levels)") from None
+        # a TIFF's pyramid carries over to TIFFs only: other formats have none or their own
+        base = replace(base, pyramid=base.pyramid if fmt == "tiff" else 0)
+    else:
+        base = ExportSpec(latent=LatentSpec(), view=View(4096, 4096), fmt=fmt, precision=precision)
+    latent = build_latent(args, one_seed(args), base.latent, latent_sources(args, model.cfg))
+    spec = replace(base, latent=latent, view=build_view(args, base.view), tile=args.tile, fmt=fmt,
                    supersample=args.supersample or base.supersample,
                    pyramid=base.pyramid if args.pyramid is None else args.pyramid,
                    compression=None if args.compression == "none" else args.compression, quality=args.quality,
@@ -59,6 +107,20 @@ def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, LoadedM
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
+    from creps_core.cli.common import (
+        CALIBRATE_ABOVE_PIXELS,
+        closing_job,
+        estimate_seconds,
+        input_files,
+        make_engine,
+        note_noise_mode,
+    )
+    from creps_core.cli.terminal import TerminalProgress, announce_estimate
+    from creps_core.jobs.export import deepzoom, export_steps, validate
+    from creps_core.progress import run_job
+
     note_noise_mode(args)
     spec, model = _spec(args, args.precision or "fp32")
     engine = make_engine(model, args.device, args.precision or spec.precision)
@@ -78,12 +140,11 @@ def run(args: argparse.Namespace) -> int:
             from creps_core.jobs.export.cluster import dask_renderer, open_client
 
             renderer = dask_renderer(stack.enter_context(open_client(args.workers, args.scheduler)), engine)
-        progress = stack.enter_context(TerminalProgress("tile"))
-        steps = stack.enter_context(closing(export_steps(engine, spec, out, renderer=renderer, force=args.force,
-                                                         fresh=args.fresh, inputs=input_files(args, model))))
-        for step in steps:
-            progress(step)
-    if step.note:  # another export finished this very file meanwhile: the note said so
+        bar = stack.enter_context(TerminalProgress("tile"))
+        steps = stack.enter_context(closing_job(export_steps(engine, spec, out, renderer=renderer, force=args.force,
+                                                             fresh=args.fresh, inputs=input_files(args, model))))
+        last = run_job(steps, report=bar)
+    if last is not None and last.note:  # another export finished this very file meanwhile: the note said so
         return 0
     print(f"wrote {out} ({w}x{h})")
     if spec.fmt == "dzi":

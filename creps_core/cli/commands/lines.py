@@ -8,25 +8,72 @@ provenance.  Everything is computed on the view shrunk to ``--max-side`` pixels 
 from __future__ import annotations
 
 import argparse
+from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from creps_core.cli.args import UsageError
-from creps_core.cli.common import (
-    build_latent,
-    build_view,
-    check_class,
-    latent_sources,
-    make_engine,
-    note_noise_mode,
-    open_network,
-    seeds_or,
+from creps_core.cli.args import (
+    Subcommands,
+    UsageError,
+    add_compute,
+    add_latent,
+    add_latent_sources,
+    add_network,
+    add_seeds,
+    add_view,
+    new_parser,
+    positive_int,
 )
-from creps_core.jobs.metadata import RenderRecord, write_png
-from creps_core.jobs.structure import KINDS, analyse, block_images, bounded_view, contact_sheet
-from creps_core.render.views import View
+
+if TYPE_CHECKING:
+    from creps_core.jobs.metadata import RenderRecord
+    from creps_core.jobs.structure import Structure
+    from creps_core.model.checkpoint import LoadedModel
+
+
+def register(sub: Subcommands) -> None:
+    s = new_parser(sub, "lines", "show each block's row and column lines, features, spectra and contributions",
+                   "Write, per seed, what every synthesis block computes for a view: its row and column "
+                   "line embeddings (coordinate x channel), its composed feature map, the feature map's "
+                   "spectrum, and its contribution to the image (the image minus the image with the block "
+                   "switched off). One contact sheet per seed (SEED_lines.png) and one PNG per block and kind.")
+    add_network(s)
+    add_seeds(s, "0")
+    add_latent(s)
+    add_latent_sources(s)
+    add_view(s, default_size="the model's resolution")
+    s.add_argument("--max-side", type=positive_int, default=256, metavar="N",
+                   help="compute on the view shrunk to at most N pixels per side (bounded cost)")
+    add_compute(s, precision="fp32")
+    s.add_argument("--outdir", default="lines", metavar="DIR", help="where the PNGs go")
+    s.set_defaults(run=run)
+
+
+def _record(model: LoadedModel, structure: Structure, precision: str, image: str,
+            block: str | None = None) -> RenderRecord:
+    """The provenance of one picture of ``structure``: enough for `creps lines` to make it again."""
+    from creps_core.jobs.metadata import RenderRecord
+
+    extra = {"kind": "lines", "image": image, **({"block": block} if block else {})}
+    return RenderRecord(str(model.path), model.sha256, structure.latent, structure.view, precision, False,
+                        model.network, extra=extra)
 
 
 def run(args: argparse.Namespace) -> int:
+    from creps_core.cli.common import (
+        build_latent,
+        build_view,
+        check_class,
+        latent_sources,
+        make_engine,
+        note_noise_mode,
+        open_network,
+        seeds_or,
+    )
+    from creps_core.jobs.metadata import write_png
+    from creps_core.jobs.structure import KINDS, analyse, block_images, bounded_view, contact_sheet
+    from creps_core.render.views import View
+
     note_noise_mode(args)
     if args.max_side < 2:
         raise UsageError(f"--max-side must be at least 2, got {args.max_side}")
@@ -44,12 +91,7 @@ def run(args: argparse.Namespace) -> int:
     sources = latent_sources(args, model.cfg)
     for seed in seeds_or(args, [0]):
         structure = analyse(engine, build_latent(args, seed, sources=sources), view, args.max_side)
-
-        def record(image: str, block: str | None = None) -> RenderRecord:
-            extra = {"kind": "lines", "image": image, **({"block": block} if block else {})}
-            return RenderRecord(str(model.path), model.sha256, structure.latent, structure.view, engine.precision,
-                                False, model.network, extra=extra)
-
+        record = partial(_record, model, structure, engine.precision)
         stem = f"seed{seed:04d}"
         sheet = write_png(outdir / f"{stem}_lines.png", contact_sheet(structure), record("sheet"))
         for block in structure.blocks:

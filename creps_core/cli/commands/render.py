@@ -14,54 +14,84 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import numpy as np
-
-from creps_core.cli.args import MAX_SEEDS, SweepArg, UsageError, parse_sweep
-from creps_core.cli.common import (
-    CALIBRATE_ABOVE_PIXELS,
-    MAX_IN_MEMORY_PIXELS,
-    RENDER_BAR_DELAY_S,
-    TerminalProgress,
-    announce_estimate,
-    build_latent,
-    build_view,
-    check_class,
-    check_in_memory,
-    estimate_seconds,
-    fraction_to_progress,
-    input_files,
-    latent_sources,
-    make_engine,
-    note_noise_mode,
-    open_for_record,
-    open_network,
-    seeds_or,
+from creps_core.cli.args import (
+    Subcommands,
+    UsageError,
+    add_compute,
+    add_grid,
+    add_latent,
+    add_latent_sources,
+    add_network,
+    add_outputs,
+    add_seeds,
+    add_view,
+    new_parser,
+    parse_sweep,
+    positive_float,
 )
-from creps_core.io.safe_files import atomic_write
-from creps_core.jobs.grids import check_grid, layout, swept
-from creps_core.jobs.metadata import RenderRecord, read_record, write_png
-from creps_core.jobs.outputs import Owned, carries_record, claim
-from creps_core.latent.files import save_ws
-from creps_core.latent.latents import LatentSpec
-from creps_core.progress import RENDERING
-from creps_core.render.engine import to_uint8
-from creps_core.render.views import View
+from creps_core.vocabulary import MAX_SEEDS, SweepArg
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from creps_core.jobs.outputs import Owned
+    from creps_core.latent.latents import LatentSpec
+    from creps_core.model.checkpoint import LoadedModel
+    from creps_core.render.views import View
+
+    Image = tuple[str, LatentSpec, View]  # a file's name (no suffix), its latent and view
 
 GRID_NAME = "grid"
+RENDER_BAR_DELAY_S = 2.0  # a render shows a progress bar once it has run this long
+
+
+def register(sub: Subcommands) -> None:
+    r = new_parser(sub, "render", "render seeds to PNG files (any view, warp or official scale)",
+                   "Render one PNG per seed. Accepts the options of the official gen_images.py: a command "
+                   "copied from the official README gives the same pixels and file names.")
+    add_network(r, from_file=True)
+    add_seeds(r, "0")
+    add_latent(r, from_file=True)
+    add_latent_sources(r)
+    add_view(r, default_size=None)
+    add_grid(r, "write one grid image (grid.png) of C columns and R rows instead of one PNG per image; "
+                "images fill it row by row: each seed's sweep is a row (default: none)")
+    r.add_argument("--sweep", type=parse_sweep, default=None, metavar="PARAM=START:STOP:STEPS",
+                   help="render each seed STEPS times, PARAM (trunc, zoom, rotate, or amount: the first "
+                        "--direction's) going from START to STOP, as numbered PNGs NAME-PARAM000.png or, with "
+                        "--grid, one grid (default: none)")
+    r.add_argument("--scale", type=positive_float, default=None, metavar="S",
+                   help="official super-resolution grid: square, linspace(0, 1, int(R*S)) on both axes "
+                        "(default: none)")
+    r.add_argument("--exact", action="store_true",
+                   help="evaluate the lines at every pixel's own coordinate for warped views (slow)")
+    add_compute(r, precision="fp32")
+    r.add_argument("--save-raw", action="store_true", help="also write each image as float32 CHW .npy")
+    r.add_argument("--save-ws", action="store_true",
+                   help="also write each image's ws as NAME.npz ('w' [1, num_ws, w_dim], as projectors do; "
+                        "--ws reads it back)")
+    r.add_argument("--from", dest="from_file", metavar="FILE", default=None,
+                   help="re-render a PNG made by this tool from the provenance it carries (default: none)")
+    r.add_argument("--outdir", default="out", metavar="DIR", help="where the PNGs go")
+    add_outputs(r, resumable=False)
+    r.set_defaults(run=run)
 
 
 @dataclass
 class Plan:
     """What one `creps render` makes: named base latents, each swept or not, in files or one grid."""
 
-    bases: list[tuple[str, LatentSpec, View]]
+    bases: list[Image]
     sweep: SweepArg | None
     grid: tuple[int, int] | None
     precision: str
     exact: bool
 
-    def images(self) -> list[tuple[str, LatentSpec, View]]:
+    def images(self) -> list[Image]:
+        from creps_core.jobs.grids import swept
+
         if self.sweep is None:
             return self.bases
         if len(self.bases) * self.sweep.steps > MAX_SEEDS:
@@ -76,14 +106,16 @@ class Plan:
             out += [(f"{name}-{self.sweep.parameter}{i:03d}", lat, v) for i, (lat, v) in enumerate(cells)]
         return out
 
-    def grid_extra(self) -> dict:
-        """What a grid's record needs besides its first base latent and view."""
+    def grid_extra(self, grid: tuple[int, int]) -> dict:
+        """What the record of a ``grid`` needs besides its first base latent and view."""
         sweep = self.sweep
-        return {"kind": "grid", "grid": list(self.grid), "seeds": [lat.seed for _, lat, _ in self.bases],
+        return {"kind": "grid", "grid": list(grid), "seeds": [lat.seed for _, lat, _ in self.bases],
                 "sweep": None if sweep is None else f"{sweep.parameter}={sweep.start!r}:{sweep.stop!r}:{sweep.steps}"}
 
 
 def _official_view(args: argparse.Namespace, resolution: int) -> View:
+    from creps_core.render.views import View
+
     given = [name for name in ("size", "center", "zoom", "rotate", "warp")
              if getattr(args, name) not in (None, 0, 0.0)]
     if given:
@@ -99,8 +131,20 @@ def _name(latent: LatentSpec, ws_file: str | None) -> str:
     return f"seed{latent.seed:04d}" if latent.ws is None else Path(ws_file or "ws").stem
 
 
-def _plan(args: argparse.Namespace):
+def _plan(args: argparse.Namespace) -> tuple[LoadedModel, Plan]:
     """(model, Plan) for a fresh render or a --from re-render (options given change the record's)."""
+    from creps_core.cli.common import (
+        build_latent,
+        build_view,
+        check_class,
+        latent_sources,
+        open_for_record,
+        open_network,
+        seeds_or,
+    )
+    from creps_core.jobs.metadata import read_record
+    from creps_core.render.views import View
+
     if args.ws and args.seeds is not None and len(args.seeds) > 1:
         raise UsageError("--ws gives one latent; it takes no list of --seeds")
     if args.from_file:
@@ -117,7 +161,9 @@ def _plan(args: argparse.Namespace):
                              "`creps video --keyframes` and the spec in its record")
         model = open_for_record(args, rec, args.from_file)
         sources = latent_sources(args, model.cfg)
-        grid, sweep, seeds = None, None, [None]
+        grid: tuple[int, int] | None = None
+        sweep: SweepArg | None = None
+        seeds: list[int | None] = [None]
         if extra.get("kind") == "grid":
             grid, sweep, seeds = _grid_of(extra, args.from_file, rec.latent.ws is None)
         view = build_view(args, rec.view)
@@ -135,7 +181,21 @@ def _plan(args: argparse.Namespace):
     return model, Plan(bases, args.sweep, args.grid, args.precision, args.exact)
 
 
-def _check_size(plan: Plan, jobs: list) -> None:
+def _grid_of(extra: dict, source: str, by_seed: bool) -> tuple[tuple[int, int], SweepArg | None, list[int | None]]:
+    """(columns x rows, sweep, seeds) of a grid's record, or one line naming the file when damaged."""
+    try:
+        columns, rows = (int(n) for n in extra["grid"])
+        sweep = parse_sweep(extra["sweep"]) if extra.get("sweep") else None
+        seeds: list[int | None] = [int(s) for s in extra["seeds"]] if by_seed else [None]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{source}: its grid record is damaged (grid, seeds or sweep)") from None
+    return (columns, rows), sweep, seeds
+
+
+def _check_size(plan: Plan, jobs: list[Image]) -> None:
+    from creps_core.cli.common import MAX_IN_MEMORY_PIXELS, check_in_memory
+    from creps_core.jobs.grids import check_grid
+
     for _, _, view in jobs:
         check_in_memory(view)
     if plan.grid is not None:
@@ -150,19 +210,50 @@ def _check_size(plan: Plan, jobs: list) -> None:
                              "hold in memory here; choose a smaller --size or grid")
 
 
-def _outputs(args: argparse.Namespace, plan: Plan, jobs: list, outdir: Path) -> list[tuple[Path, Owned]]:
+def _outputs(args: argparse.Namespace, plan: Plan, jobs: list[Image], outdir: Path) -> list[tuple[Path, Owned]]:
     """Every file this render writes, with how an earlier render's file there is recognised."""
+    from creps_core.jobs.outputs import carries_record
+
+    def written_with(png: Path) -> Owned:
+        """A side file is earlier output while the PNG written with it carries a record."""
+        return lambda _: carries_record(png)
+
     grid = outdir / f"{GRID_NAME}.png" if plan.grid is not None else None
-    found = [(grid, carries_record)] if grid else []
+    found: list[tuple[Path, Owned]] = [(grid, carries_record)] if grid else []
     beside = [".npy"] * args.save_raw + [".npz"] * args.save_ws
     for name, _, _ in jobs:
         png = grid or outdir / f"{name}.png"
         found += [] if grid else [(png, carries_record)]
-        found += [(outdir / f"{name}{ext}", lambda _, png=png: carries_record(png)) for ext in beside]
+        found += [(outdir / f"{name}{ext}", written_with(png)) for ext in beside]
     return found
 
 
+def _save_raw(path: Path, raw: np.ndarray) -> None:
+    import numpy as np
+
+    from creps_core.io.safe_files import atomic_write
+
+    atomic_write(path, lambda f: np.save(f, raw))
+
+
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from creps_core.cli.common import (
+        CALIBRATE_ABOVE_PIXELS,
+        estimate_seconds,
+        input_files,
+        make_engine,
+        note_noise_mode,
+    )
+    from creps_core.cli.terminal import TerminalProgress, announce_estimate, fraction_to_progress
+    from creps_core.jobs.grids import layout
+    from creps_core.jobs.metadata import RenderRecord, write_png
+    from creps_core.jobs.outputs import claim
+    from creps_core.latent.files import save_ws
+    from creps_core.progress import RENDERING
+    from creps_core.render.engine import to_uint8
+
     note_noise_mode(args)
     model, plan = _plan(args)
     jobs = plan.images()
@@ -181,8 +272,7 @@ def run(args: argparse.Namespace) -> int:
         with TerminalProgress("%", delay=RENDER_BAR_DELAY_S) as bar:
             img = engine.render(spec, view, exact=plan.exact, progress=fraction_to_progress(bar, RENDERING))
         if args.save_raw:
-            raw = img.numpy().astype(np.float32)
-            atomic_write(outdir / f"{name}.npy", lambda f: np.save(f, raw))
+            _save_raw(outdir / f"{name}.npy", img.numpy().astype(np.float32))
         if args.save_ws:
             print(f"wrote {save_ws(outdir / f'{name}.npz', engine.ws(spec).cpu().numpy())}")
         if plan.grid is not None:
@@ -194,19 +284,8 @@ def run(args: argparse.Namespace) -> int:
     if plan.grid is not None:
         _, first, view = plan.bases[0]
         record = RenderRecord(str(model.path), model.sha256, first, view, engine.precision, plan.exact,
-                              model.network, extra=plan.grid_extra())
+                              model.network, extra=plan.grid_extra(plan.grid))
         canvas = layout(cells, *plan.grid)
         out = write_png(outdir / f"{GRID_NAME}.png", canvas, record)
         print(f"wrote {out} ({canvas.shape[1]}x{canvas.shape[0]}, {len(cells)} images)")
     return 0
-
-
-def _grid_of(extra: dict, source: str, by_seed: bool) -> tuple[tuple[int, int], SweepArg | None, list[int | None]]:
-    """(columns x rows, sweep, seeds) of a grid's record, or one line naming the file when damaged."""
-    try:
-        columns, rows = (int(n) for n in extra["grid"])
-        sweep = parse_sweep(extra["sweep"]) if extra.get("sweep") else None
-        seeds: list[int | None] = [int(s) for s in extra["seeds"]] if by_seed else [None]
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{source}: its grid record is damaged (grid, seeds or sweep)") from None
-    return (columns, rows), sweep, seeds

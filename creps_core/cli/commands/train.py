@@ -1,22 +1,43 @@
-"""``creps train``, ``creps demo-data`` and ``creps consistency``: thin layers over creps_core.train."""
+"""``creps train``: train (or resume) a CREPS generator on a folder of images; a thin layer over
+:func:`creps_core.train.loop.train`, which writes snapshots and draws nothing."""
 
 from __future__ import annotations
 
 import argparse
 
-from tqdm import tqdm
+from creps_core.cli.args import Subcommands, UsageError, add_threads, new_parser, positive_float, positive_int
+from creps_core.vocabulary import TRAIN_CONFIGS
 
-from creps_core.cli.args import UsageError
-from creps_core.cli.common import TerminalProgress, check_class, open_network, say, seeds_or, set_threads
-from creps_core.progress import Progress
+
+def register(sub: Subcommands) -> None:
+    t = new_parser(sub, "train", "train (or --resume) a CREPS generator on a folder of images",
+                   "Train a CREPS generator with the StyleGAN2 objective; snapshots open in the explorer.")
+    t.add_argument("--data", required=True, metavar="PATH",
+                   help="folder of png/jpg (searched recursively) or an official dataset .zip (required)")
+    t.add_argument("--res", type=positive_int, default=None,
+                   help="training resolution, a power of two >= 8 (default: required unless --resume)")
+    t.add_argument("--config", choices=TRAIN_CONFIGS, default="tiny",
+                   help="network sizes: tiny/small for CPUs, paper = the released CREPS config")
+    t.add_argument("--kimg", type=positive_float, required=True,
+                   help="train until this many thousand real images were shown (required)")
+    t.add_argument("--outdir", required=True, metavar="DIR",
+                   help="where snapshots, states and sample grids go (required)")
+    t.add_argument("--resume", default=None, metavar="SNAPSHOT",
+                   help="a snapshot .safetensors (with its .state.pt) to continue exactly (default: none)")
+    t.add_argument("--batch", type=positive_int, default=16, help="minibatch size")
+    t.add_argument("--gamma", type=float, default=None, help="R1 weight (default: 0.0002 x res^2 / batch)")
+    t.add_argument("--snap-every", type=positive_float, default=10.0, dest="snap_every", metavar="KIMG",
+                   help="snapshot and sample grid every KIMG thousand images")
+    t.add_argument("--seed", type=int, default=0, help="random seed of the initialisation and training")
+    t.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda or cuda:N")
+    add_threads(t)
+    t.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"train": train, "demo-data": demo_data, "consistency": consistency}[args.action](args)
-
-
-def train(args: argparse.Namespace) -> int:
-    from creps_core.train.loop import train as train_loop
+    from creps_core.cli.common import set_threads
+    from creps_core.cli.terminal import TrainingProgress, say
+    from creps_core.train.loop import train
 
     set_threads(args.threads)
     if args.resume is None and args.res is None:
@@ -24,48 +45,9 @@ def train(args: argparse.Namespace) -> int:
     if args.resume:
         say("resuming: config, resolution, batch, seed and gamma come from the saved state")
     args.interrupt_note = "continue with --resume LAST_SNAPSHOT"
-    bars: list[tqdm] = []  # created on the first step, so data errors print without a bar
-
-    def progress(p: Progress) -> None:
-        if not bars:
-            bars.append(tqdm(total=p.total, initial=p.done, desc=p.stage, unit="img", unit_scale=True,
-                             dynamic_ncols=True))
-        bar = bars[0]
-        bar.total, bar.n = p.total, p.done
-        bar.set_postfix({k: f"{v:.3g}" for k, v in p.figures}, refresh=False)
-        bar.refresh()
-        if p.note:
-            bar.write(p.note)
-
-    try:
-        res = train_loop(args.data, args.outdir, resolution=args.res, config=args.config, kimg=args.kimg,
-                         batch=args.batch, seed=args.seed, r1_gamma=args.gamma, snap_kimg=args.snap_every,
-                         resume=args.resume, device=args.device, callback=progress)
-    finally:
-        for bar in bars:
-            bar.close()
+    with TrainingProgress() as bar:
+        res = train(args.data, args.outdir, resolution=args.res, config=args.config, kimg=args.kimg,
+                    batch=args.batch, seed=args.seed, r1_gamma=args.gamma, snap_kimg=args.snap_every,
+                    resume=args.resume, device=args.device, callback=bar)
     print(f"done: {res.cur_nimg / 1000:g} kimg; last snapshot {res.snapshots[-1] if res.snapshots else '-'}")
-    return 0
-
-
-def demo_data(args: argparse.Namespace) -> int:
-    from creps_core.train.demo_data import build_demo_data
-
-    with TerminalProgress("img") as bar:
-        paths = build_demo_data(args.outdir, args.res, theme=args.theme, count=args.count, seed=args.seed,
-                                progress=lambda i, n: bar(Progress("writing images", i, n)))
-    print(f"wrote {len(paths)} images to {args.outdir}")
-    return 0
-
-
-def consistency(args: argparse.Namespace) -> int:
-    from creps_core.train.metrics import scale_consistency
-
-    model = open_network(args)
-    check_class(args, model)
-    g = model.build(args.device)
-    print(f"{model.path} ({model.cfg.img_resolution}^2, {model.num_params / 1e6:.2f} M params)")
-    psi = 1.0 if args.trunc is None else args.trunc
-    print(scale_consistency(g, seeds_or(args, list(range(8))), psi=psi, class_idx=args.class_idx,
-                            device=args.device).table())
     return 0
