@@ -139,8 +139,8 @@ def generator_record(state_dict: dict[str, torch.Tensor], init_kwargs: dict, mod
 def official_snapshot(g_ema_state, init_kwargs, g_state=None, module_src: str = MODULE_SRC) -> dict:
     disc = Persistent("Discriminator", _module_state({"b4.fc.weight": torch.nn.Parameter(torch.randn(4, 4))}, {}, {},
                                                      {"_init_args": (), "_init_kwargs": EasyDict(c_dim=0)}), module_src)
-    augment = Persistent("AugmentPipe", _module_state({}, {"p": torch.zeros([])}, {},
-                                                       {"_init_args": (), "_init_kwargs": EasyDict(xflip=1)}), module_src)
+    augment_state = _module_state({}, {"p": torch.zeros([])}, {}, {"_init_args": (), "_init_kwargs": EasyDict(xflip=1)})
+    augment = Persistent("AugmentPipe", augment_state, module_src)
     return {
         "G": generator_record(g_state if g_state is not None else g_ema_state, init_kwargs, module_src),
         "D": disc,

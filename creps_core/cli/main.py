@@ -107,6 +107,3 @@ def _describe(e: BaseException) -> str:
              "UnsafePickleError", "RuntimeError", "ConnectionError")
     return text if type(e).__name__ in known else f"{type(e).__name__}: {text} (run with --debug for details)"
 
-
-if __name__ == "__main__":  # `python -m creps_core.cli.main`, as older scripts and tests call it
-    sys.exit(main())

@@ -29,7 +29,7 @@ def test_errors_exit_1_with_one_line_and_debug_shows_the_traceback(tmp_path, cap
 
 def test_sigterm_stops_a_video_with_status_130_keeping_only_its_finished_frames(tmp_path, ckpt):
     out = tmp_path / "long.mp4"
-    proc = subprocess.Popen([sys.executable, "-m", "creps_core.cli.main", "video", str(out), "-c", str(ckpt),
+    proc = subprocess.Popen([sys.executable, "-m", "creps_core.cli", "video", str(out), "-c", str(ckpt),
                              "--preset", "orbit", "--size", "64x64", "--frames", "100000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120

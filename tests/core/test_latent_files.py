@@ -43,7 +43,8 @@ def _check_sefa(g: CREPSGenerator, count: int, layers: tuple[int, int]) -> None:
     assert torch.allclose(v.norm(dim=1), torch.ones(count, dtype=torch.float64), atol=1e-5)
     assert (np.diff(found.values) <= 0).all() and found.values[0] > found.values[-1]
     # They are eigenvectors of A^T A for the affines of exactly these layers, with those eigenvalues.
-    a = torch.cat([fc.scaled()[0] for _, fc, wi in g.synthesis.style_affines() if layers[0] <= wi <= layers[1]]).double()
+    affines = g.synthesis.style_affines()
+    a = torch.cat([fc.scaled()[0] for _, fc, wi in affines if layers[0] <= wi <= layers[1]]).double()
     m = a.T @ a
     values = torch.from_numpy(found.values).double()
     assert torch.allclose(v @ m, values[:, None] * v, rtol=1e-3, atol=1e-3 * float(values[0]))
@@ -154,7 +155,8 @@ def test_grid_image_size_and_cells(tmp_path, tiny_ckpt):
     grid = pixels(tmp_path / "g" / "grid.png")
     assert grid.shape == (2 * 12, 3 * 20, 3)
     assert not grid[12:, 40:].any()  # the sixth cell is empty
-    assert main(["render", "-c", str(tiny_ckpt), "--seeds", "4", "--size", "20x12", "--outdir", str(tmp_path / "s")]) == 0
+    assert main(["render", "-c", str(tiny_ckpt), "--seeds", "4", "--size", "20x12",
+                 "--outdir", str(tmp_path / "s")]) == 0
     assert (grid[12:, 20:40] == pixels(tmp_path / "s" / "seed0004.png")).all()  # row-major
     assert main(["render", "--from", str(tmp_path / "g" / "grid.png"), "--outdir", str(tmp_path / "again")]) == 0
     assert (pixels(tmp_path / "again" / "grid.png") == grid).all()
@@ -167,7 +169,8 @@ def test_sweep_writes_numbered_pngs_with_the_swept_value(tmp_path, tiny_ckpt):
     assert names == [f"seed{s:04d}-trunc{i:03d}.png" for s in (1, 3) for i in range(5)]
     psis = [read_record(tmp_path / f"seed0003-trunc{i:03d}.png").latent.psi for i in range(5)]
     assert psis == [0.0, 0.25, 0.5, 0.75, 1.0]
-    assert main(["render", "-c", str(tiny_ckpt), "--seeds", "3", "--size", "16x16", "--outdir", str(tmp_path / "p")]) == 0
+    assert main(["render", "-c", str(tiny_ckpt), "--seeds", "3", "--size", "16x16",
+                 "--outdir", str(tmp_path / "p")]) == 0
     assert (pixels(tmp_path / "seed0003-trunc004.png") == pixels(tmp_path / "p" / "seed0003.png")).all()
 
 
@@ -176,7 +179,8 @@ def test_sweep_of_a_direction_amount_as_a_grid(tmp_path, tiny_ckpt, sefa_file):
                  "--sweep", "amount=-4:4:3", "--grid", "3x2", "--size", "16x16", "--outdir", str(tmp_path)]) == 0
     grid = pixels(tmp_path / "grid.png")
     assert grid.shape == (32, 48, 3)
-    assert main(["render", "-c", str(tiny_ckpt), "--seeds", "1", "--size", "16x16", "--outdir", str(tmp_path / "p")]) == 0
+    assert main(["render", "-c", str(tiny_ckpt), "--seeds", "1", "--size", "16x16",
+                 "--outdir", str(tmp_path / "p")]) == 0
     assert (grid[16:, 16:32] == pixels(tmp_path / "p" / "seed0001.png")).all()  # amount 0, second row
     assert not (grid[16:, :16] == grid[16:, 16:32]).all()
 

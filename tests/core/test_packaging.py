@@ -49,9 +49,9 @@ def test_the_installed_wheel_opens_the_demo_model(wheel, tmp_path):
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
     code = ("import creps_core, creps_core.model.demo as d\n"
-            "assert creps_core.__file__.startswith(%r), creps_core.__file__\n"
+            f"assert creps_core.__file__.startswith({str(site)!r}), creps_core.__file__\n"
             "m = d.open_model('demo')\n"
-            "print(d.demo_path(), m.cfg.img_resolution)\n" % str(site))
+            "print(d.demo_path(), m.cfg.img_resolution)\n")
     env = dict(os.environ, PYTHONPATH=str(site))
     run = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                          timeout=120)

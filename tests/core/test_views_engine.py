@@ -294,7 +294,8 @@ def test_auto_precision_is_what_the_hardware_does_and_only_where_it_holds(tmp_pa
     assert Engine(model, device="cpu", precision="auto").precision == "fp32"
 
 
-@pytest.mark.parametrize("view", [View(96, 64), View(70, 50, rotation=30.0, zoom=1.5), View(40, 40, warp=Warp("swirl", 1.0))])
+@pytest.mark.parametrize("view", [View(96, 64), View(70, 50, rotation=30.0, zoom=1.5),
+                                  View(40, 40, warp=Warp("swirl", 1.0))])
 def test_parallel_chunks_give_the_same_pixels_as_one_worker(model, view):
     one = Engine(model, workers=1, chunk_pixels=512, line_chunk=32)
     many = Engine(model, workers=3, chunk_pixels=512, line_chunk=32)

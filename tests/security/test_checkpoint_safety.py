@@ -74,7 +74,8 @@ def test_hostile_pickles_are_refused_and_run_nothing(tmp_path, sentinel):
     g = golden("small64_golden.npz")
     state = golden_state(g)
     snap = op.official_snapshot(state, g["meta"]["G_init_kwargs"])
-    snap["G_ema"].meta["state"]["_modules"]["mapping"].meta["state"]["_parameters"]["w_evil"] = Reduce(os.system, f"touch {sentinel}")
+    mapping = snap["G_ema"].meta["state"]["_modules"]["mapping"]
+    mapping.meta["state"]["_parameters"]["w_evil"] = Reduce(os.system, f"touch {sentinel}")
     payloads["nested in a tensor slot"] = snap
     assert len(payloads) >= 12
     for name, obj in payloads.items():

@@ -79,8 +79,8 @@ def _bounded_memory() -> None:
 
 def run_info(path) -> subprocess.CompletedProcess:
     """`creps info PATH` in a child process with bounded memory."""
-    return subprocess.run([sys.executable, "-m", "creps_core.cli.main", "info", str(path)], capture_output=True, text=True,
-                          timeout=120, preexec_fn=_bounded_memory)
+    return subprocess.run([sys.executable, "-m", "creps_core.cli", "info", str(path)], capture_output=True,
+                          text=True, timeout=120, preexec_fn=_bounded_memory)
 
 
 def with_a_call_after(attack: bytes, sentinel) -> bytes:

@@ -193,7 +193,7 @@ def test_printable_escapes_what_would_drive_the_terminal():
 # ----- 3: dtypes a directions or ws file cannot hold -------------------------------------------
 def _npy(path, descr: str, shape: tuple, payload: bytes = b"") -> None:
     """An .npy written by hand: numpy's own writer normalises a sub-array dtype away."""
-    header = "{'descr': %r, 'fortran_order': False, 'shape': %r, }" % (descr, shape)
+    header = f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': {shape!r}, }}"
     header += " " * (63 - (len(header) + 10) % 64) + "\n"
     path.write_bytes(b"\x93NUMPY\x01\x00" + len(header).to_bytes(2, "little") + header.encode() + payload)
 
@@ -445,7 +445,8 @@ def test_a_damaged_zip_member_is_one_line_naming_the_file(tmp_path, capsys, tiny
      "direction 'a': layers must be [first, last]"),
     ({"seed": 1, "edits": [{"name": "a", "amount": None, "vector": {"shape": [1], "float32_base64": "AAAAAA=="}}]},
      "the amount must be a finite number"),
-    ({"seed": 1, "edits": [{"name": "x" * 100_000, "amount": 1, "vector": {"shape": [1], "float32_base64": "AAAAAA=="}}]},
+    ({"seed": 1, "edits": [{"name": "x" * 100_000, "amount": 1,
+                            "vector": {"shape": [1], "float32_base64": "AAAAAA=="}}]},
      "a direction name is 1..64 characters, got 'xxxxxxxx"),
     ({"seed": 1, "ws": {"shape": ["a"], "float32_base64": ""}}, "a latent vector must be"),
     ({"seed": 1, "ws": {"shape": [10**15, 10**15], "float32_base64": ""}}, "is too large"),
@@ -533,7 +534,8 @@ def test_a_damaged_view_is_one_value_error_naming_the_field(d):
     assert len(str(e.value)) < 200 and "\n" not in str(e.value)
 
 
-@pytest.mark.parametrize("d,field", [({"latent": {}, "geometry": {}}, "name"), ({"name": "a", "geometry": {}}, "latent"),
+@pytest.mark.parametrize("d,field", [({"latent": {}, "geometry": {}}, "name"),
+                                     ({"name": "a", "geometry": {}}, "latent"),
                                      ({"name": "a", "latent": {}, "geometry": 3}, "geometry"), ("x", "object")])
 def test_a_damaged_bookmark_names_the_field(d, field):
     from creps_viewer.model.records import Bookmark
