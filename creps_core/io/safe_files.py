@@ -42,7 +42,8 @@ def no_space(e: BaseException) -> bool:
 
 
 def disk_full(e: OSError, path: Path, advice: str = "free space and run again") -> DiskFullError:
-    """One line naming the file that could not be written and why."""
+    """One line naming the file that could not be written and why (``e``: a :func:`no_space` error)."""
+    assert e.errno is not None  # no_space(e): its errno is one of NO_SPACE_REASONS
     return DiskFullError(e.errno, f"{path} was not written: {NO_SPACE_REASONS[e.errno]}; {advice}")
 
 

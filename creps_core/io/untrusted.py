@@ -13,14 +13,18 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import TypeAlias, cast
 
 # The deepest JSON this project writes is a workspace's keyframe -> latent -> edit -> vector (about
 # 8 levels); 64 leaves room for any future record while keeping every later walk of it shallow.
 MAX_JSON_DEPTH = 64
 MAX_JSON_INT = 2**63  # past int64: numpy and float() conversions of it would overflow
 
+# A node of :func:`_check_tree`'s walk: (value, depth, parent node, key in the parent); the root has no parent.
+_Node: TypeAlias = tuple[object, int, "_Node | None", str | int | None]
 
-def _field(node: tuple | None) -> str:
+
+def _field(node: _Node | None) -> str:
     """``latent.edits[0].amount`` for a node of :func:`_check_tree`'s walk (its chain of parents)."""
     parts = []
     while node is not None and node[2] is not None:
@@ -43,7 +47,7 @@ def _check_tree(value: object, where: str) -> None:
     """Refuse nesting deeper than MAX_JSON_DEPTH and numbers no field could use (NaN, Infinity or
     1e400, integers past int64), naming the field; walked without recursion, a field's name only
     spelled out when it is refused."""
-    root = (value, 0, None, None)  # (value, depth, parent node, key in the parent)
+    root: _Node = (value, 0, None, None)
     problem = _unusable(value)
     if problem:
         raise ValueError(f"{where}: {_field(root)} is {problem}")
@@ -53,7 +57,8 @@ def _check_tree(value: object, where: str) -> None:
         item, depth = node[0], node[1]
         if depth >= MAX_JSON_DEPTH:
             raise ValueError(f"{where}: JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        for key, child in item.items() if isinstance(item, dict) else enumerate(item):
+        # only dicts and lists are stacked
+        for key, child in item.items() if isinstance(item, dict) else enumerate(cast(list, item)):
             if isinstance(child, (dict, list)):
                 stack.append((child, depth + 1, node, key))
             elif isinstance(child, (float, int)) and (problem := _unusable(child)):

@@ -57,6 +57,7 @@ def sefa(g: CREPSGenerator, count: int, layers: tuple[int, int] | None = None) -
     # product of the stacked matrix takes a second), then decomposed in float64.
     gram = sum(w.T @ w for w in (fc.scaled()[0].float().cpu() for _, fc, wi in g.synthesis.style_affines()
                                  if first <= wi <= last))
+    assert isinstance(gram, torch.Tensor)  # not sum()'s 0: every ws row in the range has an affine
     values, vectors = torch.linalg.eigh(gram.double())  # ascending
     order = torch.argsort(values, descending=True)[:count]
     values, vectors = values[order], vectors[:, order].T  # [count, w_dim]

@@ -267,7 +267,7 @@ def load_ws(path: str | os.PathLike, num_ws: int, w_dim: int) -> Floats:
 # ----- writing ---------------------------------------------------------------------------------
 def _write_npz(path: str | os.PathLike, arrays: dict[str, np.ndarray]) -> Path:
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    np.savez(buffer, allow_pickle=False, **arrays)  # plain dtypes only, as the readers want: never a pickle
     return atomic_write(path, buffer.getvalue())
 
 

@@ -381,7 +381,8 @@ class LatentSpace:
         return ws
 
     @torch.no_grad()
-    def pca(self, n_samples: int = 2048, n_components: int = 16, seed: int = 123456) -> tuple[torch.Tensor, torch.Tensor]:
+    def pca(self, n_samples: int = 2048, n_components: int = 16,
+            seed: int = 123456) -> tuple[torch.Tensor, torch.Tensor]:
         """Principal directions of W from sampled z (GANSpace-style): (basis [K, w_dim], std [K])."""
         key = (n_samples, n_components, seed)
         if key not in self._pca:
@@ -390,7 +391,8 @@ class LatentSpace:
             z = torch.randn(n_samples, self.cfg.z_dim, generator=gen).to(dev)
             c = None
             if self.cfg.c_dim:
-                c = torch.nn.functional.one_hot(torch.arange(n_samples) % self.cfg.c_dim, self.cfg.c_dim).float().to(dev)
+                labels = torch.arange(n_samples) % self.cfg.c_dim
+                c = torch.nn.functional.one_hot(labels, self.cfg.c_dim).float().to(dev)
             w = self.g.mapping(z, c)
             w = w - w.mean(0, keepdim=True)
             _, s, v = torch.linalg.svd(w, full_matrices=False)

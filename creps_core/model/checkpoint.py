@@ -126,7 +126,8 @@ def _load_official_pickle(path: Path, network: str) -> LoadedModel:
         have = ", ".join(sorted(str(k) for k in data)) or "nothing"
         raise CheckpointError(f"{path}: no {network} network in the snapshot (it holds {have})")
     if not isinstance(record, ObjectRecord) or record.class_name != "Generator":
-        raise CheckpointError(f"{path}: {network} is not a generator ({getattr(record, 'class_name', type(record).__name__)})")
+        kind = getattr(record, "class_name", type(record).__name__)
+        raise CheckpointError(f"{path}: {network} is not a generator ({kind})")
     try:
         state = module_state_dict(record)
     except UnsafePickleError as e:
@@ -190,7 +191,10 @@ def _load_safetensors(path: Path) -> LoadedModel:
     if "creps_config" not in meta:
         raise CheckpointError(f"{path}: safetensors without a CREPS config in its metadata")
     try:
-        cfg = CREPSConfig.from_dict(parse_json(meta["creps_config"], "creps_config", MAX_CONFIG_BYTES))
+        config = parse_json(meta["creps_config"], "creps_config", MAX_CONFIG_BYTES)
+        if not isinstance(config, dict):
+            raise ValueError(f"a JSON object expected, got {type(config).__name__}")
+        cfg = CREPSConfig.from_dict(config)
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise CheckpointError(f"{path}: the CREPS config in the metadata is invalid: {e}") from None
     return LoadedModel(cfg, state, path, file_sha256(path), "safetensors", meta.get("network", "G_ema"), meta)

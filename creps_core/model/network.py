@@ -142,6 +142,11 @@ class FullyConnected(nn.Module):
 
 
 class MappingNetwork(nn.Module):
+    # Submodules and buffers made in __init__ (nn.Module types attribute access as Tensor | Module);
+    # fc0.. are set by name and read through getattr.
+    embed: FullyConnected  # conditional models only
+    w_avg: torch.Tensor
+
     def __init__(self, cfg: CREPSConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -205,6 +210,9 @@ class ModulatedFC(nn.Module):
 class SynthesisInput(nn.Module):
     """Fourier features of a 1-D coordinate, one set per (slot, rank) column."""
 
+    freqs: torch.Tensor  # buffers
+    coords: torch.Tensor
+
     def __init__(self, channels: int, w_dim: int, resolution: int, rank: int, bandwidth: float) -> None:
         super().__init__()
         self.channels, self.rank = channels, rank
@@ -239,6 +247,9 @@ class SynthesisInput(nn.Module):
 class LineBlock(nn.Module):
     """One b-block of the line network (``b4`` holds the input layer, later ones fc0)."""
 
+    input: SynthesisInput  # b4 only
+    fc0: ModulatedFC  # every later block
+
     def __init__(self, cfg: CREPSConfig, res: int) -> None:
         super().__init__()
         out_ch = cfg.channels(res)
@@ -272,6 +283,10 @@ def make_decoder(ch: int) -> nn.Sequential:
 
 
 class SynthesisNetwork(nn.Module):
+    # The blocks are set by name (b4, b8 .., decoder_8 .., block0, block1) and read through getattr;
+    # b4, which every config has, holds the input layer.
+    b4: LineBlock
+
     def __init__(self, cfg: CREPSConfig) -> None:
         super().__init__()
         self.cfg = cfg
@@ -286,7 +301,7 @@ class SynthesisNetwork(nn.Module):
 
     def line_layers(self) -> list[tuple[str, ModulatedFC, int]]:
         """Every modulated layer of the line network in order, with its ws index."""
-        layers = []
+        layers: list[tuple[str, ModulatedFC, int]] = []
         for k, res in enumerate(self.cfg.block_resolutions):
             blk = getattr(self, f"b{res}")
             if blk.is_first:
@@ -348,7 +363,8 @@ class SynthesisNetwork(nn.Module):
             img = img + blk.tores(feature, w_last)
         return img
 
-    def forward(self, ws: torch.Tensor, rows: torch.Tensor | None = None, cols: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, rows: torch.Tensor | None = None,
+                cols: torch.Tensor | None = None) -> torch.Tensor:
         """Render the separable grid rows x cols (default: the official grid)."""
         if rows is None:
             rows = self.b4.input.coords[0, :, 0, 0]
@@ -420,9 +436,9 @@ def expected_shapes(cfg: CREPSConfig) -> dict[str, tuple[int, ...]]:
         modulated(f"{b}.fc1", o, o)
         modulated(f"{b}.tores", o, cfg.biline_channels)
     c = cfg.biline_channels
-    for res in [*cfg.composed_blocks, "last"]:
+    for decoder in [*map(str, cfg.composed_blocks), "last"]:
         for j, (i, o) in enumerate([(c, 2 * c), (2 * c, 4 * c), (4 * c, 2 * c), (2 * c, c)]):
-            fc(f"synthesis.decoder_{res}.{j}", i, o)
+            fc(f"synthesis.decoder_{decoder}.{j}", i, o)
     fc("synthesis.decoder_img", c, cfg.img_channels)
     for name, i, o in pixel_block_layers(cfg):
         modulated(f"synthesis.{name}.fc0", i, o)

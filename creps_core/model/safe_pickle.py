@@ -22,7 +22,7 @@ import io
 import pickle
 import pickletools
 import zipfile
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, cast
 
 import numpy as np
 import torch
@@ -73,7 +73,8 @@ class PersistentRecord(ObjectRecord):
             raise UnsafePickleError("persistent object meta lacks class_name/state")
         self.meta = meta
         self.state = meta["state"]
-        self.module_src = meta.get("module_src") if isinstance(meta.get("module_src"), str) else ""
+        src = meta.get("module_src")
+        self.module_src: str = src if isinstance(src, str) else ""
 
     @property
     def class_name(self) -> str:
@@ -123,7 +124,8 @@ def _load_storage_bytes(blob: Any) -> Any:
         return torch.load(io.BytesIO(bytes(blob)), weights_only=True, map_location="cpu")
     except pickle.UnpicklingError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UnsafePickleError(f"a tensor storage blob was refused by torch's weights-only loader ({first[:200]})") from None
+        raise UnsafePickleError(f"a tensor storage blob was refused by torch's weights-only loader "
+                                f"({first[:200]})") from None
 
 
 # The legacy (non-zip) torch.save format, which torch.Storage.__reduce__ writes into every official
@@ -297,13 +299,13 @@ def check_structure(f: BinaryIO) -> None:
         for n, (op, arg, _) in enumerate(pickletools.genops(f)):
             name = op.name
             if name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-                index = len(memo) if name == "MEMOIZE" else int(arg)
+                index = len(memo) if name == "MEMOIZE" else int(cast(int, arg))  # the memo opcodes' argument: an index
                 if index > n + MEMO_SLACK:
                     raise UnsafePickleError(f"memo index {index} far ahead of the pickle's {n} opcodes")
                 memo[index] = stack[-1] if stack else 0
                 continue
             if name in ("GET", "BINGET", "LONG_BINGET"):
-                stack.append(memo.get(int(arg), 0))
+                stack.append(memo.get(int(cast(int, arg)), 0))
                 continue
             popped: list[int] = []
             before = list(op.stack_before)

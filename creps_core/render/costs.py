@@ -24,7 +24,8 @@ def pixel_macs(cfg: CREPSConfig) -> int:
     b = cfg.biline_channels
     decoder = b * 2 * b + 2 * b * 4 * b + 4 * b * 2 * b + 2 * b * b
     n_dec = len(cfg.composed_blocks)  # decoders after the first composed block, plus decoder_last
-    blocks = (b * 4 * b + 16 * b * b + 4 * b * cfg.img_channels) + (4 * b * 2 * b + 4 * b * b + 2 * b * cfg.img_channels)
+    blocks = ((b * 4 * b + 16 * b * b + 4 * b * cfg.img_channels)
+              + (4 * b * 2 * b + 4 * b * b + 2 * b * cfg.img_channels))
     return len(cfg.composed_blocks) * cfg.rank * b + n_dec * decoder + b * cfg.img_channels + blocks
 
 

@@ -27,6 +27,7 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -34,7 +35,15 @@ from torch.nn import functional as F
 
 from creps_core.latent.latents import LatentSpace, LatentSpec
 from creps_core.model.checkpoint import LoadedModel
-from creps_core.model.network import FC_CLAMP, LRELU_GAIN, LRELU_SLOPE, CREPSGenerator, pixel_block_layers
+from creps_core.model.network import (
+    FC_CLAMP,
+    LRELU_GAIN,
+    LRELU_SLOPE,
+    CREPSGenerator,
+    FullyConnected,
+    ModulatedFC,
+    pixel_block_layers,
+)
 from creps_core.progress import CancelFn, Cancelled
 from creps_core.render.costs import Work
 from creps_core.render.hardware import chunk_pool, compute_dtype, pick_device, resolve_precision, usable_cpus
@@ -109,7 +118,7 @@ class _ModulatedDense(_Dense):
     latent and a new latent costs two small vectors, not a modulated copy of every weight.
     (The official order, x @ (w * s * d)^T, is the same product; the rounding differs ~1e-7.)"""
 
-    s: torch.Tensor | None = None  # [in]
+    s: torch.Tensor  # [in]
     d: torch.Tensor | None = None  # [out], the activation gain folded in; None: no demodulation
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
@@ -162,7 +171,8 @@ class Engine:
         self.max_cached_lines = max_cached_lines
         self.stats = EngineStats()
         self._programs: OrderedDict[tuple[str, str], LatentProgram] = OrderedDict()
-        self._shared: dict[tuple[int, torch.dtype], object] = {}  # latent-independent weights
+        # latent-independent weights: a modulated layer's (weight^T, weight^2^T), a plain layer's _Dense
+        self._shared: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor] | _Dense] = {}
         self.precision = "fp32"
         self.precision_psnr: float | None = None  # measured when 'auto' chose a reduced precision
         chosen = resolve_precision(precision, self.device)
@@ -250,21 +260,21 @@ class Engine:
         return LatentProgram(
             key, dtype, freqs, amps,
             line_layers=[(dense(layer, wi), name.endswith("tores")) for name, layer, wi in syn.line_layers()],
-            decoders=[[dense(l) for l in getattr(syn, f"decoder_{res}")] for res in cfg.composed_blocks[1:]],
-            decoder_last=[dense(l) for l in syn.decoder_last],
+            decoders=[[dense(fc) for fc in getattr(syn, f"decoder_{res}")] for res in cfg.composed_blocks[1:]],
+            decoder_last=[dense(fc) for fc in syn.decoder_last],
             decoder_img=dense(syn.decoder_img, out_dtype=torch.float32),  # keep the RGB sum in fp32
             pixel_blocks=blocks, n_composed=len(cfg.composed_blocks), rank=cfg.rank, biline=cfg.biline_channels)
 
-    def _shared_weight(self, layer: torch.nn.Module, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    def _shared_weight(self, layer: ModulatedFC, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """A modulated layer's weight as [in, out] in ``dtype``, and its square in fp32 (for the
         demodulation), computed once per engine and shared by every latent's program."""
         key = (id(layer), dtype)
         if key not in self._shared:
             w = layer.weight.detach()
             self._shared[key] = (w.t().contiguous().to(dtype), w.square().t().contiguous().float())
-        return self._shared[key]
+        return cast(tuple[torch.Tensor, torch.Tensor], self._shared[key])  # a modulated layer's key
 
-    def _shared_dense(self, layer: torch.nn.Module, dtype: torch.dtype) -> _Dense:
+    def _shared_dense(self, layer: FullyConnected, dtype: torch.dtype) -> _Dense:
         """A plain (latent-independent) layer, gain folded in, built once per engine and dtype."""
         key = (id(layer), dtype)
         if key not in self._shared:
@@ -273,7 +283,7 @@ class Engine:
             if act:
                 w, b = w * LRELU_GAIN, b * LRELU_GAIN
             self._shared[key] = _Dense(w.t().contiguous().to(dtype), b.to(dtype), act, False)
-        return self._shared[key]
+        return cast(_Dense, self._shared[key])  # a plain layer's key
 
     # ----- lines ----------------------------------------------------------------------
     def _eval_lines(self, prog: LatentProgram, t: torch.Tensor, slot: int,
@@ -497,11 +507,12 @@ class Engine:
         grid = view.separable()
         L, r, c = prog.n_composed, prog.rank, prog.biline
         pixels = grid.rows.numel() * grid.cols.numel()
-        if meter.active and oversample is None:
-            meter.plan(len(set(grid.rows.tolist())) + len(set(grid.cols.tolist())), pixels)
-        elif meter.active:
-            h = view.spacing / oversample
-            meter.plan(_LineTable.size(grid.rows, h) + _LineTable.size(grid.cols, h), pixels)
+        if meter.active:
+            if oversample is None:
+                meter.plan(len(set(grid.rows.tolist())) + len(set(grid.cols.tolist())), pixels)
+            else:
+                h = view.spacing / oversample
+                meter.plan(_LineTable.size(grid.rows, h) + _LineTable.size(grid.cols, h), pixels)
 
         def line_values(t: torch.Tensor, slot: int) -> torch.Tensor:
             if oversample is None:
@@ -592,11 +603,12 @@ class _Meter(Work):
         return self.lines if self.active else None
 
     def lines(self, coords: int) -> None:
+        assert self.progress is not None  # handed out as `settled` only to a meter someone listens to
         self.add_lines(coords)
         self.progress(self.fraction)
 
     def pixels(self, pixels: int) -> None:
-        if self.active:
+        if self.progress is not None:  # self.active
             self.add_pixels(pixels)
             self.progress(self.fraction)
 

@@ -35,7 +35,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
+from typing import TypeAlias
 
 import torch
 
@@ -116,7 +116,7 @@ class Call:
     args: tuple[Node, ...]
 
 
-Node = Union[Number, Name, Negate, Binary, Call]
+Node: TypeAlias = Number | Name | Negate | Binary | Call
 
 
 # ----- reading -------------------------------------------------------------------------------------
@@ -157,6 +157,7 @@ def _tokens(text: str) -> list[_Token]:
             reason = _FORBIDDEN.get(ch, f"character {ch!r} is not allowed")
             raise FormulaError(f"{reason} (position {pos + 1})")
         kind = m.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         if kind != "space":
             out.append(_Token(kind, m.group(), pos))
             depth += m.group() == "("

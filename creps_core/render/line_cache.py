@@ -40,6 +40,7 @@ class LineCache:
         """
         keys = list(keys)
         rows = self._take_rows(len(keys), values, reserve)
+        assert self._slab is not None  # _take_rows made it
         self._slab[rows] = values.to(self._slab.dtype)
         for k, r in zip(keys, rows.tolist()):
             self._rows[k] = r
@@ -49,6 +50,7 @@ class LineCache:
         for k in keys:
             self._rows.move_to_end(k)
         index = torch.tensor([self._rows[k] for k in keys], dtype=torch.int64)
+        assert self._slab is not None  # keys were put, so the slab was made
         return self._slab[index.to(self._slab.device)]
 
     def trim(self, limit: int) -> None:

@@ -24,12 +24,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import TypeVar, cast
 
 import torch
 
 from creps_core.render.formula import Formula, FormulaError
 
 CoordFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+_Number = TypeVar("_Number", int, float)
 
 WARP_KINDS = ("none", "swirl", "lens", "wave", "formula", "custom")
 FORMULA_NAMES = "x, y (offsets from the centre, 1 = half the shorter side), r (radius), a (angle)"
@@ -103,6 +105,7 @@ class Warp:
             two_pi_f = 2 * math.pi * self.frequency
             ar, ac = ar + self.strength * torch.sin(two_pi_f * ac), ac + self.strength * torch.sin(two_pi_f * ar)
         elif self.kind == "formula":
+            assert self.parsed is not None  # a formula warp has a formula, parsed when it was made
             fr, fc = (f.evaluate(ac, ar) for f in self.parsed)
             ar, ac = ar + self.strength * (fr - ar), ac + self.strength * (fc - ac)
         return ar + r0, ac + c0
@@ -303,6 +306,7 @@ class View:
         du, dv = (ca * pr - sa * pc) * half, (sa * pr + ca * pc) * half
         u, v = self.center[0] + du, self.center[1] + dv
         if self.warp is not None and self.warp.kind == "custom":
+            assert self.warp.fn is not None  # a custom warp is made with its function
             u, v = self.warp.fn(u, v)
             if not (torch.isfinite(u).all() and torch.isfinite(v).all()):
                 raise ValueError("the custom warp gives coordinates that are not finite numbers")
@@ -327,7 +331,8 @@ class View:
                    zoom=_field(d, "zoom", float, 1), rotation=_field(d, "rotation", float, 0),
                    warp=Warp.from_dict(d.get("warp")), span=_field(d, "span", float, 1),
                    snap=bool(d.get("snap", False)),
-                   window=tuple(_field({"window": n}, "window", int) for n in window) if window else None)
+                   window=cast(tuple[int, int, int, int],  # four: checked above
+                               tuple(_field({"window": n}, "window", int) for n in window)) if window else None)
 
 
 def _check_reach(pr: torch.Tensor, pc: torch.Tensor) -> None:
@@ -359,7 +364,7 @@ def _pair(d: dict, name: str, default: tuple[float, float]) -> tuple[float, floa
     return (_field({name: value[0]}, name, float), _field({name: value[1]}, name, float))
 
 
-def _field(d: dict, name: str, kind: type, default: object = None) -> int | float:
+def _field(d: dict, name: str, kind: type[_Number], default: object = None) -> _Number:
     """``d[name]`` as a number of ``kind`` (a missing one: ``default``, or KeyError when required);
     a value of another type is a ValueError that names the field."""
     value = d[name] if default is None else d.get(name, default)
