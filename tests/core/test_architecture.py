@@ -20,3 +20,28 @@ def test_import_contracts_hold(monkeypatch, capsys):
     contracts = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
     # every contract was checked (a renamed module breaks none silently)
     assert out.count("KEPT") == len(contracts) >= 4, out
+
+
+def test_no_module_imports_itself_through_others():
+    """No import circle anywhere in the packages (a circle makes the layers meaningless and the
+    import order fragile)."""
+    import grimp
+
+    graph = grimp.build_graph("creps_core", "creps_viewer", cache_dir=None)
+    imports = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    circles = []
+
+    def visit(module: str, path: list[str]) -> None:
+        state[module] = 1
+        for target in sorted(imports.get(module, ())):
+            if state.get(target) == 1:
+                circles.append(path[path.index(target):] + [target])
+            elif target not in state:
+                visit(target, path + [target])
+        state[module] = 2
+
+    for module in sorted(graph.modules):
+        if module not in state:
+            visit(module, [module])
+    assert not circles, circles
