@@ -57,7 +57,7 @@ def render_tile_job(model: dict, spec: dict, task: dict) -> np.ndarray:
                              f"the client rendered {ref.sha256[:12]}...: the checkpoint differs between machines")
         engine = _ENGINES[key] = Engine(loaded, device="auto", precision=spec["precision"])
     export_spec = spec_from_dict(spec)
-    with engine.line_cache_limit(line_cache_limit(export_spec)):
+    with engine.line_cache_limit(line_cache_limit(engine, export_spec)):
         return tile_pixels(engine, export_spec, TileTask(**task))
 
 
