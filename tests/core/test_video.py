@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from creps_core.jobs import video as vid
-from creps_core.jobs.export import work_dir
+from creps_core.jobs.workdir import work_dir
 from creps_core.jobs.metadata import read_record
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import load_checkpoint
