@@ -8,7 +8,7 @@ from tqdm import tqdm
 
 from creps_core.cli.args import UsageError
 from creps_core.cli.common import TerminalProgress, check_class, open_network, say, seeds_or, set_threads
-from creps_core.progress import Progress
+from creps_core.progress import DONE, Progress, run_job
 
 
 def run(args: argparse.Namespace) -> int:
@@ -16,7 +16,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def train(args: argparse.Namespace) -> int:
-    from creps_core.train.loop import train as train_loop
+    from creps_core.train.loop import train_steps
 
     set_threads(args.threads)
     if args.resume is None and args.res is None:
@@ -27,6 +27,8 @@ def train(args: argparse.Namespace) -> int:
     bars: list[tqdm] = []  # created on the first step, so data errors print without a bar
 
     def progress(p: Progress) -> None:
+        if p.stage == DONE:  # the summary below says it
+            return
         if not bars:
             bars.append(tqdm(total=p.total, initial=p.done, desc=p.stage, unit="img", unit_scale=True,
                              dynamic_ncols=True))
@@ -38,23 +40,25 @@ def train(args: argparse.Namespace) -> int:
             bar.write(p.note)
 
     try:
-        res = train_loop(args.data, args.outdir, resolution=args.res, config=args.config, kimg=args.kimg,
-                         batch=args.batch, seed=args.seed, r1_gamma=args.gamma, snap_kimg=args.snap_every,
-                         resume=args.resume, device=args.device, callback=progress)
+        last = run_job(train_steps(args.data, args.outdir, resolution=args.res, config=args.config, kimg=args.kimg,
+                                   batch=args.batch, seed=args.seed, r1_gamma=args.gamma, snap_kimg=args.snap_every,
+                                   resume=args.resume, device=args.device), progress)
     finally:
         for bar in bars:
             bar.close()
-    print(f"done: {res.cur_nimg / 1000:g} kimg; last snapshot {res.snapshots[-1] if res.snapshots else '-'}")
+    assert last is not None  # train_steps ends with a DONE record
+    print(f"done: {last.done / 1000:g} kimg; last snapshot {last.path or '-'}")
     return 0
 
 
 def demo_data(args: argparse.Namespace) -> int:
-    from creps_core.train.demo_data import build_demo_data
+    from creps_core.train.demo_data import demo_data_steps
 
     with TerminalProgress("img") as bar:
-        paths = build_demo_data(args.outdir, args.res, theme=args.theme, count=args.count, seed=args.seed,
-                                progress=lambda i, n: bar(Progress("writing images", i, n)))
-    print(f"wrote {len(paths)} images to {args.outdir}")
+        last = run_job(demo_data_steps(args.outdir, args.res, theme=args.theme, count=args.count, seed=args.seed),
+                       bar)
+    assert last is not None  # demo_data_steps ends with a DONE record
+    print(f"wrote {last.done} images to {args.outdir}")
     return 0
 
 
