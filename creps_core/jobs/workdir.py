@@ -137,9 +137,10 @@ def remove_finished_work(root: Path, job_hash: str) -> None:
 def _job_of(manifest: Path) -> str | None:
     """The job hash a work folder's manifest names (None when it cannot be read)."""
     try:
-        job = read_json(manifest, MAX_MANIFEST_BYTES).get("job")
-    except (OSError, ValueError, AttributeError):
+        data = read_json(manifest, MAX_MANIFEST_BYTES)
+    except (OSError, ValueError):
         return None
+    job = data.get("job") if isinstance(data, dict) else None
     return job if isinstance(job, str) else None
 
 

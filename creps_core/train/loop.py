@@ -224,7 +224,8 @@ class Trainer:
         w = G.mapping(z, c)
         if update_w_avg:
             with torch.no_grad():
-                G.mapping.w_avg.copy_(w.detach().mean(0).lerp(G.mapping.w_avg, 0.998))
+                w_avg = G.mapping.get_buffer("w_avg")
+                w_avg.copy_(w.detach().mean(0).lerp(w_avg, 0.998))
         ws = w.unsqueeze(1).repeat(1, n, 1)
         k = int(cut)
         if k < n:

@@ -229,9 +229,10 @@ def save_spec(path: str | os.PathLike, spec: VideoSpec) -> None:
 def saved_spec(path: Path) -> bool:
     """True for a video spec :func:`save_spec` wrote (a later one replaces it; a hand-written one is kept)."""
     try:
-        return is_regular_file(path) and read_json(path, MAX_SPEC_BYTES).get(SPEC_MARK) == "CREPS Explorer"
-    except (OSError, ValueError, AttributeError):
+        data = read_json(path, MAX_SPEC_BYTES) if is_regular_file(path) else None
+    except (OSError, ValueError):
         return False
+    return isinstance(data, dict) and data.get(SPEC_MARK) == "CREPS Explorer"
 
 
 def load_spec(path: str | os.PathLike) -> VideoSpec:

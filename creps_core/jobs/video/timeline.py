@@ -45,10 +45,12 @@ def interp_view(a: View, b: View, t: float) -> View:
 def interp_warp(a: Warp | None, b: Warp | None, t: float) -> Warp | None:
     """The warp between two keyframes' warps; a missing one fades in or out as the other at
     strength 0. Different kinds or formulas cannot blend: they switch half way."""
-    if a is None and b is None:
-        return None
-    a = a or replace(b, strength=0.0)
-    b = b or replace(a, strength=0.0)
+    if a is None:
+        if b is None:
+            return None
+        a = replace(b, strength=0.0)
+    elif b is None:
+        b = replace(a, strength=0.0)
     if a.kind != b.kind or a.kind == "custom" or a.formula != b.formula:
         return a if t < 0.5 else b
     if a.kind == "none":
@@ -66,15 +68,22 @@ def _seed_pair(a: LatentSpec, b: LatentSpec) -> bool:
     return a.interp_seed is None and b.interp_seed is None and replace(a, seed=b.seed) == b
 
 
-def interp_latent(engine: Engine | None, a: LatentSpec, b: LatentSpec, t: float, mode: str,
-                  ) -> LatentSpec | torch.Tensor:
-    """Latent a fraction t from a to b: a LatentSpec when expressible (reproducible, cacheable), else ws."""
+def _blend_spec(a: LatentSpec, b: LatentSpec, t: float, mode: str) -> LatentSpec | None:
+    """The latent a fraction t from a to b where a LatentSpec expresses it (no ws needed), else None."""
     if t <= 0 or a == b:
         return a
     if t >= 1:
         return b
     if _seed_pair(a, b):
         return a.with_(interp_seed=b.seed, interp_t=t, interp_space="z" if mode == "slerp" else "w")
+    return None
+
+
+def interp_latent(engine: Engine, a: LatentSpec, b: LatentSpec, t: float, mode: str) -> LatentSpec | torch.Tensor:
+    """Latent a fraction t from a to b: a LatentSpec when expressible (reproducible, cacheable), else ws."""
+    blend = _blend_spec(a, b, t, mode)
+    if blend is not None:
+        return blend
     wa, wb = engine.ws(a), engine.ws(b)
     return slerp(wa, wb, t) if mode == "slerp" else torch.lerp(wa, wb, t)
 
@@ -146,9 +155,8 @@ def preview_state(spec: VideoSpec, index: int) -> tuple[View, LatentSpec]:
     seg, t = _segment(spec, index)
     a, b = kfs[seg], kfs[(seg + 1) % len(kfs)]
     view = interp_view(a.view, b.view, t)
-    if spec.latent_mode != "spline" and (t <= 0 or t >= 1 or a.latent == b.latent or _seed_pair(a.latent, b.latent)):
-        return view, interp_latent(None, a.latent, b.latent, t, spec.latent_mode)  # needs no ws
-    return view, (a if t < 0.5 else b).latent
+    blend = None if spec.latent_mode == "spline" else _blend_spec(a.latent, b.latent, t, spec.latent_mode)
+    return view, blend if blend is not None else (a if t < 0.5 else b).latent
 
 
 def _frame(engine: Engine, spec: VideoSpec, index: int, spline: _Spline | None) -> Frame:
@@ -158,6 +166,7 @@ def _frame(engine: Engine, spec: VideoSpec, index: int, spline: _Spline | None) 
     seg, t = _segment(spec, index)
     a, b = kfs[seg], kfs[(seg + 1) % len(kfs)]
     view = interp_view(a.view, b.view, t).with_(width=spec.width, height=spec.height)
+    latent: LatentSpec | torch.Tensor
     if spline is not None:
         latent = spline(seg + t).to(engine.device)
     else:
