@@ -24,15 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from creps_core.jobs.export import (
-    ExportSpec,
-    ModelRef,
-    Renderer,
-    TileTask,
-    export_image,
-    line_cache_limit,
-    tile_pixels,
-)
+from creps_core.jobs.export.job import ModelRef, export_image
+from creps_core.jobs.export.spec import ExportSpec
+from creps_core.jobs.export.tiles import Renderer, TileTask, line_cache_limit, tile_pixels
 from creps_core.latent.latents import LatentSpec
 from creps_core.progress import Cancelled
 from creps_core.render.engine import Engine
