@@ -14,6 +14,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image, PngImagePlugin
@@ -52,7 +53,7 @@ class RenderRecord:
     @classmethod
     def from_json(cls, text: str | bytes, where: str = "the record") -> RenderRecord:
         """The record in ``text``; JSON past the size and depth limits is one ValueError naming ``where``."""
-        d = parse_json(text, where, MAX_RECORD_BYTES)
+        d: Any = parse_json(text, where, MAX_RECORD_BYTES)  # a file's JSON: a wrong shape raises, read_record says so
         return cls(checkpoint=d["checkpoint"], checkpoint_sha256=d.get("checkpoint_sha256", ""),
                    latent=LatentSpec.from_dict(d["latent"]), view=View.from_dict(d["view"]),
                    precision=d.get("precision", "fp32"), exact=bool(d.get("exact", False)),
@@ -81,6 +82,7 @@ def read_record(path: str | os.PathLike) -> RenderRecord:
         raise FileNotFoundError(f"{path}: no such file")
     sidecar = path.with_name(path.name + ".json")
     suffix = path.suffix.lower()
+    text: str | bytes | None
     if suffix == ".json":
         text = _bounded_bytes(path)
     elif suffix in (".tif", ".tiff", ".btf"):
@@ -118,7 +120,8 @@ def _tiff_description(path: Path) -> str | None:
 
     try:
         with tifffile.TiffFile(path) as tif:
-            return tif.pages[0].description
+            page = tif.pages[0]  # the first page is always a whole TiffPage (never a TiffFrame)
+            return page.description if isinstance(page, tifffile.TiffPage) else None
     except (tifffile.TiffFileError, IndexError, KeyError, ValueError, struct.error, OverflowError,
             MemoryError) as e:
         raise ValueError(f"{path}: not a readable TIFF ({' '.join(str(e).split())[:120]})") from None

@@ -23,14 +23,16 @@ serves the structure maps and the ablation renders alike (one render of the per-
 block).  Axis-aligned views use their exact row and column coordinates; rotated or warped views
 tabulate the lines over the coordinate range they cover and interpolate them per pixel.
 
-No Qt here: the explorer's Structure window and ``creps lines`` both call :class:`StructureProbe`
-or :func:`analyse`.
+The analysis is a job like any other (:mod:`creps_core.progress`): :func:`analysis_steps` yields a
+Progress after each block and returns the :class:`Structure`; :func:`analyse` drains it.  No Qt
+here: the explorer's Structure window and ``creps lines`` both call :class:`StructureProbe` or
+:func:`analyse`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,11 +40,12 @@ import torch
 
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import LoadedModel
-from creps_core.progress import CancelFn
+from creps_core.progress import CancelFn, Cancelled, Progress, run_job
 from creps_core.render.engine import Engine, LatentProgram, to_uint8
 from creps_core.render.views import View
 
 MAX_SIDE = 256  # the structure images' longest side: one view's worth of lines, seconds on a CPU
+ANALYSING = "analysing blocks"  # the stage of the analysis's records
 PIXEL_CHUNK = 8192  # pixels of a warped view composed at once (bounded memory)
 KINDS = ("rows", "cols", "feature", "spectrum", "contribution")
 KIND_TITLES = {
@@ -96,17 +99,22 @@ def block_names(engine_or_model: Engine | LoadedModel) -> list[str]:
     return [f"b{res}" for res in engine_or_model.cfg.composed_blocks]
 
 
-@torch.no_grad()
-def analyse(engine: Engine, latent: LatentSpec, view: View, max_side: int = MAX_SIDE,
-            cancel: CancelFn | None = None) -> Structure:
-    """Row and column lines, features, spectra and contributions of every composed block."""
+@torch.no_grad()  # on a generator: grad is off while it runs, never in its caller between records
+def analysis_steps(engine: Engine, latent: LatentSpec, view: View, max_side: int = MAX_SIDE,
+                   cancel: CancelFn | None = None) -> Generator[Progress, None, Structure]:
+    """Row and column lines, features, spectra and contributions of every composed block, as a job:
+    a record once the lines and the normal render are done (0 blocks of n), then one after each
+    block's ablation render; returns the :class:`Structure` (``yield from`` gets it)."""
     t0 = time.perf_counter()
     view = bounded_view(view, max_side)
     prog = engine.program(engine.ws(latent))
     rows, cols, features = _lines_and_features(engine, prog, view, cancel)
     image = engine.render(latent, view, cancel=cancel)
+    yield Progress(ANALYSING, 0, prog.n_composed)
     blocks = []
     for b in range(prog.n_composed):
+        if cancel is not None and cancel():
+            raise Cancelled()
         without = engine.render(latent, view, disabled_blocks={b}, cancel=cancel)
         f = features(b)
         blocks.append(BlockMaps(
@@ -114,7 +122,21 @@ def analyse(engine: Engine, latent: LatentSpec, view: View, max_side: int = MAX_
             row_lines=_channel_major(rows[:, b]), col_lines=_channel_major(cols[:, b]),
             feature=_principal_components(f), spectrum=_spectrum(f),
             contribution=(image - without).permute(1, 2, 0).numpy()))
+        yield Progress(ANALYSING, b + 1, prog.n_composed)
     return Structure(latent, view, to_uint8(image), tuple(blocks), time.perf_counter() - t0)
+
+
+def analyse(engine: Engine, latent: LatentSpec, view: View, max_side: int = MAX_SIDE,
+            cancel: CancelFn | None = None, report: Callable[[Progress], None] | None = None) -> Structure:
+    """:func:`analysis_steps` drained by :func:`~creps_core.progress.run_job` (each record handed to
+    ``report``); the structure it returns."""
+    found: list[Structure] = []
+
+    def steps() -> Iterator[Progress]:
+        found.append((yield from analysis_steps(engine, latent, view, max_side, cancel)))
+
+    run_job(steps(), report)
+    return found[0]
 
 
 def _lines_and_features(engine: Engine, prog: LatentProgram, view: View, cancel: CancelFn | None):
@@ -144,7 +166,7 @@ def _lines_and_features(engine: Engine, prog: LatentProgram, view: View, cancel:
     tv = torch.linspace(float(V.min()), float(V.max()), n)
     R, K = lines(tu, 0), lines(tv, 1)
 
-    def features(b: int) -> torch.Tensor:
+    def interpolated(b: int) -> torch.Tensor:
         u, v = U.reshape(-1), V.reshape(-1)
         out = torch.empty(u.numel(), c)
         for p in range(0, u.numel(), PIXEL_CHUNK):  # chunks: the interpolated lines are rank*c wide
@@ -152,7 +174,7 @@ def _lines_and_features(engine: Engine, prog: LatentProgram, view: View, cancel:
             kv = _interpolate(K[:, b].reshape(n, -1), tv, v[p:p + PIXEL_CHUNK])
             out[p:p + PIXEL_CHUNK] = (ru * kv).reshape(-1, rank, c).sum(1) * 0.5
         return out.reshape(*U.shape, c)
-    return R, K, features
+    return R, K, interpolated
 
 
 def _interpolate(values: torch.Tensor, grid: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -269,12 +291,14 @@ class StructureProbe:
             self._engine = Engine(self.model, device=self.device, precision=self.precision)
         return self._engine
 
-    def analyse(self, latent: LatentSpec, view: View, cancel: CancelFn | None = None) -> Structure:
-        """The structure of ``latent`` seen through ``view`` (bounded), reusing the last one if equal."""
+    def analyse(self, latent: LatentSpec, view: View, cancel: CancelFn | None = None,
+                report: Callable[[Progress], None] | None = None) -> Structure:
+        """The structure of ``latent`` seen through ``view`` (bounded), reusing the last one if equal
+        (``report`` gets the analysis's records, none when reused)."""
         last = self._last
         if last is not None and last.latent == latent and last.view == bounded_view(view, self.max_side):
             return last
-        self._last = analyse(self.engine(), latent, view, self.max_side, cancel)
+        self._last = analyse(self.engine(), latent, view, self.max_side, cancel, report)
         return self._last
 
     def render(self, latent: LatentSpec, view: View, disabled_blocks: Iterable[int] = (),
@@ -302,7 +326,7 @@ def contact_sheet(structure: Structure, cell: int = 160) -> np.ndarray:
         else:  # maps keep their aspect ratio
             s = cell / max(img.size)
             size = (max(1, round(img.width * s)), max(1, round(img.height * s)))
-        img = img.resize(size, Image.NEAREST)  # nearest: every channel and pixel stays a crisp cell
+        img = img.resize(size, Image.Resampling.NEAREST)  # nearest: every channel and pixel stays a crisp cell
         sheet.paste(img, (label_w + col * (cell + pad) + pad, title_h + row * (cell + pad) + pad))
 
     for col, kind in enumerate(KINDS):

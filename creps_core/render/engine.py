@@ -401,6 +401,12 @@ class Engine:
                 if progress is not None:
                     progress(self.stats.line_coords_computed - before)
 
+    def lines_per_pixel(self, view: View, oversample: int = 2) -> int:
+        """Line coordinates a render of ``view`` (with the same ``oversample``) caches per pixel of
+        each axis: one for a straight view, ``oversample`` for a rotated or warped one, whose lines
+        come from a lattice that much denser.  Callers size :meth:`line_cache_limit` by it."""
+        return 1 if view.is_separable else oversample
+
     @contextmanager
     def line_cache_limit(self, coords: int) -> Iterator[None]:
         """Keep at most ``coords`` cached line coordinates per axis while the block runs (exports

@@ -44,9 +44,9 @@ class DatasetError(Exception):
 def load_image(data: bytes, name: str, resolution: int) -> np.ndarray:
     """Decode one image, centre-crop to square, resize to ``resolution`` -> uint8 [3, R, R]."""
     try:
-        with Image.open(io.BytesIO(data)) as im:
-            im.load()  # force full decode: truncated files fail here, not later
-            im = im.convert("RGB")
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()  # force full decode: truncated files fail here, not later
+            im = opened.convert("RGB")
     except Exception as e:  # PIL raises many types (OSError, SyntaxError, ValueError ...)
         raise DatasetError(f"{name}: cannot read image ({type(e).__name__}: {e})") from e
     w, h = im.size
@@ -90,10 +90,10 @@ class ImageDataset:
     ``c_dim`` the number of classes (0 when unconditional).
     """
 
-    def __init__(self, path: str | os.PathLike, resolution: int,
-                 progress: Callable[[int, int], None] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, resolution: int) -> None:
         self.path = Path(path)
         self.resolution = int(resolution)
+        self._zip: zipfile.ZipFile | None = None  # open while a zip's images are read
         if not self.path.exists():
             raise DatasetError(f"{self.path}: no such file or folder")
         if self.path.is_dir():
@@ -105,12 +105,10 @@ class ImageDataset:
         self.names = names
         labels = _parse_labels(json_raw, str(self.path), names) if json_raw is not None else None
         arrays = []
-        for i, name in enumerate(names):
+        for name in names:
             arrays.append(load_image(read(name), f"{self.path}/{name}" if self.path.is_dir() else f"{self.path}:{name}",
                                      self.resolution))
-            if progress is not None:
-                progress(i + 1, len(names))
-        if getattr(self, "_zip", None) is not None:
+        if self._zip is not None:
             self._zip.close()
             self._zip = None
         self.images = torch.from_numpy(np.stack(arrays))

@@ -13,22 +13,25 @@ No download: the pictures come from the data files that scikit-image (and, for t
   chelsea, rocket, china, flower ...) - colourful, but a mixture of textures rather
   than one recognisable subject.
 
-Licences and sources are listed in assets/README.md.
+Licences and sources are listed in assets/README.md.  Writing the set is a job like any other
+(:mod:`creps_core.progress`): :func:`demo_data_steps` yields a Progress after every image.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from creps_core.progress import DONE, CancelFn, Cancelled, Progress
 from creps_core.vocabulary import DEMO_THEMES
 
 THEMES = DEMO_THEMES
+WRITING_IMAGES = "writing images"  # the stage of every record but the last
 
 
 def _require(module: str):
@@ -86,13 +89,14 @@ def _photo_crop(photo: np.ndarray, res: int, rng: np.random.Generator) -> np.nda
     return np.asarray(im)
 
 
-def build_demo_data(out: str | os.PathLike, resolution: int = 32, theme: str = "faces",
+def demo_data_steps(out: str | os.PathLike, resolution: int = 32, theme: str = "faces",
                     per_image: int = 8, count: int = 2000, seed: int = 0,
-                    progress: Callable[[int, int], None] | None = None) -> list[Path]:
-    """Write the demo set as PNGs under ``out``; returns their paths.
+                    cancel: CancelFn | None = None) -> Iterator[Progress]:
+    """Write the demo set as PNGs under ``out``, yielding a record after every image and a last
+    ``DONE`` record of the images written, with ``out`` as its path.
 
     ``faces``: 100 faces x ``per_image`` variants; ``photos``: ``count`` random crops.
-    Deterministic for a given seed.
+    Deterministic for a given seed.  ``cancel()`` is polled between images (Cancelled).
     """
     if theme not in THEMES:
         raise ValueError(f"unknown theme {theme!r}: choose one of {', '.join(THEMES)}")
@@ -109,11 +113,9 @@ def build_demo_data(out: str | os.PathLike, resolution: int = 32, theme: str = "
         jobs = [(int(rng.integers(len(photos))), k) for k in range(count)]
         make = lambda job: _photo_crop(photos[job[0]], resolution, rng)  # noqa: E731
         name = lambda job: f"photo{job[0]:02d}_{job[1]:05d}.png"  # noqa: E731
-    paths = []
     for k, job in enumerate(jobs):
-        p = out / name(job)
-        Image.fromarray(make(job)).save(p)
-        paths.append(p)
-        if progress is not None:
-            progress(k + 1, len(jobs))
-    return paths
+        if cancel is not None and cancel():
+            raise Cancelled()
+        Image.fromarray(make(job)).save(out / name(job))
+        yield Progress(WRITING_IMAGES, k + 1, len(jobs))
+    yield Progress(DONE, len(jobs), len(jobs), 0.0, path=out)

@@ -13,9 +13,10 @@ on the CPU, the schedule depends only on counters (never on wall time), and a tr
 state file holds G, D, G_ema, both optimisers, that generator's state and the counters.
 So ``2 steps + resume + 2 steps`` equals ``4 steps`` exactly (tests/test_train.py).
 
-The loop reports through a ``callback(Progress)`` (the one progress record: images done of
-the total, the losses and s/kimg as figures, the snapshot as its path); returning ``False``
-stops it cleanly after writing a snapshot.  No tqdm, no printing: the CLI does that.
+Training is a job like any other (:mod:`creps_core.progress`): :func:`train_steps` yields a
+Progress after every minibatch (images done of the total, the losses and s/kimg as figures, the
+snapshot as its path) and stops between minibatches when ``cancel()`` turns True, after writing a
+snapshot to resume from.  No tqdm, no printing: the CLI does that.
 """
 
 from __future__ import annotations
@@ -25,8 +26,8 @@ import json
 import math
 import os
 import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ from torch.nn import functional as F
 from creps_core.latent.latents import seed_to_z
 from creps_core.model.checkpoint import save_safetensors
 from creps_core.model.network import CREPSConfig, CREPSGenerator
-from creps_core.progress import TRAINING, Progress
+from creps_core.progress import DONE, TRAINING, CancelFn, Cancelled, Progress
 from creps_core.render.hardware import pick_device
 from creps_core.train.dataset import ImageDataset
 from creps_core.train.discriminator import Discriminator, DiscriminatorConfig
@@ -100,14 +101,6 @@ def model_configs(name: str, resolution: int, c_dim: int = 0) -> tuple[CREPSConf
     else:
         raise ValueError(f"unknown config {name!r}: choose one of {', '.join(CONFIG_NAMES)}")
     return g, d
-
-
-@dataclass
-class TrainResult:
-    outdir: Path
-    cur_nimg: int
-    snapshots: list[Path] = field(default_factory=list)
-    stopped: bool = False
 
 
 # ----------------------------------------------------------------------------- images
@@ -231,7 +224,8 @@ class Trainer:
         w = G.mapping(z, c)
         if update_w_avg:
             with torch.no_grad():
-                G.mapping.w_avg.copy_(w.detach().mean(0).lerp(G.mapping.w_avg, 0.998))
+                w_avg = G.mapping.get_buffer("w_avg")
+                w_avg.copy_(w.detach().mean(0).lerp(w_avg, 0.998))
         ws = w.unsqueeze(1).repeat(1, n, 1)
         k = int(cut)
         if k < n:
@@ -248,7 +242,8 @@ class Trainer:
         real, real_c = self._reals()
 
         # G: non-saturating loss softplus(-D(G(z)))
-        G.requires_grad_(True); D.requires_grad_(False)
+        G.requires_grad_(True)
+        D.requires_grad_(False)
         self.G_opt.zero_grad(set_to_none=True)
         loss_g = F.softplus(-D(self._run_G(z, c, z2, cut, False), c)).mean()
         loss_g.backward()
@@ -256,7 +251,8 @@ class Trainer:
         losses["G"] = float(loss_g.detach())
 
         # D: softplus(D(fake)) + softplus(-D(real))
-        G.requires_grad_(False); D.requires_grad_(True)
+        G.requires_grad_(False)
+        D.requires_grad_(True)
         self.D_opt.zero_grad(set_to_none=True)
         with torch.no_grad():
             fake = self._run_G(zd, cd, z2d, cutd, True)
@@ -319,8 +315,9 @@ class Trainer:
         name = f"snapshot-{self.cur_nimg // 1000:06d}" if self.cur_nimg % 1000 == 0 else \
             f"snapshot-{self.cur_nimg:09d}img"
         snap = outdir / f"{name}.safetensors"
-        meta = {"network": "G_ema", "kimg": f"{self.cur_nimg / 1000:g}", "train_options": json.dumps(self.opts.to_dict()),
-                "dataset": json.dumps(self.data.describe()), "trainer": "creps_core.train", **(extra_meta or {})}
+        meta = {"network": "G_ema", "kimg": f"{self.cur_nimg / 1000:g}",
+                "train_options": json.dumps(self.opts.to_dict()), "dataset": json.dumps(self.data.describe()),
+                "trainer": "creps_core.train", **(extra_meta or {})}
         save_safetensors(snap, self.g_cfg, self.G_ema.state_dict(), meta)
         st = state_path_for(snap)
         tmp = st.with_name(f".{st.name}.tmp-{os.getpid()}")
@@ -336,18 +333,22 @@ class Trainer:
         return save_png(image_grid(imgs, cols), outdir / f"samples-{self.cur_nimg // 1000:06d}.png")
 
 
-def train(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLike, *, resolution: int | None = None,
-          config: str = "tiny", kimg: float = 100.0, batch: int = 16, seed: int = 0,
-          r1_gamma: float | None = None, snap_kimg: float = 10.0, resume: str | os.PathLike | None = None,
-          device: str = "auto", grid: int = 8, callback: Callable[[Progress], bool | None] | None = None,
-          options: TrainOptions | None = None) -> TrainResult:
-    """Train (or resume) until ``kimg`` thousand real images have been shown to D.
+def train_steps(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLike, *,
+                resolution: int | None = None, config: str = "tiny", kimg: float = 100.0, batch: int = 16,
+                seed: int = 0, r1_gamma: float | None = None, snap_kimg: float = 10.0,
+                resume: str | os.PathLike | None = None, device: str = "auto", grid: int = 8,
+                options: TrainOptions | None = None, cancel: CancelFn | None = None) -> Iterator[Progress]:
+    """Train (or resume) until ``kimg`` thousand real images have been shown to D, yielding a
+    ``TRAINING`` record after every minibatch and, at the end, a ``DONE`` record of the images done
+    whose path is the last snapshot this run wrote (None when there was nothing left to train).
 
     With ``resume`` the trajectory options (config, resolution, batch, seed, gamma ...)
     come from the saved state, so the continuation is exactly the run that was
     interrupted; only ``kimg``, ``outdir``, ``snap_kimg`` and ``device`` are taken from
     the call.  Snapshots (``.safetensors`` + ``.state.pt``) and a sample grid of seeds
-    0..grid²-1 are written every ``snap_kimg`` and at the end.
+    0..grid²-1 are written every ``snap_kimg`` and at the end.  ``cancel()`` is polled between
+    minibatches: when it turns True, the state is snapshotted (unless the last minibatch just did,
+    or none ran), that snapshot reported as a record with its path, and Cancelled raised.
     """
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
@@ -372,11 +373,17 @@ def train(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLike, *, 
     total_nimg = int(round(kimg * 1000))
     snap_nimg = max(int(round(snap_kimg * 1000)), 1)
     seeds = list(range(grid * grid))
-    result = TrainResult(outdir=outdir, cur_nimg=trainer.cur_nimg)
     if trainer.cur_nimg == 0:
         save_png(image_grid(ds.images[:grid * grid].float() / 127.5 - 1, grid), outdir / "reals.png")
     t_start, n_start = time.perf_counter(), trainer.cur_nimg
+    last_snapshot: Path | None = None
+    snapshot: Path | None = None  # written by the minibatch just done
     while trainer.cur_nimg < total_nimg:
+        if cancel is not None and cancel():
+            if snapshot is None and trainer.cur_nimg > n_start:  # keep what this run trained
+                snapshot = trainer.save_snapshot(outdir)
+                yield Progress(TRAINING, trainer.cur_nimg, total_nimg, path=snapshot, note=f"snapshot {snapshot}")
+            raise Cancelled()
         before = trainer.cur_nimg
         losses = trainer.step()
         elapsed = time.perf_counter() - t_start
@@ -384,16 +391,9 @@ def train(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLike, *, 
         done = trainer.cur_nimg >= total_nimg
         snapshot = note = None
         if done or trainer.cur_nimg // snap_nimg > before // snap_nimg:
-            snapshot = trainer.save_snapshot(outdir)
+            snapshot = last_snapshot = trainer.save_snapshot(outdir)
             note = f"snapshot {snapshot}  samples {trainer.save_samples(outdir, seeds, grid)}"
-            result.snapshots.append(snapshot)
         figures = tuple(losses.items()) + (("s/kimg", spk),)
-        prog = Progress(TRAINING, trainer.cur_nimg, total_nimg, spk * (total_nimg - trainer.cur_nimg) / 1000,
-                        path=snapshot, note=note, figures=figures)
-        if callback is not None and callback(prog) is False:
-            if snapshot is None:
-                result.snapshots.append(trainer.save_snapshot(outdir))
-            result.stopped = True
-            break
-    result.cur_nimg = trainer.cur_nimg
-    return result
+        yield Progress(TRAINING, trainer.cur_nimg, total_nimg, spk * (total_nimg - trainer.cur_nimg) / 1000,
+                       path=snapshot, note=note, figures=figures)
+    yield Progress(DONE, trainer.cur_nimg, total_nimg, 0.0, path=last_snapshot)

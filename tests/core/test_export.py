@@ -10,7 +10,7 @@ import torch
 
 from creps_core.io.safe_files import DiskFullError
 from creps_core.jobs import export as ex
-from creps_core.jobs.export import export as export_module
+from creps_core.jobs.export import writers
 from creps_core.jobs.metadata import read_record
 from creps_core.jobs.outputs import KeptError
 from creps_core.latent.latents import LatentSpec
@@ -163,7 +163,7 @@ def test_full_disk_is_a_clear_error(engine, tmp_path, monkeypatch):
     with pytest.raises(DiskFullError, match="full"):
         ex.export_image(engine, LATENT, View(32, 32), tmp_path / "d.tif", tile=16)
     monkeypatch.undo()
-    monkeypatch.setattr(export_module, "_write_tiff", no_space)
+    monkeypatch.setattr(writers, "_write_tiff", no_space)
     with pytest.raises(DiskFullError):
         ex.export_image(engine, LATENT, View(32, 32), tmp_path / "d.tif", tile=16)
     assert not (tmp_path / "d.tif").exists()

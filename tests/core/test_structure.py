@@ -9,10 +9,11 @@ from PIL import Image
 
 from creps_core.cli.main import main
 from creps_core.jobs.metadata import read_record
-from creps_core.jobs.structure import KINDS, analyse, block_images, bounded_view, contact_sheet
+from creps_core.jobs.structure import ANALYSING, KINDS, analyse, block_images, bounded_view, contact_sheet
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.demo import random_model
 from creps_core.model.network import PAPER_CONFIGS
+from creps_core.progress import Cancelled
 from creps_core.render.engine import Engine, to_uint8
 from creps_core.render.views import View, Warp
 
@@ -157,3 +158,14 @@ def test_warped_views_interpolate_the_same_features(tiny_engine):
     for a, b in zip(exact.blocks, turned.blocks):
         np.testing.assert_allclose(b.feature, a.feature, atol=1e-3 * np.abs(a.feature).max())
         np.testing.assert_allclose(b.spectrum, a.spectrum, atol=1e-3 * a.spectrum.max())
+
+
+def test_the_analysis_reports_each_block_and_stops_on_cancel(tiny_engine):
+    seen = []
+    s = analyse(tiny_engine, SPEC, SEPARABLE, report=seen.append)
+    assert [(p.stage, p.done, p.total) for p in seen] == [(ANALYSING, i, 3) for i in range(4)]
+    assert len(s.blocks) == 3
+    seen.clear()
+    with pytest.raises(Cancelled):
+        analyse(tiny_engine, SPEC, WARPED, report=seen.append, cancel=lambda: len(seen) >= 2)
+    assert [p.done for p in seen] == [0, 1]

@@ -15,9 +15,10 @@ from PIL import Image
 from creps_core.cli.args import parse_seeds
 from creps_core.cli.main import main as train_cli
 from creps_core.model.checkpoint import load_checkpoint
+from creps_core.progress import DONE, Cancelled, Progress, run_job
 from creps_core.train.dataset import DatasetError, ImageDataset
 from creps_core.train.discriminator import Discriminator, DiscriminatorConfig
-from creps_core.train.loop import Trainer, TrainOptions, load_training_state, state_path_for, train
+from creps_core.train.loop import Trainer, TrainOptions, load_training_state, state_path_for, train_steps
 from creps_core.train.metrics import psnr, ssim
 
 RES = 16
@@ -119,15 +120,28 @@ def test_discriminator_shapes_conditional() -> None:
 
 # ----------------------------------------------------------------------------- training
 
-def _run(data, outdir: Path, kimg: float, **kw):
-    return train(data, outdir, resolution=RES, config="tiny", kimg=kimg, batch=4, seed=1, grid=2, **kw)
+def _records(steps) -> list[Progress]:
+    """Every record of a training job, drained as the CLI drains it."""
+    seen: list[Progress] = []
+    run_job(steps, seen.append)
+    return seen
+
+
+def _snapshots(records: list[Progress]) -> list[Path]:
+    return [r.path for r in records if r.path is not None and r.stage != DONE]
+
+
+def _run(data, outdir: Path, kimg: float, **kw) -> list[Progress]:
+    return _records(train_steps(data, outdir, resolution=RES, config="tiny", kimg=kimg, batch=4, seed=1, grid=2,
+                                **kw))
 
 
 def test_training_steps_change_weights_and_write_snapshot(image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
     res = _run(image_folder, out, kimg=0.008, snap_kimg=1.0)  # 2 minibatches
-    assert res.cur_nimg == 8 and len(res.snapshots) == 1
-    snap = res.snapshots[0]
+    assert res[-1].done == 8 and len(_snapshots(res)) == 1
+    snap = _snapshots(res)[0]
+    assert res[-1].stage == DONE and res[-1].path == snap
     state = load_training_state(snap)
     # A fresh trainer with the same options holds exactly the initial weights.
     fresh = Trainer(TrainOptions(**state["options"]), ImageDataset(image_folder, RES), torch.device("cpu"))
@@ -149,10 +163,11 @@ def test_resume_is_bit_identical(tmp_path: Path) -> None:
     data = _write_zip(tmp_path / "data.zip")  # conditional: covers labels in G and D
     straight = _run(data, tmp_path / "a", kimg=0.016, snap_kimg=1.0)  # 4 minibatches
     first = _run(data, tmp_path / "b", kimg=0.008, snap_kimg=1.0)     # 2 minibatches
-    resumed = train(data, tmp_path / "c", kimg=0.016, snap_kimg=1.0, resume=first.snapshots[-1], grid=2)
-    assert straight.cur_nimg == resumed.cur_nimg == 16
-    a = load_training_state(straight.snapshots[-1])
-    b = load_training_state(state_path_for(resumed.snapshots[-1]))
+    resumed = _records(train_steps(data, tmp_path / "c", kimg=0.016, snap_kimg=1.0, resume=_snapshots(first)[-1],
+                                   grid=2))
+    assert straight[-1].done == resumed[-1].done == 16
+    a = load_training_state(_snapshots(straight)[-1])
+    b = load_training_state(state_path_for(_snapshots(resumed)[-1]))
     for net in ("G", "D", "G_ema"):
         for k in a[net]:
             assert torch.equal(a[net][k], b[net][k]), f"{net}.{k} differs after resume"
@@ -165,12 +180,24 @@ def test_resume_is_bit_identical(tmp_path: Path) -> None:
 
 def test_resume_without_state_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError, match="state"):
-        train(tmp_path, tmp_path / "o", kimg=1, resume=tmp_path / "missing.safetensors")
+        run_job(train_steps(tmp_path, tmp_path / "o", kimg=1, resume=tmp_path / "missing.safetensors"))
 
 
-def test_callback_false_stops_with_snapshot(image_folder: Path, tmp_path: Path) -> None:
-    res = _run(image_folder, tmp_path / "s", kimg=1.0, snap_kimg=1.0, callback=lambda p: False)
-    assert res.stopped and res.cur_nimg == 4 and res.snapshots[-1].is_file()
+def test_cancel_stops_with_snapshot(image_folder: Path, tmp_path: Path) -> None:
+    seen: list[Progress] = []
+    steps = train_steps(image_folder, tmp_path / "s", resolution=RES, config="tiny", kimg=1.0, batch=4, seed=1,
+                        grid=2, snap_kimg=1.0, cancel=lambda: bool(seen))  # after the first minibatch
+    with pytest.raises(Cancelled):
+        run_job(steps, seen.append)
+    assert seen[-1].done == 4 and seen[-1].path is not None and seen[-1].path.is_file()
+    assert _snapshots(seen) == [seen[-1].path]  # written when cancelled, not before
+
+
+def test_cancel_before_any_minibatch_writes_no_snapshot(image_folder: Path, tmp_path: Path) -> None:
+    with pytest.raises(Cancelled):
+        run_job(train_steps(image_folder, tmp_path / "n", resolution=RES, config="tiny", kimg=1.0, batch=4,
+                            grid=2, cancel=lambda: True))
+    assert list((tmp_path / "n").glob("*.safetensors")) == []
 
 
 # ----------------------------------------------------------------------------- CLI + metrics
@@ -205,3 +232,17 @@ def test_cli_train_reports_bad_data(tmp_path: Path, capsys) -> None:
     assert train_cli(["train", "--data", str(bad), "--res", "16", "--kimg", "1", "--outdir", str(tmp_path / "o")]) == 1
     err = capsys.readouterr().err
     assert "x.zip" in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_demo_data_is_a_job_of_progress_records(tmp_path: Path) -> None:
+    pytest.importorskip("skimage")
+    from creps_core.train.demo_data import WRITING_IMAGES, demo_data_steps
+
+    records = _records(demo_data_steps(tmp_path / "demo", 16, per_image=1))
+    assert [r.done for r in records[:-1]] == list(range(1, 101)) and {r.stage for r in records[:-1]} == {WRITING_IMAGES}
+    assert records[-1].stage == DONE and records[-1].done == 100 and records[-1].path == tmp_path / "demo"
+    assert len(list((tmp_path / "demo").glob("*.png"))) == 100
+    seen: list[Progress] = []
+    with pytest.raises(Cancelled):
+        run_job(demo_data_steps(tmp_path / "cut", 16, per_image=1, cancel=lambda: len(seen) >= 3), seen.append)
+    assert len(list((tmp_path / "cut").glob("*.png"))) == 3

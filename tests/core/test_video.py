@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import imageio.v3 as iio
 import numpy as np
 import pytest
 import torch
 
 from creps_core.jobs import video as vid
-from creps_core.jobs.export import work_dir
 from creps_core.jobs.metadata import read_record
+from creps_core.jobs.workdir import work_dir
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import load_checkpoint
 from creps_core.model.network import CREPSConfig, CREPSGenerator
@@ -28,6 +33,7 @@ def engine():
 
 
 VIEW = View(48, 32)  # width 48, height 32
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def count_frames(path) -> tuple[int, tuple[int, ...]]:
@@ -218,3 +224,9 @@ def test_a_cancelled_video_resumes_from_its_finished_frames(engine, tmp_path):
     assert engine.stats.pixels_rendered - before == (8 - 4) * 48 * 32  # only the missing frames
     assert [f.tolist() for f in iio.imiter(out)] == [f.tolist() for f in iio.imiter(whole)]
     assert not work_dir(out).exists()
+
+
+def test_the_keyframes_load_without_the_encoder():
+    """The explorer keeps its keyframes in these records: importing them must not start imageio."""
+    code = "import sys; import creps_core.jobs.video; sys.exit('imageio' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)}).returncode == 0

@@ -22,11 +22,12 @@ def register(sub: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from creps_core.cli.terminal import TerminalProgress
-    from creps_core.progress import Progress
-    from creps_core.train.demo_data import build_demo_data
+    from creps_core.progress import run_job
+    from creps_core.train.demo_data import demo_data_steps
 
     with TerminalProgress("img") as bar:
-        paths = build_demo_data(args.outdir, args.res, theme=args.theme, count=args.count, seed=args.seed,
-                                progress=lambda i, n: bar(Progress("writing images", i, n)))
-    print(f"wrote {len(paths)} images to {args.outdir}")
+        last = run_job(demo_data_steps(args.outdir, args.res, theme=args.theme, count=args.count, seed=args.seed),
+                       bar)
+    assert last is not None  # demo_data_steps ends with a DONE record
+    print(f"wrote {last.done} images to {args.outdir}")
     return 0

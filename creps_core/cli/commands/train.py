@@ -1,5 +1,5 @@
 """``creps train``: train (or resume) a CREPS generator on a folder of images; a thin layer over
-:func:`creps_core.train.loop.train`, which writes snapshots and draws nothing."""
+:func:`creps_core.train.loop.train_steps`, which writes snapshots and draws nothing."""
 
 from __future__ import annotations
 
@@ -37,7 +37,8 @@ def register(sub: Subcommands) -> None:
 def run(args: argparse.Namespace) -> int:
     from creps_core.cli.common import set_threads
     from creps_core.cli.terminal import TrainingProgress, say
-    from creps_core.train.loop import train
+    from creps_core.progress import DONE, run_job
+    from creps_core.train.loop import train_steps
 
     set_threads(args.threads)
     if args.resume is None and args.res is None:
@@ -46,8 +47,10 @@ def run(args: argparse.Namespace) -> int:
         say("resuming: config, resolution, batch, seed and gamma come from the saved state")
     args.interrupt_note = "continue with --resume LAST_SNAPSHOT"
     with TrainingProgress() as bar:
-        res = train(args.data, args.outdir, resolution=args.res, config=args.config, kimg=args.kimg,
-                    batch=args.batch, seed=args.seed, r1_gamma=args.gamma, snap_kimg=args.snap_every,
-                    resume=args.resume, device=args.device, callback=bar)
-    print(f"done: {res.cur_nimg / 1000:g} kimg; last snapshot {res.snapshots[-1] if res.snapshots else '-'}")
+        last = run_job(train_steps(args.data, args.outdir, resolution=args.res, config=args.config, kimg=args.kimg,
+                                   batch=args.batch, seed=args.seed, r1_gamma=args.gamma, snap_kimg=args.snap_every,
+                                   resume=args.resume, device=args.device),
+                       lambda step: step.stage == DONE or bar(step))  # the summary below says DONE
+    assert last is not None  # train_steps ends with a DONE record
+    print(f"done: {last.done / 1000:g} kimg; last snapshot {last.path or '-'}")
     return 0

@@ -24,15 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from creps_core.jobs.export import (
-    ExportSpec,
-    ModelRef,
-    Renderer,
-    TileTask,
-    export_image,
-    line_cache_limit,
-    tile_pixels,
-)
+from creps_core.jobs.export.job import ModelRef, export_image
+from creps_core.jobs.export.spec import ExportSpec
+from creps_core.jobs.export.tiles import Renderer, TileTask, line_cache_limit, tile_pixels
 from creps_core.latent.latents import LatentSpec
 from creps_core.progress import Cancelled
 from creps_core.render.engine import Engine
@@ -57,7 +51,7 @@ def render_tile_job(model: dict, spec: dict, task: dict) -> np.ndarray:
                              f"the client rendered {ref.sha256[:12]}...: the checkpoint differs between machines")
         engine = _ENGINES[key] = Engine(loaded, device="auto", precision=spec["precision"])
     export_spec = spec_from_dict(spec)
-    with engine.line_cache_limit(line_cache_limit(export_spec)):
+    with engine.line_cache_limit(line_cache_limit(engine, export_spec)):
         return tile_pixels(engine, export_spec, TileTask(**task))
 
 

@@ -37,7 +37,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import BinaryIO
 from urllib.parse import quote
 
 import numpy as np
@@ -45,10 +45,8 @@ import numpy as np
 from creps_core import vocabulary
 from creps_core.io.safe_files import atomic_write, is_real_dir, is_regular_file, remove_stale_temps, work_subfolder
 from creps_core.jobs.outputs import Owned, carries_record, holds_text
+from creps_core.jobs.workdir import TileStore
 from creps_core.progress import WRITING, Cancelled, Progress
-
-if TYPE_CHECKING:
-    from creps_core.jobs.export import TileStore
 
 DZI_TILE = 254  # with one pixel of overlap on each side, interior tiles are 256 pixels
 DZI_OVERLAP = 1
