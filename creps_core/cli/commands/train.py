@@ -37,7 +37,7 @@ def register(sub: Subcommands) -> None:
 def run(args: argparse.Namespace) -> int:
     from creps_core.cli.common import set_threads
     from creps_core.cli.terminal import TrainingProgress, say
-    from creps_core.progress import DONE, run_job
+    from creps_core.progress import DONE, Progress, run_job
     from creps_core.train.loop import train_steps
 
     set_threads(args.threads)
@@ -47,10 +47,14 @@ def run(args: argparse.Namespace) -> int:
         say("resuming: config, resolution, batch, seed and gamma come from the saved state")
     args.interrupt_note = "continue with --resume LAST_SNAPSHOT"
     with TrainingProgress() as bar:
+
+        def report(step: Progress) -> None:
+            if step.stage != DONE:  # the summary below says it
+                bar(step)
+
         last = run_job(train_steps(args.data, args.outdir, resolution=args.res, config=args.config, kimg=args.kimg,
                                    batch=args.batch, seed=args.seed, r1_gamma=args.gamma, snap_kimg=args.snap_every,
-                                   resume=args.resume, device=args.device),
-                       lambda step: step.stage == DONE or bar(step))  # the summary below says DONE
+                                   resume=args.resume, device=args.device), report)
     assert last is not None  # train_steps ends with a DONE record
     print(f"done: {last.done / 1000:g} kimg; last snapshot {last.path or '-'}")
     return 0
