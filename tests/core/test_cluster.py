@@ -11,12 +11,11 @@ from creps_core.jobs import export as ex
 from creps_core.jobs.export.cluster import dask_renderer, open_client, render_tile_job
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import load_checkpoint, save_safetensors
-from creps_core.model.network import CREPSConfig, CREPSGenerator
+from creps_core.model.network import CREPSGenerator
 from creps_core.render.engine import Engine
 from creps_core.render.views import View
 
-TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
-                   biline_channels=8)
+from ..core_fixtures import TINY
 
 
 @pytest.fixture(scope="module")

@@ -17,13 +17,12 @@ from creps_core.jobs.metadata import read_record
 from creps_core.jobs.workdir import work_dir
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import load_checkpoint
-from creps_core.model.network import CREPSConfig, CREPSGenerator
+from creps_core.model.network import CREPSGenerator
 from creps_core.progress import Cancelled
 from creps_core.render.engine import Engine
 from creps_core.render.views import View, Warp
 
-TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
-                   biline_channels=8)
+from ..core_fixtures import TINY
 
 
 @pytest.fixture(scope="module")
