@@ -3,18 +3,14 @@ bookmarks, keyframes, the render request and the workspace it builds."""
 
 from __future__ import annotations
 
-import os
+import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-import pytest  # noqa: E402
-
-from creps_core.jobs.video import record  # noqa: E402
-from creps_core.latent.latents import LatentSpec  # noqa: E402
-from creps_core.model.network import CREPSConfig  # noqa: E402
-from creps_core.render.costs import line_macs_per_coordinate, pixel_macs  # noqa: E402
-from creps_viewer.model.records import Geometry, ModelSummary, RenderSettings  # noqa: E402
-from creps_viewer.model.state import ExplorerState  # noqa: E402
+from creps_core.jobs.video import record
+from creps_core.latent.latents import LatentSpec
+from creps_core.model.network import CREPSConfig
+from creps_core.render.costs import line_macs_per_coordinate, pixel_macs
+from creps_viewer.model.records import Geometry, ModelSummary, RenderSettings
+from creps_viewer.model.state import ExplorerState
 
 CFG = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
                   biline_channels=8)

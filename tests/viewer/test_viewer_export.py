@@ -10,20 +10,17 @@ Python threads take the GIL (PySide6), so a worker would starve until the wait e
 
 from __future__ import annotations
 
-import os
 import time
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtWidgets import QApplication
 
-import imageio.v3 as iio  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from creps_core.render.engine import Engine, to_uint8
 
-from creps_core.render.engine import Engine, to_uint8  # noqa: E402
-
-from ..viewer_fixtures import make_window  # noqa: E402
+from ..viewer_fixtures import make_window
 
 
 def finish(job) -> None:

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import os
+import numpy as np
+import pytest
+import torch
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from creps_core.latent.directions import sefa  # noqa: E402
-from creps_core.latent.files import save_directions, save_ws  # noqa: E402
-from creps_core.latent.latents import LatentSpec  # noqa: E402
-from creps_core.model.checkpoint import load_checkpoint  # noqa: E402
-from creps_core.render.engine import Engine  # noqa: E402
-from creps_core.render.views import View  # noqa: E402
-from creps_viewer.model.records import ModelSummary  # noqa: E402
-from creps_viewer.model.state import ExplorerState  # noqa: E402
-from creps_viewer.qt.panels.latent import LatentPanel  # noqa: E402
+from creps_core.latent.directions import sefa
+from creps_core.latent.files import save_directions, save_ws
+from creps_core.latent.latents import LatentSpec
+from creps_core.model.checkpoint import load_checkpoint
+from creps_core.render.engine import Engine
+from creps_core.render.views import View
+from creps_viewer.model.records import ModelSummary
+from creps_viewer.model.state import ExplorerState
+from creps_viewer.qt.panels.latent import LatentPanel
 
 
 @pytest.fixture

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import time
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QApplication
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from creps_core.jobs.structure import KINDS, StructureProbe
+from creps_core.model.demo import random_model
+from creps_core.model.network import PAPER_CONFIGS
+from creps_core.render.views import View
+from creps_viewer.model.state import ExplorerState
+from creps_viewer.qt.dialogs.structure import StructureWindow
 
-from creps_core.jobs.structure import KINDS, StructureProbe  # noqa: E402
-from creps_core.model.demo import random_model  # noqa: E402
-from creps_core.model.network import PAPER_CONFIGS  # noqa: E402
-from creps_core.render.views import View  # noqa: E402
-from creps_viewer.model.state import ExplorerState  # noqa: E402
-from creps_viewer.qt.dialogs.structure import StructureWindow  # noqa: E402
-
-from ..core_fixtures import TINY  # noqa: E402
-from ..viewer_fixtures import make_window  # noqa: E402
+from ..core_fixtures import TINY
+from ..viewer_fixtures import make_window
 
 VIEW = View(48, 40, center=(0.5, 0.45), zoom=1.2)
 
