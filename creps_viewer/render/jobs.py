@@ -106,25 +106,25 @@ class JobStarter(QObject):
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
-        self.model: LoadedModel | None = None
+        self.loaded_model: LoadedModel | None = None
         self.device = "auto"
 
     def set_model(self, model: LoadedModel, device: str) -> None:
-        self.model, self.device = model, device
+        self.loaded_model, self.device = model, device
 
     @property
     def running(self) -> list[BackgroundJob]:
         return [job for job in self.findChildren(BackgroundJob) if job.running]
 
     def _job(self, fn: JobFn) -> BackgroundJob:
-        if self.model is None:
+        if self.loaded_model is None:
             raise ValueError("Open a model first.")
         return BackgroundJob(fn, self)
 
     def export(self, spec: export.ExportSpec, out: Path, *, force: bool = False, fresh: bool = False) -> BackgroundJob:
         """An export of ``spec`` to ``out`` (not started: connect its signals, then ``start()``);
         it finishes with the path written. ``force``/``fresh``: as :func:`creps_core.jobs.export.export_steps`."""
-        model, device = self.model, self.device
+        model, device = self.loaded_model, self.device
 
         def run(progress, cancel) -> Path:
             engine = Engine(model, device=device, precision=spec.precision)
@@ -138,7 +138,7 @@ class JobStarter(QObject):
 
     def video(self, spec: video.VideoSpec, out: Path, *, force: bool = False, fresh: bool = False) -> BackgroundJob:
         """A video of ``spec`` to ``out`` (not started); it finishes with ``out``."""
-        model, device = self.model, self.device
+        model, device = self.loaded_model, self.device
 
         def run(progress, cancel) -> Path:
             engine = Engine(model, device=device, precision=spec.precision or "fp32")

@@ -103,7 +103,7 @@ def test_speed_and_the_frame_cost_it_divides(state):
     assert state.speed is None
     state.note_speed(macs=2_000_000, ms=1000.0)
     assert state.speed == pytest.approx(2e6)
-    assert state.model.frame_macs(30, 20) == line_macs_per_coordinate(CFG) * 50 + pixel_macs(CFG) * 600
+    assert state.model_summary.frame_macs(30, 20) == line_macs_per_coordinate(CFG) * 50 + pixel_macs(CFG) * 600
     state.set_model(summary(num_ws=5), "cpu")  # another model: its speed is measured anew
     assert state.speed is None
 

@@ -180,13 +180,13 @@ def test_bad_workspace_shows_error_and_changes_nothing(window, tmp_path, damage)
 
 
 def test_corrupt_checkpoint_shows_error_and_keeps_model(window, tmp_path):
-    model = window.model
+    model = window.session.loaded_model
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": garbage")
     window.open_model(str(bad))
     assert window.message.kind == "error"
     assert "broken.safetensors" in window.message.text()
-    assert window.model is model and window.worker.model is model
+    assert window.session.loaded_model is model and window.worker.loaded_model is model
     before = rgb(window).copy()
     window.latent_panel.seed.setValue(11)  # still usable
     assert not np.array_equal(before, rgb(window))
@@ -255,7 +255,7 @@ def test_save_image_with_provenance(window, tmp_path):
     window.save_image(out)
     record = read_record(out)
     assert record.latent.seed == 9
-    assert record.checkpoint_sha256 == window.model.sha256
+    assert record.checkpoint_sha256 == window.session.loaded_model.sha256
     assert record.view == window.current_full_frame().request.view
 
 
@@ -263,7 +263,7 @@ def test_missing_file_errors_and_random_model_is_labelled(qtbot, tmp_path):
     from creps_core.model.demo import random_model
 
     win = make_window(qtbot, tmp_path, tmp_path / "missing.pkl")
-    assert "demo" in model_label(win.model)  # shown instead of a dead window, and the error says why
+    assert "demo" in model_label(win.session.loaded_model)  # shown instead of a dead window, and the error says why
     assert win.message.kind == "error" and "missing.pkl" in win.message.text()
     win.open_model(random_model())
     assert "random" in win.windowTitle() and win.message.kind == "info"
@@ -326,7 +326,7 @@ def test_failed_render_shows_message_and_window_recovers(window):
     window.latent_panel.seed.setValue(21)
     assert window.current_full_frame().request.latent.seed == 21
     assert window.message.kind == ""  # the failure is no longer true: its message is gone
-    assert "fps" not in window.timing_label.text()  # settled: no stale frame rate
+    assert "fps" not in window.status_bar.timing_label.text()  # settled: no stale frame rate
 
 
 def test_drop_conditional_model_shows_classes_and_remembers_it(window, tmp_path):
@@ -342,9 +342,9 @@ def test_drop_conditional_model_shows_classes_and_remembers_it(window, tmp_path)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     window.dropEvent(QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
-    assert window.model.cfg.c_dim == 3 and window.state.latent.class_idx == 0
+    assert window.session.loaded_model.cfg.c_dim == 3 and window.state.latent.class_idx == 0
     assert not window.latent_panel.class_combo.isHidden()
-    assert window.recent_files()[0] == str(path)
+    assert window.file_menu.recent_files()[0] == str(path)
     before = rgb(window).copy()
     window.latent_panel.class_combo.setCurrentIndex(2)
     assert window.state.latent.class_idx == 2
@@ -359,7 +359,7 @@ def test_device_switch_keeps_history(window):
 
 
 def test_copy_image_and_bookmarks(window):
-    window.copy_image()
+    window.file_menu.copy_image()
     image = QApplication.clipboard().image()
     frame = window.current_full_frame()
     assert (image.height(), image.width()) == frame.rgb.shape[:2]
@@ -418,8 +418,8 @@ def test_a_bad_model_at_start_shows_why_over_the_demo_model(qtbot, tmp_path):
     bad = tmp_path / "broken.pkl"
     bad.write_bytes(b"not a pickle at all")
     win = make_window(qtbot, tmp_path, bad)
-    qtbot.waitUntil(lambda: win.model is not None, timeout=30_000)
-    assert "demo" in model_label(win.model) and win.current_full_frame() is not None
+    qtbot.waitUntil(lambda: win.session.loaded_model is not None, timeout=30_000)
+    assert "demo" in model_label(win.session.loaded_model) and win.current_full_frame() is not None
     assert win.message.kind == "error" and "broken.pkl" in win.message.text() and "demo" in win.message.text()
 
 
@@ -433,13 +433,13 @@ def test_save_dialogs_add_the_extension_and_never_default_to_the_model_folder(wi
         return str(tmp_path / ("ws1" if "workspace" in title else "pic")), filter_
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", answer)
-    window.save_workspace_dialog()
+    window.file_menu.save_workspace_dialog()
     assert (tmp_path / "ws1.creps.json").is_file()
-    window.save_image_dialog()  # the frame is refined (sync window): saved at once
+    window.file_menu.save_image_dialog()  # the frame is refined (sync window): saved at once
     assert (tmp_path / "pic.png").is_file()
-    model_dir = str(window.model.path.parent)
+    model_dir = str(window.session.loaded_model.path.parent)
     assert not any(start.startswith(model_dir) for start in asked.values())
-    window.save_workspace_dialog()  # the next dialog starts where the user saved last
+    window.file_menu.save_workspace_dialog()  # the next dialog starts where the user saved last
     assert asked["Save workspace"].startswith(str(tmp_path))
 
 
@@ -492,9 +492,9 @@ def test_a_latent_from_a_deeper_model_is_fitted_and_the_user_told(window, tmp_pa
     """A bookmark with mixing layers 12-13 (a 15-layer model) restored on a 9-layer model."""
     from creps_viewer.model.records import Bookmark
 
-    num_ws = window.state.model.num_ws
+    num_ws = window.state.model_summary.num_ws
     deep = LatentSpec(seed=5, mix_seed=2, mix_layers=(3, num_ws + 3, num_ws + 4), cutoff=num_ws + 6)
-    window.restore_bookmark(Bookmark("from a deeper model", deep, Geometry(zoom=1.5)))
+    window.session.restore_bookmark(Bookmark("from a deeper model", deep, Geometry(zoom=1.5)))
     assert window.state.latent.mix_layers == (3,) and window.state.latent.cutoff == num_ws
     assert window.message.kind == "info" and "dropped" in window.message.text()
     png = tmp_path / "fitted.png"
@@ -525,7 +525,7 @@ def test_a_workspace_whose_model_moved_says_so_and_offers_to_locate_it(window, q
     assert window.message.kind == "error" and "missing" in window.message.text()
     assert "sha256" not in window.message.text() and window.message.action.isVisible()
     window.locate_model(load_workspace(path), path, found=str(elsewhere))
-    assert window.model.path == elsewhere and window.state.latent.seed == 12
+    assert window.session.loaded_model.path == elsewhere and window.state.latent.seed == 12
 
 
 def test_a_formula_warp_typed_in_the_geometry_tab(window):

@@ -40,7 +40,7 @@ def window(qtbot, tmp_path, tiny_ckpt):
 
 
 def test_export_dialog_prefills_and_validates(window, tmp_path):
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     assert (dlg.width_spin.value(), dlg.height_spin.value()) == (window.viewport.width(), window.viewport.height())
     assert dlg.geometry == window.state.geometry and dlg.latent == window.state.latent
     dlg.path_edit.setText(str(tmp_path / "a.png"))
@@ -62,7 +62,7 @@ def test_export_dialog_prefills_and_validates(window, tmp_path):
 
 
 def test_export_png_matches_engine_render(window, qtbot, tmp_path, tiny_ckpt):
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     out = tmp_path / "view.png"
     dlg.path_edit.setText(str(out))
     dlg.set_size(64, 48)
@@ -75,7 +75,7 @@ def test_export_png_matches_engine_render(window, qtbot, tmp_path, tiny_ckpt):
     assert not dlg.running
     assert exported == [out] and out.exists()
     got = np.asarray(Image.open(out).convert("RGB"))
-    engine = Engine(window.model)
+    engine = Engine(window.session.loaded_model)
     want = to_uint8(engine.render(window.state.latent, window.state.geometry.view(64, 48)))
     assert got.shape == (48, 64, 3)
     np.testing.assert_array_equal(got, want)
@@ -83,7 +83,7 @@ def test_export_png_matches_engine_render(window, qtbot, tmp_path, tiny_ckpt):
 
 
 def test_cancel_export_leaves_no_file(window, qtbot, tmp_path):
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     out = tmp_path / "big.png"
     dlg.path_edit.setText(str(out))
     dlg.set_size(640, 480)
@@ -176,7 +176,7 @@ def test_export_disk_full_is_a_clear_message(window, tmp_path, monkeypatch):
 
     real = shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=10))
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     out = tmp_path / "full.tif"
     dlg.path_edit.setText(str(out))
     dlg.set_size(64, 48)
@@ -189,7 +189,7 @@ def test_export_disk_full_is_a_clear_message(window, tmp_path, monkeypatch):
 
 def start_long_export(window, out):
     """Start a 640x480 export in 16-px tiles (long enough to interrupt); returns (dialog, job)."""
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     dlg.path_edit.setText(str(out))
     dlg.set_size(640, 480)
     dlg.tile.setValue(16)
@@ -282,7 +282,7 @@ def test_an_export_over_a_file_the_tool_did_not_write_asks_first(window, tmp_pat
     out = tmp_path / "mine.png"
     Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(out)
     before = out.read_bytes()
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     dlg.path_edit.setText(str(out))
     dlg.set_size(32, 32)
     asked = []

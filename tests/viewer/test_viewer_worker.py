@@ -123,7 +123,7 @@ def test_bad_model_keeps_previous_and_failed_render_reports(model, tmp_path):
     bad = tmp_path / "x.pkl"
     bad.write_bytes(b"\x80\x04garbage")
     worker.load_model(str(bad), device="cpu")
-    assert worker.model is model and "x.pkl" in errors[-1]
+    assert worker.loaded_model is model and "x.pkl" in errors[-1]
     worker.submit(RenderRequest(LatentSpec(), Geometry().view(20, 20), precision="fp16", preview_scale=1))
     assert "fp16" in errors[-1] and not frames
     worker.submit(RenderRequest(LatentSpec(), Geometry().view(20, 20), preview_scale=1))

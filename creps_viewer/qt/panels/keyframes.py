@@ -390,13 +390,13 @@ class KeyframePanel(QWidget):
             self.scrub.setRange(0, spec.n_frames - 1)
         self.scrub.setEnabled(len(spec.keyframes) > 1)
         self.scrub_label.setText(f"{self.scrub.value() + 1} / {spec.n_frames}")
-        self.render_button.setEnabled(self.job is None and self.state.model is not None)
+        self.render_button.setEnabled(self.job is None and self.state.model_summary is not None)
         return True
 
     def estimate(self, spec: VideoSpec) -> str:
         """About how long rendering takes here: every frame's lines are new, at the speed the
         explorer measured on its own sharp frames."""
-        model, speed = self.state.model, self.state.speed
+        model, speed = self.state.model_summary, self.state.speed
         if model is None or speed is None:
             return "render time: after the first sharp frame"
         seconds = spec.n_frames * model.frame_macs(spec.width, spec.height) / speed
@@ -417,7 +417,7 @@ class KeyframePanel(QWidget):
         """Render the keyframes to ``path`` (format by extension) in a background thread.
         ``force``/``fresh``: the user agreed to replace what is in the way / discard old work."""
         self.last_error = ""
-        if self.jobs.model is None:
+        if self.jobs.loaded_model is None:
             self.last_error = "Open a model before rendering a video."
             self.summary.setText(self.last_error)
             return None

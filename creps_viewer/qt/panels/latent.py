@@ -115,8 +115,8 @@ class LatentPanel(QWidget):
         root.addStretch(1)
         state.latentChanged.connect(self.sync_from_state)
         state.modelChanged.connect(self.set_model)
-        if state.model is not None:
-            self.set_model(state.model)
+        if state.model_summary is not None:
+            self.set_model(state.model_summary)
         self.sync_from_state(state.latent)
 
     # ----- construction ------------------------------------------------------------------
@@ -296,7 +296,7 @@ class LatentPanel(QWidget):
 
     def load_directions(self, path: str | Path) -> bool:
         """Read a directions file for the open model and list its directions (False: refused, said why)."""
-        model = self.state.model
+        model = self.state.model_summary
         if model is None:
             self._say("Open a model first.")
             return False
@@ -324,7 +324,7 @@ class LatentPanel(QWidget):
     def _file_direction_edited(self, i: int, drag: bool) -> None:
         """Row i changed: its edit in the latent gets the row's amount and layers (amount 0: no edit).
         A drag of the amount is one undo step, like the other sliders."""
-        row, model = self.direction_rows[i], self.state.model
+        row, model = self.direction_rows[i], self.state.model_summary
         key = self._edit_of(i)
         layers = row.layer_range(model.num_ws)
         if layers is None:  # not a range of this model: back to the one in use
@@ -362,7 +362,7 @@ class LatentPanel(QWidget):
 
     def import_ws(self, path: str | Path) -> bool:
         """Render the ws of a file instead of the seed (False: refused, said why)."""
-        model = self.state.model
+        model = self.state.model_summary
         if model is None:
             return False
         try:
@@ -417,7 +417,7 @@ class LatentPanel(QWidget):
         spec = self.state.latent
         layers = spec.mix_layers
         if self.mix_on.isChecked() and not layers:
-            n = self.state.model.num_ws if self.state.model else 2
+            n = self.state.model_summary.num_ws if self.state.model_summary else 2
             layers = tuple(range(n // 2, n))  # a useful default: the fine half
         self.state.set_latent(spec.with_(mix_seed=self.mix_seed.value() if self.mix_on.isChecked() else None,
                                          mix_layers=layers))
@@ -479,7 +479,7 @@ class LatentPanel(QWidget):
             row.amount.set_value(edit.amount if edit else 0.0)
             layers = edit.layers if edit and edit.layers else row.default_layers
             with QSignalBlocker(row.layers):
-                if row.layer_range(self.state.model.num_ws if self.state.model else 1 << 10) != layers:
+                if row.layer_range(self.state.model_summary.num_ws if self.state.model_summary else 1 << 10) != layers:
                     row.layers.setText(f"{layers[0]}-{layers[1]}")
         self.clear_edits.setEnabled(bool(spec.edits))
         others = len(spec.edits) - shown
