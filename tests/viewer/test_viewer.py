@@ -548,3 +548,19 @@ def test_a_formula_warp_typed_in_the_geometry_tab(window):
     assert panel.formula_row.text() == before.warp.formula[0]
     panel.warp_kind.setCurrentIndex(0)
     assert window.state.geometry.warp is None and panel.formula_row.isHidden()
+
+
+def test_command_line_options_set_the_latent_and_view_as_creps_render_reads_them(qtbot, tmp_path):
+    from creps_viewer.qt.app import _initial_state, parse_args
+
+    win = MainWindow(sync=True, settings=QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    qtbot.addWidget(win)
+    args = parse_args(["--seed", "3", "--trunc", "0.7", "--center", "0.3,0.6", "--zoom", "2", "--rotate", "30",
+                       "--warp", "swirl:1.2", "--precision", "fp32", "--size", "900x600"])
+    _initial_state(win, args)
+    s = win.state
+    assert (s.latent.seed, s.latent.psi, s.render.precision) == (3, 0.7, "fp32")
+    assert s.geometry == Geometry(center=(0.3, 0.6), zoom=2.0, rotation=30.0, warp=Warp("swirl", 1.2))
+    before = (s.latent, s.geometry)
+    _initial_state(win, parse_args([]))  # no option given: nothing changes
+    assert (s.latent, s.geometry) == before
