@@ -81,7 +81,7 @@ def test_off_the_ui_thread_the_newest_request_wins(qtbot, models):
     expect = window.probe.render(window.state.latent, VIEW, {0, 2})
     assert np.array_equal(window.preview, expect) and not np.array_equal(window.preview, image)
     window.close()
-    assert window._job is None or not window._job.running
+    assert not window.analyses.running
 
 
 def test_view_menu_opens_it_for_the_explorer_s_latent_and_view(qtbot, tmp_path, tiny_ckpt):
