@@ -143,7 +143,7 @@ def test_workspace_roundtrip_is_bit_exact(window, qtbot, tmp_path, tiny_ckpt):
     s.update_render(preview_scale=2)
     s.add_bookmark("here")
     window.video_panel.record()
-    window.video_panel.preset_orbit()
+    window.video_panel.presets.preset_orbit()
     keyframes = list(window.video_panel.keyframes)
     assert len(keyframes) >= 2
     saved = window.current_full_frame()

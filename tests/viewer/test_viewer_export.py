@@ -155,17 +155,17 @@ def test_keyframe_list_edits_and_presets(window):
     panel.list.setCurrentRow(1)
     panel.show_selected()  # the explorer jumps to the keyframe
     assert window.state.geometry.zoom == 2.0
-    panel.zoom_factor.setValue(10)
-    panel.preset_zoom()
+    panel.presets.zoom_factor.setValue(10)
+    panel.presets.preset_zoom()
     assert len(panel.keyframes) == 2 and panel.keyframes[1].view.zoom == 20.0
     assert panel.keyframes[1].view.center == window.state.geometry.center
-    panel.preset_orbit()
+    panel.presets.preset_orbit()
     assert panel.keyframes[-1].view.rotation - panel.keyframes[0].view.rotation == 360.0
-    panel.preset_pan()
+    panel.presets.preset_pan()
     assert panel.keyframes[0].view.center != panel.keyframes[1].view.center
-    panel.seed_from.setValue(2)
-    panel.seed_to.setValue(5)
-    panel.preset_walk()
+    panel.presets.seed_from.setValue(2)
+    panel.presets.seed_to.setValue(5)
+    panel.presets.preset_walk()
     assert [k.latent.seed for k in panel.keyframes] == [2, 3, 4, 5] and panel.loop.isChecked()
     panel.width_spin.setValue(40)  # mp4 needs multiples of 16
     assert not panel.render_button.isEnabled() and "16" in panel.summary.text()
@@ -212,7 +212,7 @@ def test_closing_export_dialog_asks_then_cancels_the_export(window, tmp_path, mo
 
 def test_cancel_video_leaves_no_file(window, tmp_path):
     panel = window.video_panel
-    panel.preset_orbit()
+    panel.presets.preset_orbit()
     panel.width_spin.setValue(64)
     panel.height_spin.setValue(64)
     out = tmp_path / "orbit.mp4"
@@ -245,7 +245,7 @@ def test_a_preset_or_clear_that_replaces_recorded_keyframes_can_be_undone(window
     panel.record()
     recorded = list(panel.keyframes)
     assert len(recorded) == 2 and not panel.undo_button.isEnabled()
-    panel.preset_orbit()
+    panel.presets.preset_orbit()
     assert panel.keyframes != recorded and panel.undo_button.isEnabled()
     panel.undo_button.click()
     assert panel.keyframes == recorded and not panel.undo_button.isEnabled()
