@@ -55,7 +55,7 @@ def test_opens_model_and_renders_at_viewport_size(window):
 
 def test_seed_changes_frame(window):
     before = rgb(window).copy()
-    window.latent_panel.seed.setValue(5)
+    window.latent_panel.seed_box.seed.setValue(5)
     assert window.state.latent.seed == 5
     assert not np.array_equal(before, rgb(window))
     window.latent_panel.step_seed(-1)
@@ -124,15 +124,15 @@ def test_wheel_zooms_about_cursor(window):
 
 def test_style_mixing_changes_pixels(window):
     plain = rgb(window).copy()
-    window.latent_panel.mix_on.setChecked(True)
+    window.latent_panel.mixing.mix_on.setChecked(True)
     spec = window.state.latent
     assert spec.mix_seed == 1 and spec.mix_layers  # defaults to the fine half
     mixed = rgb(window).copy()
     assert not np.array_equal(plain, mixed)
-    window.latent_panel.layer_buttons[0].setChecked(True)  # also take the input layer from seed 1
+    window.latent_panel.mixing.layer_buttons[0].setChecked(True)  # also take the input layer from seed 1
     assert 0 in window.state.latent.mix_layers
     assert not np.array_equal(mixed, rgb(window))
-    window.latent_panel.mix_reset.click()
+    window.latent_panel.mixing.mix_reset.click()
     np.testing.assert_array_equal(plain, rgb(window))
 
 
@@ -188,7 +188,7 @@ def test_corrupt_checkpoint_shows_error_and_keeps_model(window, tmp_path):
     assert "broken.safetensors" in window.message.text()
     assert window.session.loaded_model is model and window.worker.loaded_model is model
     before = rgb(window).copy()
-    window.latent_panel.seed.setValue(11)  # still usable
+    window.latent_panel.seed_box.seed.setValue(11)  # still usable
     assert not np.array_equal(before, rgb(window))
 
 
@@ -196,7 +196,7 @@ def test_undo_redo_round_trip(window):
     s = window.state
     start_latent, start_geom = s.latent, s.geometry
     start_rgb = rgb(window).copy()
-    window.latent_panel.seed.setValue(3)
+    window.latent_panel.seed_box.seed.setValue(3)
     window.geometry_panel.zoom.spin.setValue(2.0)  # through the widget, like a user
     window.geometry_panel.rotation.spin.setValue(45.0)
     end_latent, end_geom, end_rgb = s.latent, s.geometry, rgb(window).copy()
@@ -206,7 +206,7 @@ def test_undo_redo_round_trip(window):
         s.undo()
     assert (s.latent, s.geometry) == (start_latent, start_geom)
     np.testing.assert_array_equal(start_rgb, rgb(window))
-    assert window.latent_panel.seed.value() == 0 and window.geometry_panel.zoom.value() == 1.0
+    assert window.latent_panel.seed_box.seed.value() == 0 and window.geometry_panel.zoom.value() == 1.0
     for _ in range(3):
         s.redo()
     assert (s.latent, s.geometry) == (end_latent, end_geom)
@@ -216,7 +216,7 @@ def test_undo_redo_round_trip(window):
 def test_slider_changes_merge_into_one_undo_step(window):
     s = window.state
     for psi in (0.9, 0.8, 0.7):
-        window.latent_panel.psi.spin.setValue(psi)
+        window.latent_panel.seed_box.psi.spin.setValue(psi)
     s.close_merge()
     assert s.latent.psi == pytest.approx(0.7)
     s.undo()
@@ -224,13 +224,13 @@ def test_slider_changes_merge_into_one_undo_step(window):
 
 
 def test_reset_buttons_track_defaults(window):
-    row = window.latent_panel.psi
+    row = window.latent_panel.seed_box.psi
     assert not row.reset.isEnabled()
     row.spin.setValue(0.5)
     assert row.reset.isEnabled()
     row.reset.click()
     assert window.state.latent.psi == 1.0 and not row.reset.isEnabled()
-    pc = window.latent_panel.pcs[0]
+    pc = window.latent_panel.pca.pcs[0]
     pc.spin.setValue(2.0)
     assert window.state.latent.directions == ((0, 2.0),) and pc.reset.isEnabled()
 
@@ -250,7 +250,7 @@ def test_keyboard_and_double_click(window, qtbot):
 
 
 def test_save_image_with_provenance(window, tmp_path):
-    window.latent_panel.seed.setValue(9)
+    window.latent_panel.seed_box.seed.setValue(9)
     out = tmp_path / "shot.png"
     window.save_image(out)
     record = read_record(out)
@@ -323,7 +323,7 @@ def test_failed_render_shows_message_and_window_recovers(window):
     window.render_panel.precision.setCurrentText("fp16")  # not usable on a CPU
     assert window.message.kind == "error" and "fp16" in window.message.text()
     window.render_panel.precision.setCurrentText("fp32")
-    window.latent_panel.seed.setValue(21)
+    window.latent_panel.seed_box.seed.setValue(21)
     assert window.current_full_frame().request.latent.seed == 21
     assert window.message.kind == ""  # the failure is no longer true: its message is gone
     assert "fps" not in window.status_bar.timing_label.text()  # settled: no stale frame rate
@@ -343,16 +343,16 @@ def test_drop_conditional_model_shows_classes_and_remembers_it(window, tmp_path)
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     window.dropEvent(QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
     assert window.session.loaded_model.cfg.c_dim == 3 and window.state.latent.class_idx == 0
-    assert not window.latent_panel.class_combo.isHidden()
+    assert not window.latent_panel.seed_box.class_combo.isHidden()
     assert window.file_menu.recent_files()[0] == str(path)
     before = rgb(window).copy()
-    window.latent_panel.class_combo.setCurrentIndex(2)
+    window.latent_panel.seed_box.class_combo.setCurrentIndex(2)
     assert window.state.latent.class_idx == 2
     assert not np.array_equal(before, rgb(window))
 
 
 def test_device_switch_keeps_history(window):
-    window.latent_panel.seed.setValue(4)
+    window.latent_panel.seed_box.seed.setValue(4)
     window.render_panel.device.setCurrentText("cpu")
     assert window.state.can_undo and window.state.latent.seed == 4
     assert window.current_full_frame() is not None
@@ -365,7 +365,7 @@ def test_copy_image_and_bookmarks(window):
     assert (image.height(), image.width()) == frame.rgb.shape[:2]
     window.state.add_bookmark()
     marked = (window.state.latent, window.state.geometry)
-    window.latent_panel.seed.setValue(8)
+    window.latent_panel.seed_box.seed.setValue(8)
     window.state.update_geometry(zoom=3.0)
     entry = next(a for a in window.bookmarks_menu.actions() if a.text().startswith("seed 0"))
     entry.trigger()
@@ -395,7 +395,7 @@ def test_latent_controls_fit_the_dock_for_released_layer_counts(qtbot, tmp_path,
     ckpt = save_safetensors(tmp_path / "deep.safetensors", cfg, CREPSGenerator(cfg).state_dict())
     win = make_window(qtbot, tmp_path, ckpt)
     win.resize(*size)
-    qtbot.waitUntil(lambda: len(win.latent_panel.layer_buttons) == num_ws)
+    qtbot.waitUntil(lambda: len(win.latent_panel.mixing.layer_buttons) == num_ws)
     QApplication.processEvents()
     panel = win.latent_panel
     assert win.width() == size[0] and win.dock.width() <= 420  # the dock did not grow to hold the toggles
@@ -403,8 +403,9 @@ def test_latent_controls_fit_the_dock_for_released_layer_counts(qtbot, tmp_path,
     visible = viewport.mapTo(win, QPoint(viewport.width(), 0)).x()
     assert visible <= win.width()
     shown = [w for w in panel.findChildren(QWidget) if w.isVisibleTo(panel)]
-    assert len(shown) > 40 and set(panel.layer_buttons) <= set(shown)
-    rects = [b.geometry().translated(b.parentWidget().mapTo(panel, QPoint(0, 0))) for b in panel.layer_buttons]
+    assert len(shown) > 40 and set(panel.mixing.layer_buttons) <= set(shown)
+    toggles = panel.mixing.layer_buttons
+    rects = [b.geometry().translated(b.parentWidget().mapTo(panel, QPoint(0, 0))) for b in toggles]
     assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:]), "toggles overlap"
     for w in shown:  # every control, reset button and value box, not only the toggles
         right = w.mapTo(win, QPoint(w.width(), 0)).x()

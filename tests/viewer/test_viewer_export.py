@@ -35,7 +35,7 @@ def window(qtbot, tmp_path, tiny_ckpt):
     win = make_window(qtbot, tmp_path, tiny_ckpt)
     assert win.current_full_frame() is not None
     win.state.update_geometry(center=(0.4, 0.55), zoom=1.7, rotation=12.0)
-    win.latent_panel.seed.setValue(3)
+    win.latent_panel.seed_box.seed.setValue(3)
     return win
 
 
@@ -109,7 +109,7 @@ def test_record_two_keyframes_and_render_mp4(window, tmp_path):
     window.tabs.setCurrentIndex(window.tabs.count() - 1)
     panel.record()
     window.state.update_geometry(zoom=3.0, rotation=40.0)
-    window.latent_panel.seed.setValue(7)
+    window.latent_panel.seed_box.seed.setValue(7)
     panel.record()
     assert [k.latent.seed for k in panel.keyframes] == [3, 7]
     assert panel.keyframes[1].view.zoom == 3.0 and panel.list.count() == 2
