@@ -100,10 +100,11 @@ def test_the_request_and_the_workspace_come_from_the_state(state):
 
 
 def test_speed_and_the_frame_cost_it_divides(state):
-    assert state.speed is None
+    assert state.speed is None and state.render_seconds(10, 30, 20) is None
     state.note_speed(macs=2_000_000, ms=1000.0)
     assert state.speed == pytest.approx(2e6)
     assert state.model_summary.frame_macs(30, 20) == line_macs_per_coordinate(CFG) * 50 + pixel_macs(CFG) * 600
+    assert state.render_seconds(10, 30, 20) == pytest.approx(10 * state.model_summary.frame_macs(30, 20) / 2e6)
     state.set_model(summary(num_ws=5), "cpu")  # another model: its speed is measured anew
     assert state.speed is None
 

@@ -329,13 +329,9 @@ class KeyframePanel(QWidget):
         return True
 
     def estimate(self, spec: VideoSpec) -> str:
-        """About how long rendering takes here: every frame's lines are new, at the speed the
-        explorer measured on its own sharp frames."""
-        model, speed = self.state.model_summary, self.state.speed
-        if model is None or speed is None:
-            return "render time: after the first sharp frame"
-        seconds = spec.n_frames * model.frame_macs(spec.width, spec.height) / speed
-        return f"about {format_duration(seconds)} to render here"
+        seconds = self.state.render_seconds(spec.n_frames, spec.width, spec.height)
+        return ("render time: after the first sharp frame" if seconds is None
+                else f"about {format_duration(seconds)} to render here")
 
     def render_dialog(self) -> None:
         if not self.refresh_summary():
