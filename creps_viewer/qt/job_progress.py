@@ -20,9 +20,11 @@ Describe = Callable[[Progress], tuple[float, str] | None]  # a record -> (fracti
 
 class JobProgress(QWidget):
     """Follows one job at a time; ``cancelling`` is said once a cancel is asked for ("cancelling
-    after the current tile…"), until the job stops between two units of work."""
+    after the current tile…"), until the job stops between two units of work.  ``heading``: the
+    line centred above the bar, as a progress window has it (else under it, as in a form)."""
 
-    def __init__(self, describe: Describe, cancelling: str, parent: QWidget | None = None) -> None:
+    def __init__(self, describe: Describe, cancelling: str, heading: bool = False,
+                 parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.describe, self.cancelling = describe, cancelling
         self.job: BackgroundJob | None = None
@@ -32,8 +34,12 @@ class JobProgress(QWidget):
         self.eta = QLabel("")
         lay = QVBoxLayout(self)
         lay.setContentsMargins(0, 0, 0, 0)
+        if heading:
+            self.eta.setAlignment(Qt.AlignCenter)
+            lay.addWidget(self.eta)
         lay.addWidget(self.bar)
-        lay.addWidget(self.eta)
+        if not heading:
+            lay.addWidget(self.eta)
 
     def follow(self, job: BackgroundJob, text: str) -> None:
         """Show ``job``'s progress from now on, starting at 0 with ``text``."""
@@ -73,7 +79,7 @@ class JobProgressDialog(QDialog):
         self.setWindowTitle(title)
         self.setWindowModality(Qt.NonModal)
         self.setMinimumWidth(380)
-        self.progress = JobProgress(describe, cancelling)
+        self.progress = JobProgress(describe, cancelling, heading=True)
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self.cancel)
         buttons = QHBoxLayout()
