@@ -30,6 +30,13 @@ def finish(job) -> None:
         QApplication.processEvents()
 
 
+def finish_restarted(owner) -> None:
+    """Wait for the job ``owner`` started again once the user agreed: the signals delivered by the
+    last :func:`finish` may already have ended a small one (then ``owner.job`` is None)."""
+    if owner.job is not None:
+        finish(owner.job)
+
+
 @pytest.fixture
 def window(qtbot, tmp_path, tiny_ckpt):
     win = make_window(qtbot, tmp_path, tiny_ckpt)
@@ -291,7 +298,7 @@ def test_an_export_over_a_file_the_tool_did_not_write_asks_first(window, tmp_pat
     finish(dlg.job)
     assert asked and asked[0][1] == "force" and str(out) in asked[0][0] and "--force" not in dlg.status.text()
     if agree:
-        finish(dlg.job)  # started again with force
+        finish_restarted(dlg)  # started again with force
         assert np.asarray(Image.open(out)).shape == (32, 32, 3)
     else:
         assert out.read_bytes() == before and "kept" in dlg.status.text()
@@ -316,5 +323,5 @@ def test_a_video_over_another_videos_unfinished_work_asks_before_discarding_it(w
     assert answers == ["fresh"] and (work / "manifest.json").read_text() == '{"job": "another video"}'
     assert not out.exists() and "--fresh" not in panel.summary.text()
     finish(panel.render_to(out))  # asked again; this time the user agrees: the old work goes, the video is made
-    finish(panel.job)
+    finish_restarted(panel)
     assert answers == ["fresh", "fresh"] and out.exists() and panel.last_path == out
