@@ -108,10 +108,6 @@ class SliderRow(QWidget):
         self.set_value(v)
         self.valueChanged.emit(v)
 
-    @property
-    def dragging(self) -> bool:
-        return self.slider.isSliderDown()
-
 
 class RangeSlider(QWidget):
     """Select [low, high) of 0..count with two handles (style-mixing layers)."""
