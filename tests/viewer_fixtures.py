@@ -1,14 +1,13 @@
-"""Shared pieces of the GUI tests: an offscreen window on a tiny model."""
+"""Shared pieces of the GUI tests (tests/viewer and the security tests): a window on a tiny model.
+
+Offscreen drawing is chosen by the callers before Qt starts (tests/viewer/conftest.py).
+"""
 
 from __future__ import annotations
 
-import os
+from PySide6.QtCore import QSettings
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-from PySide6.QtCore import QSettings  # noqa: E402
-
-from creps_viewer.qt.main_window import MainWindow  # noqa: E402
+from creps_viewer.qt.main_window import MainWindow
 
 
 def make_window(qtbot, tmp_path, ckpt, sync: bool = True) -> MainWindow:

@@ -132,6 +132,7 @@ class ModelSummary:
 
     def frame_macs(self, width: int, height: int) -> int:
         """The work of one straight frame with every line new (a video frame, a new latent)."""
+        assert self.cfg is not None, "a summary made without the model's config has no costs"
         return frame_macs(self.cfg, width, height)
 
 

@@ -49,7 +49,7 @@ class ExplorerState(QObject):
         self.latent = LatentSpec()
         self.geometry = Geometry()
         self.render = RenderSettings()
-        self.model: ModelSummary | None = None
+        self.model_summary: ModelSummary | None = None
         self.device: str | None = None  # where the open model's engine runs ("cpu", "cuda:0")
         self.speed: float | None = None  # multiply-accumulates per second on the explorer's sharp frames
         self.viewport_size: tuple[int, int] = (640, 480)
@@ -93,7 +93,7 @@ class ExplorerState(QObject):
     def fit(self, spec: LatentSpec) -> tuple[LatentSpec, list[str]]:
         """``spec`` adapted to the open model (class, mixing layers, cutoff) and what was changed,
         in words for the user ([] when it fits as it is)."""
-        model = self.model
+        model = self.model_summary
         if model is None:
             return spec, []
         notes = []
@@ -114,8 +114,8 @@ class ExplorerState(QObject):
 
         edits = tuple(e for e in spec.edits if e.misfit(model.num_ws, model.w_dim) is None)
         if edits != spec.edits:
-            dropped = [e.name for e in spec.edits if e not in edits]
-            notes.append(f"direction(s) {', '.join(dropped)} dropped (made for another model's W or layers)")
+            names = [e.name for e in spec.edits if e not in edits]
+            notes.append(f"direction(s) {', '.join(names)} dropped (made for another model's W or layers)")
         return spec.with_(class_idx=class_idx, mix_layers=layers, cutoff=cutoff, ws=ws, edits=edits), notes
 
     def set_viewport_size(self, width: int, height: int) -> None:
@@ -143,9 +143,16 @@ class ExplorerState(QObject):
             rate = macs / (ms / 1000)
             self.speed = rate if self.speed is None else 0.7 * self.speed + 0.3 * rate
 
+    def render_seconds(self, frames: int, width: int, height: int) -> float | None:
+        """About how long ``frames`` frames of this size take here with every line new (a video), at
+        the speed measured on the explorer's own sharp frames; None before the first one."""
+        if self.model_summary is None or self.speed is None:
+            return None
+        return frames * self.model_summary.frame_macs(width, height) / self.speed
+
     def set_model(self, model: ModelSummary, device: str | None = None) -> None:
         """A new model: latents that do not fit it (class, layers) are adapted, history restarts."""
-        self.model = model
+        self.model_summary = model
         self.device = device
         self.speed = None
         spec, self.fit_notes = self.fit(self.latent)
@@ -263,6 +270,6 @@ class ExplorerState(QObject):
         """Everything needed to come back to this state (the model by path and sha256)."""
         from creps_viewer.model.workspace import Workspace  # workspace.py imports this module's records
 
-        m = self.model
+        m = self.model_summary
         return Workspace(m.path if m else "", m.sha256 if m else "", self.latent, self.geometry, self.render,
                          self.viewport_size, list(self.bookmarks), list(self.keyframes))

@@ -28,22 +28,31 @@ MAX_VIEWPORT_SIDE = 16384  # no screen is larger; a file asking for more is wron
 MAX_WORKSPACE_BYTES = 16 << 20
 
 
-def _viewport_size(value) -> tuple[int, int]:
-    if (not isinstance(value, (list, tuple)) or len(value) != 2
-            or not all(isinstance(x, int) and not isinstance(x, bool) for x in value)):
+def _viewport_size(value: object) -> tuple[int, int]:
+    if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ValueError(f"viewport_size must be two whole numbers, got {str(value)[:60]}")
     w, h = value
+    if not all(isinstance(x, int) and not isinstance(x, bool) for x in (w, h)):
+        raise ValueError(f"viewport_size must be two whole numbers, got {str(value)[:60]}")
     if not (16 <= w <= MAX_VIEWPORT_SIDE and 16 <= h <= MAX_VIEWPORT_SIDE):
         raise ValueError(f"viewport size {w}x{h} is outside 16..{MAX_VIEWPORT_SIDE} pixels a side")
     return w, h
 
 
-def _of_type(d: dict, name: str, kind: type, default: object) -> object:
-    """``d[name]`` (or ``default``) when it is a ``kind``: a list where a dict belongs is refused by name."""
-    value = d.get(name, default)
-    if not isinstance(value, kind):
-        raise ValueError(f"{name} must be {'an object' if kind is dict else 'a list'}, got {type(value).__name__}")
-    if kind is list and not all(isinstance(item, dict) for item in value):
+def _object(d: dict, name: str) -> dict:
+    """``d[name]`` (or {}) when it is an object: a list where an object belongs is refused by name."""
+    value = d.get(name, {})
+    if not isinstance(value, dict):
+        raise ValueError(f"{name} must be an object, got {type(value).__name__}")
+    return value
+
+
+def _objects(d: dict, name: str) -> list[dict]:
+    """``d[name]`` (or []) when it is a list of objects."""
+    value = d.get(name, [])
+    if not isinstance(value, list):
+        raise ValueError(f"{name} must be a list, got {type(value).__name__}")
+    if not all(isinstance(item, dict) for item in value):
         raise ValueError(f"every entry of {name} must be an object")
     return value
 
@@ -76,12 +85,12 @@ class Workspace:
             if not isinstance(d.get(name, ""), str):
                 raise ValueError(f"{name} must be text, got {type(d[name]).__name__}")
         return cls(checkpoint=d.get("checkpoint", ""), checkpoint_sha256=d.get("checkpoint_sha256", ""),
-                   latent=LatentSpec.from_dict(_of_type(d, "latent", dict, {})),
-                   geometry=Geometry.from_dict(_of_type(d, "geometry", dict, {})),
-                   render=RenderSettings.from_dict(_of_type(d, "render", dict, {})),
+                   latent=LatentSpec.from_dict(_object(d, "latent")),
+                   geometry=Geometry.from_dict(_object(d, "geometry")),
+                   render=RenderSettings.from_dict(_object(d, "render")),
                    viewport_size=_viewport_size(d.get("viewport_size", (512, 512))),
-                   bookmarks=[Bookmark.from_dict(b) for b in _of_type(d, "bookmarks", list, [])],
-                   keyframes=[Keyframe.from_dict(k) for k in _of_type(d, "keyframes", list, [])])
+                   bookmarks=[Bookmark.from_dict(b) for b in _objects(d, "bookmarks")],
+                   keyframes=[Keyframe.from_dict(k) for k in _objects(d, "keyframes")])
 
 
 def save_workspace(path: str | os.PathLike, ws: Workspace) -> Path:

@@ -67,22 +67,23 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _initial_state(win, args: argparse.Namespace) -> None:
-    """Apply the latent, view and compute options given on the command line."""
+    """Apply the latent, view and compute options given on the command line, read as ``creps render``
+    reads them (the same functions: an option means the same in both)."""
+    # Imported here, when the window starts: torch is not imported for --help and --version.
+    from creps_core.cli.common import build_latent, build_view
     from creps_core.render.hardware import pick_device, resolve_precision
+    from creps_viewer.model.records import Geometry
 
+    state = win.state
     try:
         precision = resolve_precision(args.precision, pick_device(args.device))
-    except (ValueError, RuntimeError) as e:
+        latent = build_latent(args, args.seeds[0] if args.seeds else None, base=state.latent)
+        view = build_view(args, state.view(snap=False))  # --size is the window's: only the geometry is kept
+    except (ValueError, RuntimeError) as e:  # UsageError is a ValueError
         raise SystemExit(f"creps-explorer: error: {e}") from None
-    win.state.update_render(device=args.device, precision=precision)
-    latent = {"seed": args.seeds[0] if args.seeds else None, "psi": args.trunc, "cutoff": args.trunc_cutoff,
-              "class_idx": args.class_idx}
-    if any(v is not None for v in latent.values()):
-        win.state.update_latent(**{k: v for k, v in latent.items() if v is not None})
-    geometry = {"center": args.center, "zoom": args.zoom, "rotation": args.rotate,
-                "warp": None if args.warp is None else args.warp.to_warp()}
-    if any(v is not None for v in geometry.values()):
-        win.state.update_geometry(**{k: v for k, v in geometry.items() if v is not None})
+    state.update_render(device=args.device, precision=precision)
+    state.set_latent(latent)  # nothing changes (no undo step) when no latent option was given
+    state.set_geometry(Geometry.of(view))
 
 
 def main(argv: list[str] | None = None) -> int:

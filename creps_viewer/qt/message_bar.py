@@ -63,6 +63,11 @@ class MessageBar(QFrame):
     def text(self) -> str:
         return self.label.text()
 
+    def retract(self, text: str | None) -> None:
+        """Take back ``text`` if it is still what the bar shows (it is no longer true)."""
+        if text is not None and self.text() == text:
+            self.dismiss()
+
     def _run_action(self) -> None:
         fn = self._action_fn
         self.dismiss()

@@ -1,7 +1,8 @@
 """What the explorer remembers between runs (QSettings): recent models, folders, bookmarks.
 
 Kept apart from the window so that what is stored, and how a damaged entry is survived, is
-in one place. Bookmarks belong to a model: they are kept per checkpoint, by its sha256.
+in one place. Bookmarks belong to a model: they are kept per checkpoint, by its sha256, and
+:meth:`Preferences.keep_bookmarks` makes the state's list follow the open model.
 """
 
 from __future__ import annotations
@@ -10,9 +11,11 @@ import json
 from pathlib import Path
 
 from PySide6.QtCore import QSettings, QStandardPaths
+from PySide6.QtWidgets import QFileDialog, QWidget
 
 from creps_core.io.untrusted import parse_json
-from creps_viewer.model.records import Bookmark
+from creps_viewer.model.records import Bookmark, ModelSummary
+from creps_viewer.model.state import ExplorerState
 
 MAX_RECENT = 10
 MAX_BOOKMARKS_BYTES = 16 << 20  # as much as a workspace, which carries the same bookmarks
@@ -56,6 +59,19 @@ class Preferences:
     def saved_to(self, path: Path) -> None:
         self.settings.setValue("output_dir", str(path.parent))
 
+    def ask_save_path(self, parent: QWidget, title: str, name: str, suffix: str,
+                      kind: QStandardPaths.StandardLocation, filter_: str) -> Path | None:
+        """A save dialog that starts in :meth:`output_dir` and remembers the folder chosen; the answer
+        always carries ``suffix`` (typing 'ws1' saves 'ws1.creps.json')."""
+        path, _ = QFileDialog.getSaveFileName(parent, title, str(self.output_dir(kind) / name), filter_)
+        if not path:
+            return None
+        chosen = Path(path)
+        if not chosen.name.lower().endswith(suffix):
+            chosen = chosen.with_name(chosen.name + suffix)
+        self.saved_to(chosen)
+        return chosen
+
     # ----- bookmarks --------------------------------------------------------------------------
     def store_bookmarks(self, sha256: str, bookmarks: list[Bookmark]) -> None:
         if sha256:
@@ -72,3 +88,17 @@ class Preferences:
         except (ValueError, TypeError, KeyError, AttributeError, IndexError, OverflowError):
             pass
         return marks
+
+    def keep_bookmarks(self, state: ExplorerState) -> None:
+        """The state's bookmarks are the open model's: read when a model opens, stored on every change
+        (a model without a sha256, such as a random one, keeps none)."""
+
+        def opened(summary: ModelSummary) -> None:
+            state.set_bookmarks(self.bookmarks(summary.sha256) if summary.sha256 else [])
+
+        def changed() -> None:
+            if state.model_summary is not None:
+                self.store_bookmarks(state.model_summary.sha256, state.bookmarks)
+
+        state.modelChanged.connect(opened)
+        state.bookmarksChanged.connect(changed)

@@ -182,9 +182,10 @@ class FramePlanner:
                partial: Callable[[Frame], None] = lambda f: None) -> Frame:
         """Carry out ``step``: lines first in cancellable chunks, then the pixels band by band.
 
-        ``activity`` hears what is being rendered (for the status bar). A full frame reports :class:`Progress` in multiply-accumulates (the line phase included)
-        and, every ``partial_interval`` seconds, a PARTIAL frame to show. ``cancel`` is checked
-        between chunks and bands (:class:`Cancelled`)."""
+        ``activity`` hears what is being rendered (for the status bar). A full frame reports
+        :class:`Progress` in multiply-accumulates (the line phase included) and, every
+        ``partial_interval`` seconds, a PARTIAL frame to show. ``cancel`` is checked between
+        chunks and bands (:class:`Cancelled`)."""
         t0, view, full = time.perf_counter(), step.view, step.level == FULL
         canvas = self.canvas(req, step, engine.cfg.img_channels)
         activity(step.describe(canvas))

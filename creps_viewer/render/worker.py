@@ -57,7 +57,7 @@ class RenderWorker(QObject):
         self.band_pixels = band_pixels
         self.planner = FramePlanner(idle_delay)
         self.engine: Engine | None = None
-        self.model: LoadedModel | None = None
+        self.loaded_model: LoadedModel | None = None
         self._cond = threading.Condition()
         self._request: RenderRequest | None = None
         self._model_job: tuple | None = None
@@ -158,7 +158,7 @@ class RenderWorker(QObject):
         except Exception as e:  # noqa: BLE001 - any failure must leave the previous model usable
             self.modelFailed.emit(f"{name}: could not open the model ({type(e).__name__}: {e})")
         else:
-            self.engine, self.model = engine, model
+            self.engine, self.loaded_model = engine, model
             self.planner.reset()
             self.modelLoaded.emit(model)
         finally:

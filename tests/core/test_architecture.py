@@ -1,6 +1,7 @@
 """The layering contracts in pyproject.toml ([tool.importlinter]) hold: creps_core never imports
-Qt, the frame plan, records and gesture maths are Qt-free (directly or not), and panels and
-dialogs never drive the engine themselves."""
+Qt, the explorer's Qt-free modules stay so (directly or not), its model and render layers never
+import Qt widgets, its Qt layer never builds an engine, and panels and dialogs never drive the
+render worker themselves."""
 
 from __future__ import annotations
 

@@ -3,18 +3,14 @@ bookmarks, keyframes, the render request and the workspace it builds."""
 
 from __future__ import annotations
 
-import os
+import pytest
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-import pytest  # noqa: E402
-
-from creps_core.jobs.video import record  # noqa: E402
-from creps_core.latent.latents import LatentSpec  # noqa: E402
-from creps_core.model.network import CREPSConfig  # noqa: E402
-from creps_core.render.costs import line_macs_per_coordinate, pixel_macs  # noqa: E402
-from creps_viewer.model.records import Geometry, ModelSummary, RenderSettings  # noqa: E402
-from creps_viewer.model.state import ExplorerState  # noqa: E402
+from creps_core.jobs.video import record
+from creps_core.latent.latents import LatentSpec
+from creps_core.model.network import CREPSConfig
+from creps_core.render.costs import line_macs_per_coordinate, pixel_macs
+from creps_viewer.model.records import Geometry, ModelSummary, RenderSettings
+from creps_viewer.model.state import ExplorerState
 
 CFG = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
                   biline_channels=8)
@@ -104,10 +100,11 @@ def test_the_request_and_the_workspace_come_from_the_state(state):
 
 
 def test_speed_and_the_frame_cost_it_divides(state):
-    assert state.speed is None
+    assert state.speed is None and state.render_seconds(10, 30, 20) is None
     state.note_speed(macs=2_000_000, ms=1000.0)
     assert state.speed == pytest.approx(2e6)
-    assert state.model.frame_macs(30, 20) == line_macs_per_coordinate(CFG) * 50 + pixel_macs(CFG) * 600
+    assert state.model_summary.frame_macs(30, 20) == line_macs_per_coordinate(CFG) * 50 + pixel_macs(CFG) * 600
+    assert state.render_seconds(10, 30, 20) == pytest.approx(10 * state.model_summary.frame_macs(30, 20) / 2e6)
     state.set_model(summary(num_ws=5), "cpu")  # another model: its speed is measured anew
     assert state.speed is None
 

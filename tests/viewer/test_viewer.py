@@ -8,30 +8,27 @@ from __future__ import annotations
 
 import json
 import math
-import os
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from PySide6.QtCore import QPoint, QPointF, QSettings, Qt
+from PySide6.QtGui import QWheelEvent
+from PySide6.QtWidgets import QApplication, QWidget
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from PIL import Image  # noqa: E402
-from PySide6.QtCore import QPoint, QPointF, QSettings, Qt  # noqa: E402
-from PySide6.QtGui import QWheelEvent  # noqa: E402
-from PySide6.QtWidgets import QApplication, QWidget  # noqa: E402
+from creps_core.jobs.metadata import read_record
+from creps_core.latent.latents import LatentSpec
+from creps_core.model.checkpoint import save_safetensors
+from creps_core.model.demo import model_label
+from creps_core.model.network import CREPSConfig, CREPSGenerator
+from creps_core.render.views import Warp
+from creps_viewer.model import viewmath
+from creps_viewer.model.records import Geometry
+from creps_viewer.model.workspace import load_workspace
+from creps_viewer.qt.main_window import MainWindow
 
-from creps_core.jobs.metadata import read_record  # noqa: E402
-from creps_core.latent.latents import LatentSpec  # noqa: E402
-from creps_core.model.checkpoint import save_safetensors  # noqa: E402
-from creps_core.model.demo import model_label  # noqa: E402
-from creps_core.model.network import CREPSConfig, CREPSGenerator  # noqa: E402
-from creps_core.render.views import Warp  # noqa: E402
-from creps_viewer.model import viewmath  # noqa: E402
-from creps_viewer.model.records import Geometry  # noqa: E402
-from creps_viewer.model.workspace import load_workspace  # noqa: E402
-from creps_viewer.qt.main_window import MainWindow  # noqa: E402
-
-from ..viewer_fixtures import make_window  # noqa: E402
+from ..viewer_fixtures import make_window
 
 
 @pytest.fixture
@@ -58,7 +55,7 @@ def test_opens_model_and_renders_at_viewport_size(window):
 
 def test_seed_changes_frame(window):
     before = rgb(window).copy()
-    window.latent_panel.seed.setValue(5)
+    window.latent_panel.seed_box.seed.setValue(5)
     assert window.state.latent.seed == 5
     assert not np.array_equal(before, rgb(window))
     window.latent_panel.step_seed(-1)
@@ -105,7 +102,8 @@ def test_right_drag_rotates_content_with_the_hand(window, qtbot):
     g1 = window.state.geometry
     assert g1.rotation == pytest.approx(90.0, abs=1.5)
     # The point grabbed is (about) under the cursor again.
-    assert viewmath.pixel_to_coord(g1, w, h, end.x(), end.y()) == pytest.approx(grabbed, abs=3 * viewmath.spacing(g1, w, h))
+    near = 3 * viewmath.spacing(g1, w, h)
+    assert viewmath.pixel_to_coord(g1, w, h, end.x(), end.y()) == pytest.approx(grabbed, abs=near)
 
 
 def test_wheel_zooms_about_cursor(window):
@@ -126,15 +124,15 @@ def test_wheel_zooms_about_cursor(window):
 
 def test_style_mixing_changes_pixels(window):
     plain = rgb(window).copy()
-    window.latent_panel.mix_on.setChecked(True)
+    window.latent_panel.mixing.mix_on.setChecked(True)
     spec = window.state.latent
     assert spec.mix_seed == 1 and spec.mix_layers  # defaults to the fine half
     mixed = rgb(window).copy()
     assert not np.array_equal(plain, mixed)
-    window.latent_panel.layer_buttons[0].setChecked(True)  # also take the input layer from seed 1
+    window.latent_panel.mixing.layer_buttons[0].setChecked(True)  # also take the input layer from seed 1
     assert 0 in window.state.latent.mix_layers
     assert not np.array_equal(mixed, rgb(window))
-    window.latent_panel.mix_reset.click()
+    window.latent_panel.mixing.mix_reset.click()
     np.testing.assert_array_equal(plain, rgb(window))
 
 
@@ -145,7 +143,7 @@ def test_workspace_roundtrip_is_bit_exact(window, qtbot, tmp_path, tiny_ckpt):
     s.update_render(preview_scale=2)
     s.add_bookmark("here")
     window.video_panel.record()
-    window.video_panel.preset_orbit()
+    window.video_panel.presets.preset_orbit()
     keyframes = list(window.video_panel.keyframes)
     assert len(keyframes) >= 2
     saved = window.current_full_frame()
@@ -182,15 +180,15 @@ def test_bad_workspace_shows_error_and_changes_nothing(window, tmp_path, damage)
 
 
 def test_corrupt_checkpoint_shows_error_and_keeps_model(window, tmp_path):
-    model = window.model
+    model = window.session.loaded_model
     bad = tmp_path / "broken.safetensors"
     bad.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\": garbage")
     window.open_model(str(bad))
     assert window.message.kind == "error"
     assert "broken.safetensors" in window.message.text()
-    assert window.model is model and window.worker.model is model
+    assert window.session.loaded_model is model and window.worker.loaded_model is model
     before = rgb(window).copy()
-    window.latent_panel.seed.setValue(11)  # still usable
+    window.latent_panel.seed_box.seed.setValue(11)  # still usable
     assert not np.array_equal(before, rgb(window))
 
 
@@ -198,7 +196,7 @@ def test_undo_redo_round_trip(window):
     s = window.state
     start_latent, start_geom = s.latent, s.geometry
     start_rgb = rgb(window).copy()
-    window.latent_panel.seed.setValue(3)
+    window.latent_panel.seed_box.seed.setValue(3)
     window.geometry_panel.zoom.spin.setValue(2.0)  # through the widget, like a user
     window.geometry_panel.rotation.spin.setValue(45.0)
     end_latent, end_geom, end_rgb = s.latent, s.geometry, rgb(window).copy()
@@ -208,7 +206,7 @@ def test_undo_redo_round_trip(window):
         s.undo()
     assert (s.latent, s.geometry) == (start_latent, start_geom)
     np.testing.assert_array_equal(start_rgb, rgb(window))
-    assert window.latent_panel.seed.value() == 0 and window.geometry_panel.zoom.value() == 1.0
+    assert window.latent_panel.seed_box.seed.value() == 0 and window.geometry_panel.zoom.value() == 1.0
     for _ in range(3):
         s.redo()
     assert (s.latent, s.geometry) == (end_latent, end_geom)
@@ -218,7 +216,7 @@ def test_undo_redo_round_trip(window):
 def test_slider_changes_merge_into_one_undo_step(window):
     s = window.state
     for psi in (0.9, 0.8, 0.7):
-        window.latent_panel.psi.spin.setValue(psi)
+        window.latent_panel.seed_box.psi.spin.setValue(psi)
     s.close_merge()
     assert s.latent.psi == pytest.approx(0.7)
     s.undo()
@@ -226,13 +224,13 @@ def test_slider_changes_merge_into_one_undo_step(window):
 
 
 def test_reset_buttons_track_defaults(window):
-    row = window.latent_panel.psi
+    row = window.latent_panel.seed_box.psi
     assert not row.reset.isEnabled()
     row.spin.setValue(0.5)
     assert row.reset.isEnabled()
     row.reset.click()
     assert window.state.latent.psi == 1.0 and not row.reset.isEnabled()
-    pc = window.latent_panel.pcs[0]
+    pc = window.latent_panel.pca.pcs[0]
     pc.spin.setValue(2.0)
     assert window.state.latent.directions == ((0, 2.0),) and pc.reset.isEnabled()
 
@@ -252,12 +250,12 @@ def test_keyboard_and_double_click(window, qtbot):
 
 
 def test_save_image_with_provenance(window, tmp_path):
-    window.latent_panel.seed.setValue(9)
+    window.latent_panel.seed_box.seed.setValue(9)
     out = tmp_path / "shot.png"
     window.save_image(out)
     record = read_record(out)
     assert record.latent.seed == 9
-    assert record.checkpoint_sha256 == window.model.sha256
+    assert record.checkpoint_sha256 == window.session.loaded_model.sha256
     assert record.view == window.current_full_frame().request.view
 
 
@@ -265,7 +263,7 @@ def test_missing_file_errors_and_random_model_is_labelled(qtbot, tmp_path):
     from creps_core.model.demo import random_model
 
     win = make_window(qtbot, tmp_path, tmp_path / "missing.pkl")
-    assert "demo" in model_label(win.model)  # shown instead of a dead window, and the error says why
+    assert "demo" in model_label(win.session.loaded_model)  # shown instead of a dead window, and the error says why
     assert win.message.kind == "error" and "missing.pkl" in win.message.text()
     win.open_model(random_model())
     assert "random" in win.windowTitle() and win.message.kind == "info"
@@ -325,10 +323,10 @@ def test_failed_render_shows_message_and_window_recovers(window):
     window.render_panel.precision.setCurrentText("fp16")  # not usable on a CPU
     assert window.message.kind == "error" and "fp16" in window.message.text()
     window.render_panel.precision.setCurrentText("fp32")
-    window.latent_panel.seed.setValue(21)
+    window.latent_panel.seed_box.seed.setValue(21)
     assert window.current_full_frame().request.latent.seed == 21
     assert window.message.kind == ""  # the failure is no longer true: its message is gone
-    assert "fps" not in window.timing_label.text()  # settled: no stale frame rate
+    assert "fps" not in window.status_bar.timing_label.text()  # settled: no stale frame rate
 
 
 def test_drop_conditional_model_shows_classes_and_remembers_it(window, tmp_path):
@@ -344,30 +342,30 @@ def test_drop_conditional_model_shows_classes_and_remembers_it(window, tmp_path)
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     window.dropEvent(QDropEvent(QPointF(10, 10), Qt.CopyAction, mime, Qt.LeftButton, Qt.NoModifier))
-    assert window.model.cfg.c_dim == 3 and window.state.latent.class_idx == 0
-    assert not window.latent_panel.class_combo.isHidden()
-    assert window.recent_files()[0] == str(path)
+    assert window.session.loaded_model.cfg.c_dim == 3 and window.state.latent.class_idx == 0
+    assert not window.latent_panel.seed_box.class_combo.isHidden()
+    assert window.file_menu.recent_files()[0] == str(path)
     before = rgb(window).copy()
-    window.latent_panel.class_combo.setCurrentIndex(2)
+    window.latent_panel.seed_box.class_combo.setCurrentIndex(2)
     assert window.state.latent.class_idx == 2
     assert not np.array_equal(before, rgb(window))
 
 
 def test_device_switch_keeps_history(window):
-    window.latent_panel.seed.setValue(4)
+    window.latent_panel.seed_box.seed.setValue(4)
     window.render_panel.device.setCurrentText("cpu")
     assert window.state.can_undo and window.state.latent.seed == 4
     assert window.current_full_frame() is not None
 
 
 def test_copy_image_and_bookmarks(window):
-    window.copy_image()
+    window.file_menu.copy_image()
     image = QApplication.clipboard().image()
     frame = window.current_full_frame()
     assert (image.height(), image.width()) == frame.rgb.shape[:2]
     window.state.add_bookmark()
     marked = (window.state.latent, window.state.geometry)
-    window.latent_panel.seed.setValue(8)
+    window.latent_panel.seed_box.seed.setValue(8)
     window.state.update_geometry(zoom=3.0)
     entry = next(a for a in window.bookmarks_menu.actions() if a.text().startswith("seed 0"))
     entry.trigger()
@@ -397,7 +395,7 @@ def test_latent_controls_fit_the_dock_for_released_layer_counts(qtbot, tmp_path,
     ckpt = save_safetensors(tmp_path / "deep.safetensors", cfg, CREPSGenerator(cfg).state_dict())
     win = make_window(qtbot, tmp_path, ckpt)
     win.resize(*size)
-    qtbot.waitUntil(lambda: len(win.latent_panel.layer_buttons) == num_ws)
+    qtbot.waitUntil(lambda: len(win.latent_panel.mixing.layer_buttons) == num_ws)
     QApplication.processEvents()
     panel = win.latent_panel
     assert win.width() == size[0] and win.dock.width() <= 420  # the dock did not grow to hold the toggles
@@ -405,8 +403,9 @@ def test_latent_controls_fit_the_dock_for_released_layer_counts(qtbot, tmp_path,
     visible = viewport.mapTo(win, QPoint(viewport.width(), 0)).x()
     assert visible <= win.width()
     shown = [w for w in panel.findChildren(QWidget) if w.isVisibleTo(panel)]
-    assert len(shown) > 40 and set(panel.layer_buttons) <= set(shown)
-    rects = [b.geometry().translated(b.parentWidget().mapTo(panel, QPoint(0, 0))) for b in panel.layer_buttons]
+    assert len(shown) > 40 and set(panel.mixing.layer_buttons) <= set(shown)
+    toggles = panel.mixing.layer_buttons
+    rects = [b.geometry().translated(b.parentWidget().mapTo(panel, QPoint(0, 0))) for b in toggles]
     assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:]), "toggles overlap"
     for w in shown:  # every control, reset button and value box, not only the toggles
         right = w.mapTo(win, QPoint(w.width(), 0)).x()
@@ -420,8 +419,8 @@ def test_a_bad_model_at_start_shows_why_over_the_demo_model(qtbot, tmp_path):
     bad = tmp_path / "broken.pkl"
     bad.write_bytes(b"not a pickle at all")
     win = make_window(qtbot, tmp_path, bad)
-    qtbot.waitUntil(lambda: win.model is not None, timeout=30_000)
-    assert "demo" in model_label(win.model) and win.current_full_frame() is not None
+    qtbot.waitUntil(lambda: win.session.loaded_model is not None, timeout=30_000)
+    assert "demo" in model_label(win.session.loaded_model) and win.current_full_frame() is not None
     assert win.message.kind == "error" and "broken.pkl" in win.message.text() and "demo" in win.message.text()
 
 
@@ -435,13 +434,13 @@ def test_save_dialogs_add_the_extension_and_never_default_to_the_model_folder(wi
         return str(tmp_path / ("ws1" if "workspace" in title else "pic")), filter_
 
     monkeypatch.setattr(QFileDialog, "getSaveFileName", answer)
-    window.save_workspace_dialog()
+    window.file_menu.save_workspace_dialog()
     assert (tmp_path / "ws1.creps.json").is_file()
-    window.save_image_dialog()  # the frame is refined (sync window): saved at once
+    window.file_menu.save_image_dialog()  # the frame is refined (sync window): saved at once
     assert (tmp_path / "pic.png").is_file()
-    model_dir = str(window.model.path.parent)
+    model_dir = str(window.session.loaded_model.path.parent)
     assert not any(start.startswith(model_dir) for start in asked.values())
-    window.save_workspace_dialog()  # the next dialog starts where the user saved last
+    window.file_menu.save_workspace_dialog()  # the next dialog starts where the user saved last
     assert asked["Save workspace"].startswith(str(tmp_path))
 
 
@@ -494,9 +493,9 @@ def test_a_latent_from_a_deeper_model_is_fitted_and_the_user_told(window, tmp_pa
     """A bookmark with mixing layers 12-13 (a 15-layer model) restored on a 9-layer model."""
     from creps_viewer.model.records import Bookmark
 
-    num_ws = window.state.model.num_ws
+    num_ws = window.state.model_summary.num_ws
     deep = LatentSpec(seed=5, mix_seed=2, mix_layers=(3, num_ws + 3, num_ws + 4), cutoff=num_ws + 6)
-    window.restore_bookmark(Bookmark("from a deeper model", deep, Geometry(zoom=1.5)))
+    window.session.restore_bookmark(Bookmark("from a deeper model", deep, Geometry(zoom=1.5)))
     assert window.state.latent.mix_layers == (3,) and window.state.latent.cutoff == num_ws
     assert window.message.kind == "info" and "dropped" in window.message.text()
     png = tmp_path / "fitted.png"
@@ -527,7 +526,7 @@ def test_a_workspace_whose_model_moved_says_so_and_offers_to_locate_it(window, q
     assert window.message.kind == "error" and "missing" in window.message.text()
     assert "sha256" not in window.message.text() and window.message.action.isVisible()
     window.locate_model(load_workspace(path), path, found=str(elsewhere))
-    assert window.model.path == elsewhere and window.state.latent.seed == 12
+    assert window.session.loaded_model.path == elsewhere and window.state.latent.seed == 12
 
 
 def test_a_formula_warp_typed_in_the_geometry_tab(window):
@@ -550,3 +549,19 @@ def test_a_formula_warp_typed_in_the_geometry_tab(window):
     assert panel.formula_row.text() == before.warp.formula[0]
     panel.warp_kind.setCurrentIndex(0)
     assert window.state.geometry.warp is None and panel.formula_row.isHidden()
+
+
+def test_command_line_options_set_the_latent_and_view_as_creps_render_reads_them(qtbot, tmp_path):
+    from creps_viewer.qt.app import _initial_state, parse_args
+
+    win = MainWindow(sync=True, settings=QSettings(str(tmp_path / "settings.ini"), QSettings.IniFormat))
+    qtbot.addWidget(win)
+    args = parse_args(["--seed", "3", "--trunc", "0.7", "--center", "0.3,0.6", "--zoom", "2", "--rotate", "30",
+                       "--warp", "swirl:1.2", "--precision", "fp32", "--size", "900x600"])
+    _initial_state(win, args)
+    s = win.state
+    assert (s.latent.seed, s.latent.psi, s.render.precision) == (3, 0.7, "fp32")
+    assert s.geometry == Geometry(center=(0.3, 0.6), zoom=2.0, rotation=30.0, warp=Warp("swirl", 1.2))
+    before = (s.latent, s.geometry)
+    _initial_state(win, parse_args([]))  # no option given: nothing changes
+    assert (s.latent, s.geometry) == before

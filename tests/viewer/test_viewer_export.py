@@ -10,20 +10,17 @@ Python threads take the GIL (PySide6), so a worker would starve until the wait e
 
 from __future__ import annotations
 
-import os
 import time
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import imageio.v3 as iio
+import numpy as np
+import pytest
+from PIL import Image
+from PySide6.QtWidgets import QApplication
 
-import imageio.v3 as iio  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PIL import Image  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from creps_core.render.engine import Engine, to_uint8
 
-from creps_core.render.engine import Engine, to_uint8  # noqa: E402
-
-from ..viewer_fixtures import make_window  # noqa: E402
+from ..viewer_fixtures import make_window
 
 
 def finish(job) -> None:
@@ -33,17 +30,24 @@ def finish(job) -> None:
         QApplication.processEvents()
 
 
+def finish_restarted(owner) -> None:
+    """Wait for the job ``owner`` started again once the user agreed: the signals delivered by the
+    last :func:`finish` may already have ended a small one (then ``owner.job`` is None)."""
+    if owner.job is not None:
+        finish(owner.job)
+
+
 @pytest.fixture
 def window(qtbot, tmp_path, tiny_ckpt):
     win = make_window(qtbot, tmp_path, tiny_ckpt)
     assert win.current_full_frame() is not None
     win.state.update_geometry(center=(0.4, 0.55), zoom=1.7, rotation=12.0)
-    win.latent_panel.seed.setValue(3)
+    win.latent_panel.seed_box.seed.setValue(3)
     return win
 
 
 def test_export_dialog_prefills_and_validates(window, tmp_path):
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     assert (dlg.width_spin.value(), dlg.height_spin.value()) == (window.viewport.width(), window.viewport.height())
     assert dlg.geometry == window.state.geometry and dlg.latent == window.state.latent
     dlg.path_edit.setText(str(tmp_path / "a.png"))
@@ -65,7 +69,7 @@ def test_export_dialog_prefills_and_validates(window, tmp_path):
 
 
 def test_export_png_matches_engine_render(window, qtbot, tmp_path, tiny_ckpt):
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     out = tmp_path / "view.png"
     dlg.path_edit.setText(str(out))
     dlg.set_size(64, 48)
@@ -78,7 +82,7 @@ def test_export_png_matches_engine_render(window, qtbot, tmp_path, tiny_ckpt):
     assert not dlg.running
     assert exported == [out] and out.exists()
     got = np.asarray(Image.open(out).convert("RGB"))
-    engine = Engine(window.model)
+    engine = Engine(window.session.loaded_model)
     want = to_uint8(engine.render(window.state.latent, window.state.geometry.view(64, 48)))
     assert got.shape == (48, 64, 3)
     np.testing.assert_array_equal(got, want)
@@ -86,7 +90,7 @@ def test_export_png_matches_engine_render(window, qtbot, tmp_path, tiny_ckpt):
 
 
 def test_cancel_export_leaves_no_file(window, qtbot, tmp_path):
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     out = tmp_path / "big.png"
     dlg.path_edit.setText(str(out))
     dlg.set_size(640, 480)
@@ -112,7 +116,7 @@ def test_record_two_keyframes_and_render_mp4(window, tmp_path):
     window.tabs.setCurrentIndex(window.tabs.count() - 1)
     panel.record()
     window.state.update_geometry(zoom=3.0, rotation=40.0)
-    window.latent_panel.seed.setValue(7)
+    window.latent_panel.seed_box.seed.setValue(7)
     panel.record()
     assert [k.latent.seed for k in panel.keyframes] == [3, 7]
     assert panel.keyframes[1].view.zoom == 3.0 and panel.list.count() == 2
@@ -158,17 +162,17 @@ def test_keyframe_list_edits_and_presets(window):
     panel.list.setCurrentRow(1)
     panel.show_selected()  # the explorer jumps to the keyframe
     assert window.state.geometry.zoom == 2.0
-    panel.zoom_factor.setValue(10)
-    panel.preset_zoom()
+    panel.presets.zoom_factor.setValue(10)
+    panel.presets.preset_zoom()
     assert len(panel.keyframes) == 2 and panel.keyframes[1].view.zoom == 20.0
     assert panel.keyframes[1].view.center == window.state.geometry.center
-    panel.preset_orbit()
+    panel.presets.preset_orbit()
     assert panel.keyframes[-1].view.rotation - panel.keyframes[0].view.rotation == 360.0
-    panel.preset_pan()
+    panel.presets.preset_pan()
     assert panel.keyframes[0].view.center != panel.keyframes[1].view.center
-    panel.seed_from.setValue(2)
-    panel.seed_to.setValue(5)
-    panel.preset_walk()
+    panel.presets.seed_from.setValue(2)
+    panel.presets.seed_to.setValue(5)
+    panel.presets.preset_walk()
     assert [k.latent.seed for k in panel.keyframes] == [2, 3, 4, 5] and panel.loop.isChecked()
     panel.width_spin.setValue(40)  # mp4 needs multiples of 16
     assert not panel.render_button.isEnabled() and "16" in panel.summary.text()
@@ -179,7 +183,7 @@ def test_export_disk_full_is_a_clear_message(window, tmp_path, monkeypatch):
 
     real = shutil.disk_usage
     monkeypatch.setattr(shutil, "disk_usage", lambda p: real(p)._replace(free=10))
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     out = tmp_path / "full.tif"
     dlg.path_edit.setText(str(out))
     dlg.set_size(64, 48)
@@ -192,7 +196,7 @@ def test_export_disk_full_is_a_clear_message(window, tmp_path, monkeypatch):
 
 def start_long_export(window, out):
     """Start a 640x480 export in 16-px tiles (long enough to interrupt); returns (dialog, job)."""
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     dlg.path_edit.setText(str(out))
     dlg.set_size(640, 480)
     dlg.tile.setValue(16)
@@ -215,7 +219,7 @@ def test_closing_export_dialog_asks_then_cancels_the_export(window, tmp_path, mo
 
 def test_cancel_video_leaves_no_file(window, tmp_path):
     panel = window.video_panel
-    panel.preset_orbit()
+    panel.presets.preset_orbit()
     panel.width_spin.setValue(64)
     panel.height_spin.setValue(64)
     out = tmp_path / "orbit.mp4"
@@ -248,7 +252,7 @@ def test_a_preset_or_clear_that_replaces_recorded_keyframes_can_be_undone(window
     panel.record()
     recorded = list(panel.keyframes)
     assert len(recorded) == 2 and not panel.undo_button.isEnabled()
-    panel.preset_orbit()
+    panel.presets.preset_orbit()
     assert panel.keyframes != recorded and panel.undo_button.isEnabled()
     panel.undo_button.click()
     assert panel.keyframes == recorded and not panel.undo_button.isEnabled()
@@ -285,7 +289,7 @@ def test_an_export_over_a_file_the_tool_did_not_write_asks_first(window, tmp_pat
     out = tmp_path / "mine.png"
     Image.fromarray(np.full((8, 8, 3), 7, np.uint8)).save(out)
     before = out.read_bytes()
-    dlg = window.export_image_dialog()
+    dlg = window.file_menu.export_image_dialog()
     dlg.path_edit.setText(str(out))
     dlg.set_size(32, 32)
     asked = []
@@ -294,7 +298,7 @@ def test_an_export_over_a_file_the_tool_did_not_write_asks_first(window, tmp_pat
     finish(dlg.job)
     assert asked and asked[0][1] == "force" and str(out) in asked[0][0] and "--force" not in dlg.status.text()
     if agree:
-        finish(dlg.job)  # started again with force
+        finish_restarted(dlg)  # started again with force
         assert np.asarray(Image.open(out)).shape == (32, 32, 3)
     else:
         assert out.read_bytes() == before and "kept" in dlg.status.text()
@@ -319,5 +323,5 @@ def test_a_video_over_another_videos_unfinished_work_asks_before_discarding_it(w
     assert answers == ["fresh"] and (work / "manifest.json").read_text() == '{"job": "another video"}'
     assert not out.exists() and "--fresh" not in panel.summary.text()
     finish(panel.render_to(out))  # asked again; this time the user agrees: the old work goes, the video is made
-    finish(panel.job)
+    finish_restarted(panel)
     assert answers == ["fresh", "fresh"] and out.exists() and panel.last_path == out

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import os
+import numpy as np
+import pytest
+import torch
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-import torch  # noqa: E402
-
-from creps_core.latent.directions import sefa  # noqa: E402
-from creps_core.latent.files import save_directions, save_ws  # noqa: E402
-from creps_core.latent.latents import LatentSpec  # noqa: E402
-from creps_core.model.checkpoint import load_checkpoint  # noqa: E402
-from creps_core.render.engine import Engine  # noqa: E402
-from creps_core.render.views import View  # noqa: E402
-from creps_viewer.model.records import ModelSummary  # noqa: E402
-from creps_viewer.model.state import ExplorerState  # noqa: E402
-from creps_viewer.qt.panels.latent import LatentPanel  # noqa: E402
+from creps_core.latent.directions import sefa
+from creps_core.latent.files import save_directions, save_ws
+from creps_core.latent.latents import LatentSpec
+from creps_core.model.checkpoint import load_checkpoint
+from creps_core.render.engine import Engine
+from creps_core.render.views import View
+from creps_viewer.model.records import ModelSummary
+from creps_viewer.model.state import ExplorerState
+from creps_viewer.qt.panels.latent import LatentPanel
 
 
 @pytest.fixture
@@ -79,14 +75,14 @@ def test_export_and_import_the_current_ws(setup, tmp_path):
     state, panel, engine, _, _ = setup
     state.set_latent(LatentSpec(seed=5, psi=0.6, mix_seed=2, mix_layers=(3, 4)))
     out = tmp_path / "ws.npz"
-    panel.export_ws(out)
+    panel.ws_file.export_ws(out)
     with np.load(out, allow_pickle=False) as d:
         assert d["w"].shape == (1, engine.cfg.num_ws, engine.cfg.w_dim)
     want = engine.render(state.latent, View(20, 20))
     state.set_latent(LatentSpec(seed=0))
     assert panel.import_ws(out)
     assert state.latent.ws is not None and torch.equal(engine.render(state.latent, View(20, 20)), want)
-    panel.clear_ws.click()
+    panel.ws_file.clear_ws.click()
     assert state.latent.ws is None
     save_ws(tmp_path / "wrong.npz", np.ones((3, 4), np.float32))
     assert not panel.import_ws(tmp_path / "wrong.npz") and "wrong.npz" in panel.ws_note.text()

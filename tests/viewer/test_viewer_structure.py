@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
 import time
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QApplication
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PySide6.QtWidgets import QApplication  # noqa: E402
+from creps_core.jobs.structure import KINDS, StructureProbe
+from creps_core.model.demo import random_model
+from creps_core.model.network import PAPER_CONFIGS
+from creps_core.render.views import View
+from creps_viewer.model.state import ExplorerState
+from creps_viewer.qt.dialogs.structure import StructureWindow
 
-from creps_core.jobs.structure import KINDS, StructureProbe  # noqa: E402
-from creps_core.model.demo import random_model  # noqa: E402
-from creps_core.model.network import PAPER_CONFIGS  # noqa: E402
-from creps_core.render.views import View  # noqa: E402
-from creps_viewer.model.state import ExplorerState  # noqa: E402
-from creps_viewer.qt.dialogs.structure import StructureWindow  # noqa: E402
-
-from ..core_fixtures import TINY  # noqa: E402
-from ..viewer_fixtures import make_window  # noqa: E402
+from ..core_fixtures import TINY
+from ..viewer_fixtures import make_window
 
 VIEW = View(48, 40, center=(0.5, 0.45), zoom=1.2)
 
@@ -84,7 +81,7 @@ def test_off_the_ui_thread_the_newest_request_wins(qtbot, models):
     expect = window.probe.render(window.state.latent, VIEW, {0, 2})
     assert np.array_equal(window.preview, expect) and not np.array_equal(window.preview, image)
     window.close()
-    assert window._job is None or not window._job.running
+    assert not window.analyses.running
 
 
 def test_view_menu_opens_it_for_the_explorer_s_latent_and_view(qtbot, tmp_path, tiny_ckpt):

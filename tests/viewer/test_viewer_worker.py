@@ -2,25 +2,21 @@
 
 from __future__ import annotations
 
-import os
+import pytest
+import torch
+from PySide6.QtCore import Qt
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-
-import pytest  # noqa: E402
-import torch  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-
-from creps_core.latent.latents import LatentSpec  # noqa: E402
-from creps_core.model.demo import random_model  # noqa: E402
-from creps_core.model.network import CREPSConfig  # noqa: E402
-from creps_core.progress import RENDERING  # noqa: E402
-from creps_core.render.engine import Engine  # noqa: E402
-from creps_core.render.views import View  # noqa: E402
-from creps_viewer.model import viewmath  # noqa: E402
-from creps_viewer.model.records import Geometry  # noqa: E402
-from creps_viewer.render.frame_plan import FULL, PARTIAL, PREVIEW, RenderRequest  # noqa: E402
-from creps_viewer.render.pixel_reuse import plan_reuse, shifted  # noqa: E402
-from creps_viewer.render.worker import RenderWorker, default_threads  # noqa: E402
+from creps_core.latent.latents import LatentSpec
+from creps_core.model.demo import random_model
+from creps_core.model.network import CREPSConfig
+from creps_core.progress import RENDERING
+from creps_core.render.engine import Engine
+from creps_core.render.views import View
+from creps_viewer.model import viewmath
+from creps_viewer.model.records import Geometry
+from creps_viewer.render.frame_plan import FULL, PARTIAL, PREVIEW, RenderRequest
+from creps_viewer.render.pixel_reuse import plan_reuse, shifted
+from creps_viewer.render.worker import RenderWorker, default_threads
 
 TINY = CREPSConfig(z_dim=32, w_dim=32, img_resolution=32, mapping_layers=2, channel_base=512, channel_max=32,
                    biline_channels=8)
@@ -127,7 +123,7 @@ def test_bad_model_keeps_previous_and_failed_render_reports(model, tmp_path):
     bad = tmp_path / "x.pkl"
     bad.write_bytes(b"\x80\x04garbage")
     worker.load_model(str(bad), device="cpu")
-    assert worker.model is model and "x.pkl" in errors[-1]
+    assert worker.loaded_model is model and "x.pkl" in errors[-1]
     worker.submit(RenderRequest(LatentSpec(), Geometry().view(20, 20), precision="fp16", preview_scale=1))
     assert "fp16" in errors[-1] and not frames
     worker.submit(RenderRequest(LatentSpec(), Geometry().view(20, 20), preview_scale=1))

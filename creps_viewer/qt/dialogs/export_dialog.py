@@ -6,8 +6,9 @@ fits the unit square to the shorter side whatever the pixel size, so a bigger
 export shows the same region in more detail.  Every change re-runs
 :func:`creps_core.jobs.export.validate` and shows its message live; Export is enabled
 only for a valid job.  The :class:`~creps_viewer.render.jobs.JobStarter` runs it on its own
-Engine in a background thread; the dialog shows a progress bar, ETA and Cancel; a cancelled export keeps its finished tiles, so exporting again to the
-same file resumes it.
+Engine in a background thread; the dialog shows its progress (the explorer's one
+:class:`~creps_viewer.qt.job_progress.JobProgress`) and Cancel; a cancelled export keeps its
+finished tiles, so exporting again to the same file resumes it.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMessageBox,
-    QProgressBar,
     QPushButton,
     QSpinBox,
     QVBoxLayout,
@@ -39,6 +39,7 @@ from creps_core.latent.latents import LatentSpec
 from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress
 from creps_core.vocabulary import PRECISIONS
 from creps_viewer.model.records import Geometry
+from creps_viewer.qt.job_progress import JobProgress
 from creps_viewer.qt.panels.widgets import ask_to_go_on
 from creps_viewer.qt.plain_text import plain_label
 from creps_viewer.render.jobs import BackgroundJob, JobStarter, format_eta
@@ -49,6 +50,18 @@ SIZE_PRESETS: tuple[tuple[str, object], ...] = (
     ("Poster 20000×14000", (20000, 14000)), ("Custom", None),
 )
 FILE_FILTER = "TIFF (*.tif *.tiff);;PNG (*.png);;JPEG (*.jpg *.jpeg);;Deep Zoom with HTML viewer (*.dzi)"
+
+
+def describe_progress(step: Progress) -> tuple[float, str] | None:
+    """An export's record in words: tiles rendered (and time left), pyramid levels, writing."""
+    if step.stage == PYRAMID:
+        return step.fraction, f"building pyramid levels… {step.done:,} of {step.total:,}"
+    if step.stage == WRITING:
+        return 1.0, "writing the file…"
+    if step.stage == RENDERING_TILES and step.total:
+        left = format_eta(step.eta_s) if step.done < step.total else "rendered"
+        return step.fraction, f"rendering tile {step.done:,} of {step.total:,} · {left}"
+    return None
 
 
 class ExportDialog(QDialog):
@@ -146,16 +159,12 @@ class ExportDialog(QDialog):
         self.validation.setTextInteractionFlags(Qt.TextSelectableByMouse)
 
         # ----- progress
-        self.bar = QProgressBar()
-        self.bar.setRange(0, 1000)
-        self.bar.setValue(0)
-        self.eta = QLabel("")
+        self.progress = JobProgress(describe_progress, "cancelling after the current tile…")
         self.status = plain_label()  # names the output file and quotes errors
         self.status.setWordWrap(True)
         self.status.setTextInteractionFlags(Qt.TextSelectableByMouse)
         prog = QVBoxLayout()
-        prog.addWidget(self.bar)
-        prog.addWidget(self.eta)
+        prog.addWidget(self.progress)
         prog.addWidget(self.status)
 
         self.export_button = QPushButton("Export")
@@ -282,7 +291,7 @@ class ExportDialog(QDialog):
             return
         spec, out = self.spec(), self.out_path()
         self.job = self.jobs.export(spec, out, force=force, fresh=fresh)
-        self.job.progress.connect(self._on_progress)
+        self.progress.follow(self.job, "starting…")
         self.job.finished.connect(self._on_finished)
         self.job.cancelled.connect(self._on_cancelled)
         self.job.failed.connect(self._on_failed)
@@ -290,33 +299,18 @@ class ExportDialog(QDialog):
         self._set_running(True)
         self.status.setStyleSheet("")
         self.status.setText(f"Exporting to {out}…")
-        self.bar.setValue(0)
-        self.eta.setText("starting…")
         self.job.start()
 
     def cancel(self) -> None:
         if self.job is not None:
-            self.job.cancel()
+            self.progress.cancel()
             self.cancel_button.setEnabled(False)
-            self.eta.setText("cancelling after the current tile…")
 
     def _set_running(self, running: bool) -> None:
         for w in self.inputs:
             w.setEnabled(not running)
         self.cancel_button.setEnabled(running)
         self.export_button.setEnabled(not running)
-
-    def _on_progress(self, step: Progress) -> None:
-        if step.stage == PYRAMID:
-            self.bar.setValue(int(1000 * step.fraction))
-            self.eta.setText(f"building pyramid levels… {step.done:,} of {step.total:,}")
-        elif step.stage == WRITING:
-            self.bar.setValue(1000)
-            self.eta.setText("writing the file…")
-        elif step.stage == RENDERING_TILES and step.total:
-            self.bar.setValue(int(1000 * step.fraction))
-            left = format_eta(step.eta_s) if step.done < step.total else "rendered"
-            self.eta.setText(f"rendering tile {step.done:,} of {step.total:,} · {left}")
 
     def _stopped(self) -> None:
         self.job = None
@@ -327,22 +321,21 @@ class ExportDialog(QDialog):
 
     def _on_finished(self, path) -> None:
         self.result_path = Path(path)
-        self.bar.setValue(1000)
-        self.eta.setText("done")
+        self.progress.stopped("done", done=True)
         self.status.setStyleSheet("color: #1e8449;")
         self.status.setText(f"Exported {path}")
         self._stopped()
         self.exported.emit(self.result_path)
 
     def _on_cancelled(self) -> None:
-        self.eta.setText("cancelled")
+        self.progress.stopped("cancelled")
         self.status.setStyleSheet("")
         self.status.setText("Export cancelled. Finished tiles are kept next to the file: export again to the "
                             "same file with the same settings to resume where it stopped.")
         self._stopped()
 
     def _on_failed(self, message: str) -> None:
-        self.eta.setText("failed")
+        self.progress.stopped("failed")
         self.status.setStyleSheet("color: #c0392b;")
         self.status.setText(f"Export failed: {message}")
         self._stopped()

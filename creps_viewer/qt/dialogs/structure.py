@@ -6,8 +6,8 @@ map, the feature map's spectrum and its contribution to the image (see
 without it.  The window follows the explorer: a new latent or view is analysed again.
 
 The computing is done by a :class:`~creps_core.jobs.structure.StructureProbe` (which owns its own
-engine) in a :class:`~creps_viewer.render.jobs.BackgroundJob`, one job at a time: a change while a job
-runs cancels it and the newest request runs next, so the window never waits on the engine.
+engine) in the jobs' :class:`~creps_viewer.render.jobs.LatestJob`, one job at a time: a change while a
+job runs cancels it and the newest request runs next, so the window never waits on the engine.
 Everything is computed on the view shrunk to 256 pixels per side, which bounds the cost.
 """
 
@@ -26,7 +26,7 @@ from creps_core.latent.latents import LatentSpec
 from creps_core.render.views import View
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.qt.plain_text import plain_label
-from creps_viewer.render.jobs import BackgroundJob
+from creps_viewer.render.jobs import Compute, LatestJob
 
 KIND_HELP = {
     "rows": "The block's row embedding at each row coordinate u (down) by channel (across); "
@@ -76,8 +76,9 @@ class StructureWindow(QDialog):
         self.preview: np.ndarray | None = None  # the render with the unchecked blocks off, as shown
         self.checkboxes: list[QCheckBox] = []
         self.cells: list[dict[str, QLabel]] = []
-        self._job: BackgroundJob | None = None
-        self._pending: tuple[LatentSpec, View, frozenset[int]] | None = None
+        self.analyses = LatestJob(sync, self)
+        self.analyses.finished.connect(self._show)
+        self.analyses.failed.connect(lambda message: self.info.setText(f"Could not analyse: {message}"))
 
         self.info = plain_label()  # errors may quote what a file held
         self.info.setWordWrap(True)
@@ -156,50 +157,33 @@ class StructureWindow(QDialog):
         except ValueError as e:
             self.info.setText(f"Cannot analyse this view: {e}")
             return
-        self._pending = (self.state.latent, view, self.disabled_blocks)
-        if self._job is not None and self._job.running:
-            self._job.cancel()  # its end starts the pending request
-            return
-        self._start()
+        latent, disabled = self.state.latent, self.disabled_blocks
+        self.analyses.submit(lambda: self._work(latent, view, disabled))
 
-    def _start(self) -> None:
-        if self._pending is None or self.probe is None:
-            return
-        (latent, view, disabled), probe, shown = self._pending, self.probe, self.structure
-        self._pending = None
+    def _work(self, latent: LatentSpec, view: View, disabled: frozenset[int]) -> Compute | None:
+        """The analysis to run now (when its job starts: the structure on screen is known then)."""
+        probe, shown = self.probe, self.structure
+        if probe is None:
+            return None
         self.info.setText("Computing…")
 
-        def work(progress, cancel) -> _Result:
+        def work(cancel) -> _Result:
             structure = probe.analyse(latent, view, cancel)
             preview = probe.render(latent, view, disabled, cancel) if disabled else structure.image
             # a block toggled: the same structure is on screen already, only the preview changes
             pictures = [] if structure is shown else [block_images(b) for b in structure.blocks]
             return _Result(probe, structure, pictures, disabled, preview)
 
-        if self.sync:
-            self._show(work(None, lambda: False))
-            return
-        if self._job is not None:
-            self._job.deleteLater()  # it has ended (this runs when it ends, or before any job)
-        self._job = BackgroundJob(work, self)
-        self._job.finished.connect(self._show)
-        self._job.failed.connect(lambda message: self.info.setText(f"Could not analyse: {message}"))
-        for ended in (self._job.finished, self._job.cancelled, self._job.failed):
-            ended.connect(lambda *_: self._start())
-        self._job.start()
+        return work
 
     def wait_idle(self, timeout: float = 60.0) -> None:
         """Until the running job has ended (tests)."""
-        if self._job is not None:
-            self._job.wait(timeout)
+        self.analyses.wait_idle(timeout)
 
     def done(self, result: int) -> None:
         """Closing stops the running job first: it must not report to a deleted window."""
         self._settle.stop()
-        self._pending = None
-        if self._job is not None:
-            self._job.cancel()
-            self._job.wait(30)
+        self.analyses.stop(30)
         super().done(result)
 
     # ----- showing ------------------------------------------------------------------------------

@@ -6,8 +6,9 @@ current state; presets replace the list with a camera move from the current stat
 Double-clicking a keyframe shows it in the explorer.  The list itself lives in
 :class:`ExplorerState` (saved in workspaces, undoable when a preset replaces it).
 The :class:`~creps_viewer.render.jobs.JobStarter` renders the video on its own engine in a
-background thread; this panel shows a progress dialog and Cancel.  A cancelled video
-keeps its finished frames, and rendering to the same file again resumes it.
+background thread; this panel shows its progress in a small window with Cancel (the explorer's
+one :class:`~creps_viewer.qt.job_progress.JobProgress`, as the export dialog shows it).  A
+cancelled video keeps its finished frames, and rendering to the same file again resumes it.
 """
 
 from __future__ import annotations
@@ -21,12 +22,10 @@ from PySide6.QtWidgets import (
     QDoubleSpinBox,
     QFileDialog,
     QFormLayout,
-    QGridLayout,
     QGroupBox,
     QHBoxLayout,
     QLabel,
     QListWidget,
-    QProgressDialog,
     QPushButton,
     QSlider,
     QSpinBox,
@@ -41,11 +40,21 @@ from creps_core.progress import RENDERING_FRAMES, Progress, format_duration
 from creps_core.vocabulary import LATENT_MODES
 from creps_viewer.model.records import Geometry
 from creps_viewer.model.state import ExplorerState
+from creps_viewer.qt.job_progress import JobProgressDialog
+from creps_viewer.qt.panels.keyframe_presets import KeyframePresets
 from creps_viewer.qt.panels.widgets import ask_to_go_on
 from creps_viewer.qt.plain_text import plain_label
 from creps_viewer.render.jobs import BackgroundJob, JobStarter, format_eta
 
 FORMATS = (("MP4 (H.264)", ".mp4"), ("WebM (VP9)", ".webm"), ("GIF", ".gif"))
+
+
+def describe_progress(step: Progress) -> tuple[float, str] | None:
+    """A video's record in words: frames rendered and the time left, then encoding."""
+    if step.stage != RENDERING_FRAMES:
+        return None
+    left = format_eta(step.eta_s) if step.done < step.total else "encoding…"
+    return step.fraction, f"Frame {step.done} of {step.total} · {left}"
 
 
 class KeyframePanel(QWidget):
@@ -58,13 +67,23 @@ class KeyframePanel(QWidget):
         self.state, self.jobs = state, jobs
         self._select: int | None = None  # the row to select when the list is shown next
         self.job: BackgroundJob | None = None
-        self.progress_dialog: QProgressDialog | None = None
+        self.progress_dialog: JobProgressDialog | None = None
         self.last_error = ""
         self.last_path: Path | None = None
         root = QVBoxLayout(self)
         root.setContentsMargins(6, 6, 6, 6)
+        root.addWidget(self._build_keyframes())
+        self.presets = KeyframePresets(state)
+        root.addWidget(self.presets)
+        root.addWidget(self._build_output())
+        root.addStretch(1)
+        self._connect()
+        self.fit_viewport()
+        self._show_keyframes()
 
-        # ----- keyframes
+    # ----- construction -----------------------------------------------------------------------
+    def _build_keyframes(self) -> QGroupBox:
+        """The list, its editing buttons, and the selected keyframe's segment (duration, easing)."""
         box = QGroupBox("Keyframes")
         lay = QVBoxLayout(box)
         self.list = QListWidget()
@@ -103,61 +122,10 @@ class KeyframePanel(QWidget):
         row.addWidget(QLabel("easing"))
         row.addWidget(self.easing, 1)
         lay.addLayout(row)
-        root.addWidget(box)
+        return box
 
-        # ----- presets
-        box = QGroupBox("Presets")
-        box.setToolTip("Each preset replaces the keyframes with a move that starts at the current state")
-        grid = QGridLayout(box)
-        self.zoom_factor = QDoubleSpinBox()
-        self.zoom_factor.setRange(1.01, 1e6)
-        self.zoom_factor.setDecimals(1)
-        self.zoom_factor.setValue(16)
-        self.zoom_factor.setPrefix("× ")
-        self.zoom_button = QPushButton("Zoom in")
-        self.zoom_button.setToolTip("Zoom into the current centre by the factor")
-        self.orbit_turns = QDoubleSpinBox()
-        self.orbit_turns.setRange(-10, 10)
-        self.orbit_turns.setValue(1)
-        self.orbit_turns.setSuffix(" turn(s)")
-        self.orbit_button = QPushButton("Orbit")
-        self.orbit_button.setToolTip("Rotate about the current centre (1 turn = 360°)")
-        self.pan_widths = QDoubleSpinBox()
-        self.pan_widths.setRange(-100, 100)
-        self.pan_widths.setValue(2)
-        self.pan_widths.setSuffix(" widths →")
-        self.pan_widths.setToolTip("How far to pan, in view widths along the view's horizontal (negative: left)")
-        self.pan_button = QPushButton("Pan across")
-        self.seed_from, self.seed_to = QSpinBox(), QSpinBox()
-        for s in (self.seed_from, self.seed_to):
-            s.setRange(0, 2**31 - 1)
-        self.seed_to.setValue(4)
-        seeds = QHBoxLayout()
-        seeds.addWidget(self.seed_from)
-        seeds.addWidget(QLabel(".."))
-        seeds.addWidget(self.seed_to)
-        self.walk_button = QPushButton("Latent walk")
-        self.walk_button.setToolTip("Through seeds a..b at the current view (spline, looped: the official look)")
-        self.preset_seconds = QDoubleSpinBox()
-        self.preset_seconds.setRange(0.1, 600)
-        self.preset_seconds.setValue(8)
-        self.preset_seconds.setSuffix(" s")
-        self.preset_seconds.setToolTip("Length of a zoom, orbit or pan; seconds per seed for a latent walk is a "
-                                       "quarter of it")
-        for r, (field, button) in enumerate(((self.zoom_factor, self.zoom_button), (self.orbit_turns, self.orbit_button),
-                                             (self.pan_widths, self.pan_button), (seeds, self.walk_button))):
-            if isinstance(field, QHBoxLayout):
-                grid.addLayout(field, r, 0)
-            else:
-                grid.addWidget(field, r, 0)
-            grid.addWidget(button, r, 1)
-            button.setMinimumWidth(96)
-        grid.setColumnStretch(0, 1)
-        grid.addWidget(QLabel("Length"), 4, 0, Qt.AlignRight)
-        grid.addWidget(self.preset_seconds, 4, 1)
-        root.addWidget(box)
-
-        # ----- output
+    def _build_output(self) -> QGroupBox:
+        """Size, rate, format, how latents are blended, the frame scrubber, and Render."""
         box = QGroupBox("Video")
         form = QFormLayout(box)
         self.width_spin, self.height_spin = QSpinBox(), QSpinBox()
@@ -199,24 +167,20 @@ class KeyframePanel(QWidget):
         form.addRow(self.summary)
         self.render_button = QPushButton("Render video…")
         form.addRow(self.render_button)
-        root.addWidget(box)
-        root.addStretch(1)
+        return box
 
-        # ----- wiring
+    def _connect(self) -> None:
         self.record_button.clicked.connect(self.record)
         self.remove_button.clicked.connect(self.remove_selected)
         self.up_button.clicked.connect(lambda: self.move_selected(-1))
         self.down_button.clicked.connect(lambda: self.move_selected(+1))
-        self.clear_button.clicked.connect(lambda: state.replace_keyframes([]))
-        self.undo_button.clicked.connect(state.undo_replace_keyframes)
+        self.clear_button.clicked.connect(lambda: self.state.replace_keyframes([]))
+        self.undo_button.clicked.connect(self.state.undo_replace_keyframes)
         self.list.currentRowChanged.connect(self._selection_changed)
         self.list.itemDoubleClicked.connect(lambda _: self.show_selected())
         self.duration.valueChanged.connect(self._edit_selected)
         self.easing.currentTextChanged.connect(self._edit_selected)
-        self.zoom_button.clicked.connect(self.preset_zoom)
-        self.orbit_button.clicked.connect(self.preset_orbit)
-        self.pan_button.clicked.connect(self.preset_pan)
-        self.walk_button.clicked.connect(self.preset_walk)
+        self.presets.walked.connect(self._walked)
         self.fit_button.clicked.connect(self.fit_viewport)
         self.render_button.clicked.connect(self.render_dialog)
         self.scrub.valueChanged.connect(self.show_frame)
@@ -226,11 +190,9 @@ class KeyframePanel(QWidget):
         self.format.currentIndexChanged.connect(self.refresh_summary)
         self.latent_mode.currentIndexChanged.connect(self.refresh_summary)
         self.loop.toggled.connect(self._loop_toggled)
-        state.keyframesChanged.connect(self._show_keyframes)
-        state.modelChanged.connect(self.refresh_summary)
-        state.viewportChanged.connect(self._viewport_resized)
-        self.fit_viewport()
-        self._show_keyframes()
+        self.state.keyframesChanged.connect(self._show_keyframes)
+        self.state.modelChanged.connect(self.refresh_summary)
+        self.state.viewportChanged.connect(self._viewport_resized)
 
     def showEvent(self, e) -> None:  # noqa: N802
         self.refresh_summary()  # the render-time estimate may have been measured meanwhile
@@ -250,10 +212,6 @@ class KeyframePanel(QWidget):
         """Edit the list and select keyframe ``select`` (default: the last)."""
         self._select = select
         self.state.set_keyframes(keyframes)
-
-    def replace_keyframes(self, keyframes: list[Keyframe]) -> None:
-        """Replace the whole list (presets): one Undo brings the old list back."""
-        self.state.replace_keyframes(keyframes)
 
     def _loop_toggled(self) -> None:
         self._select = self.list.currentRow()  # only the last segment's label changes
@@ -332,31 +290,8 @@ class KeyframePanel(QWidget):
             kfs[i] = Keyframe(k.view, k.latent, self.duration.value(), self.easing.currentText())
             self.set_keyframes(kfs, i)
 
-    # ----- presets ----------------------------------------------------------------------------
-    def preset_zoom(self) -> None:
-        v = self.state.view(snap=False)
-        self.replace_keyframes(video.zoom_into(v, self.state.latent, v.center, self.zoom_factor.value(),
-                                           self.preset_seconds.value()))
-
-    def preset_orbit(self) -> None:
-        self.replace_keyframes(video.orbit(self.state.view(snap=False), self.state.latent, self.orbit_turns.value(),
-                                       self.preset_seconds.value()))
-
-    def preset_pan(self) -> None:
-        """Pan by N view widths along the screen's horizontal (rotation taken into account)."""
-        v = self.state.view(snap=False)
-        y = (v.height - 1) / 2
-        (u0, v0), (u1, v1) = v.coord_at(0, y), v.coord_at(v.width - 1, y)  # one view width, as the screen sees it
-        n = self.pan_widths.value()
-        target = (v.center[0] + n * (u1 - u0), v.center[1] + n * (v1 - v0))
-        self.replace_keyframes(video.pan(v, self.state.latent, target, self.preset_seconds.value()))
-
-    def preset_walk(self) -> None:
-        a, b = self.seed_from.value(), self.seed_to.value()
-        seeds = list(range(a, b + 1)) if a <= b else list(range(a, b - 1, -1))
-        lat = self.state.latent
-        self.replace_keyframes(video.latent_walk(self.state.view(snap=False), seeds, max(0.1, self.preset_seconds.value() / 4),
-                                             psi=lat.psi, class_idx=lat.class_idx))
+    def _walked(self) -> None:
+        """A latent walk is made for the official look: a spline through the seeds, looped."""
         self.latent_mode.setCurrentText("spline")
         self.loop.setChecked(True)
 
@@ -390,17 +325,13 @@ class KeyframePanel(QWidget):
             self.scrub.setRange(0, spec.n_frames - 1)
         self.scrub.setEnabled(len(spec.keyframes) > 1)
         self.scrub_label.setText(f"{self.scrub.value() + 1} / {spec.n_frames}")
-        self.render_button.setEnabled(self.job is None and self.state.model is not None)
+        self.render_button.setEnabled(self.job is None and self.state.model_summary is not None)
         return True
 
     def estimate(self, spec: VideoSpec) -> str:
-        """About how long rendering takes here: every frame's lines are new, at the speed the
-        explorer measured on its own sharp frames."""
-        model, speed = self.state.model, self.state.speed
-        if model is None or speed is None:
-            return "render time: after the first sharp frame"
-        seconds = spec.n_frames * model.frame_macs(spec.width, spec.height) / speed
-        return f"about {format_duration(seconds)} to render here"
+        seconds = self.state.render_seconds(spec.n_frames, spec.width, spec.height)
+        return ("render time: after the first sharp frame" if seconds is None
+                else f"about {format_duration(seconds)} to render here")
 
     def render_dialog(self) -> None:
         if not self.refresh_summary():
@@ -417,7 +348,7 @@ class KeyframePanel(QWidget):
         """Render the keyframes to ``path`` (format by extension) in a background thread.
         ``force``/``fresh``: the user agreed to replace what is in the way / discard old work."""
         self.last_error = ""
-        if self.jobs.model is None:
+        if self.jobs.loaded_model is None:
             self.last_error = "Open a model before rendering a video."
             self.summary.setText(self.last_error)
             return None
@@ -431,17 +362,11 @@ class KeyframePanel(QWidget):
             self.summary.setText(f"✗ {e}")
             return None
 
-        dlg = QProgressDialog(f"Rendering {out.name}…", "Cancel", 0, spec.n_frames, self)
-        dlg.setWindowTitle("Render video")
-        dlg.setWindowModality(Qt.NonModal)  # exploring goes on while the video renders with its own engine
-        dlg.setMinimumDuration(0)
-        dlg.setAutoClose(False)
-        dlg.setAutoReset(False)
-        dlg.setMinimumWidth(380)
-        self.progress_dialog = dlg
         self.job = job = self.jobs.video(spec, out, force=force, fresh=fresh)
-        dlg.canceled.connect(job.cancel)
-        job.progress.connect(self._on_progress)
+        # non-modal: exploring goes on while the video renders with its own engine
+        self.progress_dialog = dlg = JobProgressDialog("Render video", describe_progress,
+                                                       "Cancelling after the current frame…", self)
+        dlg.follow(job, f"Rendering {out.name}…")
         job.finished.connect(self._on_finished)
         job.cancelled.connect(lambda: self._stopped(f"Cancelled: the finished frames are kept; render to {out.name} "
                                                     "again to resume."))
@@ -451,17 +376,6 @@ class KeyframePanel(QWidget):
         job.start()
         dlg.show()
         return job
-
-    def _on_progress(self, step: Progress) -> None:
-        dlg = self.progress_dialog
-        if dlg is None or self.job is None or step.stage != RENDERING_FRAMES:
-            return
-        done, total, eta = step.done, step.total, step.eta_s
-        # label first: setValue on a modal progress dialog processes events (the job may end meanwhile)
-        dlg.setLabelText("Cancelling after the current frame…" if dlg.wasCanceled()
-                         else f"Frame {done} of {total} · {format_eta(eta) if done < total else 'encoding…'}")
-        dlg.setMaximum(total)
-        dlg.setValue(done)
 
     def _on_kept(self, out: Path, what: str, remedy: str) -> None:
         self._stopped(f"✗ {what}.", error=what)

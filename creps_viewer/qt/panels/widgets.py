@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSizePolicy,
     QSlider,
+    QSpinBox,
     QToolButton,
     QWidget,
 )
@@ -26,6 +27,17 @@ from PySide6.QtWidgets import (
 from creps_viewer.qt.plain_text import plain_label
 
 SLIDER_STEPS = 1000
+MAX_SEED = 2**31 - 1
+
+
+def seed_spin(value: int = 0) -> QSpinBox:
+    """A seed box: every seed, and a new value only once typing is done (each one renders)."""
+    s = QSpinBox()
+    s.setRange(0, MAX_SEED)
+    s.setValue(value)
+    s.setKeyboardTracking(False)
+    s.setMinimumWidth(90)
+    return s
 
 
 def reset_button(tooltip: str) -> QToolButton:
@@ -95,10 +107,6 @@ class SliderRow(QWidget):
         v = min(max(v, self.minimum), self.maximum)
         self.set_value(v)
         self.valueChanged.emit(v)
-
-    @property
-    def dragging(self) -> bool:
-        return self.slider.isSliderDown()
 
 
 class RangeSlider(QWidget):

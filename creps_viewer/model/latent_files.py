@@ -1,0 +1,56 @@
+"""The Latent tab's files, without Qt: a directions file read for the open model, the rendered ws
+written as a projector's .npz, and a ws read from one to render instead of the seed.
+
+Each call returns the line to show the user, or raises ValueError with the line that says what
+is wrong (the core's readers check headers and shapes before reading any data), so the widgets
+only show text and the rules are tested without a window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from creps_core.latent.files import Directions, load_directions, load_ws, save_ws
+from creps_core.latent.latents import LatentSpec
+from creps_viewer.model.records import ModelSummary
+
+if TYPE_CHECKING:  # the state is a Qt object; this module stays importable without Qt
+    from creps_viewer.model.state import ExplorerState
+
+WsOf = Callable[[LatentSpec], np.ndarray]  # the ws [num_ws, w_dim] the engine renders for a spec
+
+
+class LatentFiles:
+    """``ws_of`` (the render engine's ws of a spec) is needed to export the current ws only."""
+
+    def __init__(self, state: ExplorerState, ws_of: WsOf | None = None) -> None:
+        self.state, self.ws_of = state, ws_of
+
+    def _model(self) -> ModelSummary:
+        if self.state.model_summary is None:
+            raise ValueError("Open a model first.")
+        return self.state.model_summary
+
+    def read_directions(self, path: str | Path) -> Directions:
+        """A directions file's directions, checked against the open model's ws."""
+        model = self._model()
+        return load_directions(path, model.num_ws, model.w_dim)
+
+    def export_ws(self, path: str | Path) -> str:
+        """Write the current latent's ws (what is rendered) as a projector's .npz."""
+        if self.ws_of is None:
+            raise ValueError("Exporting a ws needs the render engine.")
+        try:
+            save_ws(path, self.ws_of(self.state.latent))
+        except (OSError, ValueError) as e:
+            raise ValueError(f"Could not write {path}: {e}") from None
+        return f"Wrote {Path(path).name}."
+
+    def import_ws(self, path: str | Path) -> str:
+        """Render the ws of a file instead of the seed."""
+        model = self._model()
+        self.state.update_latent(ws=load_ws(path, model.num_ws, model.w_dim))
+        return f"Rendering the ws of {Path(path).name}."
