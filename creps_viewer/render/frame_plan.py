@@ -165,6 +165,7 @@ class FramePlanner:
         plan = plan_reuse(last[1], step.view) if last is not None and last[0] == self._key(req) else None
         view = step.view
         if plan is not None:
+            assert last is not None  # a reuse plan is made only from a last frame
             return Canvas(shifted(last[2], plan), plan.regions, True)
         whole = ((0, 0, view.height, view.width),)
         preview = self._last.get(PREVIEW)
