@@ -3,4 +3,4 @@
 No Qt here: the viewer, the CLI, exports and the trainer all build on this package.
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

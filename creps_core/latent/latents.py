@@ -214,12 +214,12 @@ class LatentSpec:
 
     mix_seed / mix_layers: ws indices [start, stop) (or an explicit tuple of indices)
     taken from mix_seed's latent.  interp_seed / interp_t: blend toward another seed
-    (``interp_space`` 'w' = lerp in W, 'z' = slerp in Z).  directions: offsets along
-    PCA components, as (component index, amount in standard deviations).
+    (``interp_space`` 'w' = lerp in W, 'z' = slerp in Z).  pca_amounts: offsets along
+    the model's own PCA components of W, as (component index, amount in standard deviations).
     ws: a whole ws [num_ws, w_dim] from a file (a projector's w.npz): it replaces the
-    seed's (and interpolation's) ws; mixing, directions and truncation still apply.
-    edits: named directions from files, added after truncation, so an amount moves the
-    rendered ws by the same distance whatever psi is.
+    seed's (and interpolation's) ws; mixing, PCA amounts and truncation still apply.
+    edits: the directions of files (``--direction FILE:INDEX:AMOUNT``), added after truncation,
+    so an amount moves the rendered ws by the same distance whatever psi is.
     """
 
     seed: int = 0
@@ -231,7 +231,7 @@ class LatentSpec:
     interp_seed: int | None = None
     interp_t: float = 0.0
     interp_space: str = "w"
-    directions: tuple[tuple[int, float], ...] = field(default_factory=tuple)
+    pca_amounts: tuple[tuple[int, float], ...] = field(default_factory=tuple)
     ws: Floats | None = None
     edits: tuple[DirectionEdit, ...] = ()
 
@@ -260,9 +260,9 @@ class LatentSpec:
             raise ValueError(f"latent interp_space must be 'w' or 'z', got {_shown(self.interp_space)}")
         for i in self.mix_layers:
             whole("mix layer", i, False, 1 << 10)
-        for i, amount in self.directions:
-            whole("direction index", i, False, 1 << 16)
-            number("direction amount", amount)
+        for i, amount in self.pca_amounts:
+            whole("PCA component", i, False, 1 << 16)
+            number("PCA amount", amount)
         if self.ws is not None and (not isinstance(self.ws, Floats) or len(self.ws.shape) != 2):
             raise ValueError("latent ws must be a [num_ws, w_dim] array")
         if len(self.edits) > MAX_EDITS or not all(isinstance(e, DirectionEdit) for e in self.edits):
@@ -284,14 +284,16 @@ class LatentSpec:
         if not isinstance(d, dict):
             raise ValueError(f"a latent must be an object, got {_shown(d)}")
         d = dict(d)
-        for name in ("mix_layers", "directions", "edits"):
+        if "directions" in d and "pca_amounts" not in d:  # its name in files written before 0.2
+            d["pca_amounts"] = d.pop("directions")
+        for name in ("mix_layers", "pca_amounts", "edits"):
             if d.get(name) is not None and not isinstance(d[name], (list, tuple)):
                 raise ValueError(f"latent {name} must be a list, got {_shown(d[name])}")
         d["mix_layers"] = tuple(d.get("mix_layers") or ())
-        pairs = d.get("directions") or []
+        pairs = d.get("pca_amounts") or []
         if not all(isinstance(p, (list, tuple)) and len(p) == 2 for p in pairs):
-            raise ValueError(f"latent directions must be [index, amount] pairs, got {_shown(pairs)}")
-        d["directions"] = tuple((i, float(a) if _is_number(a) else a) for i, a in pairs)
+            raise ValueError(f"latent pca_amounts must be [component, amount] pairs, got {_shown(pairs)}")
+        d["pca_amounts"] = tuple((i, float(a) if _is_number(a) else a) for i, a in pairs)
         d["ws"] = None if d.get("ws") is None else Floats.from_dict(d["ws"])
         edits = d.get("edits") or []
         if len(edits) > MAX_EDITS:  # before decoding each one
@@ -365,9 +367,9 @@ class LatentSpace:
             idx = [i for i in spec.mix_layers if 0 <= i < n]
             ws[idx] = self.w_of_seed(spec.mix_seed, spec.class_idx)
         _bounded(ws, "this model's mapping network")
-        if spec.directions:
+        if spec.pca_amounts:
             basis, std = self.pca()
-            for comp, amount in spec.directions:
+            for comp, amount in spec.pca_amounts:
                 if 0 <= comp < basis.shape[0] and amount:
                     ws = _bounded(ws + basis[comp] * (std[comp] * amount), f"PCA direction {comp} at {amount:g}")
         if spec.psi != 1:

@@ -335,3 +335,12 @@ def test_save_directions_writes_atomically_what_it_reads(tmp_path):
     found = load_directions(out, NUM_WS, W_DIM)
     assert found.vectors.shape == (1, NUM_WS, W_DIM) and found.layers == ((1, 2),) and found.method == "hand"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
+
+
+def test_pca_amounts_of_files_written_before_the_rename_still_open():
+    """Workspaces and records before 0.2 called the PCA amounts ``directions``."""
+    from creps_core.latent.latents import LatentSpec
+
+    old = LatentSpec.from_dict({"seed": 1, "directions": [[0, 1.5], [2, -1]]})
+    assert old.pca_amounts == ((0, 1.5), (2, -1.0)) and "pca_amounts" in old.to_dict()
+    assert LatentSpec.from_dict(old.to_dict()) == old

@@ -438,8 +438,8 @@ def test_a_damaged_zip_member_is_one_line_naming_the_file(tmp_path, capsys, tiny
 @pytest.mark.parametrize("latent,message", [
     ({"seed": 1, "mix_layers": 5}, "latent mix_layers must be a list"),
     ({"seed": 1, "mix_layers": [1.5]}, "latent mix layer must be a whole number"),
-    ({"seed": 1, "directions": [[1]]}, "latent directions must be [index, amount] pairs"),
-    ({"seed": 1, "directions": [[1, None]]}, "latent direction amount must be a finite number"),
+    ({"seed": 1, "directions": [[1]]}, "latent pca_amounts must be [component, amount] pairs"),
+    ({"seed": 1, "pca_amounts": [[1, None]]}, "latent PCA amount must be a finite number"),
     ({"seed": 1, "edits": [{"name": "a"}]}, "a direction edit is an object with a name, an amount and a vector"),
     ({"seed": 1, "edits": [{"name": "a", "amount": 1, "layers": [1], "vector": {}}]},
      "direction 'a': layers must be [first, last]"),

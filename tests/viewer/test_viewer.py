@@ -138,7 +138,7 @@ def test_style_mixing_changes_pixels(window):
 
 def test_workspace_roundtrip_is_bit_exact(window, qtbot, tmp_path, tiny_ckpt):
     s = window.state
-    s.set_latent(LatentSpec(seed=7, psi=0.7, mix_seed=3, mix_layers=(5, 6, 7), directions=((1, 1.5),)))
+    s.set_latent(LatentSpec(seed=7, psi=0.7, mix_seed=3, mix_layers=(5, 6, 7), pca_amounts=((1, 1.5),)))
     s.set_geometry(Geometry(center=(0.3, 0.6), zoom=2.5, rotation=30.0, warp=Warp("swirl", 1.2, 0.6)))
     s.update_render(preview_scale=2)
     s.add_bookmark("here")
@@ -232,7 +232,7 @@ def test_reset_buttons_track_defaults(window):
     assert window.state.latent.psi == 1.0 and not row.reset.isEnabled()
     pc = window.latent_panel.pca.pcs[0]
     pc.spin.setValue(2.0)
-    assert window.state.latent.directions == ((0, 2.0),) and pc.reset.isEnabled()
+    assert window.state.latent.pca_amounts == ((0, 2.0),) and pc.reset.isEnabled()
 
 
 def test_keyboard_and_double_click(window, qtbot):

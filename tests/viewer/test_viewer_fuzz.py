@@ -23,7 +23,7 @@ from ..viewer_fixtures import make_window
 
 HOSTILE = [math.nan, math.inf, -math.inf, 1e308, -1e308, -1, 0, 2**64, "x", None, [], {}, True, [math.nan, 1.0]]
 FIELDS = [("version",), ("checkpoint",), ("checkpoint_sha256",), ("latent",), ("latent", "seed"), ("latent", "psi"),
-          ("latent", "cutoff"), ("latent", "mix_seed"), ("latent", "mix_layers"), ("latent", "directions"),
+          ("latent", "cutoff"), ("latent", "mix_seed"), ("latent", "mix_layers"), ("latent", "pca_amounts"),
           ("latent", "interp_t"), ("geometry",), ("geometry", "center"), ("geometry", "zoom"),
           ("geometry", "rotation"), ("geometry", "warp"), ("render",), ("render", "device"), ("render", "precision"),
           ("render", "preview_scale"), ("render", "exact"), ("viewport_size",), ("bookmarks",), ("keyframes",)]

@@ -174,21 +174,21 @@ class PcaBox(QGroupBox):
             lay.addWidget(row)
             row.valueChanged.connect(lambda v, k=k: self._edited(k, v))
         self.reset_all = QPushButton("Reset directions")
-        self.reset_all.clicked.connect(lambda: self.state.update_latent(directions=()))
+        self.reset_all.clicked.connect(lambda: self.state.update_latent(pca_amounts=()))
         lay.addWidget(self.reset_all)
         state.latentChanged.connect(self.sync)
         self.sync(state.latent)
 
     def _edited(self, comp: int, amount: float) -> None:
-        d = dict(self.state.latent.directions)
+        d = dict(self.state.latent.pca_amounts)
         d[comp] = round(amount, 3)
-        self.state.update_latent(merge=f"pc{comp}", directions=tuple(sorted((k, a) for k, a in d.items() if a)))
+        self.state.update_latent(merge=f"pc{comp}", pca_amounts=tuple(sorted((k, a) for k, a in d.items() if a)))
 
     def sync(self, spec: LatentSpec) -> None:
-        amounts = dict(spec.directions)
+        amounts = dict(spec.pca_amounts)
         for k, row in enumerate(self.pcs):
             row.set_value(amounts.get(k, 0.0))
-        self.reset_all.setEnabled(bool(spec.directions))
+        self.reset_all.setEnabled(bool(spec.pca_amounts))
 
 
 class LatentPanel(QWidget):
