@@ -41,7 +41,8 @@ import torch
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import LoadedModel
 from creps_core.progress import CancelFn, Cancelled, Progress, run_job
-from creps_core.render.engine import Engine, LatentProgram, to_uint8
+from creps_core.render.engine import Engine, to_uint8
+from creps_core.render.program import LatentProgram
 from creps_core.render.views import View
 
 MAX_SIDE = 256  # the structure images' longest side: one view's worth of lines, seconds on a CPU

@@ -1,5 +1,8 @@
 """The rendering engine: any View of any latent, exactly, in bounded memory.
 
+(Its ~490 lines are one class, the Engine, whose render paths share its program, line and pool
+state; compilation lives in program.py, warped-view tables in line_table.py.)
+
 How a frame is made (docs/architecture.md):
 
 1. **Per-latent program** (:class:`LatentProgram`): everything that depends only on
@@ -20,42 +23,28 @@ at every pixel's own coordinates.
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import wait
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import cast
+from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 from creps_core.latent.latents import LatentSpace, LatentSpec
 from creps_core.model.checkpoint import LoadedModel
-from creps_core.model.network import (
-    FC_CLAMP,
-    LRELU_GAIN,
-    LRELU_SLOPE,
-    CREPSGenerator,
-    FullyConnected,
-    ModulatedFC,
-    pixel_block_layers,
-)
+from creps_core.model.network import CREPSGenerator
 from creps_core.progress import CancelFn, Cancelled
 from creps_core.render.costs import Work
 from creps_core.render.hardware import chunk_pool, compute_dtype, pick_device, resolve_precision, usable_cpus
-from creps_core.render.line_cache import LineCache
+from creps_core.render.line_table import LineTable
+from creps_core.render.program import LatentProgram, ProgramCompiler, ws_key
 from creps_core.render.views import View
 
 ENGINE_VERSION = "1"
-# Modulated layers with at least this many inputs scale activations instead of copying weights per
-# latent (the line network's 256-1024-wide layers: the copy dominated a latent change, ~0.2 s for
-# the released configs); narrower ones (the per-pixel blocks) keep a modulated copy, which is faster
-# per pixel there.
-FUSED_MODULATION_MIN_IN = 256
 AUTO_MIN_PSNR_DB = 40.0  # 'auto' keeps a reduced precision only where it stays this close to fp32
 
 ProgressFn = Callable[[float], None]
@@ -91,64 +80,6 @@ class EngineStats:
             setattr(self, k, 0)
 
 
-@dataclass
-class _Dense:
-    """y = act(x @ wt + b), x [N, in], with the activation gain folded into wt and b."""
-
-    wt: torch.Tensor  # [in, out]
-    b: torch.Tensor  # [out]
-    act: bool
-    clamp: bool
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.finish(torch.addmm(self.b, x, self.wt))
-
-    def finish(self, y: torch.Tensor) -> torch.Tensor:
-        if self.act:
-            F.leaky_relu_(y, LRELU_SLOPE)
-        if self.clamp:
-            y.clamp_(-FC_CLAMP, FC_CLAMP)
-        return y
-
-
-@dataclass
-class _ModulatedDense(_Dense):
-    """A modulated layer as y = act(((x * s) @ wt) * d + b): the latent's styles ``s`` scale the
-    inputs and its demodulation ``d`` the outputs, so the weights ``wt`` are shared by every
-    latent and a new latent costs two small vectors, not a modulated copy of every weight.
-    (The official order, x @ (w * s * d)^T, is the same product; the rounding differs ~1e-7.)"""
-
-    s: torch.Tensor  # [in]
-    d: torch.Tensor | None = None  # [out], the activation gain folded in; None: no demodulation
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        y = (x * self.s) @ self.wt
-        return self.finish(y.mul_(self.d).add_(self.b) if self.d is not None else y.add_(self.b))
-
-
-@dataclass
-class LatentProgram:
-    """Everything that depends only on ws, ready to run for any coordinates."""
-
-    key: str
-    dtype: torch.dtype
-    freqs: torch.Tensor  # [rank, C/2] float32
-    amps: list[torch.Tensor]  # per slot [rank, C] float32 (includes 1/sqrt(C))
-    line_layers: list[tuple[_Dense, bool]]  # (layer, is_tores)
-    decoders: list[list[_Dense]]  # for composed blocks 1.. (block 0 starts the feature)
-    decoder_last: list[_Dense]
-    decoder_img: _Dense
-    pixel_blocks: list[tuple[_Dense, _Dense, _Dense]]
-    n_composed: int
-    rank: int
-    biline: int
-    lines: dict[int, LineCache] = field(default_factory=lambda: {0: LineCache(), 1: LineCache()})
-
-
-def ws_key(ws: torch.Tensor) -> str:
-    return hashlib.sha1(ws.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
-
-
 class Engine:
     """Renders views of a generator.  Not thread-safe: use one engine per worker thread."""
 
@@ -171,8 +102,7 @@ class Engine:
         self.max_cached_lines = max_cached_lines
         self.stats = EngineStats()
         self._programs: OrderedDict[tuple[str, str], LatentProgram] = OrderedDict()
-        # latent-independent weights: a modulated layer's (weight^T, weight^2^T), a plain layer's _Dense
-        self._shared: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor] | _Dense] = {}
+        self._compiler = ProgramCompiler(self.g)
         self.precision = "fp32"
         self.precision_psnr: float | None = None  # measured when 'auto' chose a reduced precision
         chosen = resolve_precision(precision, self.device)
@@ -219,71 +149,12 @@ class Engine:
             self._programs.move_to_end(key)
             self.stats.program_cache_hits += 1
             return prog
-        prog = self._compile(ws, dtype, key[0])
+        prog = self._compiler.compile(ws, dtype, key[0])
         self._programs[key] = prog
         self.stats.programs_compiled += 1
         while len(self._programs) > self.max_programs:
             self._programs.popitem(last=False)
         return prog
-
-    def _compile(self, ws: torch.Tensor, dtype: torch.dtype, key: str) -> LatentProgram:
-        syn, cfg = self.g.synthesis, self.cfg
-        inp = syn.b4.input
-        amp = inp.amplitudes(ws[0:1])[0] / np.sqrt(inp.channels)  # [C, 2*rank]
-        amps = [amp[:, s * cfg.rank:(s + 1) * cfg.rank].t().contiguous() for s in (0, 1)]
-        freqs = inp.freqs.reshape(inp.channels // 2, cfg.rank).t().contiguous()
-
-        def dense(layer, wi: int | None = None, out_dtype: torch.dtype = dtype) -> _Dense:
-            if wi is None:  # plain FullyConnected (decoders): latent-independent, shared
-                return self._shared_dense(layer, out_dtype)
-            # modulated layer: lrelu+clamp (SynthesisLayer) or clamp only (ToRes)
-            if layer.weight.shape[1] < FUSED_MODULATION_MIN_IN:  # small: a modulated copy is cheap, and fastest
-                w, b = layer.effective_weight(ws[wi:wi + 1])[0], layer.bias
-                if layer.demodulate:
-                    w, b = w * LRELU_GAIN, b * LRELU_GAIN
-                return _Dense(w.t().contiguous().to(out_dtype), b.to(out_dtype), layer.demodulate, True)
-            wt, w2t = self._shared_weight(layer, out_dtype)
-            styles = layer.affine(ws[wi:wi + 1])[0]
-            gain = LRELU_GAIN if layer.demodulate else 1.0  # sqrt2 * lrelu(y) == lrelu(sqrt2 * y)
-            if layer.demodulate:
-                d = (styles.square() @ w2t + 1e-8).rsqrt() * gain
-            else:
-                styles, d = styles * (1.0 / math.sqrt(layer.weight.shape[1])), None
-            return _ModulatedDense(wt, (layer.bias * gain).to(out_dtype), layer.demodulate, True,
-                                   styles.to(out_dtype), None if d is None else d.to(out_dtype))
-
-        last = cfg.num_ws - 1
-        blocks = []
-        for name, _, _ in pixel_block_layers(cfg):
-            blk = getattr(syn, name)
-            blocks.append((dense(blk.fc0, last), dense(blk.fc1, last), dense(blk.tores, last)))
-        return LatentProgram(
-            key, dtype, freqs, amps,
-            line_layers=[(dense(layer, wi), name.endswith("tores")) for name, layer, wi in syn.line_layers()],
-            decoders=[[dense(fc) for fc in getattr(syn, f"decoder_{res}")] for res in cfg.composed_blocks[1:]],
-            decoder_last=[dense(fc) for fc in syn.decoder_last],
-            decoder_img=dense(syn.decoder_img, out_dtype=torch.float32),  # keep the RGB sum in fp32
-            pixel_blocks=blocks, n_composed=len(cfg.composed_blocks), rank=cfg.rank, biline=cfg.biline_channels)
-
-    def _shared_weight(self, layer: ModulatedFC, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
-        """A modulated layer's weight as [in, out] in ``dtype``, and its square in fp32 (for the
-        demodulation), computed once per engine and shared by every latent's program."""
-        key = (id(layer), dtype)
-        if key not in self._shared:
-            w = layer.weight.detach()
-            self._shared[key] = (w.t().contiguous().to(dtype), w.square().t().contiguous().float())
-        return cast(tuple[torch.Tensor, torch.Tensor], self._shared[key])  # a modulated layer's key
-
-    def _shared_dense(self, layer: FullyConnected, dtype: torch.dtype) -> _Dense:
-        """A plain (latent-independent) layer, gain folded in, built once per engine and dtype."""
-        key = (id(layer), dtype)
-        if key not in self._shared:
-            w, b = layer.scaled()
-            act = layer.activation == "lrelu"
-            if act:
-                w, b = w * LRELU_GAIN, b * LRELU_GAIN
-            self._shared[key] = _Dense(w.t().contiguous().to(dtype), b.to(dtype), act, False)
-        return cast(_Dense, self._shared[key])  # a plain layer's key
 
     # ----- lines ----------------------------------------------------------------------
     def _eval_lines(self, prog: LatentProgram, t: torch.Tensor, slot: int,
@@ -366,9 +237,9 @@ class Engine:
             return None
         u, v = view.field()
         u, v, spacing = u.reshape(-1), v.reshape(-1), view.spacing / oversample
-        if not _LineTable.pays(u, v, spacing):
+        if not LineTable.pays(u, v, spacing):
             return None
-        return _LineTable.lattice(u, spacing), _LineTable.lattice(v, spacing)
+        return LineTable.lattice(u, spacing), LineTable.lattice(v, spacing)
 
     def missing_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None,
                       exact: bool = False) -> int:
@@ -518,12 +389,13 @@ class Engine:
                 meter.plan(len(set(grid.rows.tolist())) + len(set(grid.cols.tolist())), pixels)
             else:
                 h = view.spacing / oversample
-                meter.plan(_LineTable.size(grid.rows, h) + _LineTable.size(grid.cols, h), pixels)
+                meter.plan(LineTable.size(grid.rows, h) + LineTable.size(grid.cols, h), pixels)
 
         def line_values(t: torch.Tensor, slot: int) -> torch.Tensor:
             if oversample is None:
                 return self.lines(prog, t, slot, cancel, meter.settled)
-            return _LineTable.build(self, prog, t, slot, view.spacing / oversample, cancel, meter.settled).sample(t)
+            return LineTable.build(partial(self.lines, prog, slot=slot, cancel=cancel, settled=meter.settled), t,
+                                   view.spacing / oversample).sample(t)
 
         rows = line_values(grid.rows, 0).reshape(-1, L, r, c)
         cols = line_values(grid.cols, 1).reshape(-1, L, r, c)
@@ -558,11 +430,12 @@ class Engine:
         u, v = U.reshape(-1), V.reshape(-1)
         L, r, c = prog.n_composed, prog.rank, prog.biline
         spacing = view.spacing / oversample
-        exact = exact or not _LineTable.pays(u, v, spacing)
+        exact = exact or not LineTable.pays(u, v, spacing)
         if meter.active:  # exact: the lines are evaluated with the pixels (counted with them)
-            meter.plan(0 if exact else _LineTable.size(u, spacing) + _LineTable.size(v, spacing), h * w)
+            meter.plan(0 if exact else LineTable.size(u, spacing) + LineTable.size(v, spacing), h * w)
         if not exact:
-            tables = [_LineTable.build(self, prog, coords, slot, spacing, cancel, meter.settled)
+            tables = [LineTable.build(partial(self.lines, prog, slot=slot, cancel=cancel, settled=meter.settled),
+                                      coords, spacing)
                       for slot, coords in ((0, u), (1, v))]
         out = torch.empty(self.cfg.img_channels, h * w, device=self.device)
         step = self.chunk_pixels
@@ -617,65 +490,3 @@ class _Meter(Work):
         if self.progress is not None:  # self.active
             self.add_pixels(pixels)
             self.progress(self.fraction)
-
-
-class _LineTable:
-    """Line values on the lattice t_m = m*h covering a set of coordinates, for interpolation.
-
-    The lattice is anchored at 0 (not at the tile's first coordinate), so a given
-    coordinate interpolates from the same table points in every tile and render.
-    """
-
-    def __init__(self, m0: int, h: float, values: torch.Tensor) -> None:
-        self.m0, self.h, self.values = m0, h, values
-
-    @staticmethod
-    def _bounds(coords: torch.Tensor, h: float) -> tuple[float, int, int]:
-        h = _round_spacing(h)
-        return h, int(math.floor(float(coords.min()) / h)) - 1, int(math.floor(float(coords.max()) / h)) + 2
-
-    @classmethod
-    def size(cls, coords: torch.Tensor, h: float) -> int:
-        """Lattice points a table for ``coords`` at spacing ``h`` holds."""
-        _, m_lo, m_hi = cls._bounds(coords, h)
-        return m_hi - m_lo + 1
-
-    @classmethod
-    def pays(cls, u: torch.Tensor, v: torch.Tensor, h: float) -> bool:
-        """Whether tables for these row and column coordinates hold fewer points than the pixels'
-        own coordinates. A warp that spreads a small image over a wide range would otherwise size
-        the tables (time and memory) by the formula's reach instead of by the image."""
-        return cls.size(u, h) + cls.size(v, h) <= 2 * u.numel()
-
-    @classmethod
-    def lattice(cls, coords: torch.Tensor, h: float) -> torch.Tensor:
-        """The float32 lattice coordinates a table for ``coords`` at spacing ``h`` evaluates."""
-        h, m_lo, m_hi = cls._bounds(coords, h)
-        return (torch.arange(m_lo, m_hi + 1, dtype=torch.float64) * h).to(torch.float32)
-
-    @classmethod
-    def build(cls, engine: Engine, prog: LatentProgram, coords: torch.Tensor, slot: int, h: float,
-              cancel: CancelFn | None = None, settled: Callable[[int], None] | None = None) -> _LineTable:
-        lattice = cls.lattice(coords, h)
-        return cls(cls._bounds(coords, h)[1], _round_spacing(h), engine.lines(prog, lattice, slot, cancel, settled))
-
-    def sample(self, t: torch.Tensor) -> torch.Tensor:
-        """Catmull-Rom interpolation at t [n] -> [n, D]."""
-        x = t.to(torch.float64) / self.h
-        m = torch.floor(x)
-        a = (x - m).to(torch.float32).unsqueeze(1)
-        idx = (m.to(torch.int64) - self.m0).to(self.values.device)
-        a = a.to(self.values.device)
-        a2, a3 = a * a, a * a * a
-        weights = (-0.5 * a3 + a2 - 0.5 * a, 1.5 * a3 - 2.5 * a2 + 1, -1.5 * a3 + 2 * a2 + 0.5 * a, 0.5 * a3 - 0.5 * a2)
-        out = weights[1] * self.values[idx]
-        for k, wk in ((-1, weights[0]), (1, weights[2]), (2, weights[3])):
-            out.addcmul_(wk, self.values[idx + k])
-        return out
-
-
-def _round_spacing(h: float) -> float:
-    """Round a table spacing down to 2^e * {1, 1.25, 1.5, 1.75}: never coarser than asked,
-    and nearby zoom levels share lattice points (so the line cache serves them)."""
-    base = 2.0 ** math.floor(math.log2(h))
-    return base * max(q for q in (1.0, 1.25, 1.5, 1.75) if q <= h / base + 1e-12)

@@ -1,0 +1,163 @@
+"""Per-latent compilation: everything that depends only on ws, computed once and run for any coordinates.
+
+A :class:`LatentProgram` holds a latent's styles folded into its layers (the wide line layers as
+shared weights scaled by two small vectors, the narrow per-pixel layers as modulated copies), its
+input amplitudes and the caches of its line values. The engine asks :class:`ProgramCompiler` for
+one per (ws, precision) and keeps the last few.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass, field
+from typing import cast
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from creps_core.model.network import (
+    FC_CLAMP,
+    LRELU_GAIN,
+    LRELU_SLOPE,
+    CREPSGenerator,
+    FullyConnected,
+    ModulatedFC,
+    pixel_block_layers,
+)
+from creps_core.render.line_cache import LineCache
+
+# Modulated layers with at least this many inputs scale activations instead of copying weights per
+# latent (the line network's 256-1024-wide layers: the copy dominated a latent change, ~0.2 s for
+# the released configs); narrower ones (the per-pixel blocks) keep a modulated copy, which is faster
+# per pixel there.
+FUSED_MODULATION_MIN_IN = 256
+
+
+@dataclass
+class Dense:
+    """y = act(x @ wt + b), x [N, in], with the activation gain folded into wt and b."""
+
+    wt: torch.Tensor  # [in, out]
+    b: torch.Tensor  # [out]
+    act: bool
+    clamp: bool
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.finish(torch.addmm(self.b, x, self.wt))
+
+    def finish(self, y: torch.Tensor) -> torch.Tensor:
+        if self.act:
+            F.leaky_relu_(y, LRELU_SLOPE)
+        if self.clamp:
+            y.clamp_(-FC_CLAMP, FC_CLAMP)
+        return y
+
+
+@dataclass
+class ModulatedDense(Dense):
+    """A modulated layer as y = act(((x * s) @ wt) * d + b): the latent's styles ``s`` scale the
+    inputs and its demodulation ``d`` the outputs, so the weights ``wt`` are shared by every
+    latent and a new latent costs two small vectors, not a modulated copy of every weight.
+    (The official order, x @ (w * s * d)^T, is the same product; the rounding differs ~1e-7.)"""
+
+    s: torch.Tensor  # [in]
+    d: torch.Tensor | None = None  # [out], the activation gain folded in; None: no demodulation
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        y = (x * self.s) @ self.wt
+        return self.finish(y.mul_(self.d).add_(self.b) if self.d is not None else y.add_(self.b))
+
+
+@dataclass
+class LatentProgram:
+    """Everything that depends only on ws, ready to run for any coordinates."""
+
+    key: str
+    dtype: torch.dtype
+    freqs: torch.Tensor  # [rank, C/2] float32
+    amps: list[torch.Tensor]  # per slot [rank, C] float32 (includes 1/sqrt(C))
+    line_layers: list[tuple[Dense, bool]]  # (layer, is_tores)
+    decoders: list[list[Dense]]  # for composed blocks 1.. (block 0 starts the feature)
+    decoder_last: list[Dense]
+    decoder_img: Dense
+    pixel_blocks: list[tuple[Dense, Dense, Dense]]
+    n_composed: int
+    rank: int
+    biline: int
+    lines: dict[int, LineCache] = field(default_factory=lambda: {0: LineCache(), 1: LineCache()})
+
+
+def ws_key(ws: torch.Tensor) -> str:
+    return hashlib.sha1(ws.detach().to("cpu", torch.float32).contiguous().numpy().tobytes()).hexdigest()
+
+
+class ProgramCompiler:
+    """Compiles latent programs of one generator; the latent-independent weights (a modulated
+    layer's transposed weight and its square, a plain layer's folded form) are built once per dtype
+    and shared by every program."""
+
+    def __init__(self, g: CREPSGenerator) -> None:
+        self.g = g
+        self._shared: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor] | Dense] = {}
+
+    def compile(self, ws: torch.Tensor, dtype: torch.dtype, key: str) -> LatentProgram:
+        """The program of ``ws`` [num_ws, w_dim] in ``dtype``; ``key`` names it (its ws hash)."""
+        syn, cfg = self.g.synthesis, self.g.cfg
+        inp = syn.b4.input
+        amp = inp.amplitudes(ws[0:1])[0] / np.sqrt(inp.channels)  # [C, 2*rank]
+        amps = [amp[:, s * cfg.rank:(s + 1) * cfg.rank].t().contiguous() for s in (0, 1)]
+        freqs = inp.freqs.reshape(inp.channels // 2, cfg.rank).t().contiguous()
+
+        def dense(layer, wi: int | None = None, out_dtype: torch.dtype = dtype) -> Dense:
+            if wi is None:  # plain FullyConnected (decoders): latent-independent, shared
+                return self._shared_dense(layer, out_dtype)
+            # modulated layer: lrelu+clamp (SynthesisLayer) or clamp only (ToRes)
+            if layer.weight.shape[1] < FUSED_MODULATION_MIN_IN:  # small: a modulated copy is cheap, and fastest
+                w, b = layer.effective_weight(ws[wi:wi + 1])[0], layer.bias
+                if layer.demodulate:
+                    w, b = w * LRELU_GAIN, b * LRELU_GAIN
+                return Dense(w.t().contiguous().to(out_dtype), b.to(out_dtype), layer.demodulate, True)
+            wt, w2t = self._shared_weight(layer, out_dtype)
+            styles = layer.affine(ws[wi:wi + 1])[0]
+            gain = LRELU_GAIN if layer.demodulate else 1.0  # sqrt2 * lrelu(y) == lrelu(sqrt2 * y)
+            if layer.demodulate:
+                d = (styles.square() @ w2t + 1e-8).rsqrt() * gain
+            else:
+                styles, d = styles * (1.0 / math.sqrt(layer.weight.shape[1])), None
+            return ModulatedDense(wt, (layer.bias * gain).to(out_dtype), layer.demodulate, True,
+                                   styles.to(out_dtype), None if d is None else d.to(out_dtype))
+
+        last = cfg.num_ws - 1
+        blocks = []
+        for name, _, _ in pixel_block_layers(cfg):
+            blk = getattr(syn, name)
+            blocks.append((dense(blk.fc0, last), dense(blk.fc1, last), dense(blk.tores, last)))
+        return LatentProgram(
+            key, dtype, freqs, amps,
+            line_layers=[(dense(layer, wi), name.endswith("tores")) for name, layer, wi in syn.line_layers()],
+            decoders=[[dense(fc) for fc in getattr(syn, f"decoder_{res}")] for res in cfg.composed_blocks[1:]],
+            decoder_last=[dense(fc) for fc in syn.decoder_last],
+            decoder_img=dense(syn.decoder_img, out_dtype=torch.float32),  # keep the RGB sum in fp32
+            pixel_blocks=blocks, n_composed=len(cfg.composed_blocks), rank=cfg.rank, biline=cfg.biline_channels)
+
+    def _shared_weight(self, layer: ModulatedFC, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """A modulated layer's weight as [in, out] in ``dtype``, and its square in fp32 (for the
+        demodulation), computed once per engine and shared by every latent's program."""
+        key = (id(layer), dtype)
+        if key not in self._shared:
+            w = layer.weight.detach()
+            self._shared[key] = (w.t().contiguous().to(dtype), w.square().t().contiguous().float())
+        return cast(tuple[torch.Tensor, torch.Tensor], self._shared[key])  # a modulated layer's key
+
+    def _shared_dense(self, layer: FullyConnected, dtype: torch.dtype) -> Dense:
+        """A plain (latent-independent) layer, gain folded in, built once per engine and dtype."""
+        key = (id(layer), dtype)
+        if key not in self._shared:
+            w, b = layer.scaled()
+            act = layer.activation == "lrelu"
+            if act:
+                w, b = w * LRELU_GAIN, b * LRELU_GAIN
+            self._shared[key] = Dense(w.t().contiguous().to(dtype), b.to(dtype), act, False)
+        return cast(Dense, self._shared[key])  # a plain layer's key
