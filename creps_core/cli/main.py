@@ -87,7 +87,7 @@ def _run(args: argparse.Namespace) -> int:
         note = getattr(args, "interrupt_note", "")
         print(f"{name}: interrupted" + (f"; {note}" if note else ""), file=sys.stderr)
         return 130
-    except Exception as e:  # noqa: BLE001 -- one line for the user; --debug for the developer
+    except Exception as e:
         if args.debug:
             raise
         print(f"{name}: error: {_describe(e)}", file=sys.stderr)

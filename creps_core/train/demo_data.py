@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -103,19 +103,20 @@ def demo_data_steps(out: str | os.PathLike, resolution: int = 32, theme: str = "
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
+    pictures: Sequence[np.ndarray]
     if theme == "faces":
-        faces = lfw_faces()
-        jobs = [(i, j) for i in range(len(faces)) for j in range(per_image)]
-        make = lambda job: _face_variant(faces[job[0]], resolution, rng)  # noqa: E731
-        name = lambda job: f"face{job[0]:03d}_{job[1]:02d}.png"  # noqa: E731
+        pictures = lfw_faces()
+        jobs = [(i, j) for i in range(len(pictures)) for j in range(per_image)]
     else:
-        photos = colour_photos()
-        jobs = [(int(rng.integers(len(photos))), k) for k in range(count)]
-        make = lambda job: _photo_crop(photos[job[0]], resolution, rng)  # noqa: E731
-        name = lambda job: f"photo{job[0]:02d}_{job[1]:05d}.png"  # noqa: E731
-    for k, job in enumerate(jobs):
+        pictures = colour_photos()
+        jobs = [(int(rng.integers(len(pictures))), k) for k in range(count)]
+    for k, (i, j) in enumerate(jobs):
         if cancel is not None and cancel():
             raise Cancelled()
-        Image.fromarray(make(job)).save(out / name(job))
+        if theme == "faces":
+            image, name = _face_variant(pictures[i], resolution, rng), f"face{i:03d}_{j:02d}.png"
+        else:
+            image, name = _photo_crop(pictures[i], resolution, rng), f"photo{i:02d}_{j:05d}.png"
+        Image.fromarray(image).save(out / name)
         yield Progress(WRITING_IMAGES, k + 1, len(jobs))
     yield Progress(DONE, len(jobs), len(jobs), 0.0, path=out)

@@ -43,7 +43,10 @@ def ssim(a: torch.Tensor, b: torch.Tensor, window: int = 11, sigma: float = 1.5)
     size = min(window, a.shape[-1], a.shape[-2])
     w = _gaussian_window(size, sigma, C).to(a.device)
     c1, c2 = 0.01**2, 0.03**2
-    filt = lambda x: F.conv2d(x, w, groups=C)  # noqa: E731
+
+    def filt(x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, w, groups=C)
+
     mu_a, mu_b = filt(a), filt(b)
     s_aa = filt(a * a) - mu_a.square()
     s_bb = filt(b * b) - mu_b.square()

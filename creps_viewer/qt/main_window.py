@@ -251,11 +251,11 @@ class MainWindow(QMainWindow):
         self.redo_action.setEnabled(self.state.can_redo)
 
     # ----- drag and drop, closing -----------------------------------------------------------
-    def dragEnterEvent(self, e) -> None:  # noqa: N802
+    def dragEnterEvent(self, e) -> None:
         if any(u.toLocalFile().lower().endswith(MODEL_SUFFIXES + (".json",)) for u in e.mimeData().urls()):
             e.acceptProposedAction()
 
-    def dropEvent(self, e) -> None:  # noqa: N802
+    def dropEvent(self, e) -> None:
         for url in e.mimeData().urls():
             path = url.toLocalFile()
             if path.lower().endswith(MODEL_SUFFIXES):
@@ -274,7 +274,7 @@ class MainWindow(QMainWindow):
             QMessageBox.Yes | QMessageBox.No, QMessageBox.No)
         return answer == QMessageBox.Yes
 
-    def closeEvent(self, e) -> None:  # noqa: N802
+    def closeEvent(self, e) -> None:
         running = self.jobs.running
         if running and not self.confirm_stop_jobs(running):
             e.ignore()  # nothing is lost by accident

@@ -58,7 +58,7 @@ class Viewport(QWidget):
         self._frame_geometry, self._qimage = None, None
         self.update()
 
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(32, 32, 36))
         if self._qimage is not None and self._frame_geometry is not None:
@@ -73,12 +73,12 @@ class Viewport(QWidget):
             p.drawImage(0, 0, self._qimage)
         p.end()
 
-    def resizeEvent(self, event) -> None:  # noqa: N802
+    def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
         self.sizeChanged.emit()
 
     # ----- mouse ------------------------------------------------------------------------
-    def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, e: QMouseEvent) -> None:
         rotating = e.button() == Qt.RightButton or bool(e.modifiers() & Qt.ShiftModifier)
         if e.button() in (Qt.LeftButton, Qt.RightButton):
             self._press = (e.button(), e.position(), rotating)
@@ -86,7 +86,7 @@ class Viewport(QWidget):
             self.setCursor(Qt.ClosedHandCursor)
         self.setFocus()
 
-    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
         if self._press is None:
             return
         button, last, rotating = self._press
@@ -105,20 +105,20 @@ class Viewport(QWidget):
         self._press = (button, pos, rotating)
         self.state.set_geometry(g, merge=merge)
 
-    def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
         if self._press is not None:
             self._press = None
             self.state.close_merge()
             self.setCursor(Qt.OpenHandCursor)
             self._finish_interaction()
 
-    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseDoubleClickEvent(self, e: QMouseEvent) -> None:
         if e.button() == Qt.LeftButton:
             pos = e.position()
             self.state.set_geometry(viewmath.centred_on(self.state.geometry, self.width(), self.height(),
                                                         pos.x(), pos.y()))
 
-    def wheelEvent(self, e: QWheelEvent) -> None:  # noqa: N802
+    def wheelEvent(self, e: QWheelEvent) -> None:
         notches = e.angleDelta().y() / 120.0
         if not notches:
             return
@@ -133,7 +133,7 @@ class Viewport(QWidget):
         self.interacting = False
 
     # ----- keyboard ---------------------------------------------------------------------
-    def keyPressEvent(self, e: QKeyEvent) -> None:  # noqa: N802
+    def keyPressEvent(self, e: QKeyEvent) -> None:
         g, w, h = self.state.geometry, self.width(), self.height()
         key = e.key()
         pans = {Qt.Key_Left: (KEY_PAN * w, 0), Qt.Key_Right: (-KEY_PAN * w, 0),

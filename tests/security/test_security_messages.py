@@ -15,12 +15,12 @@ import zlib
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pytest  # noqa: E402
+import pytest
 
-from creps_core.io.untrusted import MAX_JSON_DEPTH, parse_json, printable, read_json  # noqa: E402
-from creps_core.jobs.metadata import read_record  # noqa: E402
+from creps_core.io.untrusted import MAX_JSON_DEPTH, parse_json, printable, read_json
+from creps_core.jobs.metadata import read_record
 
-from .test_hostile_inputs import refused  # noqa: E402
+from .test_hostile_inputs import refused
 
 DEEP = "[" * 100_000 + "]" * 100_000
 

@@ -367,7 +367,7 @@ class ExportDialog(QDialog):
             self.cancel()
         return True
 
-    def closeEvent(self, e) -> None:  # noqa: N802
+    def closeEvent(self, e) -> None:
         if self._stop_and_close():
             e.ignore()
             return

@@ -194,7 +194,7 @@ class KeyframePanel(QWidget):
         self.state.modelChanged.connect(self.refresh_summary)
         self.state.viewportChanged.connect(self._viewport_resized)
 
-    def showEvent(self, e) -> None:  # noqa: N802
+    def showEvent(self, e) -> None:
         self.refresh_summary()  # the render-time estimate may have been measured meanwhile
         super().showEvent(e)
 

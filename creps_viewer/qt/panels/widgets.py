@@ -135,7 +135,7 @@ class RangeSlider(QWidget):
     def _index_at(self, x: float) -> int:
         return max(0, min(self.count, round((x - 8) / max(1, self.width() - 16) * self.count)))
 
-    def paintEvent(self, event) -> None:  # noqa: N802
+    def paintEvent(self, event) -> None:
         p = QPainter(self)
         p.setRenderHint(QPainter.Antialiasing)
         pal = self.palette()
@@ -154,12 +154,12 @@ class RangeSlider(QWidget):
             p.drawEllipse(QRectF(self._x(i) - 6, mid - 6, 12, 12))
         p.end()
 
-    def mousePressEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mousePressEvent(self, e: QMouseEvent) -> None:
         i = self._index_at(e.position().x())
         self._drag = "low" if abs(i - self.low) <= abs(i - self.high) and i <= self.high else "high"
         self.mouseMoveEvent(e)
 
-    def mouseMoveEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseMoveEvent(self, e: QMouseEvent) -> None:
         if self._drag is None:
             return
         i = self._index_at(e.position().x())
@@ -168,7 +168,7 @@ class RangeSlider(QWidget):
             self.set_range(low, high)
             self.rangeChanged.emit(low, high)
 
-    def mouseReleaseEvent(self, e: QMouseEvent) -> None:  # noqa: N802
+    def mouseReleaseEvent(self, e: QMouseEvent) -> None:
         self._drag = None
 
 
