@@ -103,7 +103,7 @@ def demo_data_steps(out: str | os.PathLike, resolution: int = 32, theme: str = "
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
-    pictures: Sequence[np.ndarray]
+    pictures: np.ndarray | Sequence[np.ndarray]  # faces: one array; photos: a list of sizes
     if theme == "faces":
         pictures = lfw_faces()
         jobs = [(i, j) for i in range(len(pictures)) for j in range(per_image)]
