@@ -235,7 +235,6 @@ def test_cli_train_reports_bad_data(tmp_path: Path, capsys) -> None:
 
 
 def test_demo_data_is_a_job_of_progress_records(tmp_path: Path) -> None:
-    pytest.importorskip("skimage")
     from creps_core.train.demo_data import WRITING_IMAGES, demo_data_steps
 
     records = _records(demo_data_steps(tmp_path / "demo", 16, per_image=1))
