@@ -82,13 +82,13 @@ class FitOptions:
     config: str = "small"
     batch: int = 16  # photos per step; at most the number of photos
     seed: int = 0
-    lr: float = 0.002
-    mapping_lr: float = 10.0  # the mapping's Adam lr, as a multiple of lr (its layers run at lr_multiplier 0.01)
+    lr: float = 0.005
+    mapping_lr: float = 30.0  # the mapping's Adam lr, as a multiple of lr (its layers run at lr_multiplier 0.01)
     beta1: float = 0.9
     beta2: float = 0.99
     ms_weight: float = 1.0
     grad_weight: float = 0.5
-    reg_weight: float = 0.1
+    reg_weight: float = 1.0
     reg_batch: int = 32
     reg_temperature: float | None = None  # None: sqrt(z_dim)
     ema_beta: float = 0.995  # per step, after a ramp-up of (1 + step) / (10 + step)
