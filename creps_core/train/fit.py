@@ -64,7 +64,7 @@ from creps_core.model.network import CREPSConfig, CREPSGenerator
 from creps_core.progress import DONE, TRAINING, CancelFn, Cancelled, Progress
 from creps_core.render.hardware import pick_device
 from creps_core.train.dataset import ImageDataset, load_image
-from creps_core.train.loop import image_grid, model_configs
+from creps_core.train.loop import _cpu_state, _optim_to_cpu, image_grid, model_configs, state_path_for
 from creps_core.train.metrics import psnr, to_unit
 from creps_core.vocabulary import TRAIN_CONFIGS
 
@@ -185,21 +185,6 @@ def blend_targets(z: torch.Tensor, z_photos: torch.Tensor, w_photos: torch.Tenso
 
 
 # ----------------------------------------------------------------------------- state
-
-def _cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
-
-
-def _optim_to_cpu(sd: dict) -> dict:
-    return {"state": {k: {n: (t.cpu() if torch.is_tensor(t) else t) for n, t in v.items()}
-                      for k, v in sd["state"].items()},
-            "param_groups": sd["param_groups"]}
-
-
-def state_path_for(snapshot: Path) -> Path:
-    """The fit-state file that belongs to a ``.safetensors`` snapshot."""
-    return snapshot.with_name(snapshot.name.removesuffix(".safetensors") + ".state.pt")
-
 
 def load_fit_state(path: str | os.PathLike) -> dict:
     """Read a fit state; accepts the ``.state.pt`` or its ``.safetensors`` snapshot."""

@@ -186,6 +186,9 @@ def test_cli_fit_and_options_that_belong_to_the_other_objective(photo_folder: Pa
     assert creps([*gan, "--steps", "2"]) == 2
     assert creps([*gan, "--kimg", "1", "--snap-minutes", "1"]) == 2
     assert creps(gan) == 2  # the GAN still needs --kimg
+    capsys.readouterr()
+    assert creps([*gan, "--kimg", "1", "--resume", str(snap)]) == 2
+    assert "--objective fit" in capsys.readouterr().err
 
 
 def test_cli_fit_stops_on_a_signal_with_a_snapshot(photo_folder: Path, tmp_path: Path) -> None:

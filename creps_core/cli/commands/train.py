@@ -78,7 +78,26 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{name} belongs to --objective fit")
     if args.kimg is None:
         raise UsageError("--kimg is required")
+    if args.resume is not None and _objective_of(args.resume) == "fit":
+        raise UsageError(f"{args.resume} is a snapshot of a fit: resume it with --objective fit")
     return _run_gan(args)
+
+
+def _objective_of(snapshot: str) -> str | None:
+    """'fit' for a snapshot (or its .state.pt) that --objective fit wrote, read from the snapshot's metadata
+    alone; None for anything else (the loop that resumes it says what is wrong with it)."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    path = Path(snapshot)
+    if path.name.endswith(".state.pt"):
+        path = path.with_name(path.name.removesuffix(".state.pt") + ".safetensors")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("objective")
+    except Exception:  # noqa: BLE001 -- not a readable snapshot: train_steps reports it
+        return None
 
 
 def _run_gan(args: argparse.Namespace) -> int:
