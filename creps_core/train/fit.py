@@ -79,7 +79,7 @@ class FitOptions:
     """Everything that determines the fit's trajectory (saved with every state)."""
 
     resolution: int
-    config: str = "small"
+    config: str = "tiny"
     batch: int = 16  # photos per step; at most the number of photos
     seed: int = 0
     lr: float = 0.005
@@ -351,7 +351,7 @@ def _write_png(array: np.ndarray, path: Path) -> Path:
 # ----------------------------------------------------------------------------- the job
 
 def fit_steps(data: str | os.PathLike | ImageDataset | FitData, outdir: str | os.PathLike, *,
-              resolution: int | None = None, config: str = "small", kimg: float | None = None,
+              resolution: int | None = None, config: str = "tiny", kimg: float | None = None,
               steps: int | None = None, batch: int = 16, seed: int = 0, snap_minutes: float | None = 5.0,
               snap_kimg: float | None = None, resume: str | os.PathLike | None = None, device: str = "auto",
               options: FitOptions | None = None, cancel: CancelFn | None = None) -> Iterator[Progress]:

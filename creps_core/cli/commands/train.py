@@ -15,7 +15,6 @@ from creps_core.cli.args import Subcommands, UsageError, add_threads, new_parser
 from creps_core.vocabulary import TRAIN_CONFIGS
 
 OBJECTIVES = ("gan", "fit")
-GAN_CONFIG, FIT_CONFIG = "tiny", "small"
 GAN_SNAP_KIMG = 10.0
 FIT_SNAP_MINUTES = 5.0
 
@@ -33,9 +32,8 @@ def register(sub: Subcommands) -> None:
                         "also demo:photos, the photographs bundled with scikit-image/scikit-learn (required)")
     t.add_argument("--res", type=positive_int, default=None,
                    help="training resolution, a power of two >= 8 (default: required unless --resume)")
-    t.add_argument("--config", choices=TRAIN_CONFIGS, default=None,
-                   help=f"network sizes: tiny/small for CPUs, paper = the released CREPS config "
-                        f"(default: {GAN_CONFIG} for gan, {FIT_CONFIG} for fit)")
+    t.add_argument("--config", choices=TRAIN_CONFIGS, default="tiny",
+                   help="network sizes: tiny/small for CPUs, paper = the released CREPS config")
     t.add_argument("--kimg", type=positive_float, default=None,
                    help="train until this many thousand images were shown (fit: rendered) "
                         "(default: required, or --steps with --objective fit)")
@@ -114,7 +112,7 @@ def _run_gan(args: argparse.Namespace) -> int:
             if step.stage != DONE:  # the summary below says it
                 bar(step)
 
-        last = run_job(train_steps(args.data, args.outdir, resolution=args.res, config=args.config or GAN_CONFIG,
+        last = run_job(train_steps(args.data, args.outdir, resolution=args.res, config=args.config,
                                    kimg=args.kimg, batch=args.batch, seed=args.seed, r1_gamma=args.gamma,
                                    snap_kimg=args.snap_every or GAN_SNAP_KIMG, resume=args.resume,
                                    device=args.device), report)
@@ -160,7 +158,7 @@ def _run_fit(args: argparse.Namespace) -> int:
         say("resuming: config, resolution, batch, crop and seed come from the saved state")
     options = None
     if args.resume is None:
-        options = FitOptions(resolution=args.res, config=args.config or FIT_CONFIG, batch=args.batch, seed=args.seed,
+        options = FitOptions(resolution=args.res, config=args.config, batch=args.batch, seed=args.seed,
                              crop=args.crop)
     snapshots: list[str] = []
     args.interrupt_note = "continue with --resume LAST_SNAPSHOT"
