@@ -16,12 +16,14 @@ The objective, per minibatch of photos (images in [-1, 1]):
   keeps edges sharp where plain L1 is content with a blur;
 * **where other seeds land** (weight ``reg_weight``): for a batch of random z, the mapping's w is
   pulled toward a kernel blend of the photos' ws, ``sum_i softmax_i(-|z - z_i|^2 / T) * w_i``
-  (z normalised as the mapping normalises it, ``T`` = ``reg_temperature``, by default sqrt(z_dim)),
-  with the photos' ws held fixed in that term.  A random seed then lands between the one, two or
-  three photos whose seeds are nearest to it, never far outside them; the seeds of the photos
-  themselves are their own targets.  It costs a mapping pass of a few dozen z, nothing in pixels.
-  (What the synthesis makes of a w between two photos is not trained: it is whatever the fit makes
-  of it, usually a cross-fade with some structure of both.)
+  (z normalised as the mapping normalises it, ``T`` = ``reg_temperature``, by default sqrt(z_dim)/8),
+  with the photos' ws held fixed in that term.  A random seed lands on the w of the photo whose seed
+  is nearest to it, or between two when they are about as near; the seeds of the photos themselves
+  are their own targets.  It costs a mapping pass of a few dozen z, nothing in pixels.  Why so sharp
+  a kernel: what the synthesis makes of a w *between* photos is not trained (there is no target for
+  it without a discriminator), and a fit renders the middle of two or three photos' ws as a brown
+  mud (seen at T = sqrt(z_dim): every random seed was mud); near one photo's w it renders that photo.
+  So other seeds show (variants of) the photos, and a walk from seed to seed passes through a blend.
 
 No network weights are downloaded: there is no perceptual loss.  PSNR of the minibatch (in dB, on
 images mapped to [0, 1]) and the loss are the Progress record's ``figures``.
@@ -90,7 +92,7 @@ class FitOptions:
     grad_weight: float = 0.5
     reg_weight: float = 1.0
     reg_batch: int = 32
-    reg_temperature: float | None = None  # None: sqrt(z_dim)
+    reg_temperature: float | None = None  # None: sqrt(z_dim) / 8
     ema_beta: float = 0.995  # per step, after a ramp-up of (1 + step) / (10 + step)
     crop: int | None = None  # fit a random crop x crop window of the grid per step (None: the whole picture)
 
@@ -219,7 +221,7 @@ class Fitter:
         self.batch = min(opts.batch, len(data))
         self.z_photos = torch.cat([seed_to_z(i, self.cfg.z_dim) for i in range(len(data))]).float().to(device)
         self.targets = (data.images.float() / 127.5 - 1).to(device)
-        self.temperature = opts.reg_temperature or math.sqrt(self.cfg.z_dim)
+        self.temperature = opts.reg_temperature or math.sqrt(self.cfg.z_dim) / 8
         self.rng = torch.Generator().manual_seed(opts.seed)
         mapping = list(self.G.mapping.parameters())
         synthesis = list(self.G.synthesis.parameters())
