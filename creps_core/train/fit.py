@@ -17,13 +17,15 @@ The objective, per minibatch of photos (images in [-1, 1]):
 * **where other seeds land** (weight ``reg_weight``): for a batch of random z, the mapping's w is
   pulled toward a kernel blend of the photos' ws, ``sum_i softmax_i(-|z - z_i|^2 / T) * w_i``
   (z normalised as the mapping normalises it, ``T`` = ``reg_temperature``, by default sqrt(z_dim)/8),
-  with the photos' ws held fixed in that term.  A random seed lands on the w of the photo whose seed
-  is nearest to it, or between two when they are about as near; the seeds of the photos themselves
-  are their own targets.  It costs a mapping pass of a few dozen z, nothing in pixels.  Why so sharp
-  a kernel: what the synthesis makes of a w *between* photos is not trained (there is no target for
-  it without a discriminator), and a fit renders the middle of two or three photos' ws as a brown
-  mud (seen at T = sqrt(z_dim): every random seed was mud); near one photo's w it renders that photo.
-  So other seeds show (variants of) the photos, and a walk from seed to seed passes through a blend.
+  with the photos' ws held fixed in that term.  A random seed is pulled toward the w of the photo
+  whose seed is nearest to it, or between two when both are about as near; the seeds of the photos
+  themselves are their own targets.  It costs a mapping pass of a few dozen z, nothing in pixels.
+  What it does not do (yet): make other seeds' *pictures* plausible.  The synthesis is never trained
+  on a w between photos (there is no target there without a discriminator), and it renders the
+  middle of two or three photos' ws as a brown mud: at T = sqrt(z_dim) the term fell to 0.15 of the
+  photos' spread and every random seed was mud.  The sharp default kernel aims random seeds at single
+  photos, but the tiny config's two-layer mapping gets only part of the way (0.6 of the spread after
+  1,300 steps at 128 px), so random seeds are still mud there; seeds 0..N-1 are the photos.
 
 No network weights are downloaded: there is no perceptual loss.  PSNR of the minibatch (in dB, on
 images mapped to [0, 1]) and the loss are the Progress record's ``figures``.
