@@ -1,33 +1,62 @@
 """``creps train``: train (or resume) a CREPS generator on a folder of images; a thin layer over
-:func:`creps_core.train.loop.train_steps`, which writes snapshots and draws nothing."""
+:func:`creps_core.train.loop.train_steps` (``--objective gan``, the default) and
+:func:`creps_core.train.fit.fit_steps` (``--objective fit``: seed i renders photo i), which write
+snapshots and draw nothing."""
 
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from creps_core.cli.args import Subcommands, UsageError, add_threads, new_parser, positive_float, positive_int
 from creps_core.vocabulary import TRAIN_CONFIGS
 
+OBJECTIVES = ("gan", "fit")
+GAN_SNAP_KIMG = 10.0
+FIT_SNAP_MINUTES = 5.0
+
 
 def register(sub: Subcommands) -> None:
     t = new_parser(sub, "train", "train (or --resume) a CREPS generator on a folder of images",
-                   "Train a CREPS generator with the StyleGAN2 objective; snapshots open in the explorer.")
+                   "Train a CREPS generator with the StyleGAN2 objective (--objective gan), or fit one to a few\n"
+                   "photographs so that seed i renders photo i (--objective fit: regression, which a CPU can do\n"
+                   "in hours); snapshots open in the explorer.")
+    t.add_argument("--objective", choices=OBJECTIVES, default="gan",
+                   help="gan: a generator of new pictures (discriminator, many images); fit: seed i renders "
+                        "photo i of --data, other seeds land between them")
     t.add_argument("--data", required=True, metavar="PATH",
-                   help="folder of png/jpg (searched recursively) or an official dataset .zip (required)")
+                   help="folder of png/jpg (searched recursively) or an official dataset .zip; with --objective fit "
+                        "also demo:photos, the photographs bundled with scikit-image/scikit-learn (required)")
     t.add_argument("--res", type=positive_int, default=None,
                    help="training resolution, a power of two >= 8 (default: required unless --resume)")
     t.add_argument("--config", choices=TRAIN_CONFIGS, default="tiny",
                    help="network sizes: tiny/small for CPUs, paper = the released CREPS config")
-    t.add_argument("--kimg", type=positive_float, required=True,
-                   help="train until this many thousand real images were shown (required)")
+    t.add_argument("--kimg", type=positive_float, default=None,
+                   help="train until this many thousand images were shown (fit: rendered) "
+                        "(default: required, or --steps with --objective fit)")
+    t.add_argument("--steps", type=positive_int, default=None,
+                   help="--objective fit: fit until this many steps (minibatches) are done, counted from the start "
+                        "(default: --kimg)")
     t.add_argument("--outdir", required=True, metavar="DIR",
                    help="where snapshots, states and sample grids go (required)")
     t.add_argument("--resume", default=None, metavar="SNAPSHOT",
                    help="a snapshot .safetensors (with its .state.pt) to continue exactly (default: none)")
-    t.add_argument("--batch", type=positive_int, default=16, help="minibatch size")
-    t.add_argument("--gamma", type=float, default=None, help="R1 weight (default: 0.0002 x res^2 / batch)")
-    t.add_argument("--snap-every", type=positive_float, default=10.0, dest="snap_every", metavar="KIMG",
-                   help="snapshot and sample grid every KIMG thousand images")
+    t.add_argument("--batch", type=positive_int, default=16,
+                   help="minibatch size (fit: photos per step, at most all of them)")
+    t.add_argument("--crop", type=positive_int, default=None,
+                   help="--objective fit: fit a random CROP x CROP window of the pictures per step, CROP^2/res^2 of "
+                        "the cost of a step (default: the whole picture)")
+    t.add_argument("--gamma", type=float, default=None,
+                   help="--objective gan: R1 weight (default: 0.0002 x res^2 / batch)")
+    t.add_argument("--snap-every", type=positive_float, default=None, dest="snap_every", metavar="KIMG",
+                   help=f"snapshot every KIMG thousand images (default: {GAN_SNAP_KIMG:g} for gan; fit snapshots "
+                        f"by --snap-minutes)")
+    t.add_argument("--snap-minutes", type=positive_float, default=None, dest="snap_minutes", metavar="MIN",
+                   help=f"--objective fit: snapshot every MIN minutes of wall time, so a killed run loses at most "
+                        f"that (default: {FIT_SNAP_MINUTES:g})")
     t.add_argument("--seed", type=int, default=0, help="random seed of the initialisation and training")
     t.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda or cuda:N")
     add_threads(t)
@@ -36,13 +65,44 @@ def register(sub: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from creps_core.cli.common import set_threads
-    from creps_core.cli.terminal import TrainingProgress, say
-    from creps_core.progress import DONE, Progress, run_job
-    from creps_core.train.loop import train_steps
 
     set_threads(args.threads)
     if args.resume is None and args.res is None:
         raise UsageError("--res is required (unless --resume)")
+    if args.objective == "fit":
+        return _run_fit(args)
+    for name, value in (("--steps", args.steps), ("--snap-minutes", args.snap_minutes), ("--crop", args.crop)):
+        if value is not None:
+            raise UsageError(f"{name} belongs to --objective fit")
+    if args.kimg is None:
+        raise UsageError("--kimg is required")
+    if args.resume is not None and _objective_of(args.resume) == "fit":
+        raise UsageError(f"{args.resume} is a snapshot of a fit: resume it with --objective fit")
+    return _run_gan(args)
+
+
+def _objective_of(snapshot: str) -> str | None:
+    """'fit' for a snapshot (or its .state.pt) that --objective fit wrote, read from the snapshot's metadata
+    alone; None for anything else (the loop that resumes it says what is wrong with it)."""
+    from pathlib import Path
+
+    from safetensors import safe_open
+
+    path = Path(snapshot)
+    if path.name.endswith(".state.pt"):
+        path = path.with_name(path.name.removesuffix(".state.pt") + ".safetensors")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            return (f.metadata() or {}).get("objective")
+    except Exception:  # noqa: BLE001 -- not a readable snapshot: train_steps reports it
+        return None
+
+
+def _run_gan(args: argparse.Namespace) -> int:
+    from creps_core.cli.terminal import TrainingProgress, say
+    from creps_core.progress import DONE, Progress, run_job
+    from creps_core.train.loop import train_steps
+
     if args.resume:
         say("resuming: config, resolution, batch, seed and gamma come from the saved state")
     args.interrupt_note = "continue with --resume LAST_SNAPSHOT"
@@ -52,9 +112,72 @@ def run(args: argparse.Namespace) -> int:
             if step.stage != DONE:  # the summary below says it
                 bar(step)
 
-        last = run_job(train_steps(args.data, args.outdir, resolution=args.res, config=args.config, kimg=args.kimg,
-                                   batch=args.batch, seed=args.seed, r1_gamma=args.gamma, snap_kimg=args.snap_every,
-                                   resume=args.resume, device=args.device), report)
+        last = run_job(train_steps(args.data, args.outdir, resolution=args.res, config=args.config,
+                                   kimg=args.kimg, batch=args.batch, seed=args.seed, r1_gamma=args.gamma,
+                                   snap_kimg=args.snap_every or GAN_SNAP_KIMG, resume=args.resume,
+                                   device=args.device), report)
     assert last is not None  # train_steps ends with a DONE record
+    print(f"done: {last.done / 1000:g} kimg; last snapshot {last.path or '-'}")
+    return 0
+
+
+@contextmanager
+def _stop_requests() -> Iterator[threading.Event]:
+    """Ctrl-C and SIGTERM ask the fit to stop between steps (it writes a snapshot first); a second
+    Ctrl-C interrupts at once.  Outside the main thread signals cannot be caught: nothing changes."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def ask(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _run_fit(args: argparse.Namespace) -> int:
+    from creps_core.cli.terminal import TrainingProgress, say
+    from creps_core.progress import DONE, Cancelled, Progress, run_job
+    from creps_core.train.fit import FitOptions, fit_steps
+
+    if args.gamma is not None:
+        raise UsageError("--gamma belongs to --objective gan")
+    if args.kimg is not None and args.steps is not None:
+        raise UsageError("give the length of the fit as --steps or --kimg, not both")
+    if args.kimg is None and args.steps is None:
+        raise UsageError("--steps or --kimg is required")
+    if args.resume:
+        say("resuming: config, resolution, batch, crop and seed come from the saved state")
+    options = None
+    if args.resume is None:
+        options = FitOptions(resolution=args.res, config=args.config, batch=args.batch, seed=args.seed,
+                             crop=args.crop)
+    snapshots: list[str] = []
+    args.interrupt_note = "continue with --resume LAST_SNAPSHOT"
+    with TrainingProgress() as bar, _stop_requests() as stop:
+
+        def report(step: Progress) -> None:
+            if step.path is not None:
+                snapshots.append(str(step.path))
+                args.interrupt_note = f"continue with --resume {snapshots[-1]}"
+            if step.stage != DONE:  # the summary below says it
+                bar(step)
+
+        try:
+            last = run_job(fit_steps(args.data, args.outdir, kimg=args.kimg, steps=args.steps,
+                                     snap_minutes=args.snap_minutes or FIT_SNAP_MINUTES, snap_kimg=args.snap_every,
+                                     resume=args.resume, device=args.device, options=options, cancel=stop.is_set),
+                           report)
+        except Cancelled:
+            raise KeyboardInterrupt from None  # exit 130 with the note naming the snapshot just written
+    assert last is not None  # fit_steps ends with a DONE record
     print(f"done: {last.done / 1000:g} kimg; last snapshot {last.path or '-'}")
     return 0
