@@ -1,5 +1,8 @@
 """Fitting a CREPS generator to a fixed set of photographs by regression (``creps train --objective fit``).
 
+(About 420 lines: the loss, the crops, the state and the job of one objective, kept together so a
+resume can be checked against one file.)
+
 A CPU cannot train a good GAN, but it can make a generator *render given pictures*.  This is
 Generative Latent Optimisation without the separate latent table: photo ``i`` belongs to seed ``i``
 (z = the official seed -> z, :func:`creps_core.latent.latents.seed_to_z`), and the mapping network
