@@ -90,8 +90,9 @@ class ModelSession:
         self.loaded_model = model
         summary = ModelSummary.of(model)
         self.view.new_model(model, summary)
-        if self.fallback_note is not None:
-            self.view.tell(self.fallback_note, "error")  # still true: say it over the demo
+        note, self.fallback_note = self.fallback_note, None
+        if note is not None:  # the demo shown instead: say why over it, once (a later model is no fallback)
+            self.view.tell(note, "error")
         if is_random(model):
             self.view.tell(f"Showing a model with {model_label(model)}: the pictures are noise-like. "
                            "Open a checkpoint with File ▸ Open or drop one on the window.", "info")

@@ -79,6 +79,8 @@ def test_a_bad_model_with_nothing_open_shows_the_demo_and_says_why_over_it(sessi
     assert session.state.model_summary is not None and session.state.device == "cpu"
     session.model_failed("another failure")  # something open now: it stays, no second fallback
     assert session.loads[-1] == ("demo", "auto") and "Still showing" in session.view.told[-1][0]
+    session.model_loaded(random_model(TINY, seed=1), "cpu")  # a model the user opened later
+    assert [t[0] for t in session.view.told].count(note[0]) == 2  # the old fallback note is not repeated
 
 
 def test_the_same_model_on_another_device_keeps_the_latent_and_history(session):
