@@ -9,9 +9,10 @@ from __future__ import annotations
 import hashlib
 import struct
 import subprocess
-import sys
 
 import pytest
+
+from ..bounded import run_bounded
 
 PROTO = b"\x80\x02"
 
@@ -68,19 +69,9 @@ def inflating_legacy_storage(numel: int = 3 << 28) -> bytes:
             + blob + b"\x85Rs.")
 
 
-CHILD_MEMORY = 2 << 30  # address space of each child: a regression fails here instead of swapping
-
-
-def _bounded_memory() -> None:
-    import resource
-
-    resource.setrlimit(resource.RLIMIT_AS, (CHILD_MEMORY, CHILD_MEMORY))
-
-
 def run_info(path) -> subprocess.CompletedProcess:
-    """`creps info PATH` in a child process with bounded memory."""
-    return subprocess.run([sys.executable, "-m", "creps_core.cli", "info", str(path)], capture_output=True,
-                          text=True, timeout=120, preexec_fn=_bounded_memory)
+    """`creps info PATH` in a child with 1 GiB of address space beyond what it maps after importing torch."""
+    return run_bounded(["info", str(path)], timeout=120)
 
 
 def with_a_call_after(attack: bytes, sentinel) -> bytes:

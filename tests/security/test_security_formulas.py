@@ -17,8 +17,6 @@ import ast
 import hashlib
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +26,8 @@ from PIL import Image, PngImagePlugin
 
 from creps_core.cli.main import main
 from creps_core.jobs.metadata import METADATA_KEY, read_record
+
+from ..bounded import run_bounded
 
 ROOT = Path(__file__).resolve().parents[2]
 BENIGN = ["y", "x"]
@@ -210,16 +210,6 @@ def test_no_module_hands_text_to_an_evaluator():
 
 
 # ----- hangs and memory: a child process under an address-space limit ----------------------------
-CHILD = """
-import resource, sys
-import torch, creps_core.cli.main
-vm = int(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmSize:'))) * 1024
-limit = vm + (1 << 30)  # what the child already maps (whatever torch build) plus 1 GiB
-resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-sys.exit(creps_core.cli.main.main(sys.argv[1:]))
-"""
-
-
 @pytest.mark.parametrize("formula,code,message", [
     ("x+9**9**9", 1, "exponent"),
     ("9**9**9**9", 1, "exponent"),
@@ -230,10 +220,8 @@ sys.exit(creps_core.cli.main.main(sys.argv[1:]))
     ("x/0", 1, "not finite"),
 ], ids=["power-tower", "power-tower-4", "far-reach", "too-far", "huge", "overflow", "division"])
 def test_hangs_and_huge_tables_are_bounded(tmp_path, tiny_ckpt, formula, code, message):
-    env = dict(os.environ, PYTHONPATH=str(ROOT), NUMEXPR_SANITIZE="0")
-    run = subprocess.run([sys.executable, "-c", CHILD, "render", "-c", str(tiny_ckpt), "--size", "32x32",
-                          "--warp", f"formula:{formula};x", "--outdir", str(tmp_path)],
-                         capture_output=True, text=True, timeout=300, env=env)
+    run = run_bounded(["render", "-c", str(tiny_ckpt), "--size", "32x32", "--warp", f"formula:{formula};x",
+                       "--outdir", str(tmp_path)], env=dict(os.environ, NUMEXPR_SANITIZE="0"))
     assert run.returncode == code, run.stderr[-1500:]
     assert "Traceback" not in run.stderr
     if message:
