@@ -30,7 +30,6 @@ from PIL import Image
 from creps_core.progress import DONE, CancelFn, Cancelled, Progress
 from creps_core.vocabulary import DEMO_THEMES
 
-THEMES = DEMO_THEMES
 WRITING_IMAGES = "writing images"  # the stage of every record but the last
 
 
@@ -98,8 +97,8 @@ def demo_data_steps(out: str | os.PathLike, resolution: int = 32, theme: str = "
     ``faces``: 100 faces x ``per_image`` variants; ``photos``: ``count`` random crops.
     Deterministic for a given seed.  ``cancel()`` is polled between images (Cancelled).
     """
-    if theme not in THEMES:
-        raise ValueError(f"unknown theme {theme!r}: choose one of {', '.join(THEMES)}")
+    if theme not in DEMO_THEMES:
+        raise ValueError(f"unknown theme {theme!r}: choose one of {', '.join(DEMO_THEMES)}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)

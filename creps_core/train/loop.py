@@ -46,7 +46,6 @@ from creps_core.vocabulary import TRAIN_CONFIGS
 
 STATE_VERSION = 1
 R1_INTERVAL = 16
-CONFIG_NAMES = TRAIN_CONFIGS
 
 
 @dataclass(frozen=True)
@@ -99,7 +98,7 @@ def model_configs(name: str, resolution: int, c_dim: int = 0) -> tuple[CREPSConf
                         channel_base=2048, channel_max=64, biline_channels=16, rank=8, bandwidth=10.0)
         d = DiscriminatorConfig(img_resolution=resolution, c_dim=c_dim, channel_base=1024, channel_max=128)
     else:
-        raise ValueError(f"unknown config {name!r}: choose one of {', '.join(CONFIG_NAMES)}")
+        raise ValueError(f"unknown config {name!r}: choose one of {', '.join(TRAIN_CONFIGS)}")
     return g, d
 
 
@@ -173,8 +172,8 @@ class Trainer:
     """Owns the networks, optimisers and RNG; ``step()`` runs one minibatch (G, D, maybe R1)."""
 
     def __init__(self, opts: TrainOptions, dataset: ImageDataset, device: torch.device) -> None:
-        if opts.config not in CONFIG_NAMES:
-            raise ValueError(f"unknown config {opts.config!r}: choose one of {', '.join(CONFIG_NAMES)}")
+        if opts.config not in TRAIN_CONFIGS:
+            raise ValueError(f"unknown config {opts.config!r}: choose one of {', '.join(TRAIN_CONFIGS)}")
         if dataset.resolution != opts.resolution:
             raise ValueError("dataset resolution differs from the training resolution")
         self.opts, self.data, self.device = opts, dataset, device

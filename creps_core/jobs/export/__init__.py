@@ -15,7 +15,6 @@ from creps_core.jobs.export.job import (  # noqa: F401 -- re-exported: the packa
 )
 from creps_core.jobs.export.spec import (  # noqa: F401 -- re-exported: the package's interface
     EXTENSIONS,
-    FORMATS,
     IN_MEMORY_LIMIT,
     JPEG_MAX_SIDE,
     MAX_PYRAMID_LEVELS,

@@ -42,7 +42,6 @@ from urllib.parse import quote
 
 import numpy as np
 
-from creps_core import vocabulary
 from creps_core.io.safe_files import atomic_write, is_real_dir, is_regular_file, remove_stale_temps, work_subfolder
 from creps_core.jobs.outputs import Owned, carries_record, holds_text
 from creps_core.jobs.workdir import TileStore
@@ -50,7 +49,6 @@ from creps_core.progress import WRITING, Cancelled, Progress
 
 DZI_TILE = 254  # with one pixel of overlap on each side, interior tiles are 256 pixels
 DZI_OVERLAP = 1
-TILE_FORMATS = vocabulary.TILE_FORMATS
 VIEWER_FOLDER = "viewer"  # inside NAME_files/: viewers read only the numbered level folders
 DZI_NAMESPACE = "http://schemas.microsoft.com/deepzoom/2008"
 # The marks by which a later export knows these files for its own (and replaces them).

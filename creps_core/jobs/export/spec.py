@@ -18,9 +18,8 @@ from creps_core.jobs.export import deepzoom
 from creps_core.latent.latents import LatentSpec
 from creps_core.render.engine import ENGINE_VERSION
 from creps_core.render.views import View
-from creps_core.vocabulary import EXPORT_FORMATS
+from creps_core.vocabulary import EXPORT_FORMATS, TILE_FORMATS
 
-FORMATS = EXPORT_FORMATS
 EXTENSIONS = {".tif": "tiff", ".tiff": "tiff", ".btf": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
               ".dzi": "dzi"}
 MAX_SIDE = 2**31 - 1  # TIFF/PNG store sizes as 32-bit; beyond this nothing can hold it
@@ -43,7 +42,7 @@ class ExportSpec:
     exact: bool = False
     compression: str | None = "zlib"  # TIFF tile compression
     quality: int = 95  # JPEG, and Deep Zoom jpg/webp tiles
-    tile_format: str = "jpg"  # Deep Zoom tile images (see deepzoom.TILE_FORMATS)
+    tile_format: str = "jpg"  # Deep Zoom tile images (see vocabulary.TILE_FORMATS)
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -81,8 +80,8 @@ def validate(spec: ExportSpec, out: str | os.PathLike | None = None) -> None:
     h, w = spec.shape
     if spec.view.window is not None:
         raise ValueError("export a whole view, not a window of one (tiles are made by the export)")
-    if spec.fmt not in FORMATS:
-        raise ValueError(f"unknown format {spec.fmt!r}; choose one of {', '.join(FORMATS)}")
+    if spec.fmt not in EXPORT_FORMATS:
+        raise ValueError(f"unknown format {spec.fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     if h < 1 or w < 1:
         raise ValueError(f"export size must be at least 1x1, got {w}x{h}")
     if max(h, w) > MAX_SIDE:
@@ -116,8 +115,8 @@ def validate(spec: ExportSpec, out: str | os.PathLike | None = None) -> None:
 
 
 def _validate_tile_format(fmt: str) -> None:
-    if fmt not in deepzoom.TILE_FORMATS:
-        raise ValueError(f"unknown Deep Zoom tile format {fmt!r}; choose one of {', '.join(deepzoom.TILE_FORMATS)}")
+    if fmt not in TILE_FORMATS:
+        raise ValueError(f"unknown Deep Zoom tile format {fmt!r}; choose one of {', '.join(TILE_FORMATS)}")
     if fmt == "webp":
         from PIL import features
 
