@@ -26,6 +26,16 @@ RES = 16
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Fits run single-threaded here, as `creps train --threads 1` does: two OpenMP threads stall for
+    minutes at every operator's barrier when another process holds a core (a loaded machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 def _photo(i: int, res: int = RES) -> np.ndarray:
     """Four pictures unlike each other: a colour gradient per axis, stripes and a disc."""
     y, x = np.mgrid[0:res, 0:res] / (res - 1)
