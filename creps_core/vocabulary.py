@@ -21,6 +21,8 @@ DIRECTION_METHODS = ("sefa", "pca")  # how `creps directions` finds directions
 MAX_SEEDS = 100_000  # a list longer than this is a typo, not a plan (and would fill memory)
 MAX_LAYER = 1023  # ws indices (models have 9..19 layers); checked against the model when work starts
 MAX_DIRECTION_OPTIONS = 32  # --direction given more often than this is a mistake (LatentSpec's MAX_EDITS)
+PROJECTION_SPACES = ("w", "w+")  # what a projection fits: one w for every layer, or one per layer
+MAX_PROJECT_SIZE = 1024  # a projection keeps every activation of its render for backprop: 1024^2 is gigabytes
 
 # ----- grids and sweeps ---------------------------------------------------------------------------
 MAX_SWEEP_STEPS = 1000

@@ -9,6 +9,8 @@ module imports torch: command modules import it inside ``run``, never while the 
 from __future__ import annotations
 
 import argparse
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -211,3 +213,26 @@ def closing_job(steps: Iterator[Progress]) -> Iterator[Iterator[Progress]]:
         close = getattr(steps, "close", None)
         if close is not None:
             close()
+
+
+@contextmanager
+def stop_requests() -> Iterator[threading.Event]:
+    """Ctrl-C and SIGTERM ask a job to stop between steps (a fit writes a snapshot first, a projection
+    its best ws so far); a second Ctrl-C interrupts at once.  Outside the main thread signals cannot
+    be caught: nothing changes."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def ask(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -32,14 +32,15 @@ from creps_core.cli.commands import (
     export,
     info,
     lines,
+    project,
     render,
     train,
     video,
 )
 from creps_core.io.untrusted import printable
 
-COMMANDS: tuple[Command, ...] = (render, export, video, directions, lines, bench, info, convert, train, demo_data,
-                                 consistency)
+COMMANDS: tuple[Command, ...] = (render, export, video, project, directions, lines, bench, info, convert, train,
+                                 demo_data, consistency)
 """The subcommands, in the order ``creps --help`` lists them."""
 
 

@@ -69,14 +69,14 @@ class TerminalProgress:
 
 
 class TrainingProgress(TerminalProgress):
-    """One bar for a whole training run: images shown (scaled: 12.3k), the loop's figures (losses,
-    s/kimg) beside it, and its notes written above it.
+    """One bar for a whole training run (or projection): images shown (scaled: 12.3k) or steps, the loop's
+    figures (losses, s/kimg) beside it, and its notes written above it.
 
     The bar appears with the first record, so a dataset that cannot be read is one line with no
     bar; a resumed run's bar starts at the images already shown, so its rate is this run's."""
 
-    def __init__(self) -> None:
-        super().__init__(unit="img")
+    def __init__(self, unit: str = "img") -> None:
+        super().__init__(unit=unit)
 
     def __call__(self, step: Progress) -> None:
         if self.bar is None:
