@@ -3,7 +3,7 @@
 The file is untrusted: it may be a link to a device, a decompression bomb (a few kB of PNG that claims
 100,000 x 100,000 pixels), truncated, or not an image at all.  :func:`read_square` checks that it is a
 plain file of a sane size, reads the header only, refuses more than :data:`MAX_IMAGE_PIXELS` before
-decoding anything, lets a JPEG decode at a reduced scale (``draft``) when it is far larger than
+decoding anything (Pillow's own bomb warning is an error here), lets a JPEG decode at a reduced scale (``draft``) when it is far larger than
 needed, and turns whatever Pillow raises into one ``ValueError`` naming the file.
 
 The picture is centre-cropped to a square (the largest one, as ``dataset_tool.py --transform
@@ -22,7 +22,8 @@ import numpy as np
 
 from creps_core.io.safe_files import is_regular_file
 
-MAX_IMAGE_PIXELS = 100_000_000  # a 100-megapixel photograph; past it, a bomb or not a picture to project
+MAX_IMAGE_PIXELS = 64_000_000  # a 64-megapixel photograph; past it, a bomb or not a picture to project
+# (below Pillow's own warning, 89 Mpx, which is turned into an error: a bomb past it stops in Image.open)
 MAX_IMAGE_BYTES = 512 << 20  # what a file may weigh (a 100 Mpx 16-bit TIFF is 600 MB; a PNG or JPEG far less)
 
 
@@ -65,14 +66,17 @@ def read_square(path: str | os.PathLike, size: int) -> tuple[np.ndarray, SquareC
                 crop = SquareCrop(width, height, (width - side) // 2, (height - side) // 2, side)
                 im.draft("RGB", (max(size, width * size // side), max(size, height * size // side)))
                 scale = im.size[0] / width  # a JPEG drafted at 1/2, 1/4 or 1/8 of its size
-                box = tuple(v * scale for v in (crop.left, crop.top, crop.left + side, crop.top + side))
-                rgb = im.convert("RGB").resize((size, size), Image.Resampling.LANCZOS, box=box)
+                box = tuple(round(v * scale) for v in (crop.left, crop.top, crop.left + side, crop.top + side))
+                # cropped first, so no pixel outside the square reaches the filter (as dataset_tool's crop)
+                rgb = im.convert("RGB").crop(box).resize((size, size), Image.Resampling.LANCZOS)
                 pixels = np.asarray(rgb, dtype=np.uint8).copy()
     except ValueError as e:
         if str(e).startswith(str(path)):
             raise
         raise ValueError(f"{path}: cannot read the picture ({_brief(e)})") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        raise ValueError(f"{path}: claims too many pixels for a picture to project ({_brief(e)})") from None
+    except UnidentifiedImageError as e:
         raise ValueError(f"{path}: not a picture this tool can read ({_brief(e)})") from None
     except (OSError, SyntaxError, EOFError, MemoryError, IndexError, KeyError, TypeError) as e:
         # what Pillow's decoders raise on truncated or damaged files

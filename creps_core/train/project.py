@@ -101,7 +101,7 @@ def noise_scale(opts: ProjectOptions, t: float) -> float:
 
 def target_tensor(rgb: np.ndarray) -> torch.Tensor:
     """uint8 [H, W, 3] -> float [1, 3, H, W] in [-1, 1], the generator's range."""
-    return torch.from_numpy(np.ascontiguousarray(rgb)).permute(2, 0, 1)[None].float() / 127.5 - 1
+    return torch.from_numpy(np.array(rgb, dtype=np.uint8)).permute(2, 0, 1)[None].float() / 127.5 - 1
 
 
 def to_rgb(img: torch.Tensor) -> np.ndarray:
