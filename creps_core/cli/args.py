@@ -113,11 +113,12 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'640x480' -> (640, 480)."""
+    """'640x480' -> (640, 480); '64' -> (64, 64), a square."""
+    parts = str(text).lower().split("x")
     try:
-        w, h = (int(x) for x in str(text).lower().split("x"))
+        w, h = (int(x) for x in (parts * 2 if len(parts) == 1 else parts))
     except ValueError:
-        raise UsageError(f"bad size {text!r} (expected WxH, e.g. 640x480)") from None
+        raise UsageError(f"bad size {text!r} (expected WxH, e.g. 640x480, or N for a square)") from None
     if w < 1 or h < 1:
         raise UsageError(f"bad size {text!r}: both sides must be at least 1")
     return w, h

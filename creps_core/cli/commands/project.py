@@ -23,7 +23,15 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from creps_core.cli.args import Subcommands, add_network, add_outputs, add_threads, new_parser, positive_int
+from creps_core.cli.args import (
+    Subcommands,
+    add_network,
+    add_outputs,
+    add_threads,
+    new_parser,
+    parse_size,
+    positive_int,
+)
 from creps_core.vocabulary import MAX_PROJECT_SIZE, PROJECTION_SPACES
 
 if TYPE_CHECKING:
@@ -52,8 +60,9 @@ def register(sub: Subcommands) -> None:
     p.add_argument("--space", choices=PROJECTION_SPACES, default="w+",
                    help="w: one w for every layer (stays in the model's W); w+: one w per layer (closer fits, kept "
                         "near W by a penalty)")
-    p.add_argument("--size", type=positive_int, default=64, metavar="N",
-                   help=f"fit the render at N x N pixels, 8..{MAX_PROJECT_SIZE} (the result renders at any size)")
+    p.add_argument("--size", type=parse_size, default=(64, 64), metavar="WxH",
+                   help=f"fit the render at N x N pixels (N or NxN: a square, as the model's own grid), "
+                        f"8..{MAX_PROJECT_SIZE}; the result renders at any size (default: 64)")
     p.add_argument("--seed", type=int, default=0, help="random seed of the noise on w and of --starts")
     p.add_argument("--starts", type=int, default=0, metavar="K",
                    help="also try K random seeds' ws as the start and begin from the closest (default: w_avg only)")
@@ -137,18 +146,22 @@ def run(args: argparse.Namespace) -> int:
     from creps_core.train.project import ProjectOptions, Projection
 
     set_threads(args.threads)
-    if not 8 <= args.size <= MAX_PROJECT_SIZE:
-        raise UsageError(f"--size {args.size}: a projection is fitted at 8..{MAX_PROJECT_SIZE} px "
+    width, height = args.size
+    if width != height:
+        raise UsageError(f"--size {width}x{height}: a projection is fitted on a square (the model's own grid); "
+                         "render the result at any shape afterwards")
+    if not 8 <= width <= MAX_PROJECT_SIZE:
+        raise UsageError(f"--size {width}: a projection is fitted at 8..{MAX_PROJECT_SIZE} px "
                          "(the result renders at any size afterwards)")
     if args.starts < 0:
         raise UsageError("--starts must be 0 or more")
-    target, crop = read_square(args.target, args.size)
+    target, crop = read_square(args.target, width)
     model = open_network(args)
     check_class(args, model)
     outdir = Path(args.outdir)
     claim(_outputs(outdir, args.save_video), [model.path, args.target], args.force)
     outdir.mkdir(parents=True, exist_ok=True)
-    opts = ProjectOptions(steps=args.steps, size=args.size, space=args.space, seed=args.seed, starts=args.starts,
+    opts = ProjectOptions(steps=args.steps, size=width, space=args.space, seed=args.seed, starts=args.starts,
                           class_idx=args.class_idx)
     projection = Projection(model, target, opts, args.device)
     video = _Video(outdir / VIDEO_NAME, target) if args.save_video else None
