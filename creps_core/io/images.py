@@ -3,8 +3,9 @@
 The file is untrusted: it may be a link to a device, a decompression bomb (a few kB of PNG that claims
 100,000 x 100,000 pixels), truncated, or not an image at all.  :func:`read_square` checks that it is a
 plain file of a sane size, reads the header only, refuses more than :data:`MAX_IMAGE_PIXELS` before
-decoding anything (Pillow's own bomb warning is an error here), lets a JPEG decode at a reduced scale (``draft``) when it is far larger than
-needed, and turns whatever Pillow raises into one ``ValueError`` naming the file.
+decoding anything (Pillow's own bomb warning is an error here), lets a JPEG decode at a reduced scale
+(``draft``) when it is far larger than needed, and turns whatever Pillow raises into one ``ValueError``
+naming the file.
 
 The picture is centre-cropped to a square (the largest one, as ``dataset_tool.py --transform
 center-crop`` and :func:`creps_core.train.dataset.load_image` do) and resized with Lanczos; the crop

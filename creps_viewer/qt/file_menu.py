@@ -1,5 +1,5 @@
 """The File menu: the dialogs that choose a model, a workspace or an image to open and where to
-save, the recent models, copying the picture and the export dialog.
+save, the recent models, copying the picture, the export dialog and the projection dialog.
 
 What is opened or saved is the session's business (:class:`~creps_viewer.model.session.ModelSession`);
 this menu only asks the user, starting in the folders :class:`~creps_viewer.qt.preferences.Preferences`
@@ -21,6 +21,7 @@ from creps_viewer.qt.dialogs.model_info import ModelInfoDialog
 from creps_viewer.qt.plain_text import menu_text, plain_tooltip
 
 if TYPE_CHECKING:
+    from creps_viewer.qt.dialogs.project_dialog import ProjectDialog
     from creps_viewer.qt.main_window import MainWindow
 
 MODEL_FILTER = "CREPS checkpoints (*.pkl *.safetensors);;All files (*)"
@@ -56,7 +57,8 @@ class FileMenu(QMenu):
         self.addSeparator()
         self.model_actions = [add_action(self, "&Save image…", self.save_image_dialog, QKeySequence.Save),
                               add_action(self, "&Copy image", self.copy_image, "Ctrl+Shift+C"),
-                              add_action(self, "&Export image…", self.export_image_dialog, "Ctrl+E")]
+                              add_action(self, "&Export image…", self.export_image_dialog, "Ctrl+E"),
+                              add_action(self, "&Project image…", self.project_image_dialog, "Ctrl+Shift+P")]
         self.addSeparator()
         self.model_actions.append(add_action(self, "Model &info…", self.show_model_info, "Ctrl+I"))
         self.addSeparator()
@@ -126,6 +128,21 @@ class FileMenu(QMenu):
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.exported.connect(lambda p: (main.statusBar().showMessage(f"Exported {p}", 8000),
                                         self.prefs.set_value("export_dir", str(Path(p).parent))))
+        dlg.show()
+        return dlg
+
+    def project_image_dialog(self) -> ProjectDialog | None:
+        """Open the projection dialog (non-modal): the ws of a picture become the current latent."""
+        from creps_viewer.qt.dialogs.project_dialog import ProjectDialog  # imports the projector when asked
+
+        main = self.main
+        if self.session.loaded_model is None:
+            main.message.show_message("Open a model before projecting a picture.", "error")
+            return None
+        dlg = ProjectDialog(main.jobs, main.state,
+                            str(self.prefs.output_dir(QStandardPaths.PicturesLocation)), parent=main)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.projected.connect(lambda _: main.statusBar().showMessage("The projected ws are the current latent", 8000))
         dlg.show()
         return dlg
 

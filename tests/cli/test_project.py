@@ -106,8 +106,8 @@ def test_a_picture_it_cannot_read_is_one_line(ckpt, tmp_path, capsys, content, m
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("argv,message", [(["--size", "4"], "8..1024"), (["--size", "32x16"], "square"), (["--space", "z"], "invalid choice"),
-                                          (["--starts", "-1"], "0 or more")])
+@pytest.mark.parametrize("argv,message", [(["--size", "4"], "8..1024"), (["--size", "32x16"], "square"),
+                                          (["--space", "z"], "invalid choice"), (["--starts", "-1"], "0 or more")])
 def test_impossible_options_are_usage_errors(ckpt, target, tmp_path, capsys, argv, message):
     assert _project(ckpt, target, tmp_path / "out", *argv) == 2
     assert message in capsys.readouterr().err

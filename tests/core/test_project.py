@@ -16,14 +16,14 @@ from PIL import Image
 from creps_core.io.images import read_square
 from creps_core.jobs.export import ExportSpec, export_steps, read_image
 from creps_core.latent.files import load_ws, save_ws
-from creps_core.latent.latents import Floats, LatentSpec, seed_to_z
+from creps_core.latent.latents import Floats, LatentSpec
 from creps_core.model.demo import open_model, random_model
 from creps_core.model.network import PAPER_CONFIGS
 from creps_core.progress import DONE, PROJECTING, Cancelled, run_job
 from creps_core.render.engine import Engine, to_uint8
 from creps_core.render.views import View
 from creps_core.train.metrics import psnr
-from creps_core.train.project import ProjectOptions, Projection, learning_rate, noise_scale, to_rgb
+from creps_core.train.project import Projection, ProjectOptions, learning_rate, noise_scale, to_rgb
 
 from ..core_fixtures import TINY
 

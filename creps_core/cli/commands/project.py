@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     from creps_core.io.images import read_square
     from creps_core.jobs.outputs import claim
     from creps_core.progress import DONE, Cancelled, Progress, run_job
-    from creps_core.train.project import ProjectOptions, Projection
+    from creps_core.train.project import Projection, ProjectOptions
 
     set_threads(args.threads)
     width, height = args.size
