@@ -75,13 +75,14 @@ class TrainingProgress(TerminalProgress):
     The bar appears with the first record, so a dataset that cannot be read is one line with no
     bar; a resumed run's bar starts at the images already shown, so its rate is this run's."""
 
-    def __init__(self, unit: str = "img") -> None:
+    def __init__(self, unit: str = "img", scaled: bool = True) -> None:
         super().__init__(unit=unit)
+        self.scaled = scaled  # 12.3k img; steps are counted as they are
 
     def __call__(self, step: Progress) -> None:
         if self.bar is None:
-            self.bar = tqdm(total=step.total, initial=step.done, desc=step.stage, unit=self.unit, unit_scale=True,
-                            dynamic_ncols=True)
+            self.bar = tqdm(total=step.total, initial=step.done, desc=step.stage, unit=self.unit,
+                            unit_scale=self.scaled, dynamic_ncols=True)
         bar = self.bar
         bar.total, bar.n = step.total, step.done
         bar.set_postfix({name: f"{value:.3g}" for name, value in step.figures}, refresh=False)

@@ -167,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
     video = _Video(outdir / VIDEO_NAME, target) if args.save_video else None
     stopped = False
     try:
-        with TrainingProgress("step") as bar, stop_requests() as stop:
+        with TrainingProgress("step", scaled=False) as bar, stop_requests() as stop:
 
             def report(step: Progress) -> None:
                 if step.stage == DONE:
