@@ -2,9 +2,9 @@
 
 1. **The released 256 config** (random weights, w_dim 512) at ``--size`` (64): seconds per projection
    step (render with autograd, backward, Adam) against a forward render of the same grid measured in the
-   same run (a step costs about 3 forwards: forward + backward of activations and of ws), its GFLOP/s
-   (3 x the frame's FLOPs counted from the architecture) and their share of this machine's fp32 matmul
-   throughput measured in the same run.
+   same run (a step costs about 2 forwards: the forward, and the backward to the activations; the weights
+   are frozen, so no weight gradient is computed), its GFLOP/s (2 x the frame's FLOPs counted from the
+   architecture) and their share of this machine's fp32 matmul throughput measured in the same run.
 2. **The demo model's seed 5** rendered at ``--size`` and projected back with the default options: the
    steps and seconds until the best PSNR reaches 30 dB, and PSNR/SSIM after ``--steps``.
 3. **A held-out photograph** (scikit-image's ``camera``, a grayscale photograph that is in neither demo
@@ -60,7 +60,7 @@ def released(size: int, steps: int) -> dict:
             times.append(now - last)
         last = now
     step_s, forward_s = statistics.median(times), statistics.median(forward)
-    flops = 3 * frame_flops(cfg, size, size)
+    flops = 2 * frame_flops(cfg, size, size)
     roofline = matmul_gflops(torch.float32, workers=1)
     return {"section": "released 256 config, random weights", "size": size, "num_ws": cfg.num_ws,
             "threads": torch.get_num_threads(), "s_per_step": round(step_s, 3), "forward_s": round(forward_s, 3),

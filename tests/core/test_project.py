@@ -227,3 +227,21 @@ def test_what_is_not_a_plain_file_is_refused(tmp_path):
         with pytest.raises(ValueError, match="not a plain file"):  # never opened: a FIFO would block
             read_square(tmp_path / "pipe.png", 32)
 
+
+
+def test_frozen_weights_give_the_same_render_and_gradient_to_ws():
+    """With frozen weights the modulated layers scale activations instead of a modulated copy of W (what makes
+    a projection step cheap); the render and the gradient that reaches ws are the per-sample weight's."""
+    model = random_model(TINY)
+    rows = View(16, 16).separable().rows
+    ws = torch.randn(1, TINY.num_ws, TINY.w_dim, generator=torch.Generator().manual_seed(0))
+    results = []
+    for trainable in (True, False):
+        g = model.build().requires_grad_(trainable)
+        x = ws.clone().requires_grad_(True)
+        img = g.synthesis(x, rows, rows)
+        img.square().mean().backward()
+        results.append((img.detach(), x.grad))
+    (img_a, grad_a), (img_b, grad_b) = results
+    assert torch.allclose(img_a, img_b, atol=1e-5, rtol=1e-5)
+    assert torch.allclose(grad_a, grad_b, atol=1e-6, rtol=1e-4)
