@@ -37,7 +37,11 @@ from creps_core.vocabulary import MAX_PROJECT_SIZE, PROJECTION_SPACES
 if TYPE_CHECKING:
     import numpy as np
 
+    from creps_core.io.images import SquareCrop
     from creps_core.jobs.outputs import Owned
+    from creps_core.model.checkpoint import LoadedModel
+    from creps_core.render.engine import Engine
+    from creps_core.train.project import Projection
 
 WS_NAME = "projected_w.npz"
 PNG_NAME = "proj.png"
@@ -200,7 +204,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write(args: argparse.Namespace, model, projection, target, crop, engine, stopped: bool) -> list[str]:
+def _write(args: argparse.Namespace, model: LoadedModel, projection: Projection, target: np.ndarray,
+           crop: SquareCrop, engine: Engine, stopped: bool) -> list[str]:
     """proj.png (with its record), target.png and projected_w.npz; the lines that say so."""
     from creps_core.jobs.metadata import RenderRecord, write_png
     from creps_core.latent.files import save_ws
@@ -209,8 +214,9 @@ def _write(args: argparse.Namespace, model, projection, target, crop, engine, st
     from creps_core.render.engine import to_uint8
     from creps_core.render.views import View
 
-    outdir, size = Path(args.outdir), projection.opts.size
-    spec = LatentSpec(ws=Floats.of(projection.best_ws))
+    outdir, size, best = Path(args.outdir), projection.opts.size, projection.best_ws
+    assert best is not None  # run() writes only after a step
+    spec = LatentSpec(ws=Floats.of(best))
     view = View(size, size)
     figures = projection.figures()
     extra = {"kind": "projection", "target": str(args.target), "target_sha256": file_sha256(Path(args.target)),
@@ -220,7 +226,7 @@ def _write(args: argparse.Namespace, model, projection, target, crop, engine, st
                           extra=extra)
     png = write_png(outdir / PNG_NAME, to_uint8(engine.render(spec, view)), record)
     write_png(outdir / TARGET_NAME, target)
-    ws = save_ws(outdir / WS_NAME, projection.best_ws)
-    return [f"wrote {ws} (w {list(projection.best_ws[None].shape)}, {projection.opts.space})",
+    ws = save_ws(outdir / WS_NAME, best)
+    return [f"wrote {ws} (w {list(best[None].shape)}, {projection.opts.space})",
             f"wrote {png} ({size}x{size}: PSNR {figures['psnr_db']:.2f} dB, SSIM {figures['ssim']:.4f} "
             f"after {projection.step_idx} steps)", f"wrote {outdir / TARGET_NAME}"]
