@@ -75,6 +75,7 @@ class ProjectDialog(QDialog):
         self.job: ProjectionJob | None = None
         self.target: np.ndarray | None = None
         self._model = None  # the model the running projection fits (applied only while it is still open)
+        self._what = ""  # the picture and size being fitted, in words
 
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("a photograph or any picture")
@@ -165,7 +166,8 @@ class ProjectDialog(QDialog):
         self.fit_view.clear()
         cropped = ("" if crop.width == crop.height
                    else f" (its centre {crop.side}×{crop.side} of {crop.width}×{crop.height})")
-        self.message.setText(f"Projecting {Path(path).name}{cropped} at {opts.size}×{opts.size}…")
+        self._what = f"{Path(path).name}{cropped} at {opts.size}×{opts.size}"
+        self.message.setText(f"Projecting {self._what}…")
         self.job, self._model = job, self.jobs.loaded_model
         job.progress.connect(self._show_fit)
         job.finished.connect(self._finished)
@@ -206,6 +208,7 @@ class ProjectDialog(QDialog):
         if job is None:  # already ended when the dialog closed
             return
         self._running(False)
+        self.message.setText(f"Projected {self._what}.")
         if ws is None or job is None or job.projection is None:
             self.progress.stopped(f"{how} before the first step: nothing to keep.")
             return
