@@ -191,6 +191,9 @@ class Projection:
             ws = w.expand(n, -1) if o.space == "w" else w
             img = self.render(ws)
             loss = self.loss(img)
+            if not torch.isfinite(loss):  # a damaged checkpoint renders NaN: no step can improve on it
+                raise ValueError(f"the projection's loss is not a finite number at step {step + 1} (the model "
+                                 "renders NaN or infinity for these ws): this checkpoint cannot be projected into")
             if o.space == "w+" and o.wplus_weight:
                 spread = (w_opt - w_opt.mean(0, keepdim=True)).square().sum(1).mean() / self.w_std**2
                 total = loss + o.wplus_weight * spread

@@ -245,3 +245,13 @@ def test_frozen_weights_give_the_same_render_and_gradient_to_ws():
     (img_a, grad_a), (img_b, grad_b) = results
     assert torch.allclose(img_a, img_b, atol=1e-5, rtol=1e-5)
     assert torch.allclose(grad_a, grad_b, atol=1e-6, rtol=1e-4)
+
+
+def test_a_model_that_renders_nan_is_one_line():
+    model = random_model(TINY)
+    name = next(k for k in model.state if k.endswith("decoder_img.bias"))
+    model.state[name] = torch.full_like(model.state[name], float("nan"))
+    projection = Projection(model, np.zeros((16, 16, 3), np.uint8), ProjectOptions(steps=5, size=16))
+    with pytest.raises(ValueError, match="not a finite number at step 1"):
+        run_job(projection.steps())
+    assert projection.best_ws is None
