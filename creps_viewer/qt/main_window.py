@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
@@ -33,6 +33,7 @@ from creps_viewer.qt.panels.keyframes import KeyframePanel
 from creps_viewer.qt.panels.latent import LatentPanel
 from creps_viewer.qt.panels.render import RenderPanel
 from creps_viewer.qt.preferences import Preferences
+from creps_viewer.qt.screen_fit import fit_to_screen, refit_when_shown
 from creps_viewer.qt.status_bar import StatusBar
 from creps_viewer.qt.viewport import Viewport
 from creps_viewer.render.frame_plan import PARTIAL, Frame
@@ -40,6 +41,7 @@ from creps_viewer.render.jobs import BackgroundJob, JobStarter
 from creps_viewer.render.worker import RenderWorker
 
 MODEL_SUFFIXES = (".pkl", ".safetensors")
+DEFAULT_SIZE = QSize(1280, 800)  # a first start's window, as far as the screen allows
 
 
 class MainWindow(QMainWindow):
@@ -76,9 +78,13 @@ class MainWindow(QMainWindow):
         self.setStatusBar(self.status_bar)
         self._build_menus()
         self._connect()
-        self.resize(1280, 800)
-        self.restoreGeometry(self.prefs.value("window/geometry", b""))
+        self.fits_screen = True  # False keeps a size asked for beyond the screen (--screenshot --size)
+        if self.restoreGeometry(self.prefs.value("window/geometry", b"")):
+            fit_to_screen(self)  # saved on a larger screen, or where no screen is now
+        else:
+            fit_to_screen(self, DEFAULT_SIZE)
         self.restoreState(self.prefs.value("window/state", b""))
+        refit_when_shown(self, lambda: self.fits_screen)
 
     # ----- construction ---------------------------------------------------------------------
     def _build_docks(self) -> None:
@@ -187,10 +193,12 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(f"CREPS Explorer — {summary.label}")
 
     def resize_viewport(self, width: int, height: int) -> None:
-        """Grow or shrink the window so the viewport gets this size (best effort)."""
+        """Grow or shrink the window so the viewport gets this size, as far as the screen allows."""
         dw, dh = width - self.viewport.width(), height - self.viewport.height()
         if dw or dh:
             self.resize(self.width() + dw, self.height() + dh)
+            if self.fits_screen:
+                fit_to_screen(self)
 
     def locate_model(self, ws: Workspace, path: str | Path, found: str | None = None) -> None:
         """The user points at the missing model of a workspace or image; it opens with that state."""
