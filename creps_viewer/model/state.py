@@ -130,8 +130,9 @@ class ExplorerState(QObject):
 
     def request(self, interactive: bool = False) -> RenderRequest:
         """What the render worker should draw now (``interactive``: a drag or a slider is moving)."""
-        r = self.render
-        return RenderRequest(self.latent, self.view(), r.precision, r.exact, r.preview_scale, interactive)
+        r, view = self.render, self.view()
+        exact = r.exact and not view.is_separable  # no pixel of an axis-aligned view changes: nothing to render
+        return RenderRequest(self.latent, view, r.precision, exact, r.preview_scale, interactive)
 
     def set_device(self, device: str) -> None:
         """The same model's engine moved to another device: its speed is measured anew."""

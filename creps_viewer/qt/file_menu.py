@@ -27,8 +27,11 @@ MODEL_FILTER = "CREPS checkpoints (*.pkl *.safetensors);;All files (*)"
 
 
 def add_action(menu: QMenu, text: str, slot: Callable, shortcut=None) -> QAction:
+    """A menu entry; ``shortcut`` is a key (text or QKeySequence.StandardKey) or a list of keys."""
     act = QAction(text, menu)
-    if shortcut is not None:
+    if isinstance(shortcut, list):
+        act.setShortcuts([QKeySequence(k) for k in shortcut])
+    elif shortcut is not None:
         act.setShortcut(QKeySequence(shortcut))
     act.triggered.connect(slot)
     menu.addAction(act)

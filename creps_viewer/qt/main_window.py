@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings, QSize, Qt, Signal
 from PySide6.QtGui import QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
 from creps_core.jobs.structure import StructureProbe
 from creps_core.model.checkpoint import LoadedModel
@@ -32,10 +32,11 @@ from creps_viewer.qt.panels.geometry import GeometryPanel
 from creps_viewer.qt.panels.keyframes import KeyframePanel
 from creps_viewer.qt.panels.latent import LatentPanel
 from creps_viewer.qt.panels.render import RenderPanel
+from creps_viewer.qt import wheel_guard
 from creps_viewer.qt.preferences import Preferences
 from creps_viewer.qt.screen_fit import fit_to_screen, refit_when_shown
 from creps_viewer.qt.status_bar import StatusBar
-from creps_viewer.qt.viewport import Viewport
+from creps_viewer.qt.viewport import KEY_PAN, KEY_ROTATE, WHEEL_STEP, Viewport
 from creps_viewer.render.frame_plan import PARTIAL, Frame
 from creps_viewer.render.jobs import BackgroundJob, JobStarter
 from creps_viewer.render.worker import RenderWorker
@@ -64,14 +65,13 @@ class MainWindow(QMainWindow):
         self._render_error: str | None = None  # the message of the last failed render, while it shows
         self.setWindowTitle("CREPS Explorer")
         self.setAcceptDrops(True)
-        self.message = MessageBar()
+        wheel_guard.install(QApplication.instance())  # the wheel scrolls panels, not the controls under it
         self.viewport = Viewport(self.state)
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
-        lay.addWidget(self.message)
         lay.addWidget(self.viewport, 1)
+        self.message = MessageBar(central)  # over the viewport: a message never resizes it
         self.setCentralWidget(central)
         self._build_docks()
         self.status_bar = StatusBar()
@@ -121,10 +121,19 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Latent")
         add_action(m, "&Previous seed", lambda: self.latent_panel.step_seed(-1), "PgUp")
         add_action(m, "&Next seed", lambda: self.latent_panel.step_seed(+1), "PgDown")
-        m = mb.addMenu("&View")
-        add_action(m, "&Reset view", lambda: s.set_geometry(Geometry(warp=s.geometry.warp)), "Ctrl+0")
-        add_action(m, "Zoom &in", lambda: s.update_geometry(zoom=s.geometry.zoom * 1.25), "Ctrl+=")
-        add_action(m, "Zoom &out", lambda: s.update_geometry(zoom=s.geometry.zoom / 1.25), "Ctrl+-")
+        m = mb.addMenu("&View")  # window-wide keys: they reach the view whatever has the focus but a text field
+        vp = self.viewport
+        add_action(m, "&Reset view", vp.reset_view, ["0", "Home", "Ctrl+0"])
+        add_action(m, "Zoom &in", lambda: vp.zoom_step(WHEEL_STEP), ["+", "=", "Ctrl+="])
+        add_action(m, "Zoom &out", lambda: vp.zoom_step(1 / WHEEL_STEP), ["-", "Ctrl+-"])
+        add_action(m, "Rotate &left", lambda: vp.rotate_step(-KEY_ROTATE), "[")
+        add_action(m, "Rotate ri&ght", lambda: vp.rotate_step(KEY_ROTATE), "]")
+        pan = m.addMenu("&Pan")
+        add_action(pan, "Left", lambda: vp.pan_step(-KEY_PAN, 0), "Left")
+        add_action(pan, "Right", lambda: vp.pan_step(KEY_PAN, 0), "Right")
+        add_action(pan, "Up", lambda: vp.pan_step(0, -KEY_PAN), "Up")
+        add_action(pan, "Down", lambda: vp.pan_step(0, KEY_PAN), "Down")
+        m.addSeparator()
         m.addAction(self.dock.toggleViewAction())
         self.model_actions = [*self.file_menu.model_actions,
                               add_action(m, "&Structure…", self.show_structure, "Ctrl+Shift+B")]
@@ -177,6 +186,9 @@ class MainWindow(QMainWindow):
     def tell(self, text: str, kind: str = "error", action=None) -> None:
         self.message.show_message(text, kind, action)
 
+    def retract(self, text: str) -> None:
+        self.message.retract(text)
+
     def notify(self, text: str) -> None:
         self.statusBar().showMessage(text, 5000)
 
@@ -185,8 +197,6 @@ class MainWindow(QMainWindow):
 
     def new_model(self, model: LoadedModel, summary: ModelSummary) -> None:
         self.viewport.clear_frame()
-        if self.message.kind == "error":
-            self.message.dismiss()
         if not is_random(model):
             self.prefs.add_recent_model(str(model.path))
             self.file_menu.refresh_recent()

@@ -67,23 +67,30 @@ def fit_to_screen(window: QWidget, size: QSize | None = None) -> None:
 
 
 class _RefitWhenShown(QObject):
-    """Fits its window again after each of the first show's settling moments, when the window
-    manager's real frame is known (a frame taller than the allowance would push the bottom out)."""
+    """Fits its window again at each of the first show's settling moments, when the window
+    manager's real frame is known (a frame taller than the allowance would push the bottom out),
+    unless someone has resized the window meanwhile: that size was chosen after the fit."""
 
     def __init__(self, window: QWidget, enabled: Callable[[], bool]) -> None:
         super().__init__(window)
         self.enabled = enabled
+        self.size = QSize()
 
     def eventFilter(self, watched: QObject, event: QEvent) -> bool:
         if event.type() == QEvent.Type.Show and isinstance(watched, QWidget):
             watched.removeEventFilter(self)
+            self.size = watched.size()
             for ms in SETTLE_MS:
-                QTimer.singleShot(ms, watched, lambda w=watched: self.enabled() and fit_to_screen(w))
+                QTimer.singleShot(ms, watched, lambda w=watched: self.refit(w))
         return False
+
+    def refit(self, window: QWidget) -> None:
+        if self.enabled() and window.size() == self.size:
+            fit_to_screen(window)
+            self.size = window.size()
 
 
 def refit_when_shown(window: QWidget, enabled: Callable[[], bool] = lambda: True) -> None:
     """Fit ``window`` again once it is shown and framed (its first show only; not while
     ``enabled()`` is False)."""
     window.installEventFilter(_RefitWhenShown(window, enabled))
-
