@@ -62,6 +62,8 @@ class FileMenu(QMenu):
                               add_action(self, "&Export image…", self.export_image_dialog, "Ctrl+E")]
         self.addSeparator()
         self.model_actions.append(add_action(self, "Model &info…", self.show_model_info, "Ctrl+I"))
+        self.capture_action = add_action(self, "Cap&ture window", window.capture, "Ctrl+Shift+P")
+        self.capture_action.setToolTip("Save a picture of the whole window in your Pictures folder (a new file)")
         self.addSeparator()
         add_action(self, "&Quit", window.close, QKeySequence.Quit)
         self.refresh_recent()

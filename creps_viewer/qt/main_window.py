@@ -13,10 +13,12 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, QSize, Qt, Signal
+import PySide6
+from PySide6.QtCore import QSettings, QSize, Qt, Signal, qVersion
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QVBoxLayout, QWidget
 
+from creps_core import __version__
 from creps_core.jobs.structure import StructureProbe
 from creps_core.model.checkpoint import LoadedModel
 from creps_core.model.demo import is_random
@@ -25,6 +27,8 @@ from creps_viewer.model.session import ModelSession, ModelSource
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.model.workspace import Workspace
 from creps_viewer.qt.bookmarks_menu import BookmarksMenu
+from creps_viewer.qt.capture import capture
+from creps_viewer.qt.dialogs.help import AboutDialog, ShortcutsDialog
 from creps_viewer.qt.dialogs.structure import StructureWindow
 from creps_viewer.qt.file_menu import FileMenu, add_action, ask_model
 from creps_viewer.qt.message_bar import MessageBar
@@ -77,6 +81,8 @@ class MainWindow(QMainWindow):
         self.status_bar = StatusBar()
         self.setStatusBar(self.status_bar)
         self._build_menus()
+        self.status_bar.add_button(self.file_menu.capture_action)
+        self.latent_panel.files.folder = str(self.prefs.value("latent_dir", ""))  # where Load directions starts
         self._connect()
         self.fits_screen = True  # False keeps a size asked for beyond the screen (--screenshot --size)
         if self.restoreGeometry(self.prefs.value("window/geometry", b"")):
@@ -142,10 +148,40 @@ class MainWindow(QMainWindow):
         self.bookmarks_menu = BookmarksMenu(s, self.session.restore_bookmark, self)
         mb.addMenu(self.bookmarks_menu)
         m = mb.addMenu("&Help")
-        add_action(m, "&Controls", lambda: self.message.show_message(
-            "Drag: pan · Wheel: zoom at cursor · Right-drag or Shift+drag: rotate · Double-click: centre · "
-            "Arrows / + − / [ ] / 0: pan, zoom, rotate, reset · PgUp/PgDn: seed", "info"))
+        add_action(m, "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.HelpContents)
+        add_action(m, "&About CREPS Explorer", self.show_about)
         self._refresh_history()
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Help ▸ Keyboard shortcuts: every key of every menu action, and the mouse gestures."""
+        dlg = ShortcutsDialog(self.menuBar(), self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
+
+    def about_facts(self) -> list[tuple[str, str]]:
+        import torch
+
+        return [("Version", __version__), ("PyTorch", torch.__version__),
+                ("Qt", f"PySide6 {PySide6.__version__}, Qt {qVersion()}"),
+                ("Device", self.state.device or "no model open yet"),
+                ("Settings file", self.prefs.settings.fileName())]
+
+    def show_about(self) -> AboutDialog:
+        dlg = AboutDialog(self.about_facts(), self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
+
+    def capture(self) -> Path | None:
+        """File ▸ Capture window: a PNG of the window in the Pictures folder, under a new name."""
+        try:
+            path = capture(self)
+        except OSError as e:
+            self.message.show_message(f"Could not save a capture of the window: {e.strerror or e}", "error")
+            return None
+        self.statusBar().showMessage(f"Saved {path}", 8000)
+        return path
 
     def _connect(self) -> None:
         s, w, bar = self.state, self.worker, self.status_bar
@@ -299,6 +335,7 @@ class MainWindow(QMainWindow):
             return
         self.prefs.set_value("window/geometry", self.saveGeometry())
         self.prefs.set_value("window/state", self.saveState())
+        self.prefs.set_value("latent_dir", self.latent_panel.files.folder)
         for job in self.findChildren(BackgroundJob):  # exports, videos (resumable), Structure analyses
             job.cancel()
             job.wait(10)

@@ -23,6 +23,12 @@ from creps_viewer.model.records import Geometry
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.render.frame_plan import Frame
 
+MOUSE_GESTURES = (  # what the mouse does over the view (Help ▸ Keyboard shortcuts lists them)
+    ("Pan", "drag"),
+    ("Zoom about the pointer", "wheel"),
+    ("Rotate about the centre", "right-drag, or Shift+drag"),
+    ("Centre there", "double-click"),
+)
 WHEEL_STEP = 1.25  # zoom factor per wheel notch
 KEY_PAN = 0.1  # fraction of the viewport per arrow key
 KEY_ROTATE = 15.0

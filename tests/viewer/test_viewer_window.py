@@ -220,3 +220,100 @@ def test_without_a_display_the_explorer_says_so_in_one_line_and_exits_1(tmp_path
     assert run.returncode == 1
     lines = run.stderr.strip().splitlines()
     assert lines == ["creps-explorer: no display: run under xvfb-run, or use --screenshot"], run.stderr
+
+
+def test_reset_settings_forgets_them_in_one_line_that_says_where(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "XDG_CONFIG_HOME": str(tmp_path)}
+    settings = tmp_path / "CREPS" / "CREPS Explorer.conf"
+    settings.parent.mkdir()
+    settings.write_text("[General]\nrecent=/models/a.pkl\n")
+    run = subprocess.run([sys.executable, "-m", "creps_viewer.qt.app", "--reset-settings"], capture_output=True,
+                         text=True, env=env, timeout=300)
+    assert run.returncode == 0 and run.stdout == f"creps-explorer: forgot the saved settings in {settings}\n"
+    assert "a.pkl" not in settings.read_text()
+    again = subprocess.run([sys.executable, "-m", "creps_viewer.qt.app", "--reset-settings"], capture_output=True,
+                           text=True, env=env, timeout=300)
+    assert again.returncode == 0 and again.stdout.startswith("creps-explorer: no saved settings")
+
+
+def test_display_problems_name_the_platform_the_display_or_the_missing_libraries():
+    from creps_viewer.qt import display_check as dc
+
+    assert dc.display_problem({}) == dc.NO_DISPLAY
+    assert dc.display_problem({"QT_QPA_PLATFORM": "xcb"}) == dc.NO_DISPLAY
+    assert dc.display_problem({"QT_QPA_PLATFORM": "offscreen"}) is None  # Qt needs no display then
+    assert dc.display_problem({"WAYLAND_DISPLAY": "wayland-0"}) is None
+    assert "WAYLAND_DISPLAY" in dc.display_problem({"QT_QPA_PLATFORM": "wayland", "DISPLAY": ":0"})
+    assert dc.platform_names({"QT_QPA_PLATFORM": "offscreen:configfile=a.json;xcb"}) == ["offscreen", "xcb"]
+    ldd = ("\tlinux-vdso.so.1 (0x00007ffd)\n\tlibxcb-icccm.so.4 => not found\n"
+           "\tlibQt6Gui.so.6 => /x/libQt6Gui.so.6 (0x7f)\n\tlibxcb-keysyms.so.1 => not found\n"
+           "\tlibxcb-icccm.so.4 => not found\n")
+    missing = dc.not_found(ldd)
+    assert missing == ["libxcb-icccm.so.4", "libxcb-keysyms.so.1"]
+    line = dc.missing_libraries_line(missing)
+    assert "libxcb-icccm.so.4, libxcb-keysyms.so.1" in line and "apt install libxcb-icccm4 libxcb-keysyms1" in line
+    assert not dc.x_display_answers(":87")  # no X server there
+
+
+# ----- help, capture, files -------------------------------------------------------------------------------
+def test_the_shortcut_list_holds_every_key_of_the_window(window):
+    from PySide6.QtGui import QAction, QKeySequence
+
+    dlg = window.show_shortcuts()
+    listed = dict(dlg.rows())
+    keyed = [a for a in window.findChildren(QAction) if a.shortcuts() and a.menu() is None]
+    assert len(keyed) > 20
+    for act in keyed:
+        key = act.shortcut().toString(QKeySequence.NativeText)
+        assert any(key in keys.split(", ") for keys in listed.values()), act.text()
+    for what, key in (("Bookmarks ▸ Add bookmark", "Ctrl+D"), ("File ▸ Export image…", "Ctrl+E"),
+                      ("View ▸ Structure…", "Ctrl+Shift+B"), ("Edit ▸ Undo", "Ctrl+Z"), ("View ▸ Zoom out", "-")):
+        assert key in listed[what].split(", ")
+    assert listed["Pan"] == "drag"
+    about = window.show_about()
+    assert about.facts["Version"] and about.facts["PyTorch"] and about.facts["Device"] == window.state.device
+    assert about.facts["Settings file"] == window.prefs.settings.fileName()
+
+
+def test_capture_saves_a_new_picture_of_the_window_and_never_replaces_a_file(window, tmp_path, monkeypatch):
+    from PySide6.QtGui import QImage
+
+    from creps_viewer.qt import capture
+
+    monkeypatch.setattr(capture, "pictures_folder", lambda: tmp_path)
+    monkeypatch.setattr(capture.time, "strftime", lambda fmt: "creps-explorer-20260101-120000")
+    mine = tmp_path / "creps-explorer-20260101-120000.png"
+    mine.write_bytes(b"the user's own file")
+    first = window.capture()
+    second = window.capture()
+    assert mine.read_bytes() == b"the user's own file"
+    assert (first.name, second.name) == ("creps-explorer-20260101-120000-2.png", "creps-explorer-20260101-120000-3.png")
+    img = QImage(str(first))
+    assert (img.width(), img.height()) == (window.width(), window.height())
+    assert str(second) in window.statusBar().currentMessage()
+
+
+def test_load_directions_starts_in_the_last_folder_used_and_bookmarks_name_the_ws_file(window, qtbot, tmp_path,
+                                                                                      monkeypatch):
+    import numpy as np
+
+    from creps_core.latent.files import save_ws
+    from creps_viewer.qt.panels import file_boxes
+
+    summary = window.state.model_summary
+    folder = tmp_path / "projected"
+    folder.mkdir()
+    ws = save_ws(folder / "portrait.npz", np.full((summary.num_ws, summary.w_dim), 0.1, np.float32))
+    assert window.latent_panel.ws_file.import_ws(ws)
+    mark = window.state.add_bookmark()
+    assert mark.name.startswith("portrait.npz · zoom 1")
+    starts = []
+    monkeypatch.setattr(file_boxes.QFileDialog, "getOpenFileName", lambda parent, title, start, filter_: (
+        starts.append(start), ("", ""))[1])
+    window.latent_panel.file_directions._choose()
+    assert starts == [str(folder)]
+    window.close()  # remembered for the next run
+    again = MainWindow(sync=True, settings=window.prefs.settings)
+    qtbot.addWidget(again)
+    again.latent_panel.file_directions._choose()
+    assert starts[-1] == str(folder)
