@@ -16,7 +16,16 @@ from pathlib import Path
 import PySide6
 from PySide6.QtCore import QSettings, QSize, Qt, Signal, qVersion
 from PySide6.QtGui import QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QApplication, QDockWidget, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from creps_core import __version__
 from creps_core.jobs.structure import StructureProbe
@@ -26,6 +35,7 @@ from creps_viewer.model.records import Geometry, ModelSummary, RenderSettings
 from creps_viewer.model.session import ModelSession, ModelSource
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.model.workspace import Workspace
+from creps_viewer.qt import wheel_guard
 from creps_viewer.qt.bookmarks_menu import BookmarksMenu
 from creps_viewer.qt.capture import capture
 from creps_viewer.qt.dialogs.help import AboutDialog, ShortcutsDialog
@@ -36,7 +46,6 @@ from creps_viewer.qt.panels.geometry import GeometryPanel
 from creps_viewer.qt.panels.keyframes import KeyframePanel
 from creps_viewer.qt.panels.latent import LatentPanel
 from creps_viewer.qt.panels.render import RenderPanel
-from creps_viewer.qt import wheel_guard
 from creps_viewer.qt.preferences import Preferences
 from creps_viewer.qt.screen_fit import fit_to_screen, refit_when_shown
 from creps_viewer.qt.status_bar import StatusBar

@@ -137,7 +137,8 @@ def test_a_finished_load_takes_back_only_the_failure_it_replaces(session, tmp_pa
     assert "missing.json" in workspace_error
     session.model_failed("gone.pkl: no such file")
     failure = session.view.told[-1][0]
-    assert failure == f"Could not open the model: gone.pkl: no such file. Still showing {model_label(session.loaded_model)}."
+    shown = model_label(session.loaded_model)
+    assert failure == f"Could not open the model: gone.pkl: no such file. Still showing {shown}."
     session.model_loaded(random_model(TINY, seed=1), "cpu")
     assert session.view.retracted == [failure]  # the workspace's message is not taken back
 
