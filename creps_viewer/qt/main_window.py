@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import PySide6
+import torch
 from PySide6.QtCore import QSettings, QSize, Qt, Signal, qVersion
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
@@ -169,8 +170,7 @@ class MainWindow(QMainWindow):
         return dlg
 
     def about_facts(self) -> list[tuple[str, str]]:
-        import torch
-
+        """Help ▸ About: the versions, where the open model runs and where the settings are kept."""
         return [("Version", __version__), ("PyTorch", torch.__version__),
                 ("Qt", f"PySide6 {PySide6.__version__}, Qt {qVersion()}"),
                 ("Device", self.state.device or "no model open yet"),
