@@ -28,8 +28,11 @@ MODEL_FILTER = "CREPS checkpoints (*.pkl *.safetensors);;All files (*)"
 
 
 def add_action(menu: QMenu, text: str, slot: Callable, shortcut=None) -> QAction:
+    """A menu entry; ``shortcut`` is a key (text or QKeySequence.StandardKey) or a list of keys."""
     act = QAction(text, menu)
-    if shortcut is not None:
+    if isinstance(shortcut, list):
+        act.setShortcuts([QKeySequence(k) for k in shortcut])
+    elif shortcut is not None:
         act.setShortcut(QKeySequence(shortcut))
     act.triggered.connect(slot)
     menu.addAction(act)
@@ -61,6 +64,8 @@ class FileMenu(QMenu):
                               add_action(self, "&Project image…", self.project_image_dialog, "Ctrl+Shift+P")]
         self.addSeparator()
         self.model_actions.append(add_action(self, "Model &info…", self.show_model_info, "Ctrl+I"))
+        self.capture_action = add_action(self, "Cap&ture window", window.capture, "Ctrl+Shift+P")
+        self.capture_action.setToolTip("Save a picture of the whole window in your Pictures folder (a new file)")
         self.addSeparator()
         add_action(self, "&Quit", window.close, QKeySequence.Quit)
         self.refresh_recent()
