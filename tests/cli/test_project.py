@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import imageio.v2 as iio
 import numpy as np
 import pytest
 import torch
@@ -63,7 +64,8 @@ def test_project_writes_a_projectors_files_that_the_tool_reads_back(ckpt, target
     assert extra["crop"] == {"width": 48, "height": 32, "left": 8, "top": 0, "side": 32}
     assert extra["options"]["steps"] == 6 and extra["options"]["space"] == "w+" and extra["steps_done"] == 6
     assert 0 < extra["psnr_db"] < 100 and np.asarray(Image.open(out / "target.png")).shape == (16, 16, 3)
-    assert (out / "proj.mp4").stat().st_size > 0
+    with iio.get_reader(out / "proj.mp4", format="FFMPEG") as reader:  # the target beside the fit, a step a frame
+        assert reader.count_frames() == 6 and reader.get_data(0).shape == (256, 512, 3)
     # the record re-renders the picture exactly, and at any size
     assert exit_code(["render", "--from", str(out / "proj.png"), "--outdir", str(tmp_path / "again")]) == 0
     assert np.array_equal(np.asarray(Image.open(tmp_path / "again" / "proj.png")),
