@@ -7,6 +7,7 @@ and then deliver its queued signals, never asserting how long anything took."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -131,3 +132,16 @@ def test_a_picture_it_cannot_read_is_said_in_the_dialog(window, tmp_path):
     dlg.close()
 
 
+
+
+def test_a_result_for_a_model_no_longer_open_is_not_applied(window, picture):
+    path, _ = picture
+    dlg = _dialog(window, path, 5)
+    before = window.state.latent
+    job = dlg.start()
+    assert job.wait(300)
+    window.jobs.loaded_model = replace(window.jobs.loaded_model)  # another model opened meanwhile
+    deliver()
+    assert "Another model is open now" in dlg.progress.eta.text()
+    assert window.state.latent == before
+    dlg.close()
