@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 Options = argparse._ActionsContainer  # a parser or an argument group: both take the option groups
 Subcommands = argparse._SubParsersAction  # what `creps` adds each subcommand's parser to
 
-NETWORK_HELP = ("checkpoint: an official .pkl or a .safetensors file; 'demo' (the shipped colour model), "
-                "'demo:faces', or 'random[:SEED]' for labelled random weights")
+NETWORK_HELP = ("checkpoint: an official .pkl or a .safetensors file, or its http(s):// URL (downloaded once into "
+                "the cache folder `creps info` shows); 'demo' (the shipped colour model), 'demo:faces', or "
+                "'random[:SEED]' for labelled random weights")
 
 
 class UsageError(argparse.ArgumentTypeError, ValueError):
@@ -280,6 +281,9 @@ def add_network(p: Options, from_file: bool = False) -> None:
     kind_default = "G_ema, or the --from file's" if from_file else "G_ema"
     p.add_argument("--network-kind", choices=NETWORK_KINDS, default=None,
                    help=f"which generator of an official snapshot to use (default: {kind_default})")
+    p.add_argument("--offline", action="store_true",
+                   help="never touch the network: a --network URL opens only from the download cache "
+                        "(see `creps info`)")
 
 
 def add_seeds(p: Options, default: str, several: bool = True) -> None:

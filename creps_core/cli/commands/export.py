@@ -54,8 +54,9 @@ def register(sub: Subcommands) -> None:
     e.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="render tiles on a running Dask cluster (default: none)")
     e.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
-                   help="fp32 is the reference; auto picks what this machine does in hardware "
-                        "(default: fp32, or the --from file's)")
+                   help="fp32 is the reference; auto picks what this machine does in hardware and keeps it "
+                        "only where a calibration render stays within 40 dB of fp32 (default: auto, or the "
+                        "--from file's)")
     e.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
     add_outputs(e, resumable=True)
     e.set_defaults(run=run)
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
     from creps_core.progress import run_job
 
     note_noise_mode(args)
-    spec, model = _spec(args, args.precision or "fp32")
+    spec, model = _spec(args, args.precision or "auto")
     engine = make_engine(model, args.device, args.precision or spec.precision)
     spec = replace(spec, precision=engine.precision)
     out = Path(args.out)

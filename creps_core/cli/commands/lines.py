@@ -44,7 +44,7 @@ def register(sub: Subcommands) -> None:
     add_view(s, default_size="the model's resolution")
     s.add_argument("--max-side", type=positive_int, default=256, metavar="N",
                    help="compute on the view shrunk to at most N pixels per side (bounded cost)")
-    add_compute(s, precision="fp32")
+    add_compute(s, precision="auto")
     s.add_argument("--outdir", default="lines", metavar="DIR", help="where the PNGs go")
     s.set_defaults(run=run)
 

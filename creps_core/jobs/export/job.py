@@ -144,10 +144,11 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
         todo = [t for t in tasks if not store.has(0, t.ti, t.tj, (t.rows, t.cols))]
         check_free_space(wd, sum(t.rows * t.cols * 3 for t in todo))
         total, done = len(tasks), len(tasks) - len(todo)
-        note = (f"re-rendering {len(store.discarded)} damaged tile(s) found in {wd}: "
-                + ", ".join(store.discarded[:5]) + ("..." if len(store.discarded) > 5 else "")
-                if store.discarded else None)
-        yield Progress(RENDERING_TILES, done, total, note=note)
+        notes = [f"resuming: {done} of {total} tiles done"] if done else []
+        if store.discarded:
+            notes.append(f"re-rendering {len(store.discarded)} damaged tile(s) found in {wd}: "
+                         + ", ".join(store.discarded[:5]) + ("..." if len(store.discarded) > 5 else ""))
+        yield Progress(RENDERING_TILES, done, total, note="; ".join(notes) or None)
         start, rendered = time.monotonic(), 0
         with engine.line_cache_limit(line_cache_limit(engine, spec)):
             for task, pixels in (renderer or local_renderer(engine))(spec, todo, cancel):
@@ -162,6 +163,7 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
         else:
             yield Progress(WRITING, 0, 1)
             assemble(store, spec, out, record_json, levels, cancel, check_outputs)
+            yield Progress(WRITING, 1, 1)
     except FileNotFoundError:
         if not _finished_elsewhere(out, spec.fmt, record_json):
             raise
