@@ -80,7 +80,8 @@ def download(url: str, report: Report | None = None) -> Path:
     A connection that drops is resumed (HTTP Range) up to :data:`ATTEMPTS` times; after that the
     partial stays for the next run.  A server whose bytes contradict its own headers (a length it
     does not deliver, a range it did not ask for) gets one line and leaves no partial file."""
-    private_dir(cache_folder())
+    cache_folder().parent.mkdir(parents=True, exist_ok=True)
+    private_dir(cache_folder())  # a real folder of this user's: never a link planted in a shared place
     part = partial_file(url)
     if os.path.lexists(part) and not is_regular_file(part):
         part.unlink()  # a link or folder planted under the partial's name: never written through
@@ -175,6 +176,8 @@ def _write(response: HTTPResponse, part: Path, start: int, total: int | None, st
         f.seek(start)
         f.truncate()
         done = start
+        if report is not None and total:
+            report(Progress(stage, done, total))  # a resumed download's bar starts where it is
         while True:
             try:
                 block = response.read(CHUNK)
