@@ -248,7 +248,8 @@ def positive_int(text: str) -> int:
 
 # ----- help that always shows the default --------------------------------------------------------
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Appends '(default: X)' to an option's help unless the help already names its default."""
+    """Appends '(default: X)' to an option's help unless the help already names its default, and
+    '(required)' instead to an option that has none."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -256,6 +257,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             return text
         if action.nargs == 0:  # a switch: off unless given
             return text
+        if action.required:  # nothing to fall back on: say so once, without a default
+            return text if "required" in text else f"{text} (required)"
         default = action.default
         if isinstance(default, (list, tuple)):
             default = ",".join(map(str, default)) if default and not isinstance(default[0], (list, tuple)) else default
@@ -289,9 +292,9 @@ def add_network(p: Options, from_file: bool = False) -> None:
 def add_seeds(p: Options, default: str, several: bool = True) -> None:
     """``--seeds`` (alias --seed), always a list with ranges (e.g. 0-3,7); ``default`` is shown in the
     help and applied by the handler (None in args means 'not given', which --from needs)."""
-    what = "seeds, e.g. 0-3,7" if several else "the seed (one number)"
-    p.add_argument("--seeds", "--seed", dest="seeds", type=parse_seeds, metavar="SEEDS", default=None,
-                   help=f"{what} (default: {default})")
+    what = "seeds, e.g. 0-3,7" if several else "the seed to render, one number, e.g. 7 (this command renders one latent)"
+    p.add_argument("--seeds", "--seed", dest="seeds", type=parse_seeds, metavar="SEEDS" if several else "SEED",
+                   default=None, help=f"{what} (default: {default})")
 
 
 def add_latent(p: Options, from_file: bool = False) -> None:
