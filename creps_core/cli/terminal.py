@@ -106,8 +106,8 @@ class ItemsProgress:
     Items are counted as they finish; :meth:`start` names the one being made.  The bar waits
     ``delay`` seconds before it appears, so a job of a few quick images prints only its results."""
 
-    def __init__(self, what: str, total: int, delay: float = 0.0) -> None:
-        self.bar = tqdm(total=total, desc=what, unit="", dynamic_ncols=True, delay=delay, leave=True)
+    def __init__(self, what: str, total: int, unit: str, delay: float = 0.0) -> None:
+        self.bar = tqdm(total=total, desc=what, unit=f" {unit}", dynamic_ncols=True, delay=delay, leave=True)
 
     def shown(self) -> bool:
         """Whether the bar is on the terminal yet (its delay has passed)."""

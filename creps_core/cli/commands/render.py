@@ -308,7 +308,7 @@ def _render_many(args: argparse.Namespace, engine: Engine, model: LoadedModel, p
 
     what = "rendering grid cells" if plan.grid is not None else "rendering images"
     cells: list = []
-    with ItemsProgress(what, len(jobs), delay=RENDER_BAR_DELAY_S) as bar:
+    with ItemsProgress(what, len(jobs), "image", delay=RENDER_BAR_DELAY_S) as bar:
         for job in jobs:
             bar.start(job[0])
             img = engine.render(job[1], job[2], exact=plan.exact)
