@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import socket
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -138,7 +137,7 @@ def _transfer(url: str, part: Path, have: int, total: int | None, stage: str,
         raise DownloadError(f"{url}: the server answered {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
         raise DownloadError(f"{url}: cannot download ({e.reason})") from None
-    except (TimeoutError, socket.timeout, ConnectionError, HTTPException) as e:
+    except (TimeoutError, ConnectionError, HTTPException) as e:
         raise DownloadError(f"{url}: cannot download ({e or type(e).__name__})") from None
     with response:
         start, announced = _span(response, have)
@@ -181,7 +180,7 @@ def _write(response: HTTPResponse, part: Path, start: int, total: int | None, st
         while True:
             try:
                 block = response.read(CHUNK)
-            except (TimeoutError, socket.timeout, ConnectionError) as e:
+            except (TimeoutError, ConnectionError) as e:
                 raise _Dropped from e
             if not block:
                 break

@@ -114,9 +114,11 @@ def claim(outputs: Iterable[tuple[Path, Owned]], inputs: Iterable[str | os.PathL
     return present
 
 
-def replacing_note(replaced: list[Path]) -> str | None:
-    """The line that says which earlier outputs a command replaces (None when it replaces nothing)."""
+def replacing_note(replaced: list[Path], force: bool = False) -> str | None:
+    """The line that says what a command replaces (None when it replaces nothing): its own earlier
+    outputs, or with ``force`` whatever was there."""
     if not replaced:
         return None
     more = f" and {len(replaced) - 1} more" if len(replaced) > 1 else ""
-    return f"replacing the earlier output {replaced[0]}{more}"
+    why = "--force" if force else "earlier output of this tool"
+    return f"replacing {replaced[0]}{more} ({why})"

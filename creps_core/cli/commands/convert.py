@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     check_output_folder(dst)
     model = open_network(args, source)
     # an earlier conversion (its metadata names this format) is replaced; the input or another file is kept
-    note = replacing_note(claim([(dst, holds_text(NATIVE_FORMAT))], [model.path], args.force))
+    note = replacing_note(claim([(dst, holds_text(NATIVE_FORMAT))], [model.path], args.force), args.force)
     if note:
         say(f"note: {note}")
     convert_to_safetensors(model, dst)

@@ -93,7 +93,7 @@ class Plan:
     exact: bool
 
     def images(self) -> list[Image]:
-        from creps_core.jobs.grids import swept, sweep_labels
+        from creps_core.jobs.grids import sweep_labels, swept
 
         if self.sweep is None:
             return self.bases
@@ -267,7 +267,7 @@ def run(args: argparse.Namespace) -> int:
     model, plan = _plan(args)
     jobs = plan.images()
     _check_size(plan, jobs)
-    note = replacing_note(claim(_outputs(args, plan, jobs, outdir), input_files(args, model), args.force))
+    note = replacing_note(claim(_outputs(args, plan, jobs, outdir), input_files(args, model), args.force), args.force)
     if note:
         say(f"note: {note}")
     outdir.mkdir(parents=True, exist_ok=True)
