@@ -14,7 +14,8 @@ import json
 import os
 import pickle
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -164,6 +165,25 @@ def load_checkpoint(path: str | os.PathLike, network: str = "G_ema", report: Rep
         head = f.read(16)
     if not head:
         raise CheckpointError(f"{path}: the file is empty")
+    with _one_thread():
+        return _load(path, head, network, report)
+
+
+@contextmanager
+def _one_thread() -> Iterator[None]:
+    """torch on one thread while a checkpoint loads: its element-wise checks on two OpenMP threads
+    stalled at every barrier while another process held a core (released 256 safetensors, loaded
+    machine: 2.5-6.8 s on two threads, 1.3-1.5 s on one).  The engine's own workers run
+    single-threaded for the same reason."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _load(path: Path, head: bytes, network: str, report: Report | None) -> LoadedModel:
     # safetensors first: its 8-byte header length may itself start with 0x80, a pickle's magic.
     if _looks_like_safetensors(head, path.stat().st_size):
         phases = _Phases(report, SAFETENSORS_PHASES, path)
