@@ -86,8 +86,10 @@ class TerminalProgress:
 
 
 class LoadingProgress(TerminalProgress):
-    """The bars of opening a model: a download in bytes (from the first byte), a load in percent
-    labelled ``loading NAME (233 MB)``, shown only when the load takes over :data:`LOAD_BAR_DELAY_S`."""
+    """The bars of opening a model: a download in bytes (from the first byte), and a load in percent
+    labelled ``loading NAME (233 MB)``, shown only when it takes over :data:`LOAD_BAR_DELAY_S`, only
+    on a terminal, and wiped when the load fails -- so a refused checkpoint is the one line that says
+    why, on a terminal and in a log alike."""
 
     def __init__(self) -> None:
         super().__init__(unit="%", delay=LOAD_BAR_DELAY_S)
@@ -96,7 +98,13 @@ class LoadingProgress(TerminalProgress):
         if step.stage.startswith("downloading"):
             return tqdm(total=step.total, initial=step.done, desc=step.stage, unit="B", unit_scale=True,
                         dynamic_ncols=True, leave=True)
-        return super().new_bar(step)
+        return tqdm(total=step.total, initial=step.done, desc=step.stage, unit=self.unit, dynamic_ncols=True,
+                    delay=self.delay, leave=True, disable=None)  # disable=None: drawn on a terminal only
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None and self.bar is not None:
+            self.bar.leave = False  # closing erases it
+        self.close()
 
 
 class ItemsProgress:

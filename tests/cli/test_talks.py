@@ -7,6 +7,8 @@ shipped vocabulary (demo, random) works wherever a network is read."""
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -61,9 +63,18 @@ def test_a_released_size_load_reports_percent_to_100_under_its_name_and_size(rel
 
 def test_the_command_line_draws_the_load_as_a_bar_that_completes(released, capsys, monkeypatch):
     monkeypatch.setattr(terminal, "LOAD_BAR_DELAY_S", 0.0)  # the bar of a load over a second, shown at once
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)  # drawn on a terminal only
     assert main(["info", str(released[1])]) == 0
     err = capsys.readouterr().err
     assert "loading released256.safetensors (122 MB)" in err and "100%" in err
+    (released[0].parent / "cut.pkl").write_bytes(released[0].read_bytes()[:50_000_000])
+    assert main(["info", str(released[0].parent / "cut.pkl")]) == 1  # a failed load: its bar is wiped
+    err = capsys.readouterr().err
+    assert "loading cut.pkl (50 MB)" in err and "100%" not in err
+    assert err.rstrip("\n").rsplit("\r", 1)[-1].strip().startswith("creps info: error:")
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)  # a log: no load bar, the error alone
+    assert main(["info", str(released[0].parent / "cut.pkl")]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
 
 
 def test_a_quick_load_prints_nothing(ckpt, capsys):
