@@ -59,7 +59,8 @@ def _open(args: argparse.Namespace, name: str | None, network: str) -> LoadedMod
 def check_inputs(args: argparse.Namespace) -> None:
     """Every file a command reads besides the checkpoint (--from, --ws, --keyframes, --import,
     --direction) exists and is a file: one line naming the option, before any model is loaded."""
-    named: list[tuple[str, object]] = [(option, getattr(args, dest, None)) for option, dest in INPUT_OPTIONS]
+    named: list[tuple[str, str | list[str] | None]] = [(option, getattr(args, dest, None))
+                                                       for option, dest in INPUT_OPTIONS]
     named += [("--direction", d.path) for d in getattr(args, "direction", None) or []]
     for option, value in named:
         for path in value if isinstance(value, (list, tuple)) else [value]:

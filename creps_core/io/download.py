@@ -132,8 +132,8 @@ def _transfer(url: str, part: Path, have: int, total: int | None, stage: str,
         response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S)
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # nothing after byte `have`: the file is shorter than announced
-            announced = f"announced {format_bytes(total)} but " if total else ""
-            raise _Lie(f"the server {announced}has only {format_bytes(have)}") from None
+            claim = f"announced {format_bytes(total)} but " if total else ""
+            raise _Lie(f"the server {claim}has only {format_bytes(have)}") from None
         raise DownloadError(f"{url}: the server answered {e.code} {e.reason}") from None
     except urllib.error.URLError as e:
         raise DownloadError(f"{url}: cannot download ({e.reason})") from None
