@@ -158,7 +158,8 @@ def test_grid_image_size_and_cells(tmp_path, tiny_ckpt):
     assert main(["render", "-c", str(tiny_ckpt), "--seeds", "4", "--size", "20x12",
                  "--outdir", str(tmp_path / "s")]) == 0
     assert (grid[12:, 20:40] == pixels(tmp_path / "s" / "seed0004.png")).all()  # row-major
-    assert main(["render", "--from", str(tmp_path / "g" / "grid-seeds0-4.png"), "--outdir", str(tmp_path / "again")]) == 0
+    grid_file = tmp_path / "g" / "grid-seeds0-4.png"
+    assert main(["render", "--from", str(grid_file), "--outdir", str(tmp_path / "again")]) == 0
     assert (pixels(tmp_path / "again" / "grid-seeds0-4.png") == grid).all()
 
 
