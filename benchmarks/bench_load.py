@@ -48,7 +48,9 @@ def main() -> None:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         for path in files(Path(tmp)):
-            shipped, baseline, hashed = [], [], []
+            shipped: list[float] = []
+            baseline: list[float] = []
+            hashed: list[float] = []
             for _ in range(args.repeat):  # alternating, so a busy neighbour weighs on both alike
                 for fn, times in ((checkpoint.load_checkpoint, shipped), (default_threads, baseline),
                                   (checkpoint.file_sha256, hashed)):
