@@ -131,7 +131,11 @@ def _transfer(url: str, part: Path, have: int, total: int | None, stage: str,
     try:
         response = urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=TIMEOUT_S)
     except urllib.error.HTTPError as e:
-        if e.code == 416 and have:  # nothing after byte `have`: the file is shorter than announced
+        if e.code == 416 and have:  # nothing after byte `have`: all there (a run that stopped before opening
+            #                         it), or the file is shorter than the server announced
+            whole = re.fullmatch(r"bytes \*/(\d+)", (e.headers.get("Content-Range") or "").strip())
+            if whole and int(whole.group(1)) == have and total in (None, have):
+                return have, have
             claim = f"announced {format_bytes(total)} but " if total else ""
             raise _Lie(f"the server {claim}has only {format_bytes(have)}") from None
         raise DownloadError(f"{url}: the server answered {e.code} {e.reason}") from None
@@ -146,6 +150,8 @@ def _transfer(url: str, part: Path, have: int, total: int | None, stage: str,
         total = announced
         try:
             _write(response, part, start, total, stage, report)
+        except DownloadError:
+            raise
         except OSError as e:
             if no_space(e):
                 raise disk_full(e, part, "free space and run again to resume the download") from None
@@ -170,8 +176,9 @@ def _span(response: HTTPResponse, have: int) -> tuple[int, int | None]:
 def _write(response: HTTPResponse, part: Path, start: int, total: int | None, stage: str,
            report: Report | None) -> None:
     """The answer's body into ``part`` from byte ``start`` (earlier bytes stay), reporting bytes."""
-    fd = os.open(part, os.O_WRONLY | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    fd = os.open(part, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o600)
     with os.fdopen(fd, "r+b") as f:
+        _lock(f.fileno(), part)
         f.seek(start)
         f.truncate()
         done = start
@@ -190,3 +197,16 @@ def _write(response: HTTPResponse, part: Path, start: int, total: int | None, st
             done += len(block)
             if report is not None:
                 report(Progress(stage, done, total or done))
+
+
+def _lock(fd: int, part: Path) -> None:
+    """One writer per partial file: a second command downloading the same URL stops with one line
+    instead of writing into the same bytes (POSIX; elsewhere nothing is locked)."""
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        raise DownloadError(f"another command is downloading into {part} now; wait for it, then run again") from None

@@ -181,3 +181,29 @@ def test_offline_with_nothing_cached_never_touches_the_network(tmp_path, server,
 def test_info_shows_the_download_cache(capsys):
     assert main(["info", "demo"]) == 0
     assert str(cache_folder()) in capsys.readouterr().out
+
+
+def test_a_download_finished_but_never_opened_is_opened_without_downloading_again(tmp_path, server, ckpt):
+    """A run killed between the last byte and the load leaves the whole file as the partial: the next
+    run asks for the rest, hears there is none (416 with the same length), and opens it."""
+    httpd, served = server
+    served.body = Path(ckpt).read_bytes()
+    url = url_of(httpd, "tiny.safetensors")
+    partial_file(url).parent.mkdir(parents=True)
+    partial_file(url).write_bytes(served.body)
+    assert main([*RENDER, "--network", url, "--outdir", str(tmp_path / "u")]) == 0
+    assert served.requests == [f"bytes={len(served.body)}-"]
+    assert cached_file(url).read_bytes() == served.body and not partial_file(url).exists()
+
+
+def test_two_downloads_of_one_url_never_write_into_the_same_file(tmp_path, server, ckpt, capsys):
+    fcntl = pytest.importorskip("fcntl")  # POSIX: elsewhere nothing is locked
+    httpd, served = server
+    served.body = Path(ckpt).read_bytes()
+    url = url_of(httpd, "tiny.safetensors")
+    partial_file(url).parent.mkdir(parents=True)
+    with open(partial_file(url), "wb") as other:  # another command is downloading it now
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        assert main([*RENDER, "--network", url, "--outdir", str(tmp_path / "u")]) == 1
+    assert "another command is downloading" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert main([*RENDER, "--network", url, "--outdir", str(tmp_path / "u")]) == 0  # once it is done
