@@ -293,8 +293,8 @@ def add_seeds(p: Options, default: str, several: bool = True) -> None:
     """``--seeds`` (alias --seed), always a list with ranges (e.g. 0-3,7); ``default`` is shown in the
     help and applied by the handler (None in args means 'not given', which --from needs)."""
     what = "seeds, e.g. 0-3,7" if several else "the seed to render: one number, e.g. 7"
-    p.add_argument("--seeds", "--seed", dest="seeds", type=parse_seeds, metavar="SEEDS" if several else "SEED",
-                   default=None, help=f"{what} (default: {default})")
+    p.add_argument("--seeds", "--seed", dest="seeds", type=parse_seeds, metavar="SEEDS", default=None,
+                   help=f"{what} (default: {default})")
 
 
 def add_latent(p: Options, from_file: bool = False) -> None:

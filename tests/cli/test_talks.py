@@ -179,7 +179,7 @@ def test_precision_is_auto_by_default_everywhere_and_the_zoom_preset_is_one_fact
     assert parser.parse_args(["video", "v.mp4", "--preset", "zoom"]).factor == ZOOM_PRESET_FACTOR == 16.0
 
 
-def test_help_never_says_required_with_a_default_and_one_seed_commands_say_seed():
+def test_help_never_says_required_with_a_default_and_one_seed_commands_say_one_number():
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
     for name in SUBCOMMANDS:
@@ -187,5 +187,5 @@ def test_help_never_says_required_with_a_default_and_one_seed_commands_say_seed(
         assert "(required) (default" not in text and "(default: none) (required)" not in text, name
     for name in ("export", "bench"):
         text = " ".join(commands[name].format_help().split())
-        assert "--seeds SEED, --seed SEED" in text and "one number, e.g. 7" in text
+        assert "--seeds SEEDS, --seed SEEDS the seed to render: one number, e.g. 7" in text
 
