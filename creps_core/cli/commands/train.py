@@ -105,7 +105,6 @@ def _run_gan(args: argparse.Namespace) -> int:
 
     if args.resume:
         say("resuming: config, resolution, batch, seed and gamma come from the saved state")
-    say(f"reading {args.data} and building the networks (the bar starts with the first images)")
     args.interrupt_note = "continue with --resume LAST_SNAPSHOT"
     with TrainingProgress() as bar:
 
@@ -157,7 +156,6 @@ def _run_fit(args: argparse.Namespace) -> int:
         raise UsageError("--steps or --kimg is required")
     if args.resume:
         say("resuming: config, resolution, batch, crop and seed come from the saved state")
-    say(f"reading {args.data} and building the network (the bar starts with the first step)")
     options = None
     if args.resume is None:
         options = FitOptions(resolution=args.res, config=args.config, batch=args.batch, seed=args.seed,
