@@ -36,8 +36,8 @@ def run(args: argparse.Namespace) -> int:
     model = open_network(args, source)
     # an earlier conversion (its metadata names this format) is replaced; the input or another file is kept
     note = replacing_note(claim([(dst, holds_text(NATIVE_FORMAT))], [model.path], args.force), args.force)
-    if note:
-        say(f"note: {note}")
     convert_to_safetensors(model, dst)
     print(f"wrote {printable(str(dst))} ({model.num_params:,} parameters, from {printable(model.network)})")
+    if note:
+        say(f"note: {note}")
     return 0

@@ -52,7 +52,7 @@ def _imported(args: argparse.Namespace, num_ws: int, w_dim: int, layers: tuple[i
 def run(args: argparse.Namespace) -> int:
     from creps_core.cli.common import check_output_folder, open_network
     from creps_core.cli.terminal import say
-    from creps_core.latent.directions import layer_range, pca, sefa
+    from creps_core.latent.directions import check_count, layer_range, pca, sefa
     from creps_core.latent.files import save_directions
     from creps_core.latent.latents import LatentSpace
 
@@ -63,12 +63,13 @@ def run(args: argparse.Namespace) -> int:
     g = model.build()
     try:
         layers = layer_range(g, args.layers)
+        if not args.import_file:
+            check_count(args.count or DEFAULT_COUNT, model.cfg.w_dim)  # before the line that says the work starts
     except ValueError as e:
         raise UsageError(str(e)) from None
     count = args.count or DEFAULT_COUNT
     if args.import_file:
-        say(f"reading the directions of {args.import_file}")
-        found = _imported(args, model.cfg.num_ws, model.cfg.w_dim, layers)
+        found = _imported(args, model.cfg.num_ws, model.cfg.w_dim, layers)  # a bounded .npy: read at once
     elif args.method == "sefa":
         say(f"computing {count} SeFa directions of layers {layers[0]}-{layers[1]} (eigenvectors of the style weights)")
         found = sefa(g, count, layers)

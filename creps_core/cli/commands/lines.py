@@ -87,11 +87,11 @@ def run(args: argparse.Namespace) -> int:
     view = build_view(args, View(res, res))
     engine = make_engine(model, args.device, args.precision)
     outdir.mkdir(parents=True, exist_ok=True)
+    sources = latent_sources(args, model.cfg)
     shown = bounded_view(view, args.max_side)
     if (shown.width, shown.height) != (view.width, view.height):
         say(f"note: structure computed at {shown.width}x{shown.height} (the view shrunk to --max-side "
             f"{args.max_side})")
-    sources = latent_sources(args, model.cfg)
     seeds = seeds_or(args, [0])
     if len(seeds) == 1:  # one seed: a bar over its blocks
         with TerminalProgress("block") as bar:

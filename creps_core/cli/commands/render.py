@@ -9,7 +9,7 @@ Before anything is rendered, every file the command would write is checked: an e
 PNG (known by its record) is replaced, as gen_images.py replaces its own; an input of the command
 or a file this tool did not write is kept unless --force.  The .npy and .npz written beside an
 image carry no record: they count as earlier output while the PNG written with them does.  What is
-replaced is said in one line."""
+replaced is said in one line, once it is replaced."""
 
 from __future__ import annotations
 
@@ -268,8 +268,6 @@ def run(args: argparse.Namespace) -> int:
     jobs = plan.images()
     _check_size(plan, jobs)
     note = replacing_note(claim(_outputs(args, plan, jobs, outdir), input_files(args, model), args.force), args.force)
-    if note:
-        say(f"note: {note}")
     outdir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(model, args.device, plan.precision)
     pixels = sum(view.width * view.height for _, _, view in jobs)
@@ -281,6 +279,8 @@ def run(args: argparse.Namespace) -> int:
         _render_one(args, engine, model, plan, jobs[0], outdir)
     else:
         _render_many(args, engine, model, plan, jobs, outdir)
+    if note:  # said once the files are there (a render that fails keeps its one line)
+        say(f"note: {note}")
     return 0
 
 
