@@ -36,6 +36,8 @@ TILE_FORMATS = ("jpg", "png", "webp")  # Deep Zoom tile images
 # ----- videos ---------------------------------------------------------------------------------------
 LATENT_MODES = ("slerp", "lerp", "spline")  # how a video moves between keyframes' latents
 VIDEO_PRESETS = ("zoom", "orbit", "pan", "walk")
+ZOOM_PRESET_FACTOR = 16.0  # the zoom preset's magnification, in the explorer and `creps video` alike (at x100
+#                            the 64-px demo model is one flat colour: its detail ends long before)
 OFFICIAL_WALK_KINDS = ("cubic", "linear")  # gen_video.py's --kind
 
 # ----- training -------------------------------------------------------------------------------------
