@@ -17,6 +17,7 @@ from PySide6.QtCore import QObject, Signal
 
 from creps_core.jobs.video import Keyframe
 from creps_core.latent.latents import LatentSpec
+from creps_core.render.features import FeatureView
 from creps_core.render.views import View
 from creps_viewer.model.records import Bookmark, Geometry, ModelSummary, RenderSettings, unique_name
 from creps_viewer.render.frame_plan import RenderRequest
@@ -42,6 +43,7 @@ class ExplorerState(QObject):
     bookmarksChanged = Signal()
     keyframesChanged = Signal()
     viewportChanged = Signal(object)  # (width, height)
+    featureChanged = Signal(object)  # FeatureView or None (the image)
     historyChanged = Signal()
 
     def __init__(self, parent: QObject | None = None) -> None:
@@ -53,6 +55,8 @@ class ExplorerState(QObject):
         self.device: str | None = None  # where the open model's engine runs ("cpu", "cuda:0")
         self.speed: float | None = None  # multiply-accumulates per second on the explorer's sharp frames
         self.viewport_size: tuple[int, int] = (640, 480)
+        self.feature: FeatureView | None = None  # a block's features shown instead of the image (View ▸ Layer)
+        self.precision_ran: str | None = None  # what the last refined frame computed in (``auto`` resolved)
         self.bookmarks: list[Bookmark] = []
         self.keyframes: tuple[Keyframe, ...] = ()
         self.replaced_keyframes: tuple[Keyframe, ...] | None = None  # what the last replace_keyframes replaced
@@ -131,7 +135,20 @@ class ExplorerState(QObject):
     def request(self, interactive: bool = False) -> RenderRequest:
         """What the render worker should draw now (``interactive``: a drag or a slider is moving)."""
         r = self.render
-        return RenderRequest(self.latent, self.view(), r.precision, r.exact, r.preview_scale, interactive)
+        return RenderRequest(self.latent, self.view(), r.precision, r.exact, r.preview_scale, interactive,
+                             self.feature)
+
+    def set_feature(self, feature: FeatureView | None) -> None:
+        """Show a block's features instead of the image (None: the image). Not an undo step: it
+        changes what is drawn, not what is explored."""
+        if feature is not None and self.model_summary is not None and self.model_summary.cfg is not None:
+            cfg = self.model_summary.cfg
+            problem = feature.misfit(cfg.composed_blocks, cfg.biline_channels)
+            if problem is not None:
+                raise ValueError(problem)
+        if feature != self.feature:
+            self.feature = feature
+            self.featureChanged.emit(feature)
 
     def set_device(self, device: str) -> None:
         """The same model's engine moved to another device: its speed is measured anew."""
@@ -155,6 +172,10 @@ class ExplorerState(QObject):
         self.model_summary = model
         self.device = device
         self.speed = None
+        if self.feature is not None and model.cfg is not None and self.feature.misfit(
+                model.cfg.composed_blocks, model.cfg.biline_channels) is not None:
+            self.feature = None  # that block or channel is not in this model: the image again
+            self.featureChanged.emit(None)
         spec, self.fit_notes = self.fit(self.latent)
         self.latent = spec
         self._undo.clear()
@@ -272,4 +293,4 @@ class ExplorerState(QObject):
 
         m = self.model_summary
         return Workspace(m.path if m else "", m.sha256 if m else "", self.latent, self.geometry, self.render,
-                         self.viewport_size, list(self.bookmarks), list(self.keyframes))
+                         self.viewport_size, list(self.bookmarks), list(self.keyframes), self.precision_ran)

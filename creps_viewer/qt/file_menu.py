@@ -40,6 +40,9 @@ def ask_model(parent: QWidget, start: str, title: str = "Open CREPS model") -> s
     return QFileDialog.getOpenFileName(parent, title, start, MODEL_FILTER)[0]
 
 
+EXPORT_PRECISION_KEY = "export/precision"
+
+
 class FileMenu(QMenu):
     """``model_actions`` are enabled once a model is open."""
 
@@ -121,8 +124,12 @@ class FileMenu(QMenu):
             main.message.show_message("Open a model before exporting.", "error")
             return None
         s, r = main.state, main.state.render
-        dlg = ExportDialog(main.jobs, s.latent, s.geometry, s.viewport_size, precision=r.precision, exact=r.exact,
+        # The dialog's precision is its own, remembered between exports (auto until changed there):
+        # the view's may be a fast draft setting that a poster should not inherit.
+        dlg = ExportDialog(main.jobs, s.latent, s.geometry, s.viewport_size,
+                           precision=str(self.prefs.value(EXPORT_PRECISION_KEY, "auto")), exact=r.exact,
                            directory=str(self.prefs.value("export_dir", str(Path.home()))), parent=main)
+        dlg.precision.currentTextChanged.connect(lambda p: self.prefs.set_value(EXPORT_PRECISION_KEY, p))
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.exported.connect(lambda p: (main.statusBar().showMessage(f"Exported {p}", 8000),
                                         self.prefs.set_value("export_dir", str(Path(p).parent))))

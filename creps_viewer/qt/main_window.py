@@ -31,6 +31,7 @@ from creps_viewer.qt.message_bar import MessageBar
 from creps_viewer.qt.panels.geometry import GeometryPanel
 from creps_viewer.qt.panels.keyframes import KeyframePanel
 from creps_viewer.qt.panels.latent import LatentPanel
+from creps_viewer.qt.panels.layer import LayerBar
 from creps_viewer.qt.panels.render import RenderPanel
 from creps_viewer.qt.preferences import Preferences
 from creps_viewer.qt.status_bar import StatusBar
@@ -104,6 +105,11 @@ class MainWindow(QMainWindow):
         self.dock.setMinimumWidth(340)
         self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self.resizeDocks([self.dock], [380], Qt.Horizontal)
+        self.layer_bar = LayerBar(self.state, self)  # View ▸ Layer: the feature view
+        self.addToolBar(Qt.TopToolBarArea, self.layer_bar)
+        self.layer_bar.hide()
+        # Hidden, it cannot say what is drawn: the viewport shows the image again.
+        self.layer_bar.visibilityChanged.connect(lambda shown: shown or self.state.set_feature(None))
 
     def _build_menus(self) -> None:
         s, mb = self.state, self.menuBar()
@@ -120,6 +126,11 @@ class MainWindow(QMainWindow):
         add_action(m, "Zoom &in", lambda: s.update_geometry(zoom=s.geometry.zoom * 1.25), "Ctrl+=")
         add_action(m, "Zoom &out", lambda: s.update_geometry(zoom=s.geometry.zoom / 1.25), "Ctrl+-")
         m.addAction(self.dock.toggleViewAction())
+        self.layer_action = self.layer_bar.toggleViewAction()
+        self.layer_action.setText("&Layer (feature view)")
+        self.layer_action.setShortcut(QKeySequence("Ctrl+L"))
+        self.layer_action.setToolTip("Show a synthesis block's features, lines or spectrum instead of the image")
+        m.addAction(self.layer_action)
         self.model_actions = [*self.file_menu.model_actions,
                               add_action(m, "&Structure…", self.show_structure, "Ctrl+Shift+B")]
         for act in self.model_actions:
@@ -140,6 +151,7 @@ class MainWindow(QMainWindow):
         s.renderChanged.connect(self._render_settings_changed)
         s.historyChanged.connect(self._refresh_history)
         s.viewportChanged.connect(self.request_render)
+        s.featureChanged.connect(self.request_render)
         self.viewport.sizeChanged.connect(lambda: s.set_viewport_size(self.viewport.width(), self.viewport.height()))
         w.frameReady.connect(self._on_frame)
         w.renderFailed.connect(self._on_render_failed)

@@ -37,7 +37,7 @@ from PySide6.QtWidgets import (
 from creps_core.jobs.export import MAX_SIDE, ExportSpec, format_of, validate
 from creps_core.latent.latents import LatentSpec
 from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress
-from creps_core.vocabulary import PRECISIONS
+from creps_core.vocabulary import PRECISION_CHOICES
 from creps_viewer.model.records import Geometry
 from creps_viewer.qt.job_progress import JobProgress
 from creps_viewer.qt.panels.widgets import ask_to_go_on
@@ -70,7 +70,7 @@ class ExportDialog(QDialog):
     exported = Signal(object)  # the final Path
 
     def __init__(self, jobs: JobStarter, latent: LatentSpec, geometry: Geometry, viewport_size: tuple[int, int],
-                 precision: str = "fp32", exact: bool = False, directory: str = "",
+                 precision: str = "auto", exact: bool = False, directory: str = "",
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export image")
@@ -133,9 +133,10 @@ class ExportDialog(QDialog):
         self.pyramid.setToolTip("Extra half-size levels in the TIFF for deep-zoom viewers (TIFF only); "
                                 "auto: halve down to one tile")
         self.precision = QComboBox()
-        self.precision.addItems(list(PRECISIONS))
-        self.precision.setCurrentText(precision)
-        self.precision.setToolTip("fp32 is the reference; bf16/fp16 are faster approximations")
+        self.precision.addItems(list(PRECISION_CHOICES))
+        self.precision.setCurrentText(precision if precision in PRECISION_CHOICES else "auto")
+        self.precision.setToolTip("auto: the fastest this machine does that keeps the pixels (measured); fp32 is "
+                                  "the reference; bf16/fp16 are faster approximations. Remembered for the next export.")
         self.exact = QCheckBox("Exact warps")
         self.exact.setChecked(exact)
         self.pyramid.setValue(0)

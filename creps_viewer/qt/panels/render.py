@@ -9,7 +9,7 @@ from PySide6.QtCore import QSignalBlocker
 from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from creps_core.render.hardware import available_devices
-from creps_core.vocabulary import PRECISIONS
+from creps_core.vocabulary import PRECISION_CHOICES
 from creps_viewer.model.records import PREVIEW_SCALES, RenderSettings
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.render.frame_plan import Frame
@@ -29,8 +29,9 @@ class RenderPanel(QWidget):
         self.device.addItems(available_devices())
         form.addRow("Device", self.device)
         self.precision = QComboBox()
-        self.precision.addItems(list(PRECISIONS))
-        self.precision.setToolTip("fp32 is the reference; bf16 (CPU) / fp16 (CUDA) are faster approximations")
+        self.precision.addItems(list(PRECISION_CHOICES))
+        self.precision.setToolTip("auto: the fastest this machine does that keeps the pixels (measured); fp32 is the "
+                                  "reference; bf16 (CPU) / fp16 (CUDA) are faster approximations")
         form.addRow("Precision", self.precision)
         self.preview = QComboBox()
         for scale, text in PREVIEW_SCALES:
@@ -88,5 +89,6 @@ class RenderPanel(QWidget):
             pts = self.times[level]
             curve.setData([p[0] for p in pts], [p[1] for p in pts])
         share = frame.pixels_rendered / max(1, frame.pixels_total)
+        ran = f"{frame.request.precision} → {frame.precision}" if frame.request.precision == "auto" else frame.precision
         self.last_frame.setText(f"{frame.level} {frame.view.width}×{frame.view.height}: {frame.ms:.0f} ms, "
-                                f"{share:.0%} of pixels computed")
+                                f"{share:.0%} of pixels computed, {ran}")
