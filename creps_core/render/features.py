@@ -193,12 +193,16 @@ def spectrum(f: torch.Tensor, cancel: CancelFn | None = None) -> torch.Tensor:
     h, w, c = f.shape
     window = torch.hann_window(h, periodic=False, dtype=f.dtype)[:, None] \
         * torch.hann_window(w, periodic=False, dtype=f.dtype)[None, :]
-    power = torch.zeros(h, w, dtype=f.dtype)
+    half = torch.zeros(h, w // 2 + 1, dtype=f.dtype)  # real input: the other half mirrors this one
     for c0 in range(0, c, SPECTRUM_CHANNELS):
         _check(cancel)
         part = f[:, :, c0:c0 + SPECTRUM_CHANNELS]
-        x = ((part - part.mean((0, 1))).permute(2, 0, 1) * window)
-        power += torch.fft.fft2(x).abs().square().sum(0)
+        y = torch.fft.rfft2((part - part.mean((0, 1))).permute(2, 0, 1) * window)
+        half += (y.real.square() + y.imag.square()).sum(0)
+    power = torch.empty(h, w, dtype=f.dtype)
+    power[:, :w // 2 + 1] = half
+    j = torch.arange(w // 2 + 1, w)  # P(k, j) = P(-k, -j)
+    power[:, j] = half[(-torch.arange(h)) % h][:, w - j]
     return torch.fft.fftshift(torch.log1p(power.sqrt()))
 
 

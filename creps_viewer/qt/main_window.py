@@ -105,11 +105,7 @@ class MainWindow(QMainWindow):
         self.dock.setMinimumWidth(340)
         self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self.resizeDocks([self.dock], [380], Qt.Horizontal)
-        self.layer_bar = LayerBar(self.state, self)  # View ▸ Layer: the feature view
-        self.addToolBar(Qt.TopToolBarArea, self.layer_bar)
-        self.layer_bar.hide()
-        # Hidden, it cannot say what is drawn: the viewport shows the image again.
-        self.layer_bar.visibilityChanged.connect(lambda shown: shown or self.state.set_feature(None))
+        self.layer_bar = LayerBar(self.state, self.viewport)  # View ▸ Layer: the feature view, over the view
 
     def _build_menus(self) -> None:
         s, mb = self.state, self.menuBar()
@@ -126,10 +122,8 @@ class MainWindow(QMainWindow):
         add_action(m, "Zoom &in", lambda: s.update_geometry(zoom=s.geometry.zoom * 1.25), "Ctrl+=")
         add_action(m, "Zoom &out", lambda: s.update_geometry(zoom=s.geometry.zoom / 1.25), "Ctrl+-")
         m.addAction(self.dock.toggleViewAction())
-        self.layer_action = self.layer_bar.toggleViewAction()
-        self.layer_action.setText("&Layer (feature view)")
+        self.layer_action = self.layer_bar.toggle
         self.layer_action.setShortcut(QKeySequence("Ctrl+L"))
-        self.layer_action.setToolTip("Show a synthesis block's features, lines or spectrum instead of the image")
         m.addAction(self.layer_action)
         self.model_actions = [*self.file_menu.model_actions,
                               add_action(m, "&Structure…", self.show_structure, "Ctrl+Shift+B")]

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.demo import random_model
 from creps_core.model.network import PAPER_CONFIGS
 from creps_core.progress import Cancelled
 from creps_core.render.engine import Engine
-from creps_core.render.features import FeatureView, PixelLines, feature_picture
+from creps_core.render.features import FeatureView, PixelLines, feature_picture, spectrum
 from creps_core.render.views import View, Warp
 from creps_core.vocabulary import FEATURE_MODES
 
@@ -104,3 +105,14 @@ def test_the_released_256_config_shows_every_block_rotated():
     assert all(not np.array_equal(a, b) for a, b in zip(shown, shown[1:]))
     spectrum = feature_picture(engine, SPEC, view, FeatureView(5, "spectrum"))
     assert spectrum.shape == (40, 48, 3) and spectrum.std() > 1
+
+
+@pytest.mark.parametrize("shape", [(7, 9, 5), (8, 10, 3), (30, 41, 17)])
+def test_the_spectrum_is_the_windowed_fft_of_every_channel(shape):
+    """The half-spectrum mirrored (real input) equals the full FFT's power, odd and even sizes alike."""
+    f = torch.randn(*shape, generator=torch.Generator().manual_seed(1))
+    h, w, _ = shape
+    window = torch.hann_window(h, periodic=False)[:, None, None] * torch.hann_window(w, periodic=False)[None, :, None]
+    x = ((f - f.mean((0, 1))) * window).permute(2, 0, 1)
+    want = torch.fft.fftshift(torch.log1p(torch.fft.fft2(x).abs().square().sum(0).sqrt()))
+    torch.testing.assert_close(spectrum(f), want, atol=1e-5, rtol=1e-5)
