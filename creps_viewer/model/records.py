@@ -15,7 +15,7 @@ from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import LoadedModel
 from creps_core.model.demo import model_label
 from creps_core.model.network import CREPSConfig
-from creps_core.render.costs import frame_macs
+from creps_core.render.costs import frame_macs, view_macs
 from creps_core.render.views import View, Warp
 from creps_core.vocabulary import PRECISION_CHOICES
 
@@ -138,6 +138,11 @@ class ModelSummary:
         """The work of one straight frame with every line new (a video frame, a new latent)."""
         assert self.cfg is not None, "a summary made without the model's config has no costs"
         return frame_macs(self.cfg, width, height)
+
+    def view_macs(self, view: View, exact: bool = False) -> int:
+        """The work of a render of ``view`` with every line new, rotated or warped views counted as such."""
+        assert self.cfg is not None, "a summary made without the model's config has no costs"
+        return view_macs(self.cfg, view, exact)
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from creps_core.jobs.video import Keyframe
+from creps_core.jobs.video import Keyframe, VideoSpec, video_macs
 from creps_core.latent.latents import LatentSpec
 from creps_core.render.features import FeatureView
 from creps_core.render.views import View
@@ -160,12 +160,25 @@ class ExplorerState(QObject):
             rate = macs / (ms / 1000)
             self.speed = rate if self.speed is None else 0.7 * self.speed + 0.3 * rate
 
-    def render_seconds(self, frames: int, width: int, height: int) -> float | None:
-        """About how long ``frames`` frames of this size take here with every line new (a video), at
-        the speed measured on the explorer's own sharp frames; None before the first one."""
-        if self.model_summary is None or self.speed is None:
+    def seconds_for(self, macs: int) -> float | None:
+        """About how long ``macs`` multiply-adds take here, at the speed measured on the explorer's
+        own sharp frames; None before the first one."""
+        return None if self.speed is None else macs / self.speed
+
+    def view_seconds(self, exact: bool | None = None) -> float | None:
+        """About how long the viewport's view takes with every line new (a new latent), with exact
+        warps or not (default: as the Render tab says); None before the first sharp frame."""
+        if self.model_summary is None or self.model_summary.cfg is None:
             return None
-        return frames * self.model_summary.frame_macs(width, height) / self.speed
+        exact = self.render.exact if exact is None else exact
+        return self.seconds_for(self.model_summary.view_macs(self.view(), exact))
+
+    def video_seconds(self, spec: VideoSpec) -> float | None:
+        """About how long rendering the video ``spec`` takes here, each frame costed by its own view
+        (rotated and warped keyframes as such); None before the first sharp frame."""
+        if self.model_summary is None or self.model_summary.cfg is None:
+            return None
+        return self.seconds_for(video_macs(self.model_summary.cfg, spec))
 
     def set_model(self, model: ModelSummary, device: str | None = None) -> None:
         """A new model: latents that do not fit it (class, layers) are adapted, history restarts."""
