@@ -46,19 +46,22 @@ def view_line_coords(view: View, exact: bool = False, oversample: int = 2) -> in
     its rows and columns (a straight view); its line tables' lattice points (a rotated or warped
     view, ``oversample`` points per pixel spacing, over the range of coordinates it covers); two per
     pixel when ``exact`` or when the tables would hold more than that (the engine then evaluates
-    every pixel's own coordinates). The range is read from the whole view at a few pixels a side,
-    so the estimate costs nothing at any size (a tile's is its whole view's)."""
+    every pixel's own coordinates). The range is read from the whole view's border and from its
+    inside at a few pixels a side, so the estimate is cheap at any size (a tile's is its whole view's)."""
     h, w = view.shape
     if view.is_separable:
         return h + w
     if exact:
         return 2 * h * w
+    whole = view.with_(window=None)
     scale = min(1.0, RANGE_SAMPLE_SIDE / max(view.width, view.height))
-    sample = view.with_(window=None, width=max(2, round(view.width * scale)),
-                        height=max(2, round(view.height * scale)))
-    u, v = sample.field()
+    inside = whole.with_(width=max(2, round(view.width * scale)), height=max(2, round(view.height * scale)))
+    border = [whole.tile(0, 0, 1, view.width), whole.tile(view.height - 1, 0, 1, view.width),
+              whole.tile(0, 0, view.height, 1), whole.tile(0, view.width - 1, view.height, 1)]
+    fields = [part.field() for part in (inside, *border)]  # a rotation's extremes lie on the border
     spacing = view.spacing / oversample
-    table = sum(LineTable.size(torch.stack([c.min(), c.max()]), spacing) for c in (u, v))
+    table = sum(LineTable.size(torch.stack([min(f[axis].min() for f in fields), max(f[axis].max() for f in fields)]),
+                               spacing) for axis in (0, 1))
     return min(table, 2 * h * w)
 
 

@@ -45,6 +45,7 @@ class ExplorerState(QObject):
     viewportChanged = Signal(object)  # (width, height)
     featureChanged = Signal(object)  # FeatureView or None (the image)
     historyChanged = Signal()
+    speedChanged = Signal()  # this machine's measured speed (what estimates divide by)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -159,6 +160,7 @@ class ExplorerState(QObject):
         if macs > 0 and ms > 0:
             rate = macs / (ms / 1000)
             self.speed = rate if self.speed is None else 0.7 * self.speed + 0.3 * rate
+            self.speedChanged.emit()
 
     def seconds_for(self, macs: int) -> float | None:
         """About how long ``macs`` multiply-adds take here, at the speed measured on the explorer's

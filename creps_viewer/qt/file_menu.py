@@ -128,13 +128,21 @@ class FileMenu(QMenu):
         # the view's may be a fast draft setting that a poster should not inherit.
         dlg = ExportDialog(main.jobs, s.latent, s.geometry, s.viewport_size,
                            precision=str(self.prefs.value(EXPORT_PRECISION_KEY, "auto")), exact=r.exact,
-                           directory=str(self.prefs.value("export_dir", str(Path.home()))), parent=main)
+                           directory=str(self.prefs.value("export_dir", str(Path.home()))),
+                           seconds_of=self.export_seconds, parent=main)
         dlg.precision.currentTextChanged.connect(lambda p: self.prefs.set_value(EXPORT_PRECISION_KEY, p))
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.exported.connect(lambda p: (main.statusBar().showMessage(f"Exported {p}", 8000),
                                         self.prefs.set_value("export_dir", str(Path(p).parent))))
         dlg.show()
         return dlg
+
+    def export_seconds(self, spec) -> float | None:
+        """About how long an export takes here (its rotated or warped view and exact warps counted as
+        such); None until the explorer has measured this machine's speed."""
+        s = self.main.state
+        return None if s.model_summary is None else s.seconds_for(s.model_summary.view_macs(spec.render_view(),
+                                                                                            spec.exact))
 
     def show_model_info(self) -> None:
         summary = self.main.state.model_summary
