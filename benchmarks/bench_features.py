@@ -5,6 +5,10 @@ lines cached (the baseline, what a pan or a re-render costs once lines are known
 mode of one block from the same cached lines, as seconds and as a ratio to the baseline measured
 in this run; and the estimate of a new frame (costs.view_macs) against the lines the engine computed.
 
+The calling thread runs torch with the explorer's render thread's count (all cores but one): the
+feature maths runs there, and a multi-threaded torch stalls at OpenMP barriers when another process
+holds a core.
+
     python -m benchmarks.bench_features [--size 894x754] [--block 3] [--repeat 3] [--precision fp32]
 """
 
@@ -14,12 +18,15 @@ import argparse
 import statistics
 import time
 
+import torch
+
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.demo import random_model
 from creps_core.model.network import PAPER_CONFIGS
 from creps_core.render.costs import view_line_coords
 from creps_core.render.engine import Engine
 from creps_core.render.features import FeatureView, feature_picture
+from creps_core.render.hardware import usable_cpus
 from creps_core.render.views import View
 from creps_core.vocabulary import FEATURE_MODES
 
@@ -41,6 +48,7 @@ def main() -> None:
     p.add_argument("--precision", default="fp32")
     args = p.parse_args()
     w, h = (int(x) for x in args.size.split("x"))
+    torch.set_num_threads(max(1, usable_cpus() - 1))  # as the explorer's render thread
     engine = Engine(random_model(PAPER_CONFIGS[256], seed=0), precision=args.precision)
     latent = LatentSpec(seed=1)
     print(f"released 256 config, {w}x{h}, block b{engine.cfg.composed_blocks[args.block]}, {engine.precision}, "
@@ -52,11 +60,11 @@ def main() -> None:
         first = time.perf_counter() - t0
         print(f"{name}: first render {first:.2f} s, {engine.stats.line_coords_computed} line coordinates "
               f"(estimated {view_line_coords(view)})")
-        base = timed(lambda: engine.render(latent, view), args.repeat)
+        base = timed(lambda v=view: engine.render(latent, v), args.repeat)
         print(f"  image, lines cached: {base:.3f} s (baseline)")
         for mode in FEATURE_MODES:
             choice = FeatureView(args.block, mode, 0)
-            s = timed(lambda: feature_picture(engine, latent, view, choice), args.repeat)
+            s = timed(lambda v=view, c=choice: feature_picture(engine, latent, v, c), args.repeat)
             print(f"  {mode:9s} {s:.3f} s = {s / base:.2f} x the image")
 
 
