@@ -14,6 +14,7 @@ PRECISIONS = ("fp32", "bf16", "fp16")  # what an engine computes in
 PRECISION_CHOICES = ("auto",) + PRECISIONS  # "auto": the fastest of them that keeps the pixels
 WARP_NAMES = ("swirl", "lens", "wave", "formula")  # the warps a command line or a panel can name
 NOISE_MODES = ("const", "random", "none")  # the official scripts' --noise-mode (CREPS has no noise)
+FEATURE_MODES = ("pcs", "channel", "rows", "cols", "spectrum")  # what the explorer's feature view draws of a block
 NETWORK_KINDS = ("G_ema", "G")  # which generator of an official pickle
 
 # ----- latents ------------------------------------------------------------------------------------

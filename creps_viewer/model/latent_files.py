@@ -20,6 +20,10 @@ from creps_viewer.model.records import ModelSummary
 if TYPE_CHECKING:  # the state is a Qt object; this module stays importable without Qt
     from creps_viewer.model.state import ExplorerState
 
+# What an imported ws is rendered with: nothing on top of it (the ws hold every edit already).
+IMPORTED_WS_PLAIN = {"psi": 1.0, "cutoff": None, "mix_seed": None, "mix_layers": (), "interp_seed": None,
+                     "interp_t": 0.0, "pca_amounts": (), "edits": ()}
+
 WsOf = Callable[[LatentSpec], np.ndarray]  # the ws [num_ws, w_dim] the engine renders for a spec
 
 
@@ -57,10 +61,26 @@ class LatentFiles:
         return f"Wrote {Path(path).name}."
 
     def import_ws(self, path: str | Path) -> str:
-        """Render the ws of a file instead of the seed."""
+        """Render the ws of a file instead of the seed, exactly as they were exported.
+
+        Exported ws already hold the truncation, mixing, interpolation, PCA amounts and file
+        directions they were rendered with; applying the current ones again on top would show
+        another picture. So they are cleared in the same undo step (one Undo brings them back),
+        and the line returned says which."""
         model = self._model()
         ws = load_ws(path, model.num_ws, model.w_dim)
+        spec = self.state.latent
+        cleared = [name for name, edited in (
+            ("ψ", spec.psi != 1 or spec.cutoff is not None),
+            ("mixing", spec.mix_seed is not None or bool(spec.mix_layers)),
+            ("A↔B", spec.interp_seed is not None or spec.interp_t != 0),
+            ("PCA directions", bool(spec.pca_amounts)),
+            ("file directions", bool(spec.edits))) if edited]
         self._used(path)
         self.state.ws_names[ws] = Path(path).name  # bookmarks of it are named after the file
-        self.state.update_latent(ws=ws)
-        return f"Rendering the ws of {Path(path).name}."
+        self.state.close_merge()
+        self.state.set_latent(spec.with_(ws=ws, **IMPORTED_WS_PLAIN))
+        if not cleared:
+            return f"Rendering the ws of {Path(path).name}."
+        return (f"Rendering the ws of {Path(path).name} as exported: {', '.join(cleared)} cleared "
+                "(the ws already hold them; Edit ▸ Undo brings them back).")

@@ -168,6 +168,7 @@ class ModelSession:
         if not frame.is_final:
             return False
         self.state.note_speed(frame.macs, frame.ms)
+        self.state.precision_ran = frame.precision
         self.last_full = frame
         if not self.is_newest(frame):
             return False
@@ -194,8 +195,14 @@ class ModelSession:
     def _write_image(self, path: Path, frame: Frame) -> None:
         m, r = self.loaded_model, frame.request
         assert m is not None  # frames come only from an open model
+        extra = None
+        if r.feature is not None:  # a feature picture is not a render: its record says so (as `creps lines`)
+            blocks = m.cfg.composed_blocks
+            extra = {"kind": "lines", "image": r.feature.mode, "block": f"b{blocks[r.feature.block]}",
+                     **({"channel": r.feature.channel} if r.feature.mode == "channel" else {})}
         record = RenderRecord(checkpoint=str(m.path), checkpoint_sha256=m.sha256, latent=r.latent, view=r.view,
-                              precision=r.precision, exact=r.exact, network=m.network)
+                              precision=frame.precision, exact=r.exact, network=m.network, extra=extra,
+                              precision_asked=r.precision)
         try:
             write_png(path, frame.rgb, record)
         except OSError as e:
@@ -213,10 +220,25 @@ class ModelSession:
             self.view.tell(f"Cannot open {Path(path).name}: {e}", "error")
             return
         here = self.state.workspace()
+        precision = self._opened_precision(Path(path).name, record.precision_asked, record.precision)
         ws = replace(here, checkpoint=record.checkpoint, checkpoint_sha256=record.checkpoint_sha256,
                      latent=record.latent, geometry=Geometry.of(record.view),
-                     render=replace(here.render, precision=record.precision, exact=record.exact))
+                     render=replace(here.render, precision=precision, exact=record.exact),
+                     precision_ran=record.precision)
         self.open_state(ws, path)
+
+    def _opened_precision(self, name: str, asked: str | None, ran: str) -> str:
+        """The precision a document opens with. What it asked for is asked again (``auto`` stays auto,
+        whatever auto chose on the machine that made it); a document that only says what ran (made
+        before ``auto`` was recorded, or by `creps render`) cannot tell a choice from a default, so
+        the window keeps its own precision rather than silently switch to a slower one, and says so."""
+        if asked is not None:
+            return asked
+        current = self.state.render.precision
+        if ran != current and ran != self.state.precision_ran:
+            self.view.tell(f"{name} was rendered in {ran}; the window stays on {current} "
+                           f"(choose {ran} in the Render tab for its exact pixels).", "info")
+        return current
 
     # ----- workspaces ---------------------------------------------------------------------------
     def save_workspace(self, path: str | Path) -> None:
@@ -260,7 +282,10 @@ class ModelSession:
                            "(sha256 differs): the picture may not match.", "info")
         if ws.viewport_size != self.state.viewport_size:
             self.view.resize_viewport(*ws.viewport_size)
-        self.state.set_render(ws.render)
+        render = ws.render
+        if ws.precision_ran is None and render.precision == "fp32":  # written when fp32 was the default
+            render = replace(render, precision=self._opened_precision("The workspace", None, "fp32"))
+        self.state.set_render(render)
         self.state.set_bookmarks(ws.bookmarks)
         self.state.set_keyframes(ws.keyframes)
         self.state.restore(ws.latent, ws.geometry)

@@ -80,17 +80,17 @@ def _initial_state(win, args: argparse.Namespace) -> None:
     reads them (the same functions: an option means the same in both)."""
     # Imported here, when the window starts: torch is not imported for --help and --version.
     from creps_core.cli.common import build_latent, build_view
-    from creps_core.render.hardware import pick_device, resolve_precision
+    from creps_core.render.hardware import pick_device
     from creps_viewer.model.records import Geometry
 
     state = win.state
     try:
-        precision = resolve_precision(args.precision, pick_device(args.device))
+        pick_device(args.device)  # a device that is not here is refused now, not at the first frame
         latent = build_latent(args, args.seeds[0] if args.seeds else None, base=state.latent)
         view = build_view(args, state.view(snap=False))  # --size is the window's: only the geometry is kept
     except (ValueError, RuntimeError) as e:  # UsageError is a ValueError
         raise SystemExit(f"creps-explorer: error: {e}") from None
-    state.update_render(device=args.device, precision=precision)
+    state.update_render(device=args.device, precision=args.precision)  # auto stays auto: the engine resolves it
     state.set_latent(latent)  # nothing changes (no undo step) when no latent option was given
     state.set_geometry(Geometry.of(view))
 

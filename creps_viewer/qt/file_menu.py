@@ -44,6 +44,9 @@ def ask_model(parent: QWidget, start: str, title: str = "Open CREPS model") -> s
     return QFileDialog.getOpenFileName(parent, title, start, MODEL_FILTER)[0]
 
 
+EXPORT_PRECISION_KEY = "export/precision"
+
+
 class FileMenu(QMenu):
     """``model_actions`` are enabled once a model is open."""
 
@@ -128,8 +131,13 @@ class FileMenu(QMenu):
             main.message.show_message("Open a model before exporting.", "error")
             return None
         s, r = main.state, main.state.render
-        dlg = ExportDialog(main.jobs, s.latent, s.geometry, s.viewport_size, precision=r.precision, exact=r.exact,
-                           directory=str(self.prefs.value("export_dir", str(Path.home()))), parent=main)
+        # The dialog's precision is its own, remembered between exports (auto until changed there):
+        # the view's may be a fast draft setting that a poster should not inherit.
+        dlg = ExportDialog(main.jobs, s.latent, s.geometry, s.viewport_size,
+                           precision=str(self.prefs.value(EXPORT_PRECISION_KEY, "auto")), exact=r.exact,
+                           directory=str(self.prefs.value("export_dir", str(Path.home()))),
+                           seconds_of=self.export_seconds, parent=main)
+        dlg.precision.currentTextChanged.connect(lambda p: self.prefs.set_value(EXPORT_PRECISION_KEY, p))
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.exported.connect(lambda p: (main.statusBar().showMessage(f"Exported {p}", 8000),
                                         self.prefs.set_value("export_dir", str(Path(p).parent))))
@@ -150,6 +158,13 @@ class FileMenu(QMenu):
         dlg.projected.connect(lambda _: main.statusBar().showMessage("The projected ws are the current latent", 8000))
         dlg.show()
         return dlg
+
+    def export_seconds(self, spec) -> float | None:
+        """About how long an export takes here (its rotated or warped view and exact warps counted as
+        such); None until the explorer has measured this machine's speed."""
+        s = self.main.state
+        return None if s.model_summary is None else s.seconds_for(s.model_summary.view_macs(spec.render_view(),
+                                                                                            spec.exact))
 
     def show_model_info(self) -> None:
         summary = self.main.state.model_summary

@@ -46,6 +46,7 @@ from creps_viewer.qt.message_bar import MessageBar
 from creps_viewer.qt.panels.geometry import GeometryPanel
 from creps_viewer.qt.panels.keyframes import KeyframePanel
 from creps_viewer.qt.panels.latent import LatentPanel
+from creps_viewer.qt.panels.layer import LayerBar
 from creps_viewer.qt.panels.render import RenderPanel
 from creps_viewer.qt.preferences import Preferences
 from creps_viewer.qt.screen_fit import fit_to_screen, refit_when_shown
@@ -126,6 +127,7 @@ class MainWindow(QMainWindow):
         self.dock.setMinimumWidth(340)
         self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self.resizeDocks([self.dock], [380], Qt.Horizontal)
+        self.layer_bar = LayerBar(self.state, self.viewport)  # View ▸ Layer: the feature view, over the view
 
     def _build_menus(self) -> None:
         s, mb = self.state, self.menuBar()
@@ -151,6 +153,9 @@ class MainWindow(QMainWindow):
         add_action(pan, "Down", lambda: vp.pan_step(0, KEY_PAN), "Down")
         m.addSeparator()
         m.addAction(self.dock.toggleViewAction())
+        self.layer_action = self.layer_bar.toggle
+        self.layer_action.setShortcut(QKeySequence("Ctrl+L"))
+        m.addAction(self.layer_action)
         self.model_actions = [*self.file_menu.model_actions,
                               add_action(m, "&Structure…", self.show_structure, "Ctrl+Shift+B")]
         for act in self.model_actions:
@@ -200,6 +205,7 @@ class MainWindow(QMainWindow):
         s.renderChanged.connect(self._render_settings_changed)
         s.historyChanged.connect(self._refresh_history)
         s.viewportChanged.connect(self.request_render)
+        s.featureChanged.connect(self.request_render)
         self.viewport.sizeChanged.connect(lambda: s.set_viewport_size(self.viewport.width(), self.viewport.height()))
         w.frameReady.connect(self._on_frame)
         w.renderFailed.connect(self._on_render_failed)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -215,7 +216,8 @@ class JobStarter(QObject):
 
         def steps(cancel: CancelFn) -> Iterable[Progress]:
             engine = Engine(model, device=device, precision=spec.precision)  # built in the job's thread
-            return export.export_steps(engine, spec, out, cancel=cancel, force=force, fresh=fresh)
+            ran = replace(spec, precision=engine.precision)  # auto resolved: the tiles and the record say what ran
+            return export.export_steps(engine, ran, out, cancel=cancel, force=force, fresh=fresh)
 
         return self._job(steps, lambda last: last.path if last is not None and last.path else out)
 
@@ -224,8 +226,9 @@ class JobStarter(QObject):
         model, device = self.loaded_model, self.device
 
         def steps(cancel: CancelFn) -> Iterable[Progress]:
-            engine = Engine(model, device=device, precision=spec.precision or "fp32")
-            return video.video_steps(engine, spec, out, cancel=cancel, force=force, fresh=fresh)
+            engine = Engine(model, device=device, precision=spec.precision or "auto")
+            ran = replace(spec, precision=engine.precision)  # auto resolved: the record says what ran
+            return video.video_steps(engine, ran, out, cancel=cancel, force=force, fresh=fresh)
 
         return self._job(steps, lambda last: out)
 
