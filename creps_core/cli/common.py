@@ -74,8 +74,14 @@ def check_class(args: argparse.Namespace, model: LoadedModel) -> None:
 def input_files(args: argparse.Namespace, model: LoadedModel) -> list[str | Path]:
     """The files this command reads (the checkpoint, --from, --ws, --direction, --keyframes): no
     output is written over one of them unless --force."""
-    named = [getattr(args, name, None) for name in ("from_file", "ws", "keyframes")]
-    return [model.path, *named, *(d.path for d in getattr(args, "direction", None) or [])]
+    named = [getattr(args, name, None) for name in ("from_file", "keyframes")]
+    return [model.path, *named, *ws_files(args), *(d.path for d in getattr(args, "direction", None) or [])]
+
+
+def ws_files(args: argparse.Namespace) -> list[str]:
+    """The --ws files: one for most commands, several for a video walking through them."""
+    ws = getattr(args, "ws", None)
+    return [] if not ws else [ws] if isinstance(ws, str) else list(ws)
 
 
 # ----- latents ----------------------------------------------------------------------------------
@@ -119,8 +125,12 @@ def latent_sources(args: argparse.Namespace, cfg: CREPSConfig) -> dict:
         if last >= cfg.num_ws:
             raise UsageError(f"--mix layers {first}-{last} do not exist: this model has layers 0-{cfg.num_ws - 1}")
         changes.update(mix_seed=mix.seed, mix_layers=tuple(range(first, last + 1)))
-    if getattr(args, "ws", None):
-        changes["ws"] = load_ws(args.ws, cfg.num_ws, cfg.w_dim)
+    ws = ws_files(args)
+    if len(ws) > 1:
+        raise UsageError(f"--ws is given {len(ws)} times; one ws is one latent (a video walks through "
+                         "several with --preset walk)")
+    if ws:
+        changes["ws"] = load_ws(ws[0], cfg.num_ws, cfg.w_dim)
     return changes
 
 
