@@ -252,9 +252,10 @@ def load_spec(path: str | os.PathLike) -> VideoSpec:
     if path.stat().st_size > MAX_SPEC_BYTES:
         raise ValueError(f"{path}: too large to be a video spec ({path.stat().st_size:,} bytes)")
     data = read_json(path, MAX_SPEC_BYTES)  # one line naming the file for bad, deep or non-finite JSON
-    extra = data.get("extra") if isinstance(data, dict) else None
-    if isinstance(extra, dict) and extra.get("kind") in ("video", "video-frame") and "keyframes" not in data:
-        data = extra.get("video")  # a video's sidecar: its record holds the spec
+    if isinstance(data, dict) and "keyframes" not in data:
+        extra = data.get("extra")
+        if isinstance(extra, dict) and extra.get("kind") in ("video", "video-frame"):
+            data = extra.get("video")  # a video's sidecar: its record holds the spec
     return spec_from_data(data, str(path))
 
 
