@@ -56,8 +56,9 @@ def register(sub: Subcommands) -> None:
     t.add_argument("--gamma", type=float, default=None,
                    help="--objective gan: R1 weight (default: 0.0002 x res^2 / batch)")
     t.add_argument("--snap-every", type=positive_float, default=None, dest="snap_every", metavar="KIMG",
-                   help=f"snapshot every KIMG thousand images (default: {GAN_SNAP_KIMG:g} for gan; fit snapshots "
-                        f"by --snap-minutes)")
+                   help=f"snapshot every KIMG thousand images; snapshots and sample grids are named by kimg, as "
+                        f"the official ones (snapshot-000010, samples-000010.png) (default: {GAN_SNAP_KIMG:g} for gan; "
+                        f"fit snapshots by --snap-minutes)")
     t.add_argument("--snap-minutes", type=positive_float, default=None, dest="snap_minutes", metavar="MIN",
                    help=f"--objective fit: snapshot every MIN minutes of wall time, so a killed run loses at most "
                         f"that (default: {FIT_SNAP_MINUTES:g})")

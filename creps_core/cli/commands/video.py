@@ -1,4 +1,7 @@
-"""``creps video``: presets (zoom, orbit, pan, walk), keyframe files, or the official gen_video.py walk."""
+"""``creps video``: presets (zoom, orbit, pan, a walk through seeds or ws files), keyframe files (a
+video's own sidecar too), a video made again from its record (``--from``), or the official
+gen_video.py walk; frames rendered here or on Dask (``--workers`` / ``--scheduler``), like
+``creps export``'s tiles."""
 
 from __future__ import annotations
 
