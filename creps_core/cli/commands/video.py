@@ -122,6 +122,8 @@ def _mode(args: argparse.Namespace) -> str:
                                           ("--seeds", args.seeds), ("--save-spec", args.save_spec))
                  if value is not None] + [f"--{k.replace('_', '-')}" for k in OFFICIAL_OPTIONS
                                           if getattr(args, k) is not None]
+        if len(ws_files(args)) > 1:
+            given.append("--ws (several)")
         if given:
             raise UsageError(f"--from makes the recorded video again; {given[0]} would make another one "
                              f"(the options that change it: {', '.join(_from_options())})")
