@@ -24,10 +24,14 @@ WsOf = Callable[[LatentSpec], np.ndarray]  # the ws [num_ws, w_dim] the engine r
 
 
 class LatentFiles:
-    """``ws_of`` (the render engine's ws of a spec) is needed to export the current ws only."""
+    """``ws_of`` (the render engine's ws of a spec) is needed to export the current ws only.
+    ``folder`` is the last folder a file was read from or written to: where the next dialog starts."""
 
-    def __init__(self, state: ExplorerState, ws_of: WsOf | None = None) -> None:
-        self.state, self.ws_of = state, ws_of
+    def __init__(self, state: ExplorerState, ws_of: WsOf | None = None, folder: str = "") -> None:
+        self.state, self.ws_of, self.folder = state, ws_of, folder
+
+    def _used(self, path: str | Path) -> None:
+        self.folder = str(Path(path).resolve().parent)
 
     def _model(self) -> ModelSummary:
         if self.state.model_summary is None:
@@ -37,7 +41,9 @@ class LatentFiles:
     def read_directions(self, path: str | Path) -> Directions:
         """A directions file's directions, checked against the open model's ws."""
         model = self._model()
-        return load_directions(path, model.num_ws, model.w_dim)
+        directions = load_directions(path, model.num_ws, model.w_dim)
+        self._used(path)
+        return directions
 
     def export_ws(self, path: str | Path) -> str:
         """Write the current latent's ws (what is rendered) as a projector's .npz."""
@@ -47,10 +53,14 @@ class LatentFiles:
             save_ws(path, self.ws_of(self.state.latent))
         except (OSError, ValueError) as e:
             raise ValueError(f"Could not write {path}: {e}") from None
+        self._used(path)
         return f"Wrote {Path(path).name}."
 
     def import_ws(self, path: str | Path) -> str:
         """Render the ws of a file instead of the seed."""
         model = self._model()
-        self.state.update_latent(ws=load_ws(path, model.num_ws, model.w_dim))
+        ws = load_ws(path, model.num_ws, model.w_dim)
+        self._used(path)
+        self.state.ws_names[ws] = Path(path).name  # bookmarks of it are named after the file
+        self.state.update_latent(ws=ws)
         return f"Rendering the ws of {Path(path).name}."

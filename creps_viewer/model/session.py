@@ -37,6 +37,12 @@ ModelSource = str | Path | LoadedModel  # a path, a --network name ("demo", "ran
 Action = tuple[str, Callable[[], None]]  # a button a message offers: its label, what it does
 
 
+def sentence(text: str) -> str:
+    """``text`` ending with a full stop (a message quoted inside another one)."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?", "…")) else f"{text}."
+
+
 class SessionView(Protocol):
     """What the session asks of the window."""
 
@@ -49,8 +55,11 @@ class SessionView(Protocol):
     def waiting(self, text: str) -> None:
         """Say what the window is waiting for (a save until its frame is refined)."""
 
+    def retract(self, text: str) -> None:
+        """Take back a message that is no longer true, if it still shows (others stay)."""
+
     def new_model(self, model: LoadedModel, summary: ModelSummary) -> None:
-        """Another model opened: forget the old picture and messages, name the new one."""
+        """Another model opened: forget the old picture, name the new one."""
 
     def resize_viewport(self, width: int, height: int) -> None:
         """Give the viewport this size (a workspace's), as far as the screen allows."""
@@ -74,6 +83,7 @@ class ModelSession:
         self.pending_save: Path | None = None  # written once the newest request's refined frame arrives
         self.last_request: RenderRequest | None = None  # the newest request sent to the worker
         self.last_full: Frame | None = None  # the newest refined frame (of any request)
+        self.load_error: str | None = None  # the message of the last failed load: a finished load replaces it
 
     # ----- models -----------------------------------------------------------------------------
     def open_model(self, source: ModelSource) -> None:
@@ -90,6 +100,9 @@ class ModelSession:
         self.loaded_model = model
         summary = ModelSummary.of(model)
         self.view.new_model(model, summary)
+        if self.load_error is not None:  # a model is open now; every other message stays
+            self.view.retract(self.load_error)
+            self.load_error = None
         note, self.fallback_note = self.fallback_note, None
         if note is not None:  # the demo shown instead: say why over it, once (a later model is no fallback)
             self.view.tell(note, "error")
@@ -110,23 +123,26 @@ class ModelSession:
             self.state.update_render(device=self.state.device)  # the engine stayed where it was
         if self.loaded_model is None and self.fallback_note is None:
             # Nothing to show yet (a bad model on the command line): the demo, not a dead window.
-            self.fallback_note = f"Could not open the model: {message} Showing the demo model instead."
+            self.fallback_note = f"Could not open the model: {sentence(message)} Showing the demo model instead."
             self.view.tell(self.fallback_note, "error")
             self.open_model("demo")
             return
         keep = f" Still showing {model_label(self.loaded_model)}." if self.loaded_model is not None else ""
-        self.view.tell(f"Could not open the model: {message}{keep}", "error")
+        self.load_error = f"Could not open the model: {sentence(message)}{keep}"
+        self.view.tell(self.load_error, "error")
 
     def render_settings_changed(self, settings: RenderSettings) -> None:
-        """Another device reopens the model there; a precision that is slow here is explained.
-        The next request is sent even when it equals the last one (the engine changed)."""
+        """Another device reopens the model there (the next request is sent then even when it
+        equals the last one: the engine changed); a precision that is slow here is explained.
+        A setting that changes no pixel (exact warps on an axis-aligned view) leaves the request
+        as it was, so nothing is rendered again."""
         wanted = device_or_none(settings.device)
         if self.loaded_model is not None and wanted != self.state.device:
             self.open_model(self.loaded_model)  # a new engine on the new device, same model
+            self.last_request = None
         warning = precision_warning(settings.precision, pick_device(wanted)) if wanted else None
         if warning:
             self.view.tell(f"{settings.precision}: {warning}.", "info")
-        self.last_request = None
 
     # ----- frames -------------------------------------------------------------------------------
     def next_request(self, interactive: bool) -> RenderRequest | None:

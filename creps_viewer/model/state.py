@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QObject, Signal
 
 from creps_core.jobs.video import Keyframe
-from creps_core.latent.latents import LatentSpec
+from creps_core.latent.latents import Floats, LatentSpec
 from creps_core.render.views import View
 from creps_viewer.model.records import Bookmark, Geometry, ModelSummary, RenderSettings, unique_name
 from creps_viewer.render.frame_plan import RenderRequest
@@ -57,6 +57,7 @@ class ExplorerState(QObject):
         self.keyframes: tuple[Keyframe, ...] = ()
         self.replaced_keyframes: tuple[Keyframe, ...] | None = None  # what the last replace_keyframes replaced
         self.fit_notes: list[str] = []  # how the last restored or carried-over latent was fitted to the model
+        self.ws_names: dict[Floats, str] = {}  # the file each imported ws came from (what bookmarks are named)
         self._undo: list[tuple[LatentSpec, Geometry]] = []
         self._redo: list[tuple[LatentSpec, Geometry]] = []
         self._merge_key: str | None = None
@@ -130,8 +131,9 @@ class ExplorerState(QObject):
 
     def request(self, interactive: bool = False) -> RenderRequest:
         """What the render worker should draw now (``interactive``: a drag or a slider is moving)."""
-        r = self.render
-        return RenderRequest(self.latent, self.view(), r.precision, r.exact, r.preview_scale, interactive)
+        r, view = self.render, self.view()
+        exact = r.exact and not view.is_separable  # no pixel of an axis-aligned view changes: nothing to render
+        return RenderRequest(self.latent, view, r.precision, exact, r.preview_scale, interactive)
 
     def set_device(self, device: str) -> None:
         """The same model's engine moved to another device: its speed is measured anew."""
@@ -222,11 +224,18 @@ class ExplorerState(QObject):
     def add_bookmark(self, name: str | None = None) -> Bookmark:
         """Bookmark the current latent and geometry; names are unique (a repeat gets " (2)")."""
         g = self.geometry
-        name = name or f"seed {self.latent.seed} · zoom {g.zoom:.3g} · ({g.center[0]:.3f}, {g.center[1]:.3f})"
+        name = name or f"{self.latent_name()} · zoom {g.zoom:.3g} · ({g.center[0]:.3f}, {g.center[1]:.3f})"
         bm = Bookmark(unique_name(name, {b.name for b in self.bookmarks}), self.latent, g)
         self.bookmarks.append(bm)
         self.bookmarksChanged.emit()
         return bm
+
+    def latent_name(self) -> str:
+        """What the latent on screen is called: its seed, or the file of the ws shown instead."""
+        ws = self.latent.ws
+        if ws is None:
+            return f"seed {self.latent.seed}"
+        return self.ws_names.get(ws, "imported ws")
 
     def rename_bookmark(self, index: int, name: str) -> None:
         name, old = name.strip(), self.bookmarks[index]

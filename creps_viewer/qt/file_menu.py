@@ -1,5 +1,5 @@
 """The File menu: the dialogs that choose a model, a workspace or an image to open and where to
-save, the recent models, copying the picture and the export dialog.
+save, the recent models, copying the picture, the export dialog and the projection dialog.
 
 What is opened or saved is the session's business (:class:`~creps_viewer.model.session.ModelSession`);
 this menu only asks the user, starting in the folders :class:`~creps_viewer.qt.preferences.Preferences`
@@ -21,14 +21,18 @@ from creps_viewer.qt.dialogs.model_info import ModelInfoDialog
 from creps_viewer.qt.plain_text import menu_text, plain_tooltip
 
 if TYPE_CHECKING:
+    from creps_viewer.qt.dialogs.project_dialog import ProjectDialog
     from creps_viewer.qt.main_window import MainWindow
 
 MODEL_FILTER = "CREPS checkpoints (*.pkl *.safetensors);;All files (*)"
 
 
 def add_action(menu: QMenu, text: str, slot: Callable, shortcut=None) -> QAction:
+    """A menu entry; ``shortcut`` is a key (text or QKeySequence.StandardKey) or a list of keys."""
     act = QAction(text, menu)
-    if shortcut is not None:
+    if isinstance(shortcut, list):
+        act.setShortcuts([QKeySequence(k) for k in shortcut])
+    elif shortcut is not None:
         act.setShortcut(QKeySequence(shortcut))
     act.triggered.connect(slot)
     menu.addAction(act)
@@ -56,9 +60,12 @@ class FileMenu(QMenu):
         self.addSeparator()
         self.model_actions = [add_action(self, "&Save image…", self.save_image_dialog, QKeySequence.Save),
                               add_action(self, "&Copy image", self.copy_image, "Ctrl+Shift+C"),
-                              add_action(self, "&Export image…", self.export_image_dialog, "Ctrl+E")]
+                              add_action(self, "&Export image…", self.export_image_dialog, "Ctrl+E"),
+                              add_action(self, "&Project image…", self.project_image_dialog, "Ctrl+Shift+P")]
         self.addSeparator()
         self.model_actions.append(add_action(self, "Model &info…", self.show_model_info, "Ctrl+I"))
+        self.capture_action = add_action(self, "Cap&ture window", window.capture, "Ctrl+Shift+P")
+        self.capture_action.setToolTip("Save a picture of the whole window in your Pictures folder (a new file)")
         self.addSeparator()
         add_action(self, "&Quit", window.close, QKeySequence.Quit)
         self.refresh_recent()
@@ -126,6 +133,21 @@ class FileMenu(QMenu):
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.exported.connect(lambda p: (main.statusBar().showMessage(f"Exported {p}", 8000),
                                         self.prefs.set_value("export_dir", str(Path(p).parent))))
+        dlg.show()
+        return dlg
+
+    def project_image_dialog(self) -> ProjectDialog | None:
+        """Open the projection dialog (non-modal): the ws of a picture become the current latent."""
+        from creps_viewer.qt.dialogs.project_dialog import ProjectDialog  # imports the projector when asked
+
+        main = self.main
+        if self.session.loaded_model is None:
+            main.message.show_message("Open a model before projecting a picture.", "error")
+            return None
+        dlg = ProjectDialog(main.jobs, main.state,
+                            str(self.prefs.output_dir(QStandardPaths.PicturesLocation)), parent=main)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.projected.connect(lambda _: main.statusBar().showMessage("The projected ws are the current latent", 8000))
         dlg.show()
         return dlg
 

@@ -14,7 +14,7 @@ README says                            the test runs
 every ``creps video``                  ``--frames 2`` added
 ``--kimg K``                           ``--kimg 0.004 --batch 4`` (one minibatch), so a snapshot named
                                        ``snapshot-KKKKKK`` is ``snapshot-000000``
-``--steps N`` (a fit)                  ``--steps 2``, so ``snapshot-stepNNNNNNN`` is ``snapshot-step0000002``
+``--steps N`` (a fit, a projection)    ``--steps 2``, so ``snapshot-stepNNNNNNN`` is ``snapshot-step0000002``
 ``--res R`` / ``--crop C`` (training)   ``--res 32`` / ``--crop 16``
 ``--count N`` of ``creps demo-data``   ``--count 8``
 ``--device cuda`` (the GPU recipe)     ``--device cpu``
@@ -23,7 +23,8 @@ a layer range ``A-B`` past layer 10    ``A-10``: the demo model has 11 ws (FFHQ 
 =====================================  ================================================================
 
 The other files the README assumes you have are made first: ``smile_boundary.npy`` (an InterfaceGAN
-boundary, [1, w_dim]) and ``projected_w.npz`` (a projector's ``w`` [1, num_ws, w_dim]).
+boundary, [1, w_dim]), ``projected_w.npz`` (a projector's ``w`` [1, num_ws, w_dim]) and ``photo.jpg``
+(a picture of yours: one of the demo model's, 96x80).
 """
 
 from __future__ import annotations
@@ -34,12 +35,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from creps_core.cli.main import main
 from creps_core.latent.files import save_ws
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.demo import open_model
 from creps_core.render.engine import Engine
+from creps_core.render.views import View
 
 from ..official_pickle import write_official_pickle
 
@@ -127,7 +130,9 @@ def readme_folder(tmp_path_factory) -> Path:
     write_official_pickle(folder / "ffhq256.pkl", model.state, kwargs)
     rng = np.random.default_rng(0)
     np.save(folder / "smile_boundary.npy", rng.standard_normal((1, cfg.w_dim)).astype(np.float32))
-    save_ws(folder / "projected_w.npz", Engine(model, device="cpu").ws(LatentSpec(seed=5)).cpu().numpy())
+    engine = Engine(model, device="cpu")
+    save_ws(folder / "projected_w.npz", engine.ws(LatentSpec(seed=5)).cpu().numpy())
+    Image.fromarray(engine.render_u8(LatentSpec(seed=3), View(96, 80))).save(folder / "photo.jpg", quality=90)
     return folder
 
 
@@ -164,5 +169,6 @@ def test_every_readme_command_runs_as_written(readme_folder, monkeypatch, capsys
 def test_the_readme_commands_wrote_what_it_says(readme_folder):
     for name in ("out/seed0005.png", "again/seed0005.png", "poster.tif", "again.tif", "poster.dzi", "poster.html",
                  "walk.mp4", "walk-60fps.mp4", "mine.mp4", "runs/mine/snapshot-000000.safetensors",
-                 "runs/mine/samples-000000.png", "runs/photos-fit/snapshot-step0000002.safetensors"):
+                 "runs/mine/samples-000000.png", "runs/photos-fit/snapshot-step0000002.safetensors",
+                 "proj/projected_w.npz"):
         assert (readme_folder / name).is_file(), name

@@ -142,7 +142,7 @@ def test_creps_lines_bounds_big_views_and_refuses_a_side_below_two(tmp_path, cap
     ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")
     assert main(["lines", "--network", str(ckpt), "--size", "800x400", "--max-side", "50",
                  "--outdir", str(tmp_path / "o")]) == 0
-    assert "50x25" in capsys.readouterr().out
+    assert "structure computed at 50x25" in capsys.readouterr().err  # a note about the work: stderr
     assert np.asarray(Image.open(tmp_path / "o" / "seed0000_b8_feature.png")).shape == (25, 50, 3)
     assert main(["lines", "--network", str(ckpt), "--max-side", "1", "--outdir", str(tmp_path / "p")]) == 2
     assert "--max-side" in capsys.readouterr().err and not (tmp_path / "p").exists()

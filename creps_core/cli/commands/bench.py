@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
         open_network,
         set_threads,
     )
+    from creps_core.cli.terminal import ItemsProgress
     from creps_core.render.costs import frame_flops
     from creps_core.render.hardware import compute_dtype, matmul_gflops
     from creps_core.render.views import View
@@ -63,18 +64,22 @@ def run(args: argparse.Namespace) -> int:
     seed = one_seed(args)
     latent = build_latent(args, 0 if seed is None else seed)
     times = []
-    for i in range(args.repeat + 1):
-        engine.clear_caches()  # a fresh latent every frame: nothing reused
-        t0 = time.perf_counter()
-        engine.render(latent, view)
-        if engine.device.type == "cuda":
-            torch.cuda.synchronize()
-        if i:  # the first frame is the warm-up
-            times.append(time.perf_counter() - t0)
+    with ItemsProgress(f"bench {view.width}x{view.height} {engine.precision}", args.repeat + 1, "frame") as bar:
+        for i in range(args.repeat + 1):
+            bar.start(f"frame {i} of {args.repeat}" if i else "warm-up frame")
+            engine.clear_caches()  # a fresh latent every frame: nothing reused
+            t0 = time.perf_counter()
+            engine.render(latent, view)
+            if engine.device.type == "cuda":
+                torch.cuda.synchronize()
+            if i:  # the first frame is the warm-up
+                times.append(time.perf_counter() - t0)
+            bar.done()
+        bar.start("the machine's matmul roofline")
+        roofline = matmul_gflops(compute_dtype(engine.precision, engine.device), device=engine.device,
+                                 workers=engine.workers)
     med = statistics.median(times)
     gflop = frame_flops(model.cfg, view.width, view.height) / 1e9
-    roofline = matmul_gflops(compute_dtype(engine.precision, engine.device), device=engine.device,
-                             workers=engine.workers)
     print(json.dumps({
         "network": str(model.path), "size": [view.width, view.height], "zoom": view.zoom,
         "rotate": view.rotation, "warp": None if view.warp is None else view.warp.kind,

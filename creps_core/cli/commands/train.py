@@ -6,10 +6,7 @@ snapshots and draw nothing."""
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from creps_core.cli.args import Subcommands, UsageError, add_threads, new_parser, positive_float, positive_int
@@ -104,6 +101,7 @@ def _objective_of(snapshot: str) -> str | None:
 
 
 def _run_gan(args: argparse.Namespace) -> int:
+    from creps_core.cli.common import stop_requests
     from creps_core.cli.terminal import TrainingProgress, say
     from creps_core.progress import Cancelled, run_job
     from creps_core.train.loop import train_steps
@@ -111,7 +109,7 @@ def _run_gan(args: argparse.Namespace) -> int:
     if args.resume:
         say("resuming: config, resolution, batch, seed and gamma come from the saved state")
     snap_kimg = args.snap_every or GAN_SNAP_KIMG
-    with TrainingProgress() as bar, _stop_requests() as stop:
+    with TrainingProgress() as bar, stop_requests() as stop:
         report = _noting_snapshots(args, bar, f"the first comes at {snap_kimg:g} kimg")
         try:
             last = run_job(train_steps(args.data, args.outdir, resolution=args.res, config=args.config,
@@ -142,29 +140,8 @@ def _noting_snapshots(args: argparse.Namespace, bar: Callable[[Progress], None],
     return report
 
 
-@contextmanager
-def _stop_requests() -> Iterator[threading.Event]:
-    """Ctrl-C and SIGTERM ask the fit to stop between steps (it writes a snapshot first); a second
-    Ctrl-C interrupts at once.  Outside the main thread signals cannot be caught: nothing changes."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def ask(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _run_fit(args: argparse.Namespace) -> int:
+    from creps_core.cli.common import stop_requests
     from creps_core.cli.terminal import TrainingProgress, say
     from creps_core.progress import Cancelled, run_job
     from creps_core.train.fit import FitOptions, fit_steps
@@ -181,7 +158,7 @@ def _run_fit(args: argparse.Namespace) -> int:
     if args.resume is None:
         options = FitOptions(resolution=args.res, config=args.config, batch=args.batch, seed=args.seed,
                              crop=args.crop)
-    with TrainingProgress() as bar, _stop_requests() as stop:
+    with TrainingProgress() as bar, stop_requests() as stop:
         report = _noting_snapshots(args, bar, "a stop writes one once a step is done")
         try:
             last = run_job(fit_steps(args.data, args.outdir, kimg=args.kimg, steps=args.steps,
