@@ -314,10 +314,11 @@ def add_latent(p: Options, from_file: bool = False) -> None:
                         "(default: const)")
 
 
-def add_latent_sources(p: Options) -> None:
+def add_latent_sources(p: Options, walk: bool = False) -> None:
     """``--direction`` (repeatable), ``--mix`` and ``--ws``: latents from files and other seeds.
 
-    Given with --from, they replace the file's own directions, mixing or ws."""
+    Given with --from, they replace the file's own directions, mixing or ws.  ``walk``: --ws may
+    be repeated, a video walking through the files (``args.ws`` is then a list)."""
     p.add_argument("--direction", dest="direction", type=parse_direction, action="append", default=None,
                    metavar="FILE:INDEX:AMOUNT[:LAYERS]",
                    help="add AMOUNT x direction INDEX (a number or a name) of a directions file (.npz, see "
@@ -325,9 +326,10 @@ def add_latent_sources(p: Options) -> None:
                         f"file's range); repeatable, up to {MAX_DIRECTION_OPTIONS} (default: none)")
     p.add_argument("--mix", type=parse_mix, default=None, metavar="SEED:LAYERS",
                    help="style mixing: ws layers A-B (inclusive) come from SEED (default: none)")
-    p.add_argument("--ws", default=None, metavar="FILE.npz",
+    walk_help = "; repeat it with --preset walk to walk through several (e.g. --ws a.npz --ws b.npz)" if walk else ""
+    p.add_argument("--ws", default=None, metavar="FILE.npz", action="append" if walk else "store",
                    help="render this ws instead of a seed's: an .npz with 'w' [1, num_ws, w_dim] or "
-                        "[num_ws, w_dim], as StyleGAN projectors write it (default: none)")
+                        f"[num_ws, w_dim], as StyleGAN projectors write it{walk_help} (default: none)")
 
 
 def add_grid(p: Options, help: str) -> None:
@@ -376,6 +378,17 @@ def add_outputs(p: Options, resumable: bool) -> None:
                        help="discard the unfinished work of an earlier run under the same output name "
                             "(.NAME.partial) and start again; normally it is resumed, or kept when its "
                             "settings differ")
+
+
+def add_cluster(p: Options, pieces: str) -> None:
+    """``--workers N`` / ``--scheduler ADDRESS``: independent ``pieces`` (tiles, frames) rendered on
+    Dask (the ``[cluster]`` extra), stored and written in order by this process."""
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help=f"render {pieces} on a local Dask cluster of N processes; needs the [cluster] extra: "
+                        'pip install "creps-explorer[cluster]" (default: in this process)')
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help=f"render {pieces} on a running Dask cluster, e.g. tcp://host:8786; every worker reads "
+                        "the checkpoint at the same path (default: none)")
 
 
 def add_threads(p: Options) -> None:

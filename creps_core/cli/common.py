@@ -130,6 +130,12 @@ def input_files(args: argparse.Namespace, model: LoadedModel) -> list[str | Path
     return [model.path, *named, *(d.path for d in getattr(args, "direction", None) or [])]
 
 
+def ws_files(args: argparse.Namespace) -> list[str]:
+    """The --ws files: one for most commands, several for a video walking through them."""
+    ws = getattr(args, "ws", None)
+    return [] if not ws else [ws] if isinstance(ws, str) else list(ws)
+
+
 # ----- latents ----------------------------------------------------------------------------------
 def seeds_or(args: argparse.Namespace, default: list[int]) -> list[int]:
     """--seeds, or the command's own default (None in args means 'not given', which --from needs)."""
@@ -171,8 +177,12 @@ def latent_sources(args: argparse.Namespace, cfg: CREPSConfig) -> dict:
         if last >= cfg.num_ws:
             raise UsageError(f"--mix layers {first}-{last} do not exist: this model has layers 0-{cfg.num_ws - 1}")
         changes.update(mix_seed=mix.seed, mix_layers=tuple(range(first, last + 1)))
-    if getattr(args, "ws", None):
-        changes["ws"] = load_ws(args.ws, cfg.num_ws, cfg.w_dim)
+    ws = ws_files(args)
+    if len(ws) > 1:
+        raise UsageError(f"--ws is given {len(ws)} times; one ws is one latent (a video walks through "
+                         "several with --preset walk)")
+    if ws:
+        changes["ws"] = load_ws(ws[0], cfg.num_ws, cfg.w_dim)
     return changes
 
 

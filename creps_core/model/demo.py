@@ -9,8 +9,10 @@ Names a user can give wherever a checkpoint is asked for:
 * an ``http(s)://`` URL, as the official scripts take: downloaded once into the user's cache folder
   (:mod:`creps_core.io.download`), then opened from there by the same safe loader.
 
-The demo files live in the ``creps_assets`` package (the repository's ``assets/`` folder)
-and are found through importlib.resources, so every kind of install opens them.
+The demo files live in the repository's ``assets/`` folder, installed inside the package
+namespace as ``creps_core.assets``; they are found through importlib.resources, so every kind of
+install opens them, and in ``assets/`` beside the package in a source checkout run without
+installing (``PYTHONPATH=.``).
 """
 
 from __future__ import annotations
@@ -25,12 +27,14 @@ from creps_core.model.checkpoint import CheckpointError, LoadedModel, Report, lo
 from creps_core.model.network import CREPSConfig, CREPSGenerator
 from creps_core.progress import Progress, format_bytes
 
-#: name -> (file in creps_assets, one-line description)
+#: name -> (file in creps_core.assets, one-line description)
 DEMO_MODELS: dict[str, tuple[str, str]] = {
     "photos": ("demo_photos.safetensors", "64x64 colour scenes and textures (multi-scale photo crops), tiny config"),
     "faces": ("demo_faces.safetensors", "32x32 grayscale faces (LFW), tiny config"),
 }
 DEFAULT_DEMO = "photos"
+ASSETS_PACKAGE = "creps_core.assets"  # where an install puts the repository's assets/ folder
+SOURCE_ASSETS = Path(__file__).resolve().parents[2] / "assets"  # the folder itself, in a source checkout
 
 SMALL_RANDOM_CONFIG = CREPSConfig(z_dim=64, w_dim=64, img_resolution=64, mapping_layers=2,
                                   channel_base=2048, channel_max=128, biline_channels=16)
@@ -41,11 +45,12 @@ def demo_path(name: str = DEFAULT_DEMO) -> Path:
     if name not in DEMO_MODELS:
         raise CheckpointError(f"unknown demo model {name!r}; choose one of "
                               + ", ".join(f"demo:{n}" for n in DEMO_MODELS))
+    file = DEMO_MODELS[name][0]
     try:
-        path = Path(str(resources.files("creps_assets").joinpath(DEMO_MODELS[name][0])))
-    except ModuleNotFoundError:
-        path = None
-    if path is None or not path.is_file():
+        path = Path(str(resources.files(ASSETS_PACKAGE).joinpath(file)))
+    except ModuleNotFoundError:  # a source checkout, not installed: the repository's folder
+        path = SOURCE_ASSETS / file
+    if not path.is_file():
         raise CheckpointError(f"the demo model demo:{name} is missing from this installation; "
                               "reinstall creps-explorer, or pass --network PATH")
     return path

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from creps_core.cli.args import (
     Subcommands,
+    add_cluster,
     add_latent,
     add_latent_sources,
     add_network,
@@ -49,10 +50,7 @@ def register(sub: Subcommands) -> None:
     e.add_argument("--quality", type=int, default=95, help="JPEG (and jpg/webp Deep Zoom tile) quality, 1-100")
     e.add_argument("--tile-format", choices=TILE_FORMATS, default=None,
                    help="Deep Zoom tile images; png is lossless (default: jpg, or the --from file's)")
-    e.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                   help="render tiles on a local Dask cluster of N processes (default: in this process)")
-    e.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="render tiles on a running Dask cluster (default: none)")
+    add_cluster(e, "tiles")
     e.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
                    help="fp32 is the reference; auto picks what this machine does in hardware and keeps it "
                         "only where a calibration render stays within 40 dB of fp32 (default: auto, or the "
@@ -125,6 +123,10 @@ def run(args: argparse.Namespace) -> int:
 
     note_noise_mode(args)
     check_output_folder(args.out)
+    if args.workers or args.scheduler:
+        from creps_core.jobs.cluster import require_dask
+
+        require_dask()  # before the model loads
     spec, model = _spec(args, args.precision or "auto")
     engine = make_engine(model, args.device, args.precision or spec.precision)
     spec = replace(spec, precision=engine.precision)
@@ -150,7 +152,8 @@ def run(args: argparse.Namespace) -> int:
     with ExitStack() as stack:
         renderer = None
         if args.workers or args.scheduler:
-            from creps_core.jobs.export.cluster import dask_renderer, open_client
+            from creps_core.jobs.cluster import open_client
+            from creps_core.jobs.export.cluster import dask_renderer
 
             renderer = dask_renderer(stack.enter_context(open_client(args.workers, args.scheduler)), engine)
         bar = stack.enter_context(TerminalProgress("tile"))

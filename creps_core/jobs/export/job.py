@@ -27,11 +27,12 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 from creps_core.io.safe_files import disk_full, is_regular_file, no_space, remove_stale_temps
+from creps_core.jobs.cluster import ModelRef
 from creps_core.jobs.export import deepzoom
 from creps_core.jobs.export.spec import ExportSpec, format_of, validate
 from creps_core.jobs.export.tiles import Renderer, line_cache_limit, local_renderer, plan_tiles, pyramid_steps
@@ -52,15 +53,6 @@ from creps_core.model.network import CREPSGenerator
 from creps_core.progress import DONE, RENDERING_TILES, WRITING, CancelFn, Progress, run_job
 from creps_core.render.engine import Engine
 from creps_core.render.views import View
-
-
-@dataclass
-class ModelRef:
-    """How a tile job names its model: by file and hash, so other processes can load it."""
-
-    path: str
-    sha256: str
-    network: str = "G_ema"
 
 
 def _model_of(engine: Engine) -> ModelRef:
