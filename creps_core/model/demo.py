@@ -29,10 +29,12 @@ from creps_core.progress import Progress, format_bytes
 
 #: name -> (file in creps_core.assets, one-line description)
 DEMO_MODELS: dict[str, tuple[str, str]] = {
+    "photos-fit": ("demo_photos_fit.safetensors", "128x128, ten photographs fitted by regression: seeds 0-9 are "
+                   "the photos, other seeds a blur between them; tiny config"),
     "photos": ("demo_photos.safetensors", "64x64 colour scenes and textures (multi-scale photo crops), tiny config"),
     "faces": ("demo_faces.safetensors", "32x32 grayscale faces (LFW), tiny config"),
 }
-DEFAULT_DEMO = "photos"
+DEFAULT_DEMO = "photos-fit"
 ASSETS_PACKAGE = "creps_core.assets"  # where an install puts the repository's assets/ folder
 SOURCE_ASSETS = Path(__file__).resolve().parents[2] / "assets"  # the folder itself, in a source checkout
 

@@ -120,7 +120,7 @@ ONLY_IN = {"--count": ("demo-data",), "--res": ("train",), "--crop": ("train",)}
 def readme_folder(tmp_path_factory) -> Path:
     """A folder with the files the README assumes a user has; every block runs in it, in order."""
     folder = tmp_path_factory.mktemp("readme")
-    model = open_model("demo")
+    model = open_model("demo:photos")
     cfg = model.cfg
     assert (cfg.num_ws - 1, cfg.rank, cfg.bandwidth) == (DEMO_LAST_LAYER, 8, 10.0)
     kwargs = {"z_dim": cfg.z_dim, "w_dim": cfg.w_dim, "c_dim": cfg.c_dim, "img_resolution": cfg.img_resolution,

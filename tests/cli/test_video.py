@@ -142,7 +142,8 @@ def test_workers_without_the_cluster_extra_is_one_line_naming_it(tmp_path, capsy
 
 def test_the_resume_store_keeps_lossless_compressed_frames(tmp_path, capsys, monkeypatch):
     """The demo model's frames as PNGs in the work folder: the same pixels, a fraction of their raw size."""
-    argv = ["video", str(tmp_path / "z.mp4"), "--preset", "zoom", "--factor", "4", "--size", "128x128", "--frames", "6"]
+    argv = ["video", str(tmp_path / "z.mp4"), "--network", "demo:photos", "--preset", "zoom", "--factor", "4",
+            "--size", "128x128", "--frames", "6"]
     with monkeypatch.context() as m:
         interrupt_after(m, 4)
         assert exit_code(argv) == 130

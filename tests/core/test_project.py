@@ -52,7 +52,7 @@ def _psnr(a: np.ndarray, b: np.ndarray) -> float:
 def demo_projection():
     """The demo model's seed 5 at 64^2, projected from w_avg with the default options (w+) in 80 steps."""
     torch.set_num_threads(1)
-    model = open_model("demo")
+    model = open_model("demo:photos")
     target = _seed_render(model, 5, 64)
     projection = Projection(model, target, ProjectOptions(steps=80, size=64))
     records = list(projection.steps())
