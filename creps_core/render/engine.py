@@ -40,20 +40,22 @@ from creps_core.model.checkpoint import LoadedModel
 from creps_core.model.network import CREPSGenerator
 from creps_core.progress import CancelFn, Cancelled
 from creps_core.render.costs import Work
-from creps_core.render.hardware import chunk_pool, compute_dtype, pick_device, resolve_precision, usable_cpus
+from creps_core.render.hardware import (
+    DevicePolicy,
+    chunk_pool,
+    compute_dtype,
+    pick_device,
+    policy_for,
+    resolve_precision,
+    usable_cpus,
+)
 from creps_core.render.line_table import LineTable
-from creps_core.render.prefix_reuse import MiB, PrefixStore, Stem
+from creps_core.render.prefix_reuse import PrefixStore, Stem
 from creps_core.render.program import LatentProgram, ProgramCompiler, ws_key
 from creps_core.render.views import View
 
 ENGINE_VERSION = "1"
 AUTO_MIN_PSNR_DB = 40.0  # 'auto' keeps a reduced precision only where it stays this close to fp32
-# Prefix reuse (prefix_reuse.py): line-network states of latents sharing their first ws rows, and
-# per-pixel features of views they rendered. On the released 256 config a stem at the middle
-# layers holds ~36 KiB per coordinate (an 894x754 viewport's lines: ~60 MiB); one viewport's
-# per-pixel feature is 86 MiB in fp32.
-STEM_MEMORY = 256 * MiB
-PIXEL_STATE_MEMORY = 256 * MiB
 
 ProgressFn = Callable[[float], None]
 
@@ -95,8 +97,11 @@ class Engine:
 
     def __init__(self, model: LoadedModel | CREPSGenerator, device: str = "auto", precision: str = "fp32",
                  chunk_pixels: int | None = None, line_chunk: int = 512, max_programs: int = 4,
-                 max_cached_lines: int = 16384, workers: int | None = None) -> None:
+                 max_cached_lines: int = 16384, workers: int | None = None,
+                 policy: DevicePolicy | None = None) -> None:
         self.device = pick_device(device)
+        # What this kind of device does (hardware.py); a test may force a GPU's choices on the CPU.
+        self.policy = policy or policy_for(self.device)
         self.model = model if isinstance(model, LoadedModel) else None
         g = model.build(self.device) if isinstance(model, LoadedModel) else model.to(self.device).eval()
         self.g = g.requires_grad_(False)
@@ -104,20 +109,23 @@ class Engine:
         self.latents = LatentSpace(self.g)
         # Small chunks keep the per-pixel activations in the CPU's cache (measured best at
         # ~2k pixels); a GPU wants large launches.
-        self.chunk_pixels = chunk_pixels or (2048 if self.device.type == "cpu" else 1 << 18)
+        self.chunk_pixels = chunk_pixels or self.policy.chunk_pixels
         self.line_chunk = line_chunk
         # CPU work runs as independent chunks on `workers` single-threaded workers (see chunk_pool).
-        self.workers = 1 if self.device.type != "cpu" else max(1, workers or usable_cpus())
+        self.workers = max(1, workers or usable_cpus()) if self.policy.chunk_pool else 1
         self.max_programs = max_programs
         self.max_cached_lines = max_cached_lines
         self.stats = EngineStats()
         self._programs: OrderedDict[tuple[str, str], LatentProgram] = OrderedDict()
         self._compiler = ProgramCompiler(self.g)
-        self._prefixes = PrefixStore(STEM_MEMORY, PIXEL_STATE_MEMORY)
+        # Prefix reuse (prefix_reuse.py): on the released 256 config a stem at the middle layers holds
+        # ~36 KiB per coordinate (an 894x754 viewport's lines: ~60 MiB), a viewport's per-pixel feature
+        # 86 MiB in fp32; each kind is bounded by the policy's budget (256 MiB each by default).
+        self._prefixes = PrefixStore(self.policy.stem_memory, self.policy.pixel_state_memory)
         self.precision = "fp32"
         self.precision_psnr: float | None = None  # measured when 'auto' chose a reduced precision
-        chosen = resolve_precision(precision, self.device)
-        compute_dtype(chosen, self.device)
+        chosen = resolve_precision(precision, self.device, self.policy)
+        compute_dtype(chosen, self.device, self.policy)
         if precision == "auto" and chosen != "fp32":
             self.precision_psnr = self.measure_precision(chosen)
             if self.precision_psnr < AUTO_MIN_PSNR_DB:
@@ -146,6 +154,10 @@ class Engine:
             raise ValueError(f"ws must be [{self.cfg.num_ws}, {self.cfg.w_dim}], got {list(ws.shape)}")
         return ws
 
+    def synchronize(self) -> None:
+        """Wait until the device finished this engine's work (before a clock is read)."""
+        self.policy.sync(self.device)
+
     def clear_caches(self) -> None:
         self._programs.clear()
         self._prefixes.clear()
@@ -153,8 +165,8 @@ class Engine:
     # ----- per-latent compilation ---------------------------------------------------
     @torch.no_grad()
     def program(self, ws: torch.Tensor, precision: str | None = None) -> LatentProgram:
-        precision = resolve_precision(precision or self.precision, self.device)
-        dtype = compute_dtype(precision, self.device)
+        precision = resolve_precision(precision or self.precision, self.device, self.policy)
+        dtype = compute_dtype(precision, self.device, self.policy)
         key = (ws_key(ws), precision)
         prog = self._programs.get(key)
         if prog is not None:
@@ -193,7 +205,7 @@ class Engine:
             if start is None:
                 ph = (tc.reshape(-1, 1, 1) * prog.freqs.unsqueeze(0)) * (np.pi * 2)  # [n, rank, C/2]
                 x = torch.sin(torch.cat([ph, ph + np.pi / 2], dim=2)) * prog.amps[slot]  # [n, rank, C]
-                x, acc = x.reshape(-1, x.shape[-1]).to(prog.dtype), []
+                x, acc = x.reshape(-1, x.shape[-1]).to(prog.dtype), list[torch.Tensor]()
             else:
                 x, acc = self._unpack_stem(prog, start[s:s + self.line_chunk], first)
             res = acc[-1] if acc else None
@@ -265,7 +277,7 @@ class Engine:
 
         # On the CPU rows never written cost address space only, so the slab is reserved at its
         # limit once; on a GPU reserved memory is real, so it grows with what is stored.
-        reserve = self.max_cached_lines + len(missing) if self.device.type == "cpu" else 0
+        reserve = self.max_cached_lines + len(missing) if self.policy.reserve_caches else 0
 
         for r0 in range(0, len(parts), rounds):
             batch = parts[r0:r0 + rounds]
@@ -294,7 +306,7 @@ class Engine:
         """Keep the stem rows of the coordinates of ``part`` it does not hold yet, within its bound."""
         new = [i for i, k in enumerate(part) if k not in cache]
         if new:
-            cache.put([part[i] for i in new], rows[new], reserve=stem.row_limit if self.device.type == "cpu" else 0)
+            cache.put([part[i] for i in new], rows[new], reserve=stem.row_limit if self.policy.reserve_caches else 0)
             cache.trim(stem.row_limit)
 
     def _line_coords(self, view: View, exact: bool = False,
@@ -343,6 +355,11 @@ class Engine:
                 self.lines(prog, c[i:i + chunk], slot)
                 if progress is not None:
                     progress(self.stats.line_coords_computed - before)
+
+    def pixel_rows_per_round(self, cols: int) -> int:
+        """Rows of a ``cols``-wide straight tile that give every worker one pixel chunk: a caller
+        rendering bands of a multiple of this keeps the pool busy to each band's end."""
+        return max(1, self.chunk_pixels // cols) * self.workers
 
     def lines_per_pixel(self, view: View, oversample: int = 2) -> int:
         """Line coordinates a render of ``view`` (with the same ``oversample``) caches per pixel of
@@ -490,7 +507,7 @@ class Engine:
         K = cols.permute(1, 3, 2, 0).to(prog.dtype).contiguous()
         out = torch.empty(self.cfg.img_channels, H, W, device=self.device)
         step = max(1, self.chunk_pixels // W)
-        start, keep, kept = self._pixel_states(prog, grid, step, oversample, disabled)
+        start, keep = self._pixel_states(prog, grid, step, oversample, disabled)
 
         def band(i0: int) -> int:
             self._check_cancel(cancel)
@@ -501,7 +518,7 @@ class Engine:
                 return torch.bmm(R[b, :, i0:i1], K[b]).reshape(c, n).t()
 
             def store(x: torch.Tensor) -> None:
-                kept[i0 * W:i1 * W] = x  # type: ignore[index]  # keep implies a buffer
+                keep[2][i0 * W:i1 * W] = x  # type: ignore[index]  # called only when there is a keep
 
             out[:, i0:i1] = self._decode(
                 prog, composed, disabled, None if start is None else (start[0], start[1][i0 * W:i1 * W]),
@@ -514,29 +531,28 @@ class Engine:
             meter.pixels(n)
             self._check_cancel(cancel)  # between results too: workers may have started every chunk
         if keep is not None:
-            self._prefixes.keep_pixel_state(keep[1], kept)  # every band finished: the state is whole
+            self._prefixes.keep_pixel_state(keep[1], keep[2])  # every band finished: the state is whole
         return out.transpose(1, 2).contiguous() if grid.transposed else out
 
     def _pixel_states(self, prog: LatentProgram, grid, step: int, oversample: int | None,
-                      disabled: frozenset[int]) -> tuple[tuple[int, torch.Tensor] | None, tuple[int, tuple] | None,
-                                                         torch.Tensor | None]:
+                      disabled: frozenset[int]) -> tuple[tuple[int, torch.Tensor] | None,
+                                                         tuple[int, tuple, torch.Tensor] | None]:
         """Where a separable render's per-pixel stream starts and what it keeps (prefix_reuse.py):
-        (block, stored state) to resume from, (block, key) and a buffer to keep one at."""
+        (block, stored state) to resume from; (block, key, buffer) to keep one at."""
         stems = [s for s in (prog.fill, prog.resume) if s is not None and s.done >= 1]
         if disabled or not stems:
-            return None, None, None
+            return None, None
         where = (hashlib.sha1(grid.rows.numpy().tobytes()).hexdigest(),
                  hashlib.sha1(grid.cols.numpy().tobytes()).hexdigest(), grid.transposed, step, oversample)
         start = next(((s.done, state) for s in stems
                       if (state := self._prefixes.pixel_state((s.key, *where))) is not None), None)
         target = stems[0]  # the deepest
-        if start is not None and start[0] >= target.done:
-            return start, None, None
         n = grid.rows.numel() * grid.cols.numel()
-        if not self._prefixes.fits(n * prog.biline * torch.finfo(prog.dtype).bits // 8):
-            return start, None, None
-        buffer = torch.empty(n, prog.biline, dtype=prog.dtype, device=self.device)
-        return start, (target.done, (target.key, *where)), buffer
+        if (start is not None and start[0] >= target.done) or \
+                not self._prefixes.fits(n * prog.biline * torch.finfo(prog.dtype).bits // 8):
+            return start, None
+        return start, (target.done, (target.key, *where), torch.empty(n, prog.biline, dtype=prog.dtype,
+                                                                       device=self.device))
 
     def _render_field(self, prog: LatentProgram, view: View, exact: bool, oversample: int,
                       meter: _Meter, cancel, disabled: frozenset[int] = frozenset()) -> torch.Tensor:

@@ -37,7 +37,6 @@ import torch
 
 from creps_core.render.line_cache import LineCache
 
-MiB = 1 << 20
 MAX_STEMS = 2  # prefixes kept at once: the one being edited and the one before it
 
 

@@ -7,7 +7,11 @@ latent change every line is new, so a coarser preview still (a quarter of the pr
 density, a sixth while a latent control is dragged) answers first; during a drag it is all
 that is drawn until the hand rests. Whichever is cheaper goes first: a
 full frame that can reuse the previous frame's pixels (a pan) at no more than a preview's cost
-skips the preview. All reuse goes through :mod:`pixel_reuse`.
+skips the preview. All reuse goes through :mod:`pixel_reuse`. Nothing unrendered is ever shown
+flat: a partial frame is shown only where every part still to render holds the upscaled preview
+(after a pan, the exposed strips take it too). A device whose policy draws whole frames (a GPU,
+:class:`~creps_core.render.hardware.DevicePolicy`) gets one full frame per request, no previews
+and no bands.
 
 :class:`FramePlanner` remembers the last frame of each level and makes these decisions;
 :class:`~creps_viewer.render.worker.RenderWorker` only schedules them on its thread, so the
@@ -111,16 +115,20 @@ class Canvas:
     image: torch.Tensor
     regions: tuple[Region, ...]
     reused: bool  # the rest of the buffer holds the previous frame's pixels, shifted
+    filled: bool = False  # the regions still to render hold the upscaled preview (fit to be shown)
 
     @property
     def pixels(self) -> int:
         return sum(h * w for _, _, h, w in self.regions)
 
-    def bands(self, band_pixels: int) -> Iterator[Region]:
+    def bands(self, band_pixels: int, rows_per_round: Callable[[int], int] = lambda cols: 1) -> Iterator[Region]:
         """The regions as horizontal bands of about ``band_pixels`` pixels (the cancel and
-        partial-frame granularity)."""
+        partial-frame granularity), each a whole number of ``rows_per_round(cols)`` rows (one
+        chunk per pool worker: no worker idles at the end of a band)."""
         for r0, c0, rows, cols in self.regions:
-            band = max(1, band_pixels // cols)
+            band, unit = max(1, band_pixels // cols), max(1, rows_per_round(cols))
+            if unit <= band:  # (bands narrower than a round stay as asked: the cancel granularity)
+                band = round(band / unit) * unit
             for i in range(r0, r0 + rows, band):
                 yield i, c0, min(band, r0 + rows - i), cols
 
@@ -142,8 +150,12 @@ class FramePlanner:
     def _key(req: RenderRequest) -> tuple:
         return req.latent, req.precision, req.exact
 
-    def steps(self, req: RenderRequest) -> list[Step]:
-        """The renders that answer ``req``, in order."""
+    def steps(self, req: RenderRequest, whole_frames: bool = False) -> list[Step]:
+        """The renders that answer ``req``, in order. ``whole_frames`` (a device that draws a frame
+        in milliseconds): the full frame alone, run to its end during a drag (else a drag that
+        cancelled every frame would show nothing)."""
+        if whole_frames:
+            return [Step(FULL, req.view, req.interactive)]
         steps = []
         preview = req.preview_view()
         if self._preview_first(req, preview):
@@ -164,17 +176,26 @@ class FramePlanner:
         last = self._last.get(step.level)
         plan = plan_reuse(last[1], step.view) if last is not None and last[0] == self._key(req) else None
         view = step.view
+        upscaled = self._upscaled_preview(req) if step.level == FULL else None
         if plan is not None:
             assert last is not None  # a reuse plan is made only from a last frame
-            return Canvas(shifted(last[2], plan), plan.regions, True)
+            image = shifted(last[2], plan)
+            if upscaled is not None:  # the exposed strips show the preview until they are rendered
+                for r0, c0, rows, cols in plan.regions:
+                    image[:, r0:r0 + rows, c0:c0 + cols] = upscaled[:, r0:r0 + rows, c0:c0 + cols]
+            return Canvas(image, plan.regions, True, upscaled is not None)
         whole = ((0, 0, view.height, view.width),)
-        preview = self._last.get(PREVIEW)
-        if (step.level == FULL and preview is not None and preview[0] == self._key(req)
-                and preview[1] == req.preview_view()):
-            image = F.interpolate(preview[2][None], size=(view.height, view.width), mode="bilinear",
-                                  align_corners=True)[0]
-            return Canvas(image, whole, False)
+        if upscaled is not None:
+            return Canvas(upscaled, whole, False, True)
         return Canvas(torch.zeros(channels, view.height, view.width), whole, False)
+
+    def _upscaled_preview(self, req: RenderRequest) -> torch.Tensor | None:
+        """The last preview, when it shows this request, at the full frame's size."""
+        preview = self._last.get(PREVIEW)
+        if preview is None or preview[0] != self._key(req) or preview[1] != req.preview_view():
+            return None
+        return F.interpolate(preview[2][None], size=(req.view.height, req.view.width), mode="bilinear",
+                             align_corners=True)[0]
 
     def render(self, engine: Engine, req: RenderRequest, step: Step, cancel: Callable[[], bool], *,
                band_pixels: int = 16384, partial_interval: float | None = None,
@@ -199,11 +220,14 @@ class FramePlanner:
                 work.add_lines(n)
                 progress(Progress(RENDERING, work.done, work.total))
 
-        for tile in tiles:
-            engine.prefetch_lines(req.latent, tile, req.precision, exact=req.exact, chunk=LINE_PREFETCH,
-                                  cancel=cancel, progress=lines_done)
+        whole = not engine.policy.progressive  # a GPU: each region in one render, lines and all
+        if not whole:
+            for tile in tiles:
+                engine.prefetch_lines(req.latent, tile, req.precision, exact=req.exact, chunk=LINE_PREFETCH,
+                                      cancel=cancel, progress=lines_done)
         done, shown = 0, time.perf_counter()
-        for r0, c0, rows, cols in canvas.bands(band_pixels):
+        bands = canvas.bands(canvas.pixels if whole else band_pixels, engine.pixel_rows_per_round)
+        for r0, c0, rows, cols in bands:
             if cancel():
                 raise Cancelled()
             canvas.image[:, r0:r0 + rows, c0:c0 + cols] = engine.render(
@@ -212,7 +236,7 @@ class FramePlanner:
             if full:
                 work.add_pixels(rows * cols)
                 progress(Progress(RENDERING, work.done, work.total))
-                if (partial_interval is not None and done < canvas.pixels
+                if (partial_interval is not None and canvas.filled and done < canvas.pixels
                         and time.perf_counter() - shown >= partial_interval):
                     partial(Frame.of(req, view, PARTIAL, canvas.image.clone(), t0, done))
                     shown = time.perf_counter()

@@ -1,4 +1,11 @@
-"""``creps bench``: time full frames of any view; JSON with the share of this machine's matmul roofline."""
+"""``creps bench``: time full frames of any view; JSON with the share of this machine's matmul roofline.
+
+``--change`` says what differs between two timed frames, i.e. which of the engine's reuses a user
+gets: ``latent`` (a new seed: every line new, the default), ``none`` (the same frame again: lines
+cached), ``layers:A-B`` (ws layers A..B mixed from a new seed: an edit of those layers, e.g. style
+mixing; the layers before A are resumed) and ``pan:FRACTION`` (the view moved by that fraction of
+its width: only the exposed columns' lines are new).
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ import argparse
 import json
 import statistics
 import time
+from dataclasses import dataclass
 
 from creps_core.cli.args import (
     Subcommands,
@@ -17,10 +25,45 @@ from creps_core.cli.args import (
     add_threads,
     add_view,
     new_parser,
+    parse_layers,
     positive_int,
 )
 
 MAX_BENCH_REPEAT = 1000  # timed frames; more is a typo, and the median is settled long before
+CHANGES = ("none", "latent", "layers:A-B", "pan:FRACTION")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What differs between two timed frames (see the module docstring)."""
+
+    kind: str  # none, latent, layers, pan
+    layers: tuple[int, int] | None = None
+    fraction: float = 0.0
+
+    def __str__(self) -> str:
+        if self.kind == "layers":
+            assert self.layers is not None  # parse_change makes a layers change with its range
+            return f"layers:{self.layers[0]}-{self.layers[1]}"
+        return f"pan:{self.fraction:g}" if self.kind == "pan" else self.kind
+
+
+def parse_change(text: str) -> Change:
+    """'none', 'latent', 'layers:8-14' or 'pan:0.1' -> Change."""
+    kind, sep, value = str(text).partition(":")
+    if kind in ("none", "latent") and not sep:
+        return Change(kind)
+    if kind == "layers" and sep:
+        return Change("layers", layers=parse_layers(value))
+    if kind == "pan" and sep:
+        try:
+            fraction = float(value)
+        except ValueError:
+            fraction = float("nan")
+        if not 0 < fraction < 1:
+            raise UsageError(f"bad change {text!r}: a pan moves by a FRACTION of the width in (0, 1), e.g. pan:0.1")
+        return Change("pan", fraction=fraction)
+    raise UsageError(f"bad change {text!r} (expected one of {', '.join(CHANGES)})")
 
 
 def register(sub: Subcommands) -> None:
@@ -32,12 +75,13 @@ def register(sub: Subcommands) -> None:
     add_compute(b, precision="auto")
     add_threads(b)
     b.add_argument("--repeat", type=positive_int, default=3, help="timed frames after the warm-up")
+    b.add_argument("--change", type=parse_change, default=Change("latent"), metavar="|".join(CHANGES),
+                   help="what differs between timed frames: a new latent (default), nothing, an edit of ws "
+                        "layers A-B (mixed from a new seed each frame), or a pan by FRACTION of the width")
     b.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from creps_core.cli.common import (
         build_latent,
         build_view,
@@ -62,24 +106,40 @@ def run(args: argparse.Namespace) -> int:
     engine = make_engine(model, args.device, args.precision, workers=args.threads)
     seed = one_seed(args)
     latent = build_latent(args, 0 if seed is None else seed)
+    change: Change = args.change
+    if change.layers is not None and change.layers[1] >= model.cfg.num_ws:
+        raise UsageError(f"--change {change}: this model has ws layers 0-{model.cfg.num_ws - 1}")
+    view = view.with_(snap=True) if change.kind == "pan" else view
+    # An edit of a layer range keeps its prefix state while it first renders: that frame and the
+    # unedited one before it are the warm-up, so the timed frames are the edits that follow.
+    warmup = 2 if change.kind == "layers" else 1
     times = []
-    for i in range(args.repeat + 1):
-        engine.clear_caches()  # a fresh latent every frame: nothing reused
+    for i in range(args.repeat + warmup):
+        spec, frame_view = latent, view
+        if change.kind == "latent":
+            engine.clear_caches()  # a new latent: nothing of the last one is reused
+        elif change.kind == "layers" and i:
+            first, last = change.layers  # type: ignore[misc]  # a layers change has its range
+            spec = latent.with_(mix_seed=(latent.seed + i) % 2**32, mix_layers=tuple(range(first, last + 1)))
+        elif change.kind == "pan":
+            step = round(change.fraction * view.width) * view.spacing
+            frame_view = view.with_(center=(view.center[0], view.center[1] + i * step))
         t0 = time.perf_counter()
-        engine.render(latent, view)
-        if engine.device.type == "cuda":
-            torch.cuda.synchronize()
-        if i:  # the first frame is the warm-up
+        engine.render(spec, frame_view)
+        engine.synchronize()
+        if i >= warmup:
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
+    # The work of a frame computed from scratch: with --change none/layers/pan the rate and the
+    # roofline share say how fast that frame arrives (they may pass 1 where the engine reuses work).
     gflop = frame_flops(model.cfg, view.width, view.height) / 1e9
-    roofline = matmul_gflops(compute_dtype(engine.precision, engine.device), device=engine.device,
+    roofline = matmul_gflops(compute_dtype(engine.precision, engine.device, engine.policy), device=engine.device,
                              workers=engine.workers)
     print(json.dumps({
         "network": str(model.path), "size": [view.width, view.height], "zoom": view.zoom,
         "rotate": view.rotation, "warp": None if view.warp is None else view.warp.kind,
         "precision": engine.precision, "device": str(engine.device), "workers": engine.workers,
-        "repeat": args.repeat, "median_s": round(med, 4), "frames_per_s": round(1 / med, 3),
+        "change": str(change), "repeat": args.repeat, "median_s": round(med, 4), "frames_per_s": round(1 / med, 3),
         "gflop_per_frame": round(gflop, 2), "gflop_per_s": round(gflop / med, 1),
         "matmul_gflop_per_s": round(roofline, 1), "roofline_share": round(gflop / med / roofline, 3)}))
     return 0
