@@ -13,7 +13,7 @@ import argparse
 import json
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 from creps_core.cli.args import (
     Subcommands,
@@ -109,12 +109,38 @@ def run(args: argparse.Namespace) -> int:
     change: Change = args.change
     if change.layers is not None and change.layers[1] >= model.cfg.num_ws:
         raise UsageError(f"--change {change}: this model has ws layers 0-{model.cfg.num_ws - 1}")
+    times = time_frames(engine, latent, view, change, args.repeat)
+    med = statistics.median(times)
+    # The work of a frame computed from scratch: with --change none/layers/pan the rate and the
+    # roofline share say how fast that frame arrives (they may pass 1 where the engine reuses work).
+    gflop = frame_flops(model.cfg, view.width, view.height) / 1e9
+    roofline = matmul_gflops(compute_dtype(engine.precision, engine.device, engine.policy), device=engine.device,
+                             workers=engine.workers)
+    print(json.dumps({
+        "network": str(model.path), "size": [view.width, view.height], "zoom": view.zoom,
+        "rotate": view.rotation, "warp": None if view.warp is None else view.warp.kind,
+        "precision": engine.precision, "device": str(engine.device), "workers": engine.workers,
+        "change": str(change), "warmup_frames": warmup_frames(change), "repeat": args.repeat,
+        "median_s": round(med, 4), "frames_per_s": round(1 / med, 3),
+        "gflop_per_frame": round(gflop, 2), "gflop_per_s": round(gflop / med, 1),
+        "matmul_gflop_per_s": round(roofline, 1), "roofline_share": round(gflop / med / roofline, 3),
+        "reuse": asdict(engine.stats)}))
+    return 0
+
+
+def warmup_frames(change: Change) -> int:
+    """Untimed frames first: one (first-call costs); for an edit of a layer range also its first
+    edit, which keeps the prefix state the later edits resume from (the first touch of a range
+    costs a full frame, each later one only its layers)."""
+    return 2 if change.kind == "layers" else 1
+
+
+def time_frames(engine, latent, view, change: Change, repeat: int) -> list[float]:
+    """Seconds of ``repeat`` frames of ``view`` after the warm-up, ``change`` applied between frames
+    (benchmarks/ interleave several changes through this, so their ratios come from one run)."""
     view = view.with_(snap=True) if change.kind == "pan" else view
-    # An edit of a layer range keeps its prefix state while it first renders: that frame and the
-    # unedited one before it are the warm-up, so the timed frames are the edits that follow.
-    warmup = 2 if change.kind == "layers" else 1
-    times = []
-    for i in range(args.repeat + warmup):
+    warmup, times = warmup_frames(change), []
+    for i in range(repeat + warmup):
         spec, frame_view = latent, view
         if change.kind == "latent":
             engine.clear_caches()  # a new latent: nothing of the last one is reused
@@ -129,17 +155,4 @@ def run(args: argparse.Namespace) -> int:
         engine.synchronize()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
-    med = statistics.median(times)
-    # The work of a frame computed from scratch: with --change none/layers/pan the rate and the
-    # roofline share say how fast that frame arrives (they may pass 1 where the engine reuses work).
-    gflop = frame_flops(model.cfg, view.width, view.height) / 1e9
-    roofline = matmul_gflops(compute_dtype(engine.precision, engine.device, engine.policy), device=engine.device,
-                             workers=engine.workers)
-    print(json.dumps({
-        "network": str(model.path), "size": [view.width, view.height], "zoom": view.zoom,
-        "rotate": view.rotation, "warp": None if view.warp is None else view.warp.kind,
-        "precision": engine.precision, "device": str(engine.device), "workers": engine.workers,
-        "change": str(change), "repeat": args.repeat, "median_s": round(med, 4), "frames_per_s": round(1 / med, 3),
-        "gflop_per_frame": round(gflop, 2), "gflop_per_s": round(gflop / med, 1),
-        "matmul_gflop_per_s": round(roofline, 1), "roofline_share": round(gflop / med / roofline, 3)}))
-    return 0
+    return times
