@@ -273,9 +273,9 @@ class Engine:
         rounds = self.workers if settled is not None else len(parts) or 1
 
         def evaluate(job: tuple[list[float], torch.Tensor | None]) -> tuple[torch.Tensor, torch.Tensor | None]:
-            part, start = job
+            part, start = job  # rows resumed from the stem being filled are in it already
             return self._run_lines(prog, torch.tensor(part, dtype=torch.float32), slot, cancel, start,
-                                   keep=fill is not None)
+                                   keep=fill is not None and (start is None or prog.fill is not prog.resume))
 
         # On the CPU rows never written cost address space only, so the slab is reserved at its
         # limit once; on a GPU reserved memory is real, so it grows with what is stored.

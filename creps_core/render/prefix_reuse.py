@@ -103,8 +103,10 @@ class PrefixStore:
     # ----- stems --------------------------------------------------------------------------
     def stems_for(self, ws: torch.Tensor, dtype: torch.dtype, line_ws: list[int], done_before: list[int],
                   row_bytes: list[int], recent: list[torch.Tensor]) -> tuple[Stem | None, Stem | None]:
-        """(the deepest stored stem ``ws`` may resume from, a new stem it should fill while it
-        computes, deeper than that one, from the rows it shares with a ``recent`` latent).
+        """(the deepest stored stem ``ws`` may resume from, the stem it fills while it computes:
+        a new, deeper one where it shares more rows with a ``recent`` latent, else the one it
+        resumes from, so that coordinates it computes from the input (a pan, a zoom, a frame the
+        first edit did not finish) serve the next edit too).
 
         ``done_before[i]``: composed blocks finished before line layer i; ``row_bytes[i]``: one
         coordinate's stem row at layer i."""
@@ -118,7 +120,7 @@ class PrefixStore:
         shared = max((shared_rows(ws, other) for other in recent), default=0)
         layer = resume_layer(line_ws, shared)
         if layer == 0 or (resume is not None and layer <= resume.layer):
-            return resume, None
+            return resume, resume
         key = prefix_key(ws, prefix_rows(line_ws, layer), dtype)
         limit = max(1, self.stem_memory // (MAX_STEMS * 2 * row_bytes[layer]))
         fill = self._stems.get(key) or Stem(key, layer, done_before[layer], limit)

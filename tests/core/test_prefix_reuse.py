@@ -78,7 +78,7 @@ def test_mixing_layers_8_to_14_resumes_after_the_first_four_blocks(released):
     assert prefix_rows(layers, 11) == 8 and prog.done_before(11) == 3
     mixed = [engine.program(engine.ws(base.with_(mix_seed=s, mix_layers=tuple(range(8, 15))))) for s in (5, 6)]
     assert mixed[0].fill is not None and mixed[0].fill.layer == 11 and mixed[0].resume is None
-    assert mixed[1].resume is mixed[0].fill and mixed[1].fill is None
+    assert mixed[1].resume is mixed[0].fill and mixed[1].fill is mixed[1].resume  # new coordinates go there too
     assert shared_rows(mixed[0].ws, mixed[1].ws) == 8
 
 
@@ -92,6 +92,21 @@ def test_a_resumed_band_by_band_frame_equals_a_fresh_one(released):
         bands = torch.cat([engine.render(mixed, view.tile(r, 0, 8, 30)) for r in range(0, 24, 8)], dim=1)
         assert torch.equal(bands, Engine(released, device="cpu").render(mixed, view))
     assert engine.stats.pixels_resumed == 30 * 24
+
+
+def test_coordinates_an_edit_computes_from_the_input_serve_the_next_edit(released):
+    """A pan while editing: the new columns' stems are kept for the next edit of the same layers."""
+    engine = Engine(released, device="cpu")
+    base, view = LatentSpec(seed=5), View(20, 16, snap=True)
+    panned = view.with_(center=(0.5, 0.5 + 4 * view.spacing))
+    specs = [base.with_(mix_seed=s, mix_layers=tuple(range(10, 15))) for s in (1, 2, 3)]
+    engine.render(base, view)
+    engine.render(specs[0], view)  # the first edit: fills the stem at the view's coordinates
+    engine.render(specs[1], panned)  # resumes 16 + 16 coordinates, computes 4 columns from the input
+    assert engine.stats.line_coords_resumed == 16 + 16
+    engine.render(specs[2], panned)
+    assert engine.stats.line_coords_resumed == (16 + 16) + (16 + 20)  # every coordinate resumed
+    assert torch.equal(engine.render(specs[2], panned), Engine(released, device="cpu").render(specs[2], panned))
 
 
 def test_edits_in_bf16_resume_exactly_too(released):
