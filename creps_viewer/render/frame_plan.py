@@ -85,11 +85,12 @@ class Frame:
 
     @classmethod
     def of(cls, req: RenderRequest, view: View, level: str, image: torch.Tensor, started: float,
-           pixels: int, macs: int = 0) -> Frame:
-        """A frame of ``image``, timed from ``started`` (a perf_counter reading)."""
+           pixels: int, macs: int = 0, rgb: np.ndarray | None = None) -> Frame:
+        """A frame of ``image``, timed from ``started`` (a perf_counter reading); ``rgb``: its
+        conversion, where the caller kept it up to date."""
         ms = (time.perf_counter() - started) * 1000
-        return cls(req, view, level, image, np.ascontiguousarray(to_uint8(image)), ms, pixels,
-                   view.width * view.height, macs)
+        rgb = np.ascontiguousarray(to_uint8(image)) if rgb is None else rgb
+        return cls(req, view, level, image, rgb, ms, pixels, view.width * view.height, macs)
 
 
 @dataclass(frozen=True)
@@ -226,21 +227,29 @@ class FramePlanner:
                 engine.prefetch_lines(req.latent, tile, req.precision, exact=req.exact, chunk=LINE_PREFETCH,
                                       cancel=cancel, progress=lines_done)
         done, shown = 0, time.perf_counter()
+        # Partial frames are shown from an RGB copy kept up to date band by band: each band is
+        # converted once, not the whole canvas at every partial frame (a cost that grew with the
+        # number of partial frames, i.e. with how busy the machine was).
+        partials = full and partial_interval is not None and canvas.filled
+        rgb = np.ascontiguousarray(to_uint8(canvas.image)) if partials else None
         bands = canvas.bands(canvas.pixels if whole else band_pixels, engine.pixel_rows_per_round)
         for r0, c0, rows, cols in bands:
             if cancel():
                 raise Cancelled()
-            canvas.image[:, r0:r0 + rows, c0:c0 + cols] = engine.render(
-                req.latent, view.tile(r0, c0, rows, cols), precision=req.precision, exact=req.exact, cancel=cancel)
+            band = engine.render(req.latent, view.tile(r0, c0, rows, cols), precision=req.precision,
+                                 exact=req.exact, cancel=cancel)
+            canvas.image[:, r0:r0 + rows, c0:c0 + cols] = band
+            if rgb is not None:
+                rgb[r0:r0 + rows, c0:c0 + cols] = to_uint8(band)
             done += rows * cols
             if full:
                 work.add_pixels(rows * cols)
                 progress(Progress(RENDERING, work.done, work.total))
-                if (partial_interval is not None and canvas.filled and done < canvas.pixels
+                if (rgb is not None and done < canvas.pixels and partial_interval is not None
                         and time.perf_counter() - shown >= partial_interval):
-                    partial(Frame.of(req, view, PARTIAL, canvas.image.clone(), t0, done))
+                    partial(Frame.of(req, view, PARTIAL, canvas.image.clone(), t0, done, rgb=rgb.copy()))
                     shown = time.perf_counter()
-        frame = Frame.of(req, view, step.level, canvas.image, t0, canvas.pixels, work.total if full else 0)
+        frame = Frame.of(req, view, step.level, canvas.image, t0, canvas.pixels, work.total if full else 0, rgb)
         self.record(req, step, canvas.image, frame.ms, canvas.pixels)
         return frame
 
