@@ -68,6 +68,7 @@ def main() -> None:
     p.add_argument("--precision", default="fp32", help="fp32, bf16 or auto (what this CPU does fast)")
     p.add_argument("--busy", action="store_true", help="with a second process spinning on one core")
     p.add_argument("--rounds", type=int, default=2, help="turns of each measured change (medians)")
+    p.add_argument("--no-drags", action="store_true", help="only the new latent and the mixing edit")
     args = p.parse_args()
     spinner = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if args.busy else None
     try:
@@ -136,6 +137,10 @@ def run(args: argparse.Namespace) -> None:
     mix_sharp = statistics.median(f for _, f in mix_runs)
     print(f"mixing layers 8-14 -> first preview: {1000 * mix_preview:6.0f} ms (target <= 80)   -> sharp frame: "
           f"{1000 * mix_sharp:6.0f} ms = {mix_sharp / sharp:.2f}x a new latent's (target <= 0.6x)")
+
+    if args.no_drags:
+        worker.shutdown()
+        return
 
     # A truncation slider dragged for a few seconds: a new latent at every mouse event (60 Hz).
     start, n_events, psi = time.perf_counter(), 0, 0.7
