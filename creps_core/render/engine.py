@@ -302,14 +302,16 @@ class Engine:
         self.stats.line_coords_reused += len(keys) - len(missing)
         out = cache.get(keys) if keys else torch.empty(0)
         cache.trim(self.max_cached_lines)  # evict only after this request is served
+        if fill is not None:
+            fill.trim(prog.fill.row_limit)  # type: ignore[union-attr]  # fill implies prog.fill
         return out
 
     def _fill_stem(self, stem: Stem, cache, part: list[float], rows: torch.Tensor) -> None:
-        """Keep the stem rows of the coordinates of ``part`` it does not hold yet, within its bound."""
+        """Keep the stem rows of the coordinates of ``part`` it does not hold yet (trimmed to its
+        bound once the request is served: rows it resumes from must stay until then)."""
         new = [i for i, k in enumerate(part) if k not in cache]
         if new:
             cache.put([part[i] for i in new], rows[new], reserve=stem.row_limit if self.policy.reserve_caches else 0)
-            cache.trim(stem.row_limit)
 
     def _line_coords(self, view: View, exact: bool = False,
                      oversample: int = 2) -> tuple[torch.Tensor, torch.Tensor] | None:
@@ -505,7 +507,8 @@ class Engine:
         # R as [L, c, H, rank] (1/2 folded in), K as [L, c, rank, W] for batched matmuls over channels.
         # The explorer renders a frame as bands of the same columns: their K is kept from the last
         # band instead of being gathered and laid out again (~11 MB of copies a band at 894 columns).
-        where = (prog.key, str(prog.dtype), oversample, hashlib.sha1(grid.cols.numpy().tobytes()).hexdigest())
+        where = (prog.key, str(prog.dtype), oversample, view.spacing,
+                 hashlib.sha1(grid.cols.numpy().tobytes()).hexdigest())
         if self._columns is not None and self._columns[0] == where and not meter.active:
             K = self._columns[1]
             self.stats.line_coords_reused += grid.cols.numel()
@@ -516,7 +519,8 @@ class Engine:
         R = (rows * 0.5).permute(1, 3, 0, 2).to(prog.dtype).contiguous()
         out = torch.empty(self.cfg.img_channels, H, W, device=self.device)
         step = max(1, self.chunk_pixels // W)
-        start, keep = self._pixel_states(prog, grid, step, oversample, disabled)
+        start, keep = self._pixel_states(prog, grid, step, None if oversample is None else (oversample, view.spacing),
+                                         disabled)
 
         def band(i0: int) -> int:
             self._check_cancel(cancel)
@@ -543,7 +547,7 @@ class Engine:
             self._prefixes.keep_pixel_state(keep[1], keep[2])  # every band finished: the state is whole
         return out.transpose(1, 2).contiguous() if grid.transposed else out
 
-    def _pixel_states(self, prog: LatentProgram, grid, step: int, oversample: int | None,
+    def _pixel_states(self, prog: LatentProgram, grid, step: int, table: tuple[int, float] | None,
                       disabled: frozenset[int]) -> tuple[tuple[int, torch.Tensor] | None,
                                                          tuple[int, tuple, torch.Tensor] | None]:
         """Where a separable render's per-pixel stream starts and what it keeps (prefix_reuse.py):
@@ -552,7 +556,7 @@ class Engine:
         if disabled or not stems:
             return None, None
         where = (hashlib.sha1(grid.rows.numpy().tobytes()).hexdigest(),
-                 hashlib.sha1(grid.cols.numpy().tobytes()).hexdigest(), grid.transposed, step, oversample)
+                 hashlib.sha1(grid.cols.numpy().tobytes()).hexdigest(), grid.transposed, step, table)
         start = next(((s.done, state) for s in stems
                       if (state := self._prefixes.pixel_state((s.key, *where))) is not None), None)
         target = stems[0]  # the deepest

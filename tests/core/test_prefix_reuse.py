@@ -130,3 +130,18 @@ def test_prefix_memory_stays_within_its_bound(released):
     assert engine._prefixes.memory() <= (4 << 20) + 16 * 12 * 32 * 4
     engine.clear_caches()
     assert engine._prefixes.memory() == 0
+
+
+def test_a_stem_smaller_than_one_request_still_serves_it_exactly():
+    """The stem being filled is trimmed to its bound only after a request: the rows it resumes
+    from stay while the request computes in rounds (a progress bar listening)."""
+    engine = Engine(TINY_MODEL, device="cpu", line_chunk=2, workers=2)
+    engine._prefixes.stem_memory = 1  # one coordinate per slot
+    base, view = LatentSpec(seed=6), View(12, 10, snap=True)
+    specs = [base.with_(mix_seed=s, mix_layers=tuple(range(5, 9))) for s in (1, 2, 3)]
+    engine.render(base, view)
+    for i, spec in enumerate(specs):
+        panned = view.with_(center=(0.5, 0.5 + i * view.spacing))
+        got = engine.render(spec, panned, progress=lambda fraction: None)
+        assert torch.equal(got, Engine(TINY_MODEL, device="cpu").render(spec, panned))
+    assert all(len(cache) <= 1 for stem in engine._prefixes._stems.values() for cache in stem.lines.values())
