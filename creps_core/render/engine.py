@@ -50,7 +50,7 @@ from creps_core.render.hardware import (
     usable_cpus,
 )
 from creps_core.render.line_table import LineTable
-from creps_core.render.prefix_reuse import PrefixStore, Stem
+from creps_core.render.prefix_reuse import PrefixStore, Stem, shared_rows
 from creps_core.render.program import LatentProgram, ProgramCompiler, ws_key
 from creps_core.render.views import View
 
@@ -175,12 +175,15 @@ class Engine:
             self._programs.move_to_end(key)
             self.stats.program_cache_hits += 1
             return prog
-        prog = self._compiler.compile(ws, dtype, key[0])
+        # The recent program sharing the most leading ws rows (an edit of later layers): its layers
+        # of those rows are reused, and prefix_reuse.py keeps the states they lead to.
+        shared, parent = max(((shared_rows(ws, p.ws), p) for p in self._programs.values()
+                              if p.dtype == dtype and p.ws is not None), key=lambda sp: sp[0], default=(0, None))
+        prog = self._compiler.compile(ws, dtype, key[0], parent, shared)
         layers = range(len(prog.line_layers) + 1)
-        recent = [p.ws for p in self._programs.values() if p.dtype == dtype and p.ws is not None]
         prog.resume, prog.fill = self._prefixes.stems_for(
             ws, dtype, prog.line_ws, [prog.done_before(i) for i in layers],
-            [4 * prog.stem_width(i) for i in layers], recent)
+            [4 * prog.stem_width(i) for i in layers], shared)
         self._programs[key] = prog
         self.stats.programs_compiled += 1
         while len(self._programs) > self.max_programs:

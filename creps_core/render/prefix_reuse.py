@@ -102,9 +102,9 @@ class PrefixStore:
 
     # ----- stems --------------------------------------------------------------------------
     def stems_for(self, ws: torch.Tensor, dtype: torch.dtype, line_ws: list[int], done_before: list[int],
-                  row_bytes: list[int], recent: list[torch.Tensor]) -> tuple[Stem | None, Stem | None]:
+                  row_bytes: list[int], shared: int) -> tuple[Stem | None, Stem | None]:
         """(the deepest stored stem ``ws`` may resume from, the stem it fills while it computes:
-        a new, deeper one where it shares more rows with a ``recent`` latent, else the one it
+        a new, deeper one where it shares its first ``shared`` rows with a recent latent, else the one it
         resumes from, so that coordinates it computes from the input (a pan, a zoom, a frame the
         first edit did not finish) serve the next edit too).
 
@@ -117,7 +117,6 @@ class PrefixStore:
                 resume = stem
         if resume is not None:
             self._stems.move_to_end(resume.key)
-        shared = max((shared_rows(ws, other) for other in recent), default=0)
         layer = resume_layer(line_ws, shared)
         if layer == 0 or (resume is not None and layer <= resume.layer):
             return resume, resume

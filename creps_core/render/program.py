@@ -118,12 +118,20 @@ class ProgramCompiler:
         self.g = g
         self._shared: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor] | Dense] = {}
 
-    def compile(self, ws: torch.Tensor, dtype: torch.dtype, key: str) -> LatentProgram:
-        """The program of ``ws`` [num_ws, w_dim] in ``dtype``; ``key`` names it (its ws hash)."""
+    def compile(self, ws: torch.Tensor, dtype: torch.dtype, key: str, parent: LatentProgram | None = None,
+                shared: int = 0) -> LatentProgram:
+        """The program of ``ws`` [num_ws, w_dim] in ``dtype``; ``key`` names it (its ws hash).
+
+        ``parent``: a program of the same dtype whose ws agree with ``ws`` on the first ``shared``
+        rows; the layers that read only those rows are taken from it (the same values: an edit of
+        the fine layers compiles only them)."""
         syn, cfg = self.g.synthesis, self.g.cfg
         inp = syn.b4.input
-        amp = inp.amplitudes(ws[0:1])[0] / np.sqrt(inp.channels)  # [C, 2*rank]
-        amps = [amp[:, s * cfg.rank:(s + 1) * cfg.rank].t().contiguous() for s in (0, 1)]
+        if parent is not None and shared >= 1:
+            amps = parent.amps
+        else:
+            amp = inp.amplitudes(ws[0:1])[0] / np.sqrt(inp.channels)  # [C, 2*rank]
+            amps = [amp[:, s * cfg.rank:(s + 1) * cfg.rank].t().contiguous() for s in (0, 1)]
         freqs = inp.freqs.reshape(inp.channels // 2, cfg.rank).t().contiguous()
 
         def dense(layer, wi: int | None = None, out_dtype: torch.dtype = dtype) -> Dense:
@@ -150,9 +158,11 @@ class ProgramCompiler:
         for name, _, _ in pixel_block_layers(cfg):
             blk = getattr(syn, name)
             blocks.append((dense(blk.fc0, last), dense(blk.fc1, last), dense(blk.tores, last)))
+        line_layers = [parent.line_layers[i] if parent is not None and wi < shared
+                       else (dense(layer, wi), name.endswith("tores"))
+                       for i, (name, layer, wi) in enumerate(syn.line_layers())]
         return LatentProgram(
-            key, dtype, freqs, amps,
-            line_layers=[(dense(layer, wi), name.endswith("tores")) for name, layer, wi in syn.line_layers()],
+            key, dtype, freqs, amps, line_layers=line_layers,
             decoders=[[dense(fc) for fc in getattr(syn, f"decoder_{res}")] for res in cfg.composed_blocks[1:]],
             decoder_last=[dense(fc) for fc in syn.decoder_last],
             decoder_img=dense(syn.decoder_img, out_dtype=torch.float32),  # keep the RGB sum in fp32

@@ -78,6 +78,9 @@ def test_mixing_layers_8_to_14_resumes_after_the_first_four_blocks(released):
     assert prefix_rows(layers, 11) == 8 and prog.done_before(11) == 3
     mixed = [engine.program(engine.ws(base.with_(mix_seed=s, mix_layers=tuple(range(8, 15))))) for s in (5, 6)]
     assert mixed[0].fill is not None and mixed[0].fill.layer == 11 and mixed[0].resume is None
+    # compiled once: the layers reading ws 0..7 are the base program's own
+    assert mixed[0].amps is prog.amps and all(a is b for a, b in zip(mixed[0].line_layers[:11], prog.line_layers))
+    assert not any(a is b for a, b in zip(mixed[0].line_layers[11:], prog.line_layers[11:]))
     assert mixed[1].resume is mixed[0].fill and mixed[1].fill is mixed[1].resume  # new coordinates go there too
     assert shared_rows(mixed[0].ws, mixed[1].ws) == 8
 
