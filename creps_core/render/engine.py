@@ -160,6 +160,7 @@ class Engine:
         self.policy.sync(self.device)
 
     def clear_caches(self) -> None:
+        """Drop every cached program, line, stem and pixel state (a new model, or out of memory)."""
         self._programs.clear()
         self._prefixes.clear()
         self._columns = None

@@ -114,6 +114,11 @@ class DevicePolicy:
     stem_memory: int = 256 * MiB  # prefix reuse: line-network states (creps_core.render.prefix_reuse)
     pixel_state_memory: int = 256 * MiB  # prefix reuse: per-pixel features of rendered views
 
+    def release(self, device: torch.device) -> None:
+        """Give memory the device's allocator keeps for reuse back (after its caches were dropped)."""
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
     def sync(self, device: torch.device) -> None:
         """Wait until ``device`` finished what was launched (a no-op where launches are synchronous)."""
         if self.synchronize and device.type == "cuda":

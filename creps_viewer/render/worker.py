@@ -190,8 +190,7 @@ class RenderWorker(QObject):
     def _recover_memory(self) -> None:
         self.planner.reset()
         self.engine.clear_caches()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        self.engine.policy.release(self.engine.device)  # a GPU's allocator keeps freed blocks otherwise
 
     def _render_step(self, req: RenderRequest, step: Step, cancel: Callable[[], bool]) -> None:
         frame = self.planner.render(self.engine, req, step, cancel, band_pixels=self.band_pixels,
