@@ -42,8 +42,9 @@ if TYPE_CHECKING:
 Options = argparse._ActionsContainer  # a parser or an argument group: both take the option groups
 Subcommands = argparse._SubParsersAction  # what `creps` adds each subcommand's parser to
 
-NETWORK_HELP = ("checkpoint: an official .pkl or a .safetensors file; 'demo' (the shipped colour model), "
-                "'demo:faces', or 'random[:SEED]' for labelled random weights")
+NETWORK_HELP = ("checkpoint: an official .pkl or a .safetensors file, or its http(s):// URL (downloaded once into "
+                "the cache folder `creps info` shows); 'demo' (the shipped colour model), 'demo:faces', or "
+                "'random[:SEED]' for labelled random weights")
 
 
 class UsageError(argparse.ArgumentTypeError, ValueError):
@@ -113,11 +114,12 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'640x480' -> (640, 480)."""
+    """'640x480' -> (640, 480); '64' -> (64, 64), a square."""
+    parts = str(text).lower().split("x")
     try:
-        w, h = (int(x) for x in str(text).lower().split("x"))
+        w, h = (int(x) for x in (parts * 2 if len(parts) == 1 else parts))
     except ValueError:
-        raise UsageError(f"bad size {text!r} (expected WxH, e.g. 640x480)") from None
+        raise UsageError(f"bad size {text!r} (expected WxH, e.g. 640x480, or N for a square)") from None
     if w < 1 or h < 1:
         raise UsageError(f"bad size {text!r}: both sides must be at least 1")
     return w, h
@@ -247,7 +249,8 @@ def positive_int(text: str) -> int:
 
 # ----- help that always shows the default --------------------------------------------------------
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Appends '(default: X)' to an option's help unless the help already names its default."""
+    """Appends '(default: X)' to an option's help unless the help already names its default, and
+    '(required)' instead to an option that has none."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -255,6 +258,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             return text
         if action.nargs == 0:  # a switch: off unless given
             return text
+        if action.required:  # nothing to fall back on: say so once, without a default
+            return text if "required" in text else f"{text} (required)"
         default = action.default
         if isinstance(default, (list, tuple)):
             default = ",".join(map(str, default)) if default and not isinstance(default[0], (list, tuple)) else default
@@ -280,12 +285,15 @@ def add_network(p: Options, from_file: bool = False) -> None:
     kind_default = "G_ema, or the --from file's" if from_file else "G_ema"
     p.add_argument("--network-kind", choices=NETWORK_KINDS, default=None,
                    help=f"which generator of an official snapshot to use (default: {kind_default})")
+    p.add_argument("--offline", action="store_true",
+                   help="never touch the network: a --network URL opens only from the download cache "
+                        "(see `creps info`)")
 
 
 def add_seeds(p: Options, default: str, several: bool = True) -> None:
     """``--seeds`` (alias --seed), always a list with ranges (e.g. 0-3,7); ``default`` is shown in the
     help and applied by the handler (None in args means 'not given', which --from needs)."""
-    what = "seeds, e.g. 0-3,7" if several else "the seed (one number)"
+    what = "seeds, e.g. 0-3,7" if several else "the seed to render: one number, e.g. 7"
     p.add_argument("--seeds", "--seed", dest="seeds", type=parse_seeds, metavar="SEEDS", default=None,
                    help=f"{what} (default: {default})")
 

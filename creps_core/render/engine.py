@@ -128,8 +128,13 @@ class Engine:
         chosen = resolve_precision(precision, self.device, self.policy)
         compute_dtype(chosen, self.device, self.policy)
         if precision == "auto" and chosen != "fp32":
-            self.precision_psnr = self.measure_precision(chosen)
-            if self.precision_psnr < AUTO_MIN_PSNR_DB:
+            try:
+                self.precision_psnr = self.measure_precision(chosen)
+            except (ArithmeticError, RuntimeError, ValueError):
+                # The calibration render itself fails (a degenerate model): keep the reference, and
+                # let the model's own renders say what is wrong instead of refusing to open it.
+                self.precision_psnr = None
+            if self.precision_psnr is None or self.precision_psnr < AUTO_MIN_PSNR_DB:
                 chosen = "fp32"
         self.precision = chosen  # never 'auto': what this engine actually computes in
 

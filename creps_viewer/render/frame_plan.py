@@ -32,6 +32,7 @@ from creps_core.latent.latents import LatentSpec
 from creps_core.progress import RENDERING, Cancelled, Progress
 from creps_core.render.costs import Work
 from creps_core.render.engine import Engine, to_uint8
+from creps_core.render.features import FeatureView, feature_picture
 from creps_core.render.views import View
 from creps_viewer.render.pixel_reuse import Region, plan_reuse, shifted
 
@@ -56,6 +57,13 @@ class RenderRequest:
     exact: bool = False
     preview_scale: int = 4
     interactive: bool = False  # a drag or a slider is moving: keep up with the hand
+    feature: FeatureView | None = None  # a block's features to draw instead of the image (the feature view)
+
+    @property
+    def engine_precision(self) -> str | None:
+        """The precision to hand the engine: None for ``auto`` (what the engine chose when it was
+        built with ``auto``, its calibration included)."""
+        return None if self.precision == "auto" else self.precision
 
     def preview_view(self) -> View:
         """The same region at 1/preview_scale size, on every preview_scale-th point of the
@@ -78,6 +86,7 @@ class Frame:
     pixels_rendered: int  # computed for this frame (the rest was reused or is still the placeholder)
     pixels_total: int
     macs: int = 0  # multiply-accumulates computed for a FULL frame, lines included (the explorer's speed)
+    precision: str = "fp32"  # what the engine computed in (``auto`` resolved)
 
     @property
     def is_final(self) -> bool:
@@ -85,12 +94,12 @@ class Frame:
 
     @classmethod
     def of(cls, req: RenderRequest, view: View, level: str, image: torch.Tensor, started: float,
-           pixels: int, macs: int = 0, rgb: np.ndarray | None = None) -> Frame:
+           pixels: int, macs: int = 0, precision: str = "fp32", rgb: np.ndarray | None = None) -> Frame:
         """A frame of ``image``, timed from ``started`` (a perf_counter reading); ``rgb``: its
         conversion, where the caller kept it up to date."""
         ms = (time.perf_counter() - started) * 1000
         rgb = np.ascontiguousarray(to_uint8(image)) if rgb is None else rgb
-        return cls(req, view, level, image, rgb, ms, pixels, view.width * view.height, macs)
+        return cls(req, view, level, image, rgb, ms, pixels, view.width * view.height, macs, precision)
 
 
 @dataclass(frozen=True)
@@ -159,6 +168,10 @@ class FramePlanner:
             return [Step(FULL, req.view, req.interactive)]
         steps = []
         preview = req.preview_view()
+        if req.feature is not None:  # a feature picture: a preview only while a hand moves, then the whole view
+            if req.interactive and req.preview_scale > 1:
+                steps.append(Step(PREVIEW, preview, True, self.idle_delay))
+            return [*steps, Step(FULL, req.view, False)]
         if self._preview_first(req, preview):
             # Previews complete even when superseded: they are cheap, and a drag that cancelled
             # every frame would show nothing at all.
@@ -209,11 +222,15 @@ class FramePlanner:
         :class:`Progress` in multiply-accumulates (the line phase included) and, every
         ``partial_interval`` seconds, a PARTIAL frame to show. ``cancel`` is checked between
         chunks and bands (:class:`Cancelled`)."""
+        if req.feature is not None:
+            return self._render_feature(engine, req, step, cancel, activity)
         t0, view, full = time.perf_counter(), step.view, step.level == FULL
         canvas = self.canvas(req, step, engine.cfg.img_channels)
         activity(step.describe(canvas))
         tiles = [view.tile(*region) for region in canvas.regions]
-        work = Work(engine.cfg, sum(engine.missing_lines(req.latent, t, req.precision, req.exact) for t in tiles)
+        precision = req.engine_precision
+        ran = precision or engine.precision
+        work = Work(engine.cfg, sum(engine.missing_lines(req.latent, t, precision, req.exact) for t in tiles)
                     if full else 0, canvas.pixels)
 
         def lines_done(n: int) -> None:
@@ -224,7 +241,7 @@ class FramePlanner:
         whole = not engine.policy.progressive  # a GPU: each region in one render, lines and all
         if not whole:
             for tile in tiles:
-                engine.prefetch_lines(req.latent, tile, req.precision, exact=req.exact, chunk=LINE_PREFETCH,
+                engine.prefetch_lines(req.latent, tile, precision, exact=req.exact, chunk=LINE_PREFETCH,
                                       cancel=cancel, progress=lines_done)
         done, shown = 0, time.perf_counter()
         # Partial frames are shown from an RGB copy kept up to date band by band: each band is
@@ -236,7 +253,7 @@ class FramePlanner:
         for r0, c0, rows, cols in bands:
             if cancel():
                 raise Cancelled()
-            band = engine.render(req.latent, view.tile(r0, c0, rows, cols), precision=req.precision,
+            band = engine.render(req.latent, view.tile(r0, c0, rows, cols), precision=precision,
                                  exact=req.exact, cancel=cancel)
             canvas.image[:, r0:r0 + rows, c0:c0 + cols] = band
             if rgb is not None:
@@ -247,11 +264,26 @@ class FramePlanner:
                 progress(Progress(RENDERING, work.done, work.total))
                 if (rgb is not None and done < canvas.pixels and partial_interval is not None
                         and time.perf_counter() - shown >= partial_interval):
-                    partial(Frame.of(req, view, PARTIAL, canvas.image.clone(), t0, done, rgb=rgb.copy()))
+                    partial(Frame.of(req, view, PARTIAL, canvas.image.clone(), t0, done, precision=ran,
+                                     rgb=rgb.copy()))
                     shown = time.perf_counter()
-        frame = Frame.of(req, view, step.level, canvas.image, t0, canvas.pixels, work.total if full else 0, rgb)
+        frame = Frame.of(req, view, step.level, canvas.image, t0, canvas.pixels, work.total if full else 0, ran,
+                         rgb)
         self.record(req, step, canvas.image, frame.ms, canvas.pixels)
         return frame
+
+    @staticmethod
+    def _render_feature(engine: Engine, req: RenderRequest, step: Step, cancel: Callable[[], bool],
+                        activity: Callable[[str], None]) -> Frame:
+        """The feature view's picture of ``step``'s view (never kept for pixel reuse: its colours are
+        scaled to the whole view, so a shifted one would not match)."""
+        assert req.feature is not None
+        t0, view = time.perf_counter(), step.view
+        activity(f"{req.feature.describe(engine.cfg.composed_blocks)} {view.width}×{view.height}")
+        rgb = feature_picture(engine, req.latent, view, req.feature, req.engine_precision, cancel)
+        image = torch.from_numpy(rgb).permute(2, 0, 1).float() / 127.5 - 1
+        return Frame(req, view, step.level, image, rgb, (time.perf_counter() - t0) * 1000,
+                     view.width * view.height, view.width * view.height, 0, req.engine_precision or engine.precision)
 
     def record(self, req: RenderRequest, step: Step, image: torch.Tensor, ms: float, pixels: int) -> None:
         """A step finished: keep its frame for reuse and learn the speed from full frames."""

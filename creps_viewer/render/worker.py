@@ -153,7 +153,8 @@ class RenderWorker(QObject):
         self.activity.emit(f"opening {Path(str(name)).name}…")
         try:
             model = source if isinstance(source, LoadedModel) else open_model(str(source))
-            engine = Engine(model, device=device, policy=self.policy)
+            # precision 'auto': what requests asking for auto get
+            engine = Engine(model, device=device, precision="auto", policy=self.policy)
         except CheckpointError as e:
             self.modelFailed.emit(str(e))
         except Exception as e:  # noqa: BLE001 - any failure must leave the previous model usable

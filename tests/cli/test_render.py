@@ -50,26 +50,30 @@ def test_a_formula_warp_renders_and_re_renders_from_its_provenance(tmp_path, ckp
 
 @pytest.mark.parametrize("psi", ["1", "0.7"])
 def test_official_gen_images_command_runs_unchanged(tmp_path, capsys, psi):
-    """A gen_images.py command line (= spellings, noise mode, translate/rotate 0) gives the official files."""
+    """A gen_images.py command line (= spellings, noise mode, translate/rotate 0) gives the official files:
+    the official pixels with --precision fp32, and within the 40 dB that `auto` (the default) keeps."""
     path, g = golden_pickle(tmp_path, "small64_golden.npz")
-    out = tmp_path / "out"
-    assert main(["render", f"--outdir={out}", f"--trunc={psi}", "--seeds=0-2", f"--network={path}",
-                 "--noise-mode=const", "--translate=0,0", "--rotate=0"]) == 0
-    assert "no effect" in capsys.readouterr().err  # said once: CREPS has no noise inputs
-    assert sorted(p.name for p in out.iterdir()) == ["seed0000.png", "seed0001.png", "seed0002.png"]
+    official = [f"--trunc={psi}", "--seeds=0-2", f"--network={path}", "--noise-mode=const", "--translate=0,0",
+                "--rotate=0"]
+    for out, extra in ((tmp_path / "auto", []), (tmp_path / "fp32", ["--precision=fp32"])):
+        assert main(["render", f"--outdir={out}", *official, *extra]) == 0
+        assert "no effect" in capsys.readouterr().err  # said once: CREPS has no noise inputs
+        assert sorted(p.name for p in out.iterdir()) == ["seed0000.png", "seed0001.png", "seed0002.png"]
     for seed in range(3):
-        img = np.asarray(Image.open(out / f"seed{seed:04d}.png")).astype(int)
         ref = g[f"img_u8_psi{float(psi)}_scale1"][seed].astype(int)
+        img = np.asarray(Image.open(tmp_path / "fp32" / f"seed{seed:04d}.png")).astype(int)
         assert img.shape == ref.shape
         # identical but for float ties at .5 (one level, on at most a few of the 12288 values)
         diff = np.abs(img - ref)
         assert diff.max() <= 1 and (diff > 0).sum() <= 3
+        auto = np.asarray(Image.open(tmp_path / "auto" / f"seed{seed:04d}.png")).astype(float)
+        assert 10 * np.log10(255.0**2 / max(((auto - ref) ** 2).mean(), 1e-12)) > 40
 
 
 def test_official_scale_semantics(tmp_path):
     path, g = golden_pickle(tmp_path, "small64_golden.npz")
     assert main(["render", "--network", str(path), "--seeds", "1", "--trunc", "0.7", "--scale", "2",
-                 "--save-raw", "--outdir", str(tmp_path / "o")]) == 0
+                 "--save-raw", "--precision", "fp32", "--outdir", str(tmp_path / "o")]) == 0
     img = np.asarray(Image.open(tmp_path / "o" / "seed0001.png"))
     ref = g["img_u8_psi0.7_scale2"][1]
     assert img.shape == ref.shape

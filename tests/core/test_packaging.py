@@ -65,7 +65,7 @@ def test_every_import_is_declared():
     deps = " ".join(declared["dependencies"]).lower()
     imports = {"torch": "torch", "numpy": "numpy", "scipy": "scipy", "PIL": "pillow", "safetensors": "safetensors",
                "tifffile": "tifffile", "imageio": "imageio", "tqdm": "tqdm", "PySide6": "pyside6-essentials",
-               "pyqtgraph": "pyqtgraph"}
+               "pyqtgraph": "pyqtgraph", "platformdirs": "platformdirs"}
     found = set()
     for path in list((ROOT / "creps_core").rglob("*.py")) + list((ROOT / "creps_viewer").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

@@ -100,13 +100,44 @@ def test_the_request_and_the_workspace_come_from_the_state(state):
 
 
 def test_speed_and_the_frame_cost_it_divides(state):
-    assert state.speed is None and state.render_seconds(10, 30, 20) is None
+    assert state.speed is None and state.view_seconds() is None and state.seconds_for(10) is None
     state.note_speed(macs=2_000_000, ms=1000.0)
     assert state.speed == pytest.approx(2e6)
     assert state.model_summary.frame_macs(30, 20) == line_macs_per_coordinate(CFG) * 50 + pixel_macs(CFG) * 600
-    assert state.render_seconds(10, 30, 20) == pytest.approx(10 * state.model_summary.frame_macs(30, 20) / 2e6)
+    w, h = state.viewport_size
+    assert state.view_seconds() == pytest.approx(state.model_summary.frame_macs(w, h) / 2e6)  # a straight view
     state.set_model(summary(num_ws=5), "cpu")  # another model: its speed is measured anew
     assert state.speed is None
+
+
+def test_rotated_views_and_exact_warps_are_estimated_as_such(state):
+    """Costs said before they are paid: a rotated view's line tables cost more than its rows and
+    columns, and exact warps (every pixel's own lines) far more; a straight view's exact is the same."""
+    state.note_speed(macs=2_000_000, ms=1000.0)
+    straight, straight_exact = state.view_seconds(exact=False), state.view_seconds(exact=True)
+    assert straight == straight_exact
+    state.update_geometry(rotation=30.0)
+    rotated, exact = state.view_seconds(exact=False), state.view_seconds(exact=True)
+    assert straight < rotated < exact and exact > 10 * rotated
+
+
+def test_the_video_estimate_counts_rotated_keyframes_as_rotated(state):
+    from creps_core.jobs.video import VideoSpec
+    from creps_core.jobs.video.keyframes import Keyframe
+
+    state.note_speed(macs=2_000_000, ms=1000.0)
+    view = state.view()
+
+    def spec(rotation_b: float, exact: bool = False) -> VideoSpec:
+        kfs = (Keyframe(view, state.latent, 1.0), Keyframe(view.with_(rotation=rotation_b), state.latent, 1.0))
+        return VideoSpec(kfs, 64, 48, 10, "lerp", False, exact=exact)
+
+    straight, turning = state.video_seconds(spec(0.0)), state.video_seconds(spec(90.0))
+    still_turned = spec(0.0)
+    still_turned = VideoSpec(tuple(Keyframe(k.view.with_(rotation=45.0), k.latent, k.duration)
+                                   for k in still_turned.keyframes), 64, 48, 10, "lerp", False)
+    assert straight < turning < state.video_seconds(still_turned)  # the ends of a 0-90 turn are straight
+    assert state.video_seconds(spec(90.0, exact=True)) > 5 * turning
 
 
 def test_a_ws_or_direction_of_another_model_is_dropped_and_the_user_told(state):

@@ -15,7 +15,7 @@ import random
 import pytest
 from PySide6.QtWidgets import QAbstractSpinBox, QDoubleSpinBox, QSpinBox
 
-from creps_core.vocabulary import PRECISIONS
+from creps_core.vocabulary import PRECISION_CHOICES
 from creps_viewer.model.workspace import Workspace, WorkspaceError, load_workspace
 from creps_viewer.qt.panels.render import PREVIEW_SCALES
 
@@ -51,7 +51,7 @@ def _assert_valid(ws: Workspace) -> None:
         b.geometry.view(w, h)
     assert all(math.isfinite(x) for x in (ws.latent.psi, ws.latent.interp_t))
     r = ws.render
-    assert r.precision in PRECISIONS and r.preview_scale in dict(PREVIEW_SCALES) and isinstance(r.exact, bool)
+    assert r.precision in PRECISION_CHOICES and r.preview_scale in dict(PREVIEW_SCALES) and isinstance(r.exact, bool)
     assert isinstance(r.device, str) and isinstance(ws.checkpoint, str)
 
 

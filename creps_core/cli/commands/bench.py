@@ -14,6 +14,7 @@ import json
 import statistics
 import time
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from creps_core.cli.args import (
     Subcommands,
@@ -28,6 +29,9 @@ from creps_core.cli.args import (
     parse_layers,
     positive_int,
 )
+
+if TYPE_CHECKING:
+    from creps_core.cli.terminal import ItemsProgress
 
 MAX_BENCH_REPEAT = 1000  # timed frames; more is a typo, and the median is settled long before
 CHANGES = ("none", "latent", "layers:A-B", "pan:FRACTION")
@@ -92,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
         open_network,
         set_threads,
     )
+    from creps_core.cli.terminal import ItemsProgress
     from creps_core.render.costs import frame_flops
     from creps_core.render.hardware import compute_dtype, matmul_gflops
     from creps_core.render.views import View
@@ -109,13 +114,16 @@ def run(args: argparse.Namespace) -> int:
     change: Change = args.change
     if change.layers is not None and change.layers[1] >= model.cfg.num_ws:
         raise UsageError(f"--change {change}: this model has ws layers 0-{model.cfg.num_ws - 1}")
-    times = time_frames(engine, latent, view, change, args.repeat)
+    with ItemsProgress(f"bench {view.width}x{view.height} {engine.precision} --change {change}",
+                       args.repeat + warmup_frames(change), "frame") as bar:
+        times = time_frames(engine, latent, view, change, args.repeat, bar)
+        bar.start("the machine's matmul roofline")
+        roofline = matmul_gflops(compute_dtype(engine.precision, engine.device, engine.policy),
+                                 device=engine.device, workers=engine.workers)
     med = statistics.median(times)
     # The work of a frame computed from scratch: with --change none/layers/pan the rate and the
     # roofline share say how fast that frame arrives (they may pass 1 where the engine reuses work).
     gflop = frame_flops(model.cfg, view.width, view.height) / 1e9
-    roofline = matmul_gflops(compute_dtype(engine.precision, engine.device, engine.policy), device=engine.device,
-                             workers=engine.workers)
     print(json.dumps({
         "network": str(model.path), "size": [view.width, view.height], "zoom": view.zoom,
         "rotate": view.rotation, "warp": None if view.warp is None else view.warp.kind,
@@ -135,9 +143,10 @@ def warmup_frames(change: Change) -> int:
     return 2 if change.kind == "layers" else 1
 
 
-def time_frames(engine, latent, view, change: Change, repeat: int) -> list[float]:
+def time_frames(engine, latent, view, change: Change, repeat: int, bar: ItemsProgress | None = None) -> list[float]:
     """Seconds of ``repeat`` frames of ``view`` after the warm-up, ``change`` applied between frames
-    (benchmarks/ interleave several changes through this, so their ratios come from one run)."""
+    (benchmarks/ interleave several changes through this, so their ratios come from one run);
+    ``bar`` hears each frame start and finish."""
     view = view.with_(snap=True) if change.kind == "pan" else view
     warmup, times = warmup_frames(change), []
     for i in range(repeat + warmup):
@@ -150,9 +159,13 @@ def time_frames(engine, latent, view, change: Change, repeat: int) -> list[float
         elif change.kind == "pan":
             step = round(change.fraction * view.width) * view.spacing
             frame_view = view.with_(center=(view.center[0], view.center[1] + i * step))
+        if bar is not None:
+            bar.start(f"frame {i - warmup + 1} of {repeat}" if i >= warmup else "warm-up frame")
         t0 = time.perf_counter()
         engine.render(spec, frame_view)
         engine.synchronize()
         if i >= warmup:
             times.append(time.perf_counter() - t0)
+        if bar is not None:
+            bar.done()
     return times

@@ -54,8 +54,9 @@ def register(sub: Subcommands) -> None:
     e.add_argument("--scheduler", default=None, metavar="ADDRESS",
                    help="render tiles on a running Dask cluster (default: none)")
     e.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
-                   help="fp32 is the reference; auto picks what this machine does in hardware "
-                        "(default: fp32, or the --from file's)")
+                   help="fp32 is the reference; auto picks what this machine does in hardware and keeps it "
+                        "only where a calibration render stays within 40 dB of fp32 (default: auto, or the "
+                        "--from file's)")
     e.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
     add_outputs(e, resumable=True)
     e.set_defaults(run=run)
@@ -111,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
 
     from creps_core.cli.common import (
         CALIBRATE_ABOVE_PIXELS,
+        check_output_folder,
         closing_job,
         estimate_seconds,
         input_files,
@@ -119,20 +121,31 @@ def run(args: argparse.Namespace) -> int:
     )
     from creps_core.cli.terminal import TerminalProgress, announce_estimate
     from creps_core.jobs.export import deepzoom, export_steps, validate
-    from creps_core.progress import run_job
+    from creps_core.progress import RENDERING_TILES, Progress, run_job
 
     note_noise_mode(args)
-    spec, model = _spec(args, args.precision or "fp32")
+    check_output_folder(args.out)
+    spec, model = _spec(args, args.precision or "auto")
     engine = make_engine(model, args.device, args.precision or spec.precision)
     spec = replace(spec, precision=engine.precision)
     out = Path(args.out)
     validate(spec, out)
     h, w = spec.shape
     pixels = h * w * spec.supersample**2
+    estimate = None  # seconds for the whole image; said once the job has counted the tiles left
     if pixels > CALIBRATE_ABOVE_PIXELS:
         side = min(spec.tile * spec.supersample, 256)
-        announce_estimate(estimate_seconds(engine, spec.latent, spec.render_view(), pixels, side),
-                          f"exporting {w}x{h}")
+        estimate = estimate_seconds(engine, spec.latent, spec.render_view(), pixels, side)
+
+    def report(step: Progress) -> None:
+        nonlocal estimate
+        if estimate is not None and step.stage == RENDERING_TILES and step.total:
+            left = step.total - step.done
+            announce_estimate(estimate * left / step.total,
+                              f"exporting {w}x{h}" + (f", {left} of {step.total} tiles left" if step.done else ""))
+            estimate = None
+        bar(step)
+
     args.interrupt_note = "finished tiles are kept: run the same command again to resume"
     with ExitStack() as stack:
         renderer = None
@@ -143,7 +156,7 @@ def run(args: argparse.Namespace) -> int:
         bar = stack.enter_context(TerminalProgress("tile"))
         steps = stack.enter_context(closing_job(export_steps(engine, spec, out, renderer=renderer, force=args.force,
                                                              fresh=args.fresh, inputs=input_files(args, model))))
-        last = run_job(steps, report=bar)
+        last = run_job(steps, report=report)
     if last is not None and last.note:  # another export finished this very file meanwhile: the note said so
         return 0
     print(f"wrote {out} ({w}x{h})")

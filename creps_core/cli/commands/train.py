@@ -6,10 +6,6 @@ snapshots and draw nothing."""
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 from creps_core.cli.args import Subcommands, UsageError, add_threads, new_parser, positive_float, positive_int
 from creps_core.vocabulary import TRAIN_CONFIGS
@@ -121,29 +117,8 @@ def _run_gan(args: argparse.Namespace) -> int:
     return 0
 
 
-@contextmanager
-def _stop_requests() -> Iterator[threading.Event]:
-    """Ctrl-C and SIGTERM ask the fit to stop between steps (it writes a snapshot first); a second
-    Ctrl-C interrupts at once.  Outside the main thread signals cannot be caught: nothing changes."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
-
-    def ask(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
-
-    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def _run_fit(args: argparse.Namespace) -> int:
+    from creps_core.cli.common import stop_requests
     from creps_core.cli.terminal import TrainingProgress, say
     from creps_core.progress import DONE, Cancelled, Progress, run_job
     from creps_core.train.fit import FitOptions, fit_steps
@@ -162,7 +137,7 @@ def _run_fit(args: argparse.Namespace) -> int:
                              crop=args.crop)
     snapshots: list[str] = []
     args.interrupt_note = "continue with --resume LAST_SNAPSHOT"
-    with TrainingProgress() as bar, _stop_requests() as stop:
+    with TrainingProgress() as bar, stop_requests() as stop:
 
         def report(step: Progress) -> None:
             if step.path is not None:

@@ -25,7 +25,7 @@ from creps_core.cli.args import (
     positive_float,
     positive_int,
 )
-from creps_core.vocabulary import LATENT_MODES, OFFICIAL_WALK_KINDS, VIDEO_PRESETS
+from creps_core.vocabulary import LATENT_MODES, OFFICIAL_WALK_KINDS, VIDEO_PRESETS, ZOOM_PRESET_FACTOR
 
 if TYPE_CHECKING:
     from creps_core.jobs.video import VideoSpec
@@ -59,7 +59,8 @@ def register(sub: Subcommands) -> None:
     add_view(v, default_size="512x512; the model's resolution for gen_video.py walks")
     v.add_argument("--to", type=parse_pair, default=(0.5, 0.5), metavar="U,V",
                    help="zoom and pan presets: the point to zoom into, or the centre to pan to")
-    v.add_argument("--factor", type=positive_float, default=100.0, help="zoom preset: magnification")
+    v.add_argument("--factor", type=positive_float, default=ZOOM_PRESET_FACTOR,
+                   help="zoom preset: magnification (the explorer's zoom preset uses the same default)")
     v.add_argument("--turns", type=finite_float, default=1.0, help="orbit preset: turns")
     v.add_argument("--duration", type=positive_float, default=None, metavar="SECONDS",
                    help="length of the video; per seed for walks (default: 8, or 2 per seed for walks)")

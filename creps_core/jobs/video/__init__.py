@@ -42,4 +42,5 @@ from creps_core.jobs.video.timeline import (  # noqa: F401 -- re-exported: the p
     interp_view,
     interp_warp,
     preview_state,
+    video_macs,
 )

@@ -179,7 +179,7 @@ def _finished(path: Path, job: str) -> bool:
 
 def _png_sequence_steps(engine: Engine, spec: VideoSpec, pattern: Path, cells: list[VideoSpec], columns: int,
                         rows: int, record: RenderRecord, job: str, cancel: CancelFn | None,
-                        check_outputs: Callable[[Iterator[tuple[Path, Owned]]], None]) -> Iterator[Progress]:
+                        check_outputs: Callable[[Iterator[tuple[Path, Owned]]], object]) -> Iterator[Progress]:
     """Numbered PNG frames, each written atomically; frames this job already wrote are kept, and
     those of another video replaced (``check_outputs`` refuses names holding anything else)."""
     total = spec.n_frames

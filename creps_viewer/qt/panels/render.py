@@ -1,4 +1,9 @@
-"""Render panel: device, precision, preview size, exact warps, and recent frame times."""
+"""Render panel: device, precision, preview size, exact warps, and recent frame times.
+
+Exact warps can cost hundreds of times a table's frame on a big model, so the panel says what a
+new frame of this view costs either way (from the model's multiply-adds and the speed measured on
+the explorer's own frames) and asks before switching to exact warps that would take longer than
+:data:`EXPENSIVE_S`, the cheaper choice as the default answer."""
 
 from __future__ import annotations
 
@@ -6,15 +11,26 @@ from collections import deque
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QFormLayout,
+    QGroupBox,
+    QLabel,
+    QMessageBox,
+    QVBoxLayout,
+    QWidget,
+)
 
+from creps_core.progress import format_duration
 from creps_core.render.hardware import available_devices
-from creps_core.vocabulary import PRECISIONS
+from creps_core.vocabulary import PRECISION_CHOICES
 from creps_viewer.model.records import PREVIEW_SCALES, RenderSettings
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.render.frame_plan import Frame
 
 HISTORY = 120
+EXPENSIVE_S = 30.0  # a frame estimated slower than this is confirmed before it starts
 
 
 class RenderPanel(QWidget):
@@ -29,8 +45,9 @@ class RenderPanel(QWidget):
         self.device.addItems(available_devices())
         form.addRow("Device", self.device)
         self.precision = QComboBox()
-        self.precision.addItems(list(PRECISIONS))
-        self.precision.setToolTip("fp32 is the reference; bf16 (CPU) / fp16 (CUDA) are faster approximations")
+        self.precision.addItems(list(PRECISION_CHOICES))
+        self.precision.setToolTip("auto: the fastest this machine does that keeps the pixels (measured); fp32 is the "
+                                  "reference; bf16 (CPU) / fp16 (CUDA) are faster approximations")
         form.addRow("Precision", self.precision)
         self.preview = QComboBox()
         for scale, text in PREVIEW_SCALES:
@@ -39,6 +56,10 @@ class RenderPanel(QWidget):
         form.addRow("Preview", self.preview)
         self.exact = QCheckBox("Exact warps (slow: lines at every pixel)")
         form.addRow(self.exact)
+        self.cost = QLabel()
+        self.cost.setWordWrap(True)
+        self.cost.setStyleSheet("color: palette(mid);")
+        form.addRow(self.cost)
         root.addWidget(box)
 
         times = QGroupBox("Frame times")
@@ -65,9 +86,51 @@ class RenderPanel(QWidget):
         self.device.currentTextChanged.connect(lambda d: state.update_render(device=d))
         self.precision.currentTextChanged.connect(lambda p: state.update_render(precision=p))
         self.preview.currentIndexChanged.connect(lambda i: state.update_render(preview_scale=self.preview.itemData(i)))
-        self.exact.toggled.connect(lambda on: state.update_render(exact=on))
+        self.exact.toggled.connect(self._exact_toggled)
         state.renderChanged.connect(self.sync_from_state)
+        for signal in (state.renderChanged, state.geometryChanged, state.viewportChanged, state.modelChanged,
+                       state.speedChanged):
+            signal.connect(self.refresh_cost)
         self.sync_from_state(state.render)
+        self.refresh_cost()
+
+    def costs(self) -> tuple[float, float] | None:
+        """Seconds of a new frame of this view with the line table and with exact warps (None: not
+        known yet, or the view is straight and exact warps change nothing)."""
+        if self.state.geometry.view(16, 16).is_separable:
+            return None
+        table, exact = self.state.view_seconds(exact=False), self.state.view_seconds(exact=True)
+        return None if table is None or exact is None else (table, exact)
+
+    def refresh_cost(self, *_: object) -> None:
+        if self.state.geometry.view(16, 16).is_separable:
+            self.cost.setText("Exact warps change nothing on a straight view.")
+            return
+        costs = self.costs()
+        self.cost.setText("The cost of a frame is said after the first sharp frame." if costs is None else
+                          f"A new frame of this view: about {format_duration(costs[0])} with the line table, "
+                          f"{format_duration(costs[1])} exact.")
+
+    def _exact_toggled(self, on: bool) -> None:
+        costs = self.costs()
+        if on and costs is not None and costs[1] > EXPENSIVE_S and not self.confirm_expensive(*costs):
+            with QSignalBlocker(self.exact):
+                self.exact.setChecked(False)  # the cheaper choice: nothing was started
+            return
+        self.state.update_render(exact=on)
+
+    def confirm_expensive(self, table: float, exact: float) -> bool:
+        """Ask before a frame that takes ``exact`` seconds where the table takes ``table`` (tests
+        replace this method); the default answer keeps the line table."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Exact warps",
+                          f"Exact warps evaluate every pixel's own lines: a new frame of this view takes about "
+                          f"{format_duration(exact)} here, against {format_duration(table)} with the line table.",
+                          QMessageBox.StandardButton.NoButton, self)
+        go = box.addButton(f"Exact ({format_duration(exact)})", QMessageBox.ButtonRole.AcceptRole)
+        keep = box.addButton(f"Keep the line table ({format_duration(table)})", QMessageBox.ButtonRole.RejectRole)
+        box.setDefaultButton(keep)
+        box.exec()
+        return box.clickedButton() is go
 
     def sync_from_state(self, s: RenderSettings) -> None:
         with QSignalBlocker(self.device), QSignalBlocker(self.precision), QSignalBlocker(self.preview), \
@@ -88,5 +151,6 @@ class RenderPanel(QWidget):
             pts = self.times[level]
             curve.setData([p[0] for p in pts], [p[1] for p in pts])
         share = frame.pixels_rendered / max(1, frame.pixels_total)
+        ran = f"{frame.request.precision} → {frame.precision}" if frame.request.precision == "auto" else frame.precision
         self.last_frame.setText(f"{frame.level} {frame.view.width}×{frame.view.height}: {frame.ms:.0f} ms, "
-                                f"{share:.0%} of pixels computed")
+                                f"{share:.0%} of pixels computed, {ran}")
