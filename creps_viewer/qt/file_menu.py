@@ -67,7 +67,7 @@ class FileMenu(QMenu):
                               add_action(self, "&Project image…", self.project_image_dialog, "Ctrl+Shift+P")]
         self.addSeparator()
         self.model_actions.append(add_action(self, "Model &info…", self.show_model_info, "Ctrl+I"))
-        self.capture_action = add_action(self, "Cap&ture window", window.capture, "Ctrl+Shift+P")
+        self.capture_action = add_action(self, "Cap&ture window", window.capture, "F12")
         self.capture_action.setToolTip("Save a picture of the whole window in your Pictures folder (a new file)")
         self.addSeparator()
         add_action(self, "&Quit", window.close, QKeySequence.Quit)

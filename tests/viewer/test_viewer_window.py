@@ -266,6 +266,12 @@ def test_the_shortcut_list_holds_every_key_of_the_window(window):
     for act in keyed:
         key = act.shortcut().toString(QKeySequence.NativeText)
         assert any(key in keys.split(", ") for keys in listed.values()), act.text()
+    # no key does two things (Qt fires neither of two actions that share one)
+    owners: dict[str, list[str]] = {}
+    for act in keyed:
+        for seq in act.shortcuts():
+            owners.setdefault(seq.toString(QKeySequence.PortableText), []).append(act.text())
+    assert not {k: v for k, v in owners.items() if len(v) > 1}
     for what, key in (("Bookmarks ▸ Add bookmark", "Ctrl+D"), ("File ▸ Export image…", "Ctrl+E"),
                       ("View ▸ Structure…", "Ctrl+Shift+B"), ("Edit ▸ Undo", "Ctrl+Z"), ("View ▸ Zoom out", "-")):
         assert key in listed[what].split(", ")
