@@ -28,7 +28,7 @@ from creps_core.progress import Progress
 from creps_core.render.engine import Engine
 from creps_core.render.hardware import precision_warning
 from creps_core.render.views import View
-from creps_core.vocabulary import MAX_DIRECTION_OPTIONS
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, MAX_DIRECTION_OPTIONS
 
 # `creps render` and `creps bench` hold a whole float image (12 bytes/pixel) in memory; beyond
 # this, `creps export` renders in tiles.
@@ -186,7 +186,7 @@ def set_threads(threads: int | None) -> None:
 
 
 def estimate_seconds(engine: Engine, latent: LatentSpec | torch.Tensor, view: View, pixels: float,
-                     side: int = 96) -> float:
+                     side: int = 96, warp_quality: str = DEFAULT_WARP_QUALITY) -> float:
     """Seconds to render ``pixels`` pixels of ``view``, from a short calibration render of a crop.
 
     The crop's time per pixel, lines included (the latent is compiled first), scales to the job.
@@ -194,7 +194,7 @@ def estimate_seconds(engine: Engine, latent: LatentSpec | torch.Tensor, view: Vi
     crop = view.tile(0, 0, min(side, view.height), min(side, view.width))
     engine.program(engine.ws(latent))
     t0 = time.perf_counter()
-    engine.render(latent, crop)
+    engine.render(latent, crop, warp_quality=warp_quality)
     per_pixel = (time.perf_counter() - t0) / (crop.shape[0] * crop.shape[1])
     return per_pixel * pixels
 

@@ -17,8 +17,8 @@ How a frame is made (docs/architecture.md):
    between chunks).
 
 Warped views interpolate lines from the table (Catmull-Rom, lattice anchored at
-0 so every tile sees the same table) or, with ``exact=True``, evaluate the lines
-at every pixel's own coordinates.
+0 so every tile sees the same table, as dense as the warp quality asks: draft or
+fine) or, at quality exact, evaluate the lines at every pixel's own coordinates.
 """
 
 from __future__ import annotations
@@ -40,9 +40,10 @@ from creps_core.model.network import CREPSGenerator
 from creps_core.progress import CancelFn, Cancelled
 from creps_core.render.costs import Work
 from creps_core.render.hardware import chunk_pool, compute_dtype, pick_device, resolve_precision, usable_cpus
-from creps_core.render.line_table import LineTable
+from creps_core.render.line_table import LineTable, table_spacing
 from creps_core.render.program import LatentProgram, ProgramCompiler, ws_key
 from creps_core.render.views import View
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, check_warp_quality
 
 ENGINE_VERSION = "1"
 AUTO_MIN_PSNR_DB = 40.0  # 'auto' keeps a reduced precision only where it stays this close to fp32
@@ -225,33 +226,33 @@ class Engine:
         cache.trim(self.max_cached_lines)  # evict only after this request is served
         return out
 
-    def _line_coords(self, view: View, exact: bool = False,
-                     oversample: int = 2) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def _line_coords(self, view: View,
+                     warp_quality: str = DEFAULT_WARP_QUALITY) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(row, column) line coordinates a render of ``view`` computes: a straight view's rows and
         columns, a rotated or warped view's table lattices (what :meth:`render` interpolates from,
-        with the same ``oversample``); None for the exact mode, which evaluates every pixel's own."""
+        at the same ``warp_quality``); None for quality exact, which evaluates every pixel's own."""
         if view.is_separable:
             grid = view.separable()
             return grid.rows, grid.cols
-        if exact:
+        if check_warp_quality(warp_quality) == "exact":
             return None
         u, v = view.field()
-        u, v, spacing = u.reshape(-1), v.reshape(-1), view.spacing / oversample
+        u, v, spacing = u.reshape(-1), v.reshape(-1), table_spacing(view.spacing, warp_quality)
         if not LineTable.pays(u, v, spacing):
             return None
         return LineTable.lattice(u, spacing), LineTable.lattice(v, spacing)
 
     def missing_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None,
-                      exact: bool = False) -> int:
+                      warp_quality: str = DEFAULT_WARP_QUALITY) -> int:
         """How many line coordinates a render of ``view`` would compute (those not cached yet)."""
-        coords = self._line_coords(view, exact)
+        coords = self._line_coords(view, warp_quality)
         if coords is None:
             return 0
         prog = self.program(self.ws(latent), precision)
         return sum(sum(1 for t in set(c.tolist()) if t not in prog.lines[slot]) for slot, c in enumerate(coords))
 
     def prefetch_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None, *,
-                       exact: bool = False, chunk: int = 128, cancel: CancelFn | None = None,
+                       warp_quality: str = DEFAULT_WARP_QUALITY, chunk: int = 128, cancel: CancelFn | None = None,
                        progress: Callable[[int], None] | None = None) -> None:
         """Compute and cache the lines ``view`` needs, ``chunk`` coordinates at a time, checking
         ``cancel`` in between and reporting each chunk's newly computed count to ``progress``.
@@ -259,7 +260,7 @@ class Engine:
         :meth:`render` computes a tile's lines in one step (seconds for a wide frame of a big model
         on a CPU); an interactive caller prefetches first so that a superseded frame stops quickly
         and its progress bar moves during the line phase. What was computed stays cached."""
-        coords = self._line_coords(view, exact)
+        coords = self._line_coords(view, warp_quality)
         if coords is None:
             return
         prog = self.program(self.ws(latent), precision)
@@ -272,11 +273,13 @@ class Engine:
                 if progress is not None:
                     progress(self.stats.line_coords_computed - before)
 
-    def lines_per_pixel(self, view: View, oversample: int = 2) -> int:
-        """Line coordinates a render of ``view`` (with the same ``oversample``) caches per pixel of
-        each axis: one for a straight view, ``oversample`` for a rotated or warped one, whose lines
-        come from a lattice that much denser.  Callers size :meth:`line_cache_limit` by it."""
-        return 1 if view.is_separable else oversample
+    def lines_per_pixel(self, view: View, warp_quality: str = DEFAULT_WARP_QUALITY) -> int:
+        """Line coordinates a render of ``view`` (at the same ``warp_quality``) caches per pixel of
+        each axis: one for a straight view, more for a rotated or warped one, whose lines come from
+        a lattice that much denser.  Callers size :meth:`line_cache_limit` by it."""
+        if view.is_separable or check_warp_quality(warp_quality) == "exact":
+            return 1
+        return math.ceil(view.spacing / table_spacing(view.spacing, warp_quality) - 1e-9)
 
     @contextmanager
     def line_cache_limit(self, coords: int) -> Iterator[None]:
@@ -316,25 +319,32 @@ class Engine:
     # ----- rendering -----------------------------------------------------------------
     @torch.no_grad()
     def render(self, latent: LatentSpec | torch.Tensor, view: View, *, precision: str | None = None,
-               exact: bool = False, oversample: int = 2, interpolate: bool = False,
+               warp_quality: str = DEFAULT_WARP_QUALITY, interpolate: bool = False,
                disabled_blocks: Iterable[int] = (), progress: ProgressFn | None = None,
                cancel: CancelFn | None = None) -> torch.Tensor:
         """Render a view -> float32 [C, rows, cols] on the CPU, values ~[-1, 1].
 
-        ``exact``: warped views evaluate lines at every pixel (slow) instead of a table.
-        ``interpolate``: axis-aligned views also sample lines from the lattice table, so
-        successive zoom levels share most line evaluations (interactive previews).
+        ``warp_quality`` (vocabulary's WARP_QUALITIES): how rotated and warped views get their
+        lines -- from a table as dense as the pixels (draft: drags and previews), twice as dense
+        (fine: sharp frames, exports), or evaluated at every pixel (exact: slow).  Straight views
+        are the same at every quality.
+        ``interpolate``: axis-aligned views also sample lines from the lattice table (at
+        ``warp_quality``'s density), so successive zoom levels share most line evaluations
+        (interactive previews).
         ``disabled_blocks``: indices of composed blocks (0 = b8, see
         :attr:`CREPSConfig.composed_blocks`) whose composed feature F_b is switched off, to see
         what each block adds (the Structure view, ``creps lines``).  None off: the normal render.
         """
         disabled = self._check_blocks(disabled_blocks)
+        exact = check_warp_quality(warp_quality) == "exact"
         prog = self.program(self.ws(latent), precision)
         meter = _Meter(progress, self.cfg)
         if view.is_separable:
-            img = self._render_separable(prog, view, meter, cancel, oversample if interpolate else None, disabled)
+            spacing = table_spacing(view.spacing, warp_quality) if interpolate and not exact else None
+            img = self._render_separable(prog, view, meter, cancel, spacing, disabled)
         else:
-            img = self._render_field(prog, view, exact, oversample, meter, cancel, disabled)
+            img = self._render_field(prog, view, None if exact else table_spacing(view.spacing, warp_quality),
+                                     meter, cancel, disabled)
         return img.cpu()
 
     def _check_blocks(self, blocks: Iterable[int]) -> frozenset[int]:
@@ -380,22 +390,23 @@ class Engine:
             raise Cancelled()
 
     def _render_separable(self, prog: LatentProgram, view: View, meter: _Meter, cancel,
-                          oversample: int | None = None, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
+                          spacing: float | None = None, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
+        """A straight view: its own rows and columns, or (``spacing`` given) lines interpolated
+        from tables at that spacing."""
         grid = view.separable()
         L, r, c = prog.n_composed, prog.rank, prog.biline
         pixels = grid.rows.numel() * grid.cols.numel()
         if meter.active:
-            if oversample is None:
+            if spacing is None:
                 meter.plan(len(set(grid.rows.tolist())) + len(set(grid.cols.tolist())), pixels)
             else:
-                h = view.spacing / oversample
-                meter.plan(LineTable.size(grid.rows, h) + LineTable.size(grid.cols, h), pixels)
+                meter.plan(LineTable.size(grid.rows, spacing) + LineTable.size(grid.cols, spacing), pixels)
 
         def line_values(t: torch.Tensor, slot: int) -> torch.Tensor:
-            if oversample is None:
+            if spacing is None:
                 return self.lines(prog, t, slot, cancel, meter.settled)
             return LineTable.build(partial(self.lines, prog, slot=slot, cancel=cancel, settled=meter.settled), t,
-                                   view.spacing / oversample).sample(t)
+                                   spacing, prog.dtype).sample(t)
 
         rows = line_values(grid.rows, 0).reshape(-1, L, r, c)
         cols = line_values(grid.cols, 1).reshape(-1, L, r, c)
@@ -423,19 +434,23 @@ class Engine:
             self._check_cancel(cancel)  # between results too: workers may have started every chunk
         return out.transpose(1, 2).contiguous() if grid.transposed else out
 
-    def _render_field(self, prog: LatentProgram, view: View, exact: bool, oversample: int,
+    def _render_field(self, prog: LatentProgram, view: View, spacing: float | None,
                       meter: _Meter, cancel, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
+        """A rotated or warped view: lines interpolated from tables at ``spacing`` (composed in the
+        compute dtype), or evaluated at every pixel (``spacing`` None: quality exact, or tables
+        that would hold more points than the pixels)."""
         U, V = view.field()
         h, w = U.shape
         u, v = U.reshape(-1), V.reshape(-1)
         L, r, c = prog.n_composed, prog.rank, prog.biline
-        spacing = view.spacing / oversample
-        exact = exact or not LineTable.pays(u, v, spacing)
+        if spacing is not None and not LineTable.pays(u, v, spacing):
+            spacing = None
+        exact = spacing is None
         if meter.active:  # exact: the lines are evaluated with the pixels (counted with them)
-            meter.plan(0 if exact else LineTable.size(u, spacing) + LineTable.size(v, spacing), h * w)
-        if not exact:
+            meter.plan(0 if spacing is None else LineTable.size(u, spacing) + LineTable.size(v, spacing), h * w)
+        if spacing is not None:
             tables = [LineTable.build(partial(self.lines, prog, slot=slot, cancel=cancel, settled=meter.settled),
-                                      coords, spacing)
+                                      coords, spacing, prog.dtype)
                       for slot, coords in ((0, u), (1, v))]
         out = torch.empty(self.cfg.img_channels, h * w, device=self.device)
         step = self.chunk_pixels

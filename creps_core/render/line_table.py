@@ -4,6 +4,17 @@ Each pixel of a warped view has its own coordinate, but the lines are still 1-D 
 are evaluated on a dense lattice covering the coordinates and interpolated (Catmull-Rom). The
 lattice is anchored at 0 with a spacing from a small set, so every tile and nearby zoom levels read
 the same lattice points from the line cache.
+
+How dense: the error comes from the leaky-ReLU kinks of the line network, so it is set by the
+lattice spacing in coordinate units, not by the view (released 256 config, random weights, against
+exact: spacing 1/410 -> 49 dB, 1/512 -> 52 dB, 1/820 -> 58 dB, 1/1024 -> 61 dB, the same at 256²
+and 384², rotated or swirled). A quality is therefore a density relative to the pixels (what its
+speed is sized by) and a coarsest spacing (what holds its decibels when the view zooms out).
+Catmull-Rom gives ~2.5 dB more than linear taps at every density.
+
+Sampling is one fused pass (``embedding_bag``: the four taps of all blocks gathered and blended
+per pixel, in the compute dtype), ~15x faster than four gathers and three multiply-adds of
+float32 rows.
 """
 
 from __future__ import annotations
@@ -12,6 +23,18 @@ import math
 from collections.abc import Callable
 
 import torch
+from torch.nn import functional as F
+
+# quality -> (lattice points per pixel spacing, coarsest lattice spacing in coordinate units)
+TABLE_DENSITY = {"draft": (1.0, 1 / 320), "fine": (2.0, 1 / 768)}
+_TAPS = torch.arange(-1, 3)
+
+
+def table_spacing(view_spacing: float, quality: str) -> float:
+    """The lattice spacing a view of pixel spacing ``view_spacing`` is tabulated at for ``quality``
+    (draft or fine; exact has no table), rounded down onto the shared set of spacings."""
+    per_pixel, coarsest = TABLE_DENSITY[quality]
+    return _round_spacing(min(view_spacing / per_pixel, coarsest))
 
 
 class LineTable:
@@ -49,24 +72,25 @@ class LineTable:
         return (torch.arange(m_lo, m_hi + 1, dtype=torch.float64) * h).to(torch.float32)
 
     @classmethod
-    def build(cls, lines: Callable[[torch.Tensor], torch.Tensor], coords: torch.Tensor, h: float) -> LineTable:
-        """The table for ``coords`` at spacing ``h``; ``lines(lattice)`` gives the line values at the
-        lattice points (the engine's cached line evaluation)."""
-        return cls(cls._bounds(coords, h)[1], _round_spacing(h), lines(cls.lattice(coords, h)))
+    def build(cls, lines: Callable[[torch.Tensor], torch.Tensor], coords: torch.Tensor, h: float,
+              dtype: torch.dtype = torch.float32) -> LineTable:
+        """The table for ``coords`` at spacing ``h``, held in ``dtype`` (the compute dtype: what
+        the pixels are composed in); ``lines(lattice)`` gives the line values at the lattice
+        points (the engine's cached line evaluation)."""
+        return cls(cls._bounds(coords, h)[1], _round_spacing(h), lines(cls.lattice(coords, h)).to(dtype))
 
     def sample(self, t: torch.Tensor) -> torch.Tensor:
-        """Catmull-Rom interpolation at t [n] -> [n, D]."""
+        """Catmull-Rom interpolation at t [n] -> [n, D] in the table's dtype."""
         x = t.to(torch.float64) / self.h
         m = torch.floor(x)
         a = (x - m).to(torch.float32).unsqueeze(1)
-        idx = (m.to(torch.int64) - self.m0).to(self.values.device)
-        a = a.to(self.values.device)
         a2, a3 = a * a, a * a * a
-        weights = (-0.5 * a3 + a2 - 0.5 * a, 1.5 * a3 - 2.5 * a2 + 1, -1.5 * a3 + 2 * a2 + 0.5 * a, 0.5 * a3 - 0.5 * a2)
-        out = weights[1] * self.values[idx]
-        for k, wk in ((-1, weights[0]), (1, weights[2]), (2, weights[3])):
-            out.addcmul_(wk, self.values[idx + k])
-        return out
+        weights = torch.cat((-0.5 * a3 + a2 - 0.5 * a, 1.5 * a3 - 2.5 * a2 + 1,
+                             -1.5 * a3 + 2 * a2 + 0.5 * a, 0.5 * a3 - 0.5 * a2), dim=1)
+        taps = (m.to(torch.int64) - self.m0).unsqueeze(1) + _TAPS
+        dev = self.values.device
+        return F.embedding_bag(taps.to(dev), self.values, per_sample_weights=weights.to(dev, self.values.dtype),
+                               mode="sum")
 
 
 def _round_spacing(h: float) -> float:

@@ -179,7 +179,7 @@ class ModelSession:
         m, r = self.loaded_model, frame.request
         assert m is not None  # frames come only from an open model
         record = RenderRecord(checkpoint=str(m.path), checkpoint_sha256=m.sha256, latent=r.latent, view=r.view,
-                              precision=r.precision, exact=r.exact, network=m.network)
+                              precision=r.precision, warp_quality=r.warp_quality, network=m.network)
         try:
             write_png(path, frame.rgb, record)
         except OSError as e:
@@ -199,7 +199,8 @@ class ModelSession:
         here = self.state.workspace()
         ws = replace(here, checkpoint=record.checkpoint, checkpoint_sha256=record.checkpoint_sha256,
                      latent=record.latent, geometry=Geometry.of(record.view),
-                     render=replace(here.render, precision=record.precision, exact=record.exact))
+                     render=replace(here.render, precision=record.precision,
+                                    warp_quality=record.warp_quality))
         self.open_state(ws, path)
 
     # ----- workspaces ---------------------------------------------------------------------------

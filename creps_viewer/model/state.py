@@ -131,7 +131,7 @@ class ExplorerState(QObject):
     def request(self, interactive: bool = False) -> RenderRequest:
         """What the render worker should draw now (``interactive``: a drag or a slider is moving)."""
         r = self.render
-        return RenderRequest(self.latent, self.view(), r.precision, r.exact, r.preview_scale, interactive)
+        return RenderRequest(self.latent, self.view(), r.precision, r.warp_quality, r.preview_scale, interactive)
 
     def set_device(self, device: str) -> None:
         """The same model's engine moved to another device: its speed is measured anew."""

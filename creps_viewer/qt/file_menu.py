@@ -121,7 +121,8 @@ class FileMenu(QMenu):
             main.message.show_message("Open a model before exporting.", "error")
             return None
         s, r = main.state, main.state.render
-        dlg = ExportDialog(main.jobs, s.latent, s.geometry, s.viewport_size, precision=r.precision, exact=r.exact,
+        dlg = ExportDialog(main.jobs, s.latent, s.geometry, s.viewport_size, precision=r.precision,
+                           warp_quality=r.warp_quality,
                            directory=str(self.prefs.value("export_dir", str(Path.home()))), parent=main)
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.exported.connect(lambda p: (main.statusBar().showMessage(f"Exported {p}", 8000),

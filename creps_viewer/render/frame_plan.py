@@ -29,6 +29,7 @@ from creps_core.progress import RENDERING, Cancelled, Progress
 from creps_core.render.costs import Work
 from creps_core.render.engine import Engine, to_uint8
 from creps_core.render.views import View
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PREVIEW_WARP_QUALITY
 from creps_viewer.render.pixel_reuse import Region, plan_reuse, shifted
 
 PREVIEW, PARTIAL, FULL = "preview", "partial", "full"
@@ -49,7 +50,7 @@ class RenderRequest:
     latent: LatentSpec
     view: View  # full-resolution view (snap=True for reuse)
     precision: str = "fp32"
-    exact: bool = False
+    warp_quality: str = DEFAULT_WARP_QUALITY  # the sharp frame's; previews are drawn at PREVIEW_WARP_QUALITY
     preview_scale: int = 4
     interactive: bool = False  # a drag or a slider is moving: keep up with the hand
 
@@ -140,7 +141,7 @@ class FramePlanner:
 
     @staticmethod
     def _key(req: RenderRequest) -> tuple:
-        return req.latent, req.precision, req.exact
+        return req.latent, req.precision, req.warp_quality
 
     def steps(self, req: RenderRequest) -> list[Step]:
         """The renders that answer ``req``, in order."""
@@ -188,10 +189,11 @@ class FramePlanner:
         ``partial_interval`` seconds, a PARTIAL frame to show. ``cancel`` is checked between
         chunks and bands (:class:`Cancelled`)."""
         t0, view, full = time.perf_counter(), step.view, step.level == FULL
+        quality = req.warp_quality if full else PREVIEW_WARP_QUALITY
         canvas = self.canvas(req, step, engine.cfg.img_channels)
         activity(step.describe(canvas))
         tiles = [view.tile(*region) for region in canvas.regions]
-        work = Work(engine.cfg, sum(engine.missing_lines(req.latent, t, req.precision, req.exact) for t in tiles)
+        work = Work(engine.cfg, sum(engine.missing_lines(req.latent, t, req.precision, quality) for t in tiles)
                     if full else 0, canvas.pixels)
 
         def lines_done(n: int) -> None:
@@ -200,14 +202,15 @@ class FramePlanner:
                 progress(Progress(RENDERING, work.done, work.total))
 
         for tile in tiles:
-            engine.prefetch_lines(req.latent, tile, req.precision, exact=req.exact, chunk=LINE_PREFETCH,
+            engine.prefetch_lines(req.latent, tile, req.precision, warp_quality=quality, chunk=LINE_PREFETCH,
                                   cancel=cancel, progress=lines_done)
         done, shown = 0, time.perf_counter()
         for r0, c0, rows, cols in canvas.bands(band_pixels):
             if cancel():
                 raise Cancelled()
             canvas.image[:, r0:r0 + rows, c0:c0 + cols] = engine.render(
-                req.latent, view.tile(r0, c0, rows, cols), precision=req.precision, exact=req.exact, cancel=cancel)
+                req.latent, view.tile(r0, c0, rows, cols), precision=req.precision, warp_quality=quality,
+                cancel=cancel)
             done += rows * cols
             if full:
                 work.add_pixels(rows * cols)

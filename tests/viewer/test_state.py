@@ -130,7 +130,8 @@ def test_geometry_from_a_file_takes_numbers_only(bad):
 
 
 @pytest.mark.parametrize("bad", [{"device": "cuda; rm"}, {"precision": "fp64"}, {"preview_scale": 3},
-                                 {"preview_scale": True}, {"exact": "yes"}])
+                                 {"preview_scale": True}, {"warp_quality": "best"},
+                                 {"warp_quality": True}])
 def test_render_settings_only_as_the_panel_could_set_them(bad):
     with pytest.raises(ValueError, match="render"):
         RenderSettings(**bad)

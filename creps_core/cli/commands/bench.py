@@ -16,9 +16,11 @@ from creps_core.cli.args import (
     add_seeds,
     add_threads,
     add_view,
+    add_warp_quality,
     new_parser,
     positive_int,
 )
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 
 MAX_BENCH_REPEAT = 1000  # timed frames; more is a typo, and the median is settled long before
 
@@ -30,6 +32,7 @@ def register(sub: Subcommands) -> None:
     add_latent(b)
     add_view(b, default_size="256x256")
     add_compute(b, precision="auto")
+    add_warp_quality(b, default=DEFAULT_WARP_QUALITY)
     add_threads(b)
     b.add_argument("--repeat", type=positive_int, default=3, help="timed frames after the warm-up")
     b.set_defaults(run=run)
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     for i in range(args.repeat + 1):
         engine.clear_caches()  # a fresh latent every frame: nothing reused
         t0 = time.perf_counter()
-        engine.render(latent, view)
+        engine.render(latent, view, warp_quality=args.warp_quality)
         if engine.device.type == "cuda":
             torch.cuda.synchronize()
         if i:  # the first frame is the warm-up
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps({
         "network": str(model.path), "size": [view.width, view.height], "zoom": view.zoom,
         "rotate": view.rotation, "warp": None if view.warp is None else view.warp.kind,
+        "warp_quality": args.warp_quality,
         "precision": engine.precision, "device": str(engine.device), "workers": engine.workers,
         "repeat": args.repeat, "median_s": round(med, 4), "frames_per_s": round(1 / med, 3),
         "gflop_per_frame": round(gflop, 2), "gflop_per_s": round(gflop / med, 1),

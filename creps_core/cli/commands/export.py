@@ -15,6 +15,7 @@ from creps_core.cli.args import (
     add_outputs,
     add_seeds,
     add_view,
+    add_warp_quality,
     new_parser,
     positive_int,
 )
@@ -57,6 +58,7 @@ def register(sub: Subcommands) -> None:
                    help="fp32 is the reference; auto picks what this machine does in hardware "
                         "(default: fp32, or the --from file's)")
     e.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+    add_warp_quality(e, default=None)
     add_outputs(e, resumable=True)
     e.set_defaults(run=run)
 
@@ -102,7 +104,8 @@ def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, LoadedM
                    supersample=args.supersample or base.supersample,
                    pyramid=base.pyramid if args.pyramid is None else args.pyramid,
                    compression=None if args.compression == "none" else args.compression, quality=args.quality,
-                   tile_format=args.tile_format or base.tile_format)
+                   tile_format=args.tile_format or base.tile_format,
+                   warp_quality=args.warp_quality or base.warp_quality)
     return spec, model
 
 
@@ -131,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
     pixels = h * w * spec.supersample**2
     if pixels > CALIBRATE_ABOVE_PIXELS:
         side = min(spec.tile * spec.supersample, 256)
-        announce_estimate(estimate_seconds(engine, spec.latent, spec.render_view(), pixels, side),
+        announce_estimate(estimate_seconds(engine, spec.latent, spec.render_view(), pixels, side,
+                                           warp_quality=spec.warp_quality),
                           f"exporting {w}x{h}")
     args.interrupt_note = "finished tiles are kept: run the same command again to resume"
     with ExitStack() as stack:

@@ -21,9 +21,11 @@ from creps_core.cli.args import (
     add_network,
     add_seeds,
     add_view,
+    add_warp_quality,
     new_parser,
     positive_int,
 )
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 
 if TYPE_CHECKING:
     from creps_core.jobs.metadata import RenderRecord
@@ -45,17 +47,18 @@ def register(sub: Subcommands) -> None:
     s.add_argument("--max-side", type=positive_int, default=256, metavar="N",
                    help="compute on the view shrunk to at most N pixels per side (bounded cost)")
     add_compute(s, precision="fp32")
+    add_warp_quality(s, default=DEFAULT_WARP_QUALITY)
     s.add_argument("--outdir", default="lines", metavar="DIR", help="where the PNGs go")
     s.set_defaults(run=run)
 
 
-def _record(model: LoadedModel, structure: Structure, precision: str, image: str,
+def _record(model: LoadedModel, structure: Structure, precision: str, warp_quality: str, image: str,
             block: str | None = None) -> RenderRecord:
     """The provenance of one picture of ``structure``: enough for `creps lines` to make it again."""
     from creps_core.jobs.metadata import RenderRecord
 
     extra = {"kind": "lines", "image": image, **({"block": block} if block else {})}
-    return RenderRecord(str(model.path), model.sha256, structure.latent, structure.view, precision, False,
+    return RenderRecord(str(model.path), model.sha256, structure.latent, structure.view, precision, warp_quality,
                         model.network, extra=extra)
 
 
@@ -90,8 +93,9 @@ def run(args: argparse.Namespace) -> int:
               f"{args.max_side})")
     sources = latent_sources(args, model.cfg)
     for seed in seeds_or(args, [0]):
-        structure = analyse(engine, build_latent(args, seed, sources=sources), view, args.max_side)
-        record = partial(_record, model, structure, engine.precision)
+        structure = analyse(engine, build_latent(args, seed, sources=sources), view, args.max_side,
+                            warp_quality=args.warp_quality)
+        record = partial(_record, model, structure, engine.precision, args.warp_quality)
         stem = f"seed{seed:04d}"
         sheet = write_png(outdir / f"{stem}_lines.png", contact_sheet(structure), record("sheet"))
         for block in structure.blocks:

@@ -31,6 +31,7 @@ from creps_core.latent.latents import LatentSpec
 from creps_core.progress import Cancelled
 from creps_core.render.engine import Engine
 from creps_core.render.views import View
+from creps_core.vocabulary import read_warp_quality
 
 SCHEDULER_TIMEOUT_S = 10  # a scheduler that does not answer by then is reported, not waited for
 
@@ -57,12 +58,13 @@ def render_tile_job(model: dict, spec: dict, task: dict) -> np.ndarray:
 
 def spec_to_dict(spec: ExportSpec) -> dict:
     return {"latent": spec.latent.to_dict(), "view": spec.view.to_dict(), "supersample": spec.supersample,
-            "precision": spec.precision, "exact": spec.exact, "tile": spec.tile}
+            "precision": spec.precision, "warp_quality": spec.warp_quality, "tile": spec.tile}
 
 
 def spec_from_dict(d: dict) -> ExportSpec:
     return ExportSpec(latent=LatentSpec.from_dict(d["latent"]), view=View.from_dict(d["view"]),
-                      supersample=d["supersample"], precision=d["precision"], exact=d["exact"], tile=d["tile"])
+                      supersample=d["supersample"], precision=d["precision"], warp_quality=read_warp_quality(d),
+                      tile=d["tile"])
 
 
 def dask_renderer(client, engine: Engine, in_flight_per_worker: int = 2) -> Renderer:

@@ -52,14 +52,15 @@ def line_cache_limit(engine: Engine, spec: ExportSpec) -> int:
     """Line-cache entries (per axis) an export needs: one strip of columns plus a tile of rows, at the
     density the engine samples lines for this view.  Capping the cache there keeps memory
     independent of the image size."""
-    return (STRIP_PIXELS + spec.tile) * spec.supersample * engine.lines_per_pixel(spec.view)
+    return (STRIP_PIXELS + spec.tile) * spec.supersample * engine.lines_per_pixel(spec.view, spec.warp_quality)
 
 
 def tile_pixels(engine: Engine, spec: ExportSpec, task: TileTask, cancel: CancelFn | None = None) -> np.ndarray:
     """Pixels of one tile (HWC uint8): a pure function of the model, spec and task."""
     k = spec.supersample
     view = spec.render_view().tile(task.row0 * k, task.col0 * k, task.rows * k, task.cols * k)
-    img = engine.render(spec.latent, view, precision=spec.precision, exact=spec.exact, cancel=cancel)
+    img = engine.render(spec.latent, view, precision=spec.precision, warp_quality=spec.warp_quality,
+                        cancel=cancel)
     if k > 1:  # box filter: the mean of each k x k block of samples
         img = img.reshape(img.shape[0], task.rows, k, task.cols, k).mean(dim=(2, 4))
     return to_uint8(img)

@@ -18,7 +18,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -37,7 +36,7 @@ from PySide6.QtWidgets import (
 from creps_core.jobs.export import MAX_SIDE, ExportSpec, format_of, validate
 from creps_core.latent.latents import LatentSpec
 from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress
-from creps_core.vocabulary import PRECISIONS
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PRECISIONS, WARP_QUALITIES
 from creps_viewer.model.records import Geometry
 from creps_viewer.qt.job_progress import JobProgress
 from creps_viewer.qt.panels.widgets import ask_to_go_on
@@ -70,7 +69,7 @@ class ExportDialog(QDialog):
     exported = Signal(object)  # the final Path
 
     def __init__(self, jobs: JobStarter, latent: LatentSpec, geometry: Geometry, viewport_size: tuple[int, int],
-                 precision: str = "fp32", exact: bool = False, directory: str = "",
+                 precision: str = "fp32", warp_quality: str = DEFAULT_WARP_QUALITY, directory: str = "",
                  parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setWindowTitle("Export image")
@@ -136,8 +135,11 @@ class ExportDialog(QDialog):
         self.precision.addItems(list(PRECISIONS))
         self.precision.setCurrentText(precision)
         self.precision.setToolTip("fp32 is the reference; bf16/fp16 are faster approximations")
-        self.exact = QCheckBox("Exact warps")
-        self.exact.setChecked(exact)
+        self.warp_quality = QComboBox()
+        self.warp_quality.addItems(list(WARP_QUALITIES))
+        self.warp_quality.setCurrentText(warp_quality)
+        self.warp_quality.setToolTip("Rotated and warped views: fine (>= 55 dB against exact) is the default; "
+                                     "exact evaluates every pixel's own lines (slow)")
         self.pyramid.setValue(0)
 
         form = QFormLayout()
@@ -150,7 +152,7 @@ class ExportDialog(QDialog):
         form.addRow("Supersampling", self.supersample)
         form.addRow("Pyramid levels", self.pyramid)
         form.addRow("Precision", self.precision)
-        form.addRow("", self.exact)
+        form.addRow("Warp quality", self.warp_quality)
         box = QGroupBox("Output")
         box.setLayout(form)
 
@@ -187,7 +189,8 @@ class ExportDialog(QDialog):
         root.addLayout(prog)
         root.addLayout(buttons)
         self.inputs: list[QWidget] = [self.path_edit, browse, self.preset, self.width_spin, self.height_spin,
-                                      self.tile, self.supersample, self.pyramid, self.precision, self.exact]
+                                      self.tile, self.supersample, self.pyramid, self.precision,
+                                      self.warp_quality]
 
         self.preset.currentIndexChanged.connect(self._apply_preset)
         for spin in (self.width_spin, self.height_spin):
@@ -195,7 +198,7 @@ class ExportDialog(QDialog):
         for w in (self.tile, self.supersample, self.pyramid):
             w.valueChanged.connect(self.revalidate)
         self.precision.currentTextChanged.connect(self.revalidate)
-        self.exact.toggled.connect(self.revalidate)
+        self.warp_quality.currentTextChanged.connect(self.revalidate)
         self.path_edit.textChanged.connect(self.revalidate)
         self.setMinimumWidth(520)
         self.revalidate()
@@ -238,7 +241,8 @@ class ExportDialog(QDialog):
         view = self.geometry.view(self.width_spin.value(), self.height_spin.value())
         return ExportSpec(latent=self.latent, view=view, fmt=fmt, tile=self.tile.value(),
                           supersample=self.supersample.value(), pyramid=self.pyramid.value(),
-                          precision=self.precision.currentText(), exact=self.exact.isChecked())
+                          precision=self.precision.currentText(),
+                          warp_quality=self.warp_quality.currentText())
 
     def revalidate(self, *_: object) -> bool:
         try:

@@ -1,4 +1,4 @@
-"""Render panel: device, precision, preview size, exact warps, and recent frame times."""
+"""Render panel: device, precision, preview size, warp quality, and recent frame times."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from collections import deque
 
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker
-from PySide6.QtWidgets import QCheckBox, QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QComboBox, QFormLayout, QGroupBox, QLabel, QVBoxLayout, QWidget
 
 from creps_core.render.hardware import available_devices
-from creps_core.vocabulary import PRECISIONS
+from creps_core.vocabulary import PRECISIONS, WARP_QUALITIES
 from creps_viewer.model.records import PREVIEW_SCALES, RenderSettings
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.render.frame_plan import Frame
@@ -37,8 +37,12 @@ class RenderPanel(QWidget):
             self.preview.addItem(text, scale)
         self.preview.setToolTip("Coarse preview shown while you interact; it sharpens when you stop")
         form.addRow("Preview", self.preview)
-        self.exact = QCheckBox("Exact warps (slow: lines at every pixel)")
-        form.addRow(self.exact)
+        self.warp_quality = QComboBox()
+        self.warp_quality.addItems(list(WARP_QUALITIES))
+        self.warp_quality.setToolTip("How sharp frames of rotated and warped views get their lines: draft (fast, "
+                                     ">= 40 dB), fine (>= 55 dB), exact (every pixel's own, slow). Previews and "
+                                     "drags are always drawn at draft")
+        form.addRow("Warp quality", self.warp_quality)
         root.addWidget(box)
 
         times = QGroupBox("Frame times")
@@ -65,19 +69,19 @@ class RenderPanel(QWidget):
         self.device.currentTextChanged.connect(lambda d: state.update_render(device=d))
         self.precision.currentTextChanged.connect(lambda p: state.update_render(precision=p))
         self.preview.currentIndexChanged.connect(lambda i: state.update_render(preview_scale=self.preview.itemData(i)))
-        self.exact.toggled.connect(lambda on: state.update_render(exact=on))
+        self.warp_quality.currentTextChanged.connect(lambda q: state.update_render(warp_quality=q))
         state.renderChanged.connect(self.sync_from_state)
         self.sync_from_state(state.render)
 
     def sync_from_state(self, s: RenderSettings) -> None:
         with QSignalBlocker(self.device), QSignalBlocker(self.precision), QSignalBlocker(self.preview), \
-                QSignalBlocker(self.exact):
+                QSignalBlocker(self.warp_quality):
             if self.device.findText(s.device) < 0:
                 self.device.addItem(s.device)
             self.device.setCurrentText(s.device)
             self.precision.setCurrentText(s.precision)
             self.preview.setCurrentIndex(max(0, self.preview.findData(s.preview_scale)))
-            self.exact.setChecked(s.exact)
+            self.warp_quality.setCurrentText(s.warp_quality)
 
     def add_frame(self, frame: Frame) -> None:
         if frame.level not in self.times:  # partial frames are progress, not frame times
