@@ -279,7 +279,7 @@ class Engine:
         a lattice that much denser.  Callers size :meth:`line_cache_limit` by it."""
         if view.is_separable or check_warp_quality(warp_quality) == "exact":
             return 1
-        return math.ceil(view.spacing / table_spacing(view.spacing, warp_quality) - 1e-9)
+        return max(1, math.ceil(view.spacing / table_spacing(view.spacing, warp_quality) - 1e-9))
 
     @contextmanager
     def line_cache_limit(self, coords: int) -> Iterator[None]:

@@ -5,12 +5,15 @@ are evaluated on a dense lattice covering the coordinates and interpolated (Catm
 lattice is anchored at 0 with a spacing from a small set, so every tile and nearby zoom levels read
 the same lattice points from the line cache.
 
-How dense: the error comes from the leaky-ReLU kinks of the line network, so it is set by the
-lattice spacing in coordinate units, not by the view (released 256 config, random weights, against
-exact: spacing 1/410 -> 49 dB, 1/512 -> 52 dB, 1/820 -> 58 dB, 1/1024 -> 61 dB, the same at 256²
-and 384², rotated or swirled). A quality is therefore a density relative to the pixels (what its
-speed is sized by) and a coarsest spacing (what holds its decibels when the view zooms out).
-Catmull-Rom gives ~2.5 dB more than linear taps at every density.
+How dense: the error comes from the leaky-ReLU kinks of the line network (a kink rounded off over
+the four taps around it), so it is set by the lattice spacing in coordinate units, not by the view
+(released 256 config, random weights, against exact: spacing 1/256 -> 43 dB, 1/410 -> 49 dB,
+1/512 -> 52 dB, 1/820 -> 58 dB, 1/1024 -> 61 dB, the same at 256² and 384², rotated or swirled).
+Zooming in changes nothing: the kinks a view holds and the share of its pixels near one scale
+together. So fine is one spacing for every view: a zoomed-in view or a poster (pixel spacing far
+below it) tabulates fewer lattice points than it has rows, and a zoomed-out one more. Draft is
+never denser than the pixels (its promise is speed: previews, drags), and no denser than its own
+spacing when zoomed in. Catmull-Rom gives ~2.5 dB more than linear taps at every spacing.
 
 Sampling is one fused pass (``embedding_bag``: the four taps of all blocks gathered and blended
 per pixel, in the compute dtype), ~15x faster than four gathers and three multiply-adds of
@@ -25,16 +28,19 @@ from collections.abc import Callable
 import torch
 from torch.nn import functional as F
 
-# quality -> (lattice points per pixel spacing, coarsest lattice spacing in coordinate units)
-TABLE_DENSITY = {"draft": (1.0, 1 / 320), "fine": (2.0, 1 / 768)}
+FINE_SPACING = 1 / 768  # ~58 dB against exact (rounded down to 1/819)
+DRAFT_SPACING = 1 / 320  # ~46 dB against exact (rounded down to 1/341), where the pixels are this dense
 _TAPS = torch.arange(-1, 3)
 
 
 def table_spacing(view_spacing: float, quality: str) -> float:
     """The lattice spacing a view of pixel spacing ``view_spacing`` is tabulated at for ``quality``
     (draft or fine; exact has no table), rounded down onto the shared set of spacings."""
-    per_pixel, coarsest = TABLE_DENSITY[quality]
-    return _round_spacing(min(view_spacing / per_pixel, coarsest))
+    if quality == "fine":
+        return _round_spacing(FINE_SPACING)
+    if quality == "draft":
+        return _round_spacing(max(view_spacing, DRAFT_SPACING))
+    raise ValueError(f"warp quality {quality!r} has no line table")
 
 
 class LineTable:
