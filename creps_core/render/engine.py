@@ -226,8 +226,8 @@ class Engine:
         cache.trim(self.max_cached_lines)  # evict only after this request is served
         return out
 
-    def _line_coords(self, view: View,
-                     warp_quality: str = DEFAULT_WARP_QUALITY) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def line_coords(self, view: View,
+                    warp_quality: str = DEFAULT_WARP_QUALITY) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(row, column) line coordinates a render of ``view`` computes: a straight view's rows and
         columns, a rotated or warped view's table lattices (what :meth:`render` interpolates from,
         at the same ``warp_quality``); None for quality exact, which evaluates every pixel's own."""
@@ -236,16 +236,24 @@ class Engine:
             return grid.rows, grid.cols
         if check_warp_quality(warp_quality) == "exact":
             return None
-        u, v = view.field()
-        u, v, spacing = u.reshape(-1), v.reshape(-1), table_spacing(view.spacing, warp_quality)
-        if not LineTable.pays(u, v, spacing):
+        spacing = table_spacing(view.spacing, warp_quality)
+        if not self._tables_pay(view, spacing):
             return None
-        return LineTable.lattice(u, spacing), LineTable.lattice(v, spacing)
+        u, v = view.field()
+        return LineTable.lattice(u.reshape(-1), spacing), LineTable.lattice(v.reshape(-1), spacing)
+
+    @staticmethod
+    def _tables_pay(view: View, spacing: float) -> bool:
+        """Whether tables at ``spacing`` cost less than the pixels' own lines, decided for the whole
+        view (a sample of its coordinates), never per tile: every tile of a view must take the
+        same path, or tiles would disagree at their seams."""
+        u, v = view.sample_field()
+        return LineTable.pays(u.reshape(-1), v.reshape(-1), spacing, view.width * view.height)
 
     def missing_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None,
                       warp_quality: str = DEFAULT_WARP_QUALITY) -> int:
         """How many line coordinates a render of ``view`` would compute (those not cached yet)."""
-        coords = self._line_coords(view, warp_quality)
+        coords = self.line_coords(view, warp_quality)
         if coords is None:
             return 0
         prog = self.program(self.ws(latent), precision)
@@ -260,7 +268,7 @@ class Engine:
         :meth:`render` computes a tile's lines in one step (seconds for a wide frame of a big model
         on a CPU); an interactive caller prefetches first so that a superseded frame stops quickly
         and its progress bar moves during the line phase. What was computed stays cached."""
-        coords = self._line_coords(view, warp_quality)
+        coords = self.line_coords(view, warp_quality)
         if coords is None:
             return
         prog = self.program(self.ws(latent), precision)
@@ -443,7 +451,7 @@ class Engine:
         h, w = U.shape
         u, v = U.reshape(-1), V.reshape(-1)
         L, r, c = prog.n_composed, prog.rank, prog.biline
-        if spacing is not None and not LineTable.pays(u, v, spacing):
+        if spacing is not None and not self._tables_pay(view, spacing):
             spacing = None
         exact = spacing is None
         if meter.active:  # exact: the lines are evaluated with the pixels (counted with them)

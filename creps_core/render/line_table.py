@@ -11,9 +11,10 @@ the four taps around it), so it is set by the lattice spacing in coordinate unit
 1/512 -> 52 dB, 1/820 -> 58 dB, 1/1024 -> 61 dB, the same at 256² and 384², rotated or swirled).
 Zooming in changes nothing: the kinks a view holds and the share of its pixels near one scale
 together. So fine is one spacing for every view: a zoomed-in view or a poster (pixel spacing far
-below it) tabulates fewer lattice points than it has rows, and a zoomed-out one more. Draft is
-never denser than the pixels (its promise is speed: previews, drags), and no denser than its own
-spacing when zoomed in. Catmull-Rom gives ~2.5 dB more than linear taps at every spacing.
+below it) tabulates fewer lattice points than it has rows, and a zoomed-out one more. Draft (its
+promise is speed: previews, drags) follows the pixels' own spacing within a narrow band, so it is
+never denser than them for views of 256 pixels per unit and more. Catmull-Rom gives ~2.5 dB more
+than linear taps at every spacing.
 
 Sampling is one fused pass (``embedding_bag``: the four taps of all blocks gathered and blended
 per pixel, in the compute dtype), ~15x faster than four gathers and three multiply-adds of
@@ -29,7 +30,9 @@ import torch
 from torch.nn import functional as F
 
 FINE_SPACING = 1 / 768  # ~58 dB against exact (rounded down to 1/819)
-DRAFT_SPACING = 1 / 320  # ~46 dB against exact (rounded down to 1/341), where the pixels are this dense
+# Draft follows the pixels between these: 1/256 (43 dB) when zoomed out, 1/320 (~46 dB; rounded down
+# to 1/341) when zoomed in.
+DRAFT_SPACINGS = (1 / 320, 1 / 256)
 _TAPS = torch.arange(-1, 3)
 
 
@@ -39,7 +42,7 @@ def table_spacing(view_spacing: float, quality: str) -> float:
     if quality == "fine":
         return _round_spacing(FINE_SPACING)
     if quality == "draft":
-        return _round_spacing(max(view_spacing, DRAFT_SPACING))
+        return _round_spacing(min(max(view_spacing, DRAFT_SPACINGS[0]), DRAFT_SPACINGS[1]))
     raise ValueError(f"warp quality {quality!r} has no line table")
 
 
@@ -65,11 +68,11 @@ class LineTable:
         return m_hi - m_lo + 1
 
     @classmethod
-    def pays(cls, u: torch.Tensor, v: torch.Tensor, h: float) -> bool:
-        """Whether tables for these row and column coordinates hold fewer points than the pixels'
-        own coordinates. A warp that spreads a small image over a wide range would otherwise size
-        the tables (time and memory) by the formula's reach instead of by the image."""
-        return cls.size(u, h) + cls.size(v, h) <= 2 * u.numel()
+    def pays(cls, u: torch.Tensor, v: torch.Tensor, h: float, pixels: int) -> bool:
+        """Whether tables covering these row and column coordinates hold fewer points than the
+        ``pixels`` pixels' own coordinates. A warp that spreads a small image over a wide range
+        would otherwise size the tables (time and memory) by the formula's reach, not the image."""
+        return cls.size(u, h) + cls.size(v, h) <= 2 * pixels
 
     @classmethod
     def lattice(cls, coords: torch.Tensor, h: float) -> torch.Tensor:

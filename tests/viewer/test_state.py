@@ -137,6 +137,12 @@ def test_render_settings_only_as_the_panel_could_set_them(bad):
         RenderSettings(**bad)
 
 
+@pytest.mark.parametrize("stored,quality", [({"exact": True}, "exact"), ({"exact": False}, "fine"), ({}, "fine"),
+                                            ({"warp_quality": "draft"}, "draft")])
+def test_older_workspaces_that_say_exact_still_read(stored, quality):
+    assert RenderSettings.from_dict({"precision": "fp32"} | stored).warp_quality == quality
+
+
 def test_a_direction_on_layers_this_model_lacks_is_dropped(state):
     import numpy as np
 

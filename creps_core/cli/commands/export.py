@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         note_noise_mode,
     )
     from creps_core.cli.terminal import TerminalProgress, announce_estimate
-    from creps_core.jobs.export import deepzoom, export_steps, validate
+    from creps_core.jobs.export import deepzoom, export_line_coords, export_steps, plan_tiles, validate
     from creps_core.progress import run_job
 
     note_noise_mode(args)
@@ -134,8 +134,9 @@ def run(args: argparse.Namespace) -> int:
     pixels = h * w * spec.supersample**2
     if pixels > CALIBRATE_ABOVE_PIXELS:
         side = min(spec.tile * spec.supersample, 256)
+        lines = export_line_coords(engine, spec, plan_tiles(spec.shape, spec.tile))
         announce_estimate(estimate_seconds(engine, spec.latent, spec.render_view(), pixels, side,
-                                           warp_quality=spec.warp_quality),
+                                           warp_quality=spec.warp_quality, line_coords=lines),
                           f"exporting {w}x{h}")
     args.interrupt_note = "finished tiles are kept: run the same command again to resume"
     with ExitStack() as stack:
