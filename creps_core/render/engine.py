@@ -46,6 +46,7 @@ from creps_core.render.views import View
 from creps_core.vocabulary import DEFAULT_WARP_QUALITY, check_warp_quality
 
 ENGINE_VERSION = "1"
+SAMPLE_PIXELS = 512  # pixels whose table samples are composed at once: 3 MiB of float32 lines
 AUTO_MIN_PSNR_DB = 40.0  # 'auto' keeps a reduced precision only where it stays this close to fp32
 
 ProgressFn = Callable[[float], None]
@@ -469,10 +470,11 @@ class Engine:
             if exact:
                 ru = self._eval_lines(prog, u[p0:p1], 0, cancel)
                 kv = self._eval_lines(prog, v[p0:p1], 1, cancel)
-            else:
-                ru, kv = tables[0].sample(u[p0:p1]), tables[1].sample(v[p0:p1])
-            # F[b, c, p] = 1/2 sum_k R K
-            f = (ru * kv).reshape(-1, L, r, c).sum(2).mul_(0.5).transpose(0, 1).to(prog.dtype).contiguous()
+                f = (ru * kv).reshape(-1, L, r, c).sum(2)  # F[p, b, c] = sum_k R K (1/2 below)
+            else:  # in pieces whose lines stay in the cache (a chunk's are megabytes)
+                f = torch.cat([(tables[0].sample(u[q0:q1]) * tables[1].sample(v[q0:q1])).reshape(-1, L, r, c).sum(2)
+                               for q0, q1 in _pieces(p0, p1, SAMPLE_PIXELS)])
+            f = f.mul_(0.5).transpose(0, 1).to(prog.dtype).contiguous()
             out[:, p0:p1] = self._decode(prog, lambda b: f[b], disabled).t()
             return p1 - p0
 
@@ -486,6 +488,11 @@ class Engine:
 
     def render_u8(self, latent: LatentSpec | torch.Tensor, view: View, **kw) -> np.ndarray:
         return to_uint8(self.render(latent, view, **kw))
+
+
+def _pieces(start: int, stop: int, size: int) -> Iterator[tuple[int, int]]:
+    for q0 in range(start, stop, size):
+        yield q0, min(stop, q0 + size)
 
 
 class _Meter(Work):
