@@ -23,8 +23,10 @@ CancelFn = Callable[[], bool]
 RENDERING = "rendering"
 RENDERING_TILES = "rendering tiles"
 RENDERING_FRAMES = "rendering frames"
+LOADING = "loading"  # a checkpoint being opened: the stage reads "loading NAME (233 MB)"
 ENCODING = "encoding"
 TRAINING = "training"
+PROJECTING = "projecting"
 PYRAMID = "pyramid"
 WRITING = "writing"
 DONE = "done"
@@ -55,6 +57,15 @@ def format_duration(seconds: float) -> str:
     if s >= 60:
         return f"{s // 60} min {s % 60:02d} s"
     return f"{s} s"
+
+
+def format_bytes(size: float) -> str:
+    """'233 MB', '1.2 MB', '512 kB', '80 B' (decimal units, as file managers and download bars show)."""
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if size >= scale:
+            value = size / scale
+            return f"{value:.1f} {unit}" if value < 10 else f"{value:.0f} {unit}"
+    return f"{int(size)} B"
 
 
 Steps = Iterator[Progress]

@@ -20,6 +20,7 @@ WARP_QUALITIES = ("draft", "fine", "exact")
 DEFAULT_WARP_QUALITY = "fine"
 PREVIEW_WARP_QUALITY = "draft"  # what the explorer draws while the hand moves and in previews
 NOISE_MODES = ("const", "random", "none")  # the official scripts' --noise-mode (CREPS has no noise)
+FEATURE_MODES = ("pcs", "channel", "rows", "cols", "spectrum")  # what the explorer's feature view draws of a block
 NETWORK_KINDS = ("G_ema", "G")  # which generator of an official pickle
 
 # ----- latents ------------------------------------------------------------------------------------
@@ -27,6 +28,8 @@ DIRECTION_METHODS = ("sefa", "pca")  # how `creps directions` finds directions
 MAX_SEEDS = 100_000  # a list longer than this is a typo, not a plan (and would fill memory)
 MAX_LAYER = 1023  # ws indices (models have 9..19 layers); checked against the model when work starts
 MAX_DIRECTION_OPTIONS = 32  # --direction given more often than this is a mistake (LatentSpec's MAX_EDITS)
+PROJECTION_SPACES = ("w", "w+")  # what a projection fits: one w for every layer, or one per layer
+MAX_PROJECT_SIZE = 1024  # a projection keeps every activation of its render for backprop: 1024^2 is gigabytes
 
 # ----- grids and sweeps ---------------------------------------------------------------------------
 MAX_SWEEP_STEPS = 1000
@@ -40,6 +43,8 @@ TILE_FORMATS = ("jpg", "png", "webp")  # Deep Zoom tile images
 # ----- videos ---------------------------------------------------------------------------------------
 LATENT_MODES = ("slerp", "lerp", "spline")  # how a video moves between keyframes' latents
 VIDEO_PRESETS = ("zoom", "orbit", "pan", "walk")
+ZOOM_PRESET_FACTOR = 16.0  # the zoom preset's magnification, in the explorer and `creps video` alike (at x100
+#                            the 64-px demo model is one flat colour: its detail ends long before)
 OFFICIAL_WALK_KINDS = ("cubic", "linear")  # gen_video.py's --kind
 
 # ----- training -------------------------------------------------------------------------------------

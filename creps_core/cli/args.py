@@ -43,8 +43,9 @@ if TYPE_CHECKING:
 Options = argparse._ActionsContainer  # a parser or an argument group: both take the option groups
 Subcommands = argparse._SubParsersAction  # what `creps` adds each subcommand's parser to
 
-NETWORK_HELP = ("checkpoint: an official .pkl or a .safetensors file; 'demo' (the shipped colour model), "
-                "'demo:faces', or 'random[:SEED]' for labelled random weights")
+NETWORK_HELP = ("checkpoint: an official .pkl or a .safetensors file, or its http(s):// URL (downloaded once into "
+                "the cache folder `creps info` shows); 'demo' (the shipped colour model), 'demo:faces', or "
+                "'random[:SEED]' for labelled random weights")
 
 
 class UsageError(argparse.ArgumentTypeError, ValueError):
@@ -114,11 +115,12 @@ def parse_seeds(text: str) -> list[int]:
 
 
 def parse_size(text: str) -> tuple[int, int]:
-    """'640x480' -> (640, 480)."""
+    """'640x480' -> (640, 480); '64' -> (64, 64), a square."""
+    parts = str(text).lower().split("x")
     try:
-        w, h = (int(x) for x in str(text).lower().split("x"))
+        w, h = (int(x) for x in (parts * 2 if len(parts) == 1 else parts))
     except ValueError:
-        raise UsageError(f"bad size {text!r} (expected WxH, e.g. 640x480)") from None
+        raise UsageError(f"bad size {text!r} (expected WxH, e.g. 640x480, or N for a square)") from None
     if w < 1 or h < 1:
         raise UsageError(f"bad size {text!r}: both sides must be at least 1")
     return w, h
@@ -248,7 +250,8 @@ def positive_int(text: str) -> int:
 
 # ----- help that always shows the default --------------------------------------------------------
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """Appends '(default: X)' to an option's help unless the help already names its default."""
+    """Appends '(default: X)' to an option's help unless the help already names its default, and
+    '(required)' instead to an option that has none."""
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""
@@ -256,6 +259,8 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
             return text
         if action.nargs == 0:  # a switch: off unless given
             return text
+        if action.required:  # nothing to fall back on: say so once, without a default
+            return text if "required" in text else f"{text} (required)"
         default = action.default
         if isinstance(default, (list, tuple)):
             default = ",".join(map(str, default)) if default and not isinstance(default[0], (list, tuple)) else default
@@ -281,12 +286,15 @@ def add_network(p: Options, from_file: bool = False) -> None:
     kind_default = "G_ema, or the --from file's" if from_file else "G_ema"
     p.add_argument("--network-kind", choices=NETWORK_KINDS, default=None,
                    help=f"which generator of an official snapshot to use (default: {kind_default})")
+    p.add_argument("--offline", action="store_true",
+                   help="never touch the network: a --network URL opens only from the download cache "
+                        "(see `creps info`)")
 
 
 def add_seeds(p: Options, default: str, several: bool = True) -> None:
     """``--seeds`` (alias --seed), always a list with ranges (e.g. 0-3,7); ``default`` is shown in the
     help and applied by the handler (None in args means 'not given', which --from needs)."""
-    what = "seeds, e.g. 0-3,7" if several else "the seed (one number)"
+    what = "seeds, e.g. 0-3,7" if several else "the seed to render: one number, e.g. 7"
     p.add_argument("--seeds", "--seed", dest="seeds", type=parse_seeds, metavar="SEEDS", default=None,
                    help=f"{what} (default: {default})")
 
@@ -307,10 +315,11 @@ def add_latent(p: Options, from_file: bool = False) -> None:
                         "(default: const)")
 
 
-def add_latent_sources(p: Options) -> None:
+def add_latent_sources(p: Options, walk: bool = False) -> None:
     """``--direction`` (repeatable), ``--mix`` and ``--ws``: latents from files and other seeds.
 
-    Given with --from, they replace the file's own directions, mixing or ws."""
+    Given with --from, they replace the file's own directions, mixing or ws.  ``walk``: --ws may
+    be repeated, a video walking through the files (``args.ws`` is then a list)."""
     p.add_argument("--direction", dest="direction", type=parse_direction, action="append", default=None,
                    metavar="FILE:INDEX:AMOUNT[:LAYERS]",
                    help="add AMOUNT x direction INDEX (a number or a name) of a directions file (.npz, see "
@@ -318,9 +327,10 @@ def add_latent_sources(p: Options) -> None:
                         f"file's range); repeatable, up to {MAX_DIRECTION_OPTIONS} (default: none)")
     p.add_argument("--mix", type=parse_mix, default=None, metavar="SEED:LAYERS",
                    help="style mixing: ws layers A-B (inclusive) come from SEED (default: none)")
-    p.add_argument("--ws", default=None, metavar="FILE.npz",
+    walk_help = "; repeat it with --preset walk to walk through several (e.g. --ws a.npz --ws b.npz)" if walk else ""
+    p.add_argument("--ws", default=None, metavar="FILE.npz", action="append" if walk else "store",
                    help="render this ws instead of a seed's: an .npz with 'w' [1, num_ws, w_dim] or "
-                        "[num_ws, w_dim], as StyleGAN projectors write it (default: none)")
+                        f"[num_ws, w_dim], as StyleGAN projectors write it{walk_help} (default: none)")
 
 
 def add_grid(p: Options, help: str) -> None:
@@ -380,6 +390,17 @@ def add_outputs(p: Options, resumable: bool) -> None:
                        help="discard the unfinished work of an earlier run under the same output name "
                             "(.NAME.partial) and start again; normally it is resumed, or kept when its "
                             "settings differ")
+
+
+def add_cluster(p: Options, pieces: str) -> None:
+    """``--workers N`` / ``--scheduler ADDRESS``: independent ``pieces`` (tiles, frames) rendered on
+    Dask (the ``[cluster]`` extra), stored and written in order by this process."""
+    p.add_argument("--workers", type=positive_int, default=None, metavar="N",
+                   help=f"render {pieces} on a local Dask cluster of N processes; needs the [cluster] extra: "
+                        'pip install "creps-explorer[cluster]" (default: in this process)')
+    p.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                   help=f"render {pieces} on a running Dask cluster, e.g. tcp://host:8786; every worker reads "
+                        "the checkpoint at the same path (default: none)")
 
 
 def add_threads(p: Options) -> None:

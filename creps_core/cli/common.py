@@ -9,6 +9,10 @@ module imports torch: command modules import it inside ``run``, never while the 
 from __future__ import annotations
 
 import argparse
+import errno
+import os
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,7 +21,8 @@ from pathlib import Path
 import torch
 
 from creps_core.cli.args import UsageError
-from creps_core.cli.terminal import say
+from creps_core.cli.terminal import LoadingProgress, say
+from creps_core.io.untrusted import printable
 from creps_core.jobs.metadata import RenderRecord
 from creps_core.latent.files import load_directions, load_ws
 from creps_core.latent.latents import LatentSpec
@@ -34,12 +39,55 @@ from creps_core.vocabulary import DEFAULT_WARP_QUALITY, MAX_DIRECTION_OPTIONS
 # this, `creps export` renders in tiles.
 MAX_IN_MEMORY_PIXELS = 64_000_000
 CALIBRATE_ABOVE_PIXELS = 4_000_000  # smaller jobs take seconds: no calibration render, no estimate
+# The options that name files a command reads (besides the checkpoint), as (option, args attribute).
+INPUT_OPTIONS = (("--from", "from_file"), ("--ws", "ws"), ("--keyframes", "keyframes"), ("--import", "import_file"))
 
 
 # ----- the model --------------------------------------------------------------------------------
 def open_network(args: argparse.Namespace, name: str | None = None) -> LoadedModel:
-    """The model named by ``--network`` (or ``name``): a path, ``demo[:NAME]`` or ``random[:SEED]``."""
-    return open_model(name if name is not None else args.network, getattr(args, "network_kind", None) or "G_ema")
+    """The model named by ``--network`` (or ``name``): a path, a URL, ``demo[:NAME]`` or ``random[:SEED]``.
+
+    The command's input files are checked first (a missing --ws is one line, not one after the load);
+    the load shows ``loading NAME (233 MB)`` with a bar when it takes over a second."""
+    check_inputs(args)
+    return _open(args, name if name is not None else args.network, getattr(args, "network_kind", None) or "G_ema")
+
+
+def _open(args: argparse.Namespace, name: str | None, network: str) -> LoadedModel:
+    with LoadingProgress() as bar:
+        return open_model(name, network, report=bar, offline=getattr(args, "offline", False))
+
+
+def check_inputs(args: argparse.Namespace) -> None:
+    """Every file a command reads besides the checkpoint (--from, --ws, --keyframes, --import,
+    --direction) exists and is a file: one line naming the option, before any model is loaded."""
+    named: list[tuple[str, str | list[str] | None]] = [(option, getattr(args, dest, None))
+                                                       for option, dest in INPUT_OPTIONS]
+    named += [("--direction", d.path) for d in getattr(args, "direction", None) or []]
+    for option, value in named:
+        for path in value if isinstance(value, (list, tuple)) else [value]:
+            if not path:
+                continue
+            if not os.path.exists(path):
+                raise FileNotFoundError(errno.ENOENT, f"{option} {printable(str(path))}: no such file")
+            if not os.path.isfile(path):
+                raise IsADirectoryError(errno.EISDIR, f"{option} {printable(str(path))}: not a file")
+
+
+def check_output_folder(path: str | Path, folder: bool = False) -> None:
+    """Before any model is loaded: the folder an output file goes into exists (``folder``: an output
+    folder, made when missing, is not a file)."""
+    path = Path(path)
+    if folder:
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"{printable(str(path))}: not a folder (it is where the "
+                                                    "outputs would go)")
+        return
+    parent = path.parent
+    if not parent.is_dir():
+        what = "is not a folder" if parent.exists() else "does not exist"
+        raise FileNotFoundError(errno.ENOENT, f"{printable(str(parent))} {what}: make it first, or choose another "
+                                              f"place for {printable(path.name)}")
 
 
 def checkpoint_name(args: argparse.Namespace, positional: str | None) -> str | None:
@@ -55,7 +103,8 @@ def open_for_record(args: argparse.Namespace, record: RenderRecord, source: str)
 
     A checkpoint whose hash differs from the one recorded is refused, unless the user chose
     it with --network (rendering the same view with another model is then the point: a warning)."""
-    model = open_model(args.network or record.checkpoint, args.network_kind or record.network)
+    check_inputs(args)
+    model = _open(args, args.network or record.checkpoint, args.network_kind or record.network)
     if record.checkpoint_sha256 and model.sha256 and record.checkpoint_sha256 != model.sha256:
         message = (f"{model.path} is not the checkpoint {source} was rendered with "
                    f"(sha256 {model.sha256[:12]}... vs {record.checkpoint_sha256[:12]}...)")
@@ -74,8 +123,17 @@ def check_class(args: argparse.Namespace, model: LoadedModel) -> None:
 def input_files(args: argparse.Namespace, model: LoadedModel) -> list[str | Path]:
     """The files this command reads (the checkpoint, --from, --ws, --direction, --keyframes): no
     output is written over one of them unless --force."""
-    named = [getattr(args, name, None) for name in ("from_file", "ws", "keyframes")]
+    named: list = []
+    for _, dest in INPUT_OPTIONS:
+        value = getattr(args, dest, None)
+        named += value if isinstance(value, (list, tuple)) else [value]
     return [model.path, *named, *(d.path for d in getattr(args, "direction", None) or [])]
+
+
+def ws_files(args: argparse.Namespace) -> list[str]:
+    """The --ws files: one for most commands, several for a video walking through them."""
+    ws = getattr(args, "ws", None)
+    return [] if not ws else [ws] if isinstance(ws, str) else list(ws)
 
 
 # ----- latents ----------------------------------------------------------------------------------
@@ -119,8 +177,12 @@ def latent_sources(args: argparse.Namespace, cfg: CREPSConfig) -> dict:
         if last >= cfg.num_ws:
             raise UsageError(f"--mix layers {first}-{last} do not exist: this model has layers 0-{cfg.num_ws - 1}")
         changes.update(mix_seed=mix.seed, mix_layers=tuple(range(first, last + 1)))
-    if getattr(args, "ws", None):
-        changes["ws"] = load_ws(args.ws, cfg.num_ws, cfg.w_dim)
+    ws = ws_files(args)
+    if len(ws) > 1:
+        raise UsageError(f"--ws is given {len(ws)} times; one ws is one latent (a video walks through "
+                         "several with --preset walk)")
+    if ws:
+        changes["ws"] = load_ws(ws[0], cfg.num_ws, cfg.w_dim)
     return changes
 
 
@@ -225,3 +287,26 @@ def closing_job(steps: Iterator[Progress]) -> Iterator[Iterator[Progress]]:
         close = getattr(steps, "close", None)
         if close is not None:
             close()
+
+
+@contextmanager
+def stop_requests() -> Iterator[threading.Event]:
+    """Ctrl-C and SIGTERM ask a job to stop between steps (a fit writes a snapshot first, a projection
+    its best ws so far); a second Ctrl-C interrupts at once.  Outside the main thread signals cannot
+    be caught: nothing changes."""
+    stop = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield stop
+        return
+
+    def ask(signum: int, frame: object) -> None:
+        if stop.is_set():
+            raise KeyboardInterrupt
+        stop.set()
+
+    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -32,14 +32,15 @@ from creps_core.cli.commands import (
     export,
     info,
     lines,
+    project,
     render,
     train,
     video,
 )
 from creps_core.io.untrusted import printable
 
-COMMANDS: tuple[Command, ...] = (render, export, video, directions, lines, bench, info, convert, train, demo_data,
-                                 consistency)
+COMMANDS: tuple[Command, ...] = (render, export, video, project, directions, lines, bench, info, convert, train,
+                                 demo_data, consistency)
 """The subcommands, in the order ``creps --help`` lists them."""
 
 
@@ -104,6 +105,6 @@ def _describe(e: BaseException) -> str:
     text = re.sub(r" at 0x[0-9a-fA-F]+", "", " ".join(str(e).split())) or type(e).__name__  # no addresses
     text = printable(text)
     known = ("CheckpointError", "ValueError", "LatentFileError", "DatasetError", "DiskFullError", "FileNotFoundError",
-             "UnsafePickleError", "RuntimeError", "ConnectionError")
+             "UnsafePickleError", "RuntimeError", "ConnectionError", "DownloadError")
     return text if type(e).__name__ in known else f"{type(e).__name__}: {text} (run with --debug for details)"
 

@@ -11,6 +11,7 @@ are the command line's way of showing them (the explorer shows the same records 
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 
 from tqdm import tqdm
@@ -19,6 +20,7 @@ from creps_core.io.untrusted import printable
 from creps_core.progress import Progress, format_duration
 
 LONG_JOB_S = 60.0  # print an estimate before work expected to take longer than this
+LOAD_BAR_DELAY_S = 1.0  # a model's load shows its bar once it has taken this long
 
 
 def say(message: str) -> None:
@@ -35,7 +37,11 @@ def announce_estimate(seconds: float, what: str) -> None:
 class TerminalProgress:
     """Draws :class:`Progress` records as a tqdm bar labelled with the stage; a new stage starts a
     new bar.  ``delay`` hides the bar of work that finishes quickly.  A record that names a written
-    file (``path``) is the job's last word, not a unit of work: it moves no bar."""
+    file (``path``) is the job's last word, not a unit of work: it moves no bar.
+
+    A stage's first record may start past 0 (a resumed export's finished tiles): its bar starts
+    there, so its rate and estimate count only the work left.  A bar left behind by a new stage or
+    by the end is closed where the job last put it, which for a finished job is its end."""
 
     def __init__(self, unit: str = "it", delay: float = 0.0) -> None:
         self.unit, self.delay = unit, delay
@@ -44,17 +50,28 @@ class TerminalProgress:
 
     def __call__(self, step: Progress) -> None:
         if step.note:
-            say(f"note: {step.note}")
+            self.note(step.note)
         if step.path is not None:
             return
         if self.bar is None or step.stage != self.stage:
             self.close()
             self.stage = step.stage
-            self.bar = tqdm(total=step.total, desc=step.stage, unit=self.unit, dynamic_ncols=True,
-                            delay=self.delay, leave=True)
+            self.bar = self.new_bar(step)
         if self.bar.total != step.total:
             self.bar.total = step.total
         self.bar.update(step.done - self.bar.n)
+
+    def new_bar(self, step: Progress) -> tqdm:
+        """The bar of a new stage, starting where its first record is."""
+        return tqdm(total=step.total, initial=step.done, desc=step.stage, unit=self.unit, dynamic_ncols=True,
+                    delay=self.delay, leave=True)
+
+    def note(self, text: str) -> None:
+        """A note above the bar (written through tqdm so the bar is redrawn below it)."""
+        if self.bar is not None:
+            self.bar.write(printable(f"note: {text}"), file=sys.stderr)
+        else:
+            say(f"note: {text}")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -68,20 +85,78 @@ class TerminalProgress:
         self.close()
 
 
+class LoadingProgress(TerminalProgress):
+    """The bars of opening a model: a download in bytes (from the first byte), and a load in percent
+    labelled ``loading NAME (233 MB)``, shown only when it takes over :data:`LOAD_BAR_DELAY_S`, only
+    on a terminal, and wiped when the load fails -- so a refused checkpoint is the one line that says
+    why, on a terminal and in a log alike."""
+
+    def __init__(self) -> None:
+        super().__init__(unit="%", delay=LOAD_BAR_DELAY_S)
+
+    def new_bar(self, step: Progress) -> tqdm:
+        if step.stage.startswith("downloading"):
+            return tqdm(total=step.total, initial=step.done, desc=step.stage, unit="B", unit_scale=True,
+                        dynamic_ncols=True, leave=True)
+        return tqdm(total=step.total, initial=step.done, desc=step.stage, unit=self.unit, dynamic_ncols=True,
+                    delay=self.delay, leave=True, disable=None)  # disable=None: drawn on a terminal only
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is not None and self.bar is not None:
+            self.bar.leave = False  # closing erases it
+        self.close()
+
+
+class ItemsProgress:
+    """One bar over the items of a multi-item job (the seeds of a render, the cells of a grid or a
+    sweep, the seeds of `creps lines`): ``k/n`` items with the current one named beside it.
+
+    Items are counted as they finish; :meth:`start` names the one being made.  The bar waits
+    ``delay`` seconds before it appears, so a job of a few quick images prints only its results."""
+
+    def __init__(self, what: str, total: int, unit: str, delay: float = 0.0) -> None:
+        self.bar = tqdm(total=total, desc=what, unit=f" {unit}", dynamic_ncols=True, delay=delay, leave=True)
+
+    def shown(self) -> bool:
+        """Whether the bar is on the terminal yet (its delay has passed)."""
+        return time.time() >= self.bar.start_t + self.bar.delay
+
+    def start(self, item: str) -> None:
+        self.bar.set_postfix_str(printable(item), refresh=self.shown())
+
+    def done(self) -> None:
+        self.bar.update(1)
+
+    def write(self, text: str) -> None:
+        """A result line (``wrote ...``) on stdout: above the bar once it is shown (so it is redrawn
+        below), plainly before (writing through tqdm would show a bar still in its delay)."""
+        if self.shown():
+            self.bar.write(text, file=sys.stdout)
+        else:
+            print(text)
+
+    def __enter__(self) -> ItemsProgress:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.bar.close()
+
+
 class TrainingProgress(TerminalProgress):
-    """One bar for a whole training run: images shown (scaled: 12.3k), the loop's figures (losses,
-    s/kimg) beside it, and its notes written above it.
+    """One bar for a whole training run (or projection): images shown (scaled: 12.3k) or steps, the loop's
+    figures (losses, s/kimg) beside it, and its notes written above it.
 
     The bar appears with the first record, so a dataset that cannot be read is one line with no
     bar; a resumed run's bar starts at the images already shown, so its rate is this run's."""
 
-    def __init__(self) -> None:
-        super().__init__(unit="img")
+    def __init__(self, unit: str = "img", scaled: bool = True) -> None:
+        super().__init__(unit=unit)
+        self.scaled = scaled  # 12.3k img; steps are counted as they are
 
     def __call__(self, step: Progress) -> None:
         if self.bar is None:
-            self.bar = tqdm(total=step.total, initial=step.done, desc=step.stage, unit=self.unit, unit_scale=True,
-                            dynamic_ncols=True)
+            self.bar = tqdm(total=step.total, initial=step.done, desc=step.stage, unit=self.unit,
+                            unit_scale=self.scaled, dynamic_ncols=True)
         bar = self.bar
         bar.total, bar.n = step.total, step.done
         bar.set_postfix({name: f"{value:.3g}" for name, value in step.figures}, refresh=False)

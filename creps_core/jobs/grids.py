@@ -1,7 +1,13 @@
-"""Grids of images and sweeps of one parameter (``creps render --grid`` / ``--sweep``, video grids)."""
+"""Grids of images and sweeps of one parameter (``creps render --grid`` / ``--sweep``, video grids).
+
+Their files are named by what they hold -- ``grid-seeds0-7.png``, ``seed0003-trunc0.50.png`` -- so a
+second grid of other seeds, or a sweep over other values, writes new files beside the first
+instead of replacing them."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
@@ -55,3 +61,45 @@ def swept(latent: LatentSpec, view: View, sweep: SweepArg) -> list[tuple[LatentS
             first = replace(latent.edits[0], amount=value)
             cells.append((latent.with_(edits=(first, *latent.edits[1:])), view))
     return cells
+
+
+MAX_NAME_SEEDS_CHARS = 40  # a longer list of seeds is named by its first, last and a short hash
+
+
+def seed_ranges(seeds: Sequence[int]) -> str:
+    """[0, 1, 2, 3, 7] -> '0-3,7' (the --seeds spelling); a long list -> '0-999,k12ab34cd' (first-last
+    and a hash of the whole list, so two long lists stay apart)."""
+    parts: list[str] = []
+    i = 0
+    while i < len(seeds):
+        j = i
+        while j + 1 < len(seeds) and seeds[j + 1] == seeds[j] + 1:
+            j += 1
+        parts.append(str(seeds[i]) if i == j else f"{seeds[i]}-{seeds[j]}")
+        i = j + 1
+    text = ",".join(parts)
+    if len(text) <= MAX_NAME_SEEDS_CHARS:
+        return text
+    digest = hashlib.sha256(",".join(map(str, seeds)).encode()).hexdigest()[:8]
+    return f"{min(seeds)}-{max(seeds)},h{digest}"
+
+
+def sweep_labels(sweep: SweepArg) -> list[str]:
+    """Each value of the sweep as it appears in a file name: 'trunc0.50', 'rotate-45.00', with as
+    many decimals (2 to 6) as it takes to tell the values apart."""
+    values = sweep.values()
+    for decimals in range(2, 7):
+        labels = [f"{sweep.parameter}{v:.{decimals}f}" for v in values]
+        if len(set(labels)) == len(labels):
+            return labels
+    return [f"{sweep.parameter}{v!r}" for v in values]
+
+
+def grid_name(subjects: str, sweep: SweepArg | None) -> str:
+    """The file name (no suffix) of a grid of ``subjects`` ('seeds0-7', or a ws file's stem), swept or
+    not: 'grid-seeds0-7', 'grid-seeds1,3-trunc0.00-1.00x5'."""
+    name = f"grid-{subjects}"
+    if sweep is not None:
+        labels = sweep_labels(sweep)
+        name += f"-{labels[0]}-{labels[-1].removeprefix(sweep.parameter)}x{sweep.steps}"
+    return name

@@ -24,7 +24,7 @@ from creps_core.io.safe_files import atomic_write
 from creps_core.io.untrusted import parse_json
 from creps_core.latent.latents import LatentSpec
 from creps_core.render.views import View
-from creps_core.vocabulary import DEFAULT_WARP_QUALITY, read_warp_quality
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PRECISION_CHOICES, read_warp_quality
 
 METADATA_KEY = "creps"
 
@@ -42,6 +42,14 @@ class RenderRecord:
     network: str = "G_ema"
     supersample: int = 1
     extra: dict | None = None
+    # What was asked ("auto", or one precision); ``precision`` is what ran (what auto chose there).
+    # Whoever opens the file asks the same, not the other machine's outcome. None: not recorded.
+    precision_asked: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.precision_asked is not None and self.precision_asked not in PRECISION_CHOICES:
+            raise ValueError(f"precision_asked must be one of {', '.join(PRECISION_CHOICES)}, "
+                             f"got {str(self.precision_asked)[:40]!r}")
 
     def to_json(self) -> str:
         return json.dumps({
@@ -49,6 +57,7 @@ class RenderRecord:
             "network": self.network, "latent": self.latent.to_dict(), "view": self.view.to_dict(),
             "precision": self.precision, "warp_quality": self.warp_quality, "supersample": self.supersample,
             **({"extra": self.extra} if self.extra else {}),
+            **({"precision_asked": self.precision_asked} if self.precision_asked else {}),
         }, sort_keys=True)
 
     @classmethod
@@ -58,7 +67,8 @@ class RenderRecord:
         return cls(checkpoint=d["checkpoint"], checkpoint_sha256=d.get("checkpoint_sha256", ""),
                    latent=LatentSpec.from_dict(d["latent"]), view=View.from_dict(d["view"]),
                    precision=d.get("precision", "fp32"), warp_quality=read_warp_quality(d),
-                   network=d.get("network", "G_ema"), supersample=int(d.get("supersample", 1)), extra=d.get("extra"))
+                   network=d.get("network", "G_ema"), supersample=int(d.get("supersample", 1)), extra=d.get("extra"),
+                   precision_asked=d.get("precision_asked"))
 
 
 def write_png(path: str | os.PathLike, rgb: np.ndarray, record: RenderRecord | None = None) -> Path:

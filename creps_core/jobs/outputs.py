@@ -86,12 +86,17 @@ def _jpeg_comment(path: Path) -> str:
 
 
 def claim(outputs: Iterable[tuple[Path, Owned]], inputs: Iterable[str | os.PathLike | None] = (),
-          force: bool = False) -> None:
+          force: bool = False) -> list[Path]:
     """Refuse (KeptError), before anything is written, when an output's name holds an input of this
     command or anything this tool did not write.  ``force`` lets the command replace them: inputs are
-    read before outputs are written, and a link is replaced itself, never followed."""
+    read before outputs are written, and a link is replaced itself, never followed.
+
+    Returns the names that hold something the command will replace (its own earlier outputs, and
+    with ``force`` whatever is there), so the command can say so."""
+    outputs = list(outputs)
+    present = [path for path, _ in outputs if os.path.lexists(path)]
     if force:
-        return
+        return present
     read = [os.stat(p) for p in inputs if p and os.path.exists(p)]
     kept = []
     for path, owned in outputs:
@@ -106,3 +111,14 @@ def claim(outputs: Iterable[tuple[Path, Owned]], inputs: Iterable[str | os.PathL
         raise KeptError(f"{kept[0]}: it is kept", "force")
     if kept:
         raise KeptError(f"{kept[0]} (and {len(kept) - 1} more): they are kept", "force")
+    return present
+
+
+def replacing_note(replaced: list[Path], force: bool = False) -> str | None:
+    """The line that says what a command replaces (None when it replaces nothing): its own earlier
+    outputs, or with ``force`` whatever was there."""
+    if not replaced:
+        return None
+    more = f" and {len(replaced) - 1} more" if len(replaced) > 1 else ""
+    why = "--force" if force else "earlier output of this tool"
+    return f"replacing {replaced[0]}{more} ({why})"

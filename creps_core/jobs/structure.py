@@ -21,7 +21,8 @@ The cost is bounded: everything is computed on the view shrunk to at most ``max_
 side (:func:`bounded_view`), and the lines are evaluated once into the engine's line cache, which
 serves the structure maps and the ablation renders alike (one render of the per-pixel part per
 block).  Axis-aligned views use their exact row and column coordinates; rotated or warped views
-tabulate the lines over the coordinate range they cover and interpolate them per pixel.
+the engine's line tables, interpolated per pixel (:class:`~creps_core.render.features.PixelLines`,
+which the explorer's feature view draws from too).
 
 The analysis is a job like any other (:mod:`creps_core.progress`): :func:`analysis_steps` yields a
 Progress after each block and returns the :class:`Structure`; :func:`analyse` drains it.  No Qt
@@ -42,13 +43,19 @@ from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import LoadedModel
 from creps_core.progress import CancelFn, Cancelled, Progress, run_job
 from creps_core.render.engine import Engine, to_uint8
-from creps_core.render.program import LatentProgram
+from creps_core.render.features import (
+    PixelLines,
+    components_picture,
+    principal_components,
+    signed_picture,
+    spectrum,
+    spectrum_picture,
+)
 from creps_core.render.views import View
 from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 
 MAX_SIDE = 256  # the structure images' longest side: one view's worth of lines, seconds on a CPU
 ANALYSING = "analysing blocks"  # the stage of the analysis's records
-PIXEL_CHUNK = 8192  # pixels of a warped view composed at once (bounded memory)
 KINDS = ("rows", "cols", "feature", "spectrum", "contribution")
 KIND_TITLES = {
     "rows": "row lines R(u)",
@@ -111,19 +118,21 @@ def analysis_steps(engine: Engine, latent: LatentSpec, view: View, max_side: int
     t0 = time.perf_counter()
     view = bounded_view(view, max_side)
     prog = engine.program(engine.ws(latent))
-    rows, cols, features = _lines_and_features(engine, prog, view, cancel)
+    lines = [PixelLines(engine, prog, view, b, cancel, warp_quality)  # cached for the renders
+             for b in range(prog.n_composed)]
     image = engine.render(latent, view, warp_quality=warp_quality, cancel=cancel)
     yield Progress(ANALYSING, 0, prog.n_composed)
     blocks = []
-    for b in range(prog.n_composed):
+    for b, block_lines in enumerate(lines):
         if cancel is not None and cancel():
             raise Cancelled()
         without = engine.render(latent, view, warp_quality=warp_quality, disabled_blocks={b}, cancel=cancel)
-        f = features(b)
+        f = block_lines.feature(cancel)
         blocks.append(BlockMaps(
             index=b, resolution=engine.cfg.composed_blocks[b],
-            row_lines=_channel_major(rows[:, b]), col_lines=_channel_major(cols[:, b]),
-            feature=_principal_components(f), spectrum=_spectrum(f),
+            row_lines=_channel_major(block_lines.line_values(0), prog.rank),
+            col_lines=_channel_major(block_lines.line_values(1), prog.rank),
+            feature=principal_components(f).numpy(), spectrum=spectrum(f).numpy(),
             contribution=(image - without).permute(1, 2, 0).numpy()))
         yield Progress(ANALYSING, b + 1, prog.n_composed)
     return Structure(latent, view, to_uint8(image), tuple(blocks), time.perf_counter() - t0)
@@ -143,107 +152,10 @@ def analyse(engine: Engine, latent: LatentSpec, view: View, max_side: int = MAX_
     return found[0]
 
 
-def _lines_and_features(engine: Engine, prog: LatentProgram, view: View, cancel: CancelFn | None):
-    """(R [rows, L, rank, c], K [cols, L, rank, c], features(b) -> F_b [H, W, c]) for a view.
-
-    Axis-aligned views: the lines at the view's own coordinates (the ones its render uses, so
-    the ablation renders find them cached).  Other views: the lines on an even grid over the
-    coordinate range the view covers, linearly interpolated at every pixel's (u, v).
-    """
-    L, rank, c = prog.n_composed, prog.rank, prog.biline
-
-    def lines(t: torch.Tensor, slot: int) -> torch.Tensor:
-        return engine.lines(prog, t, slot, cancel).cpu().reshape(-1, L, rank, c)
-
-    if view.is_separable:
-        grid = view.separable()
-        R, K = lines(grid.rows, 0), lines(grid.cols, 1)
-
-        def features(b: int) -> torch.Tensor:
-            f = torch.einsum("ikc,jkc->ijc", R[:, b], K[:, b]) * 0.5
-            return f.transpose(0, 1) if grid.transposed else f
-        return R, K, features
-
-    U, V = view.field()
-    n = max(view.width, view.height)
-    tu = torch.linspace(float(U.min()), float(U.max()), n)
-    tv = torch.linspace(float(V.min()), float(V.max()), n)
-    R, K = lines(tu, 0), lines(tv, 1)
-
-    def interpolated(b: int) -> torch.Tensor:
-        u, v = U.reshape(-1), V.reshape(-1)
-        out = torch.empty(u.numel(), c)
-        for p in range(0, u.numel(), PIXEL_CHUNK):  # chunks: the interpolated lines are rank*c wide
-            ru = _interpolate(R[:, b].reshape(n, -1), tu, u[p:p + PIXEL_CHUNK])
-            kv = _interpolate(K[:, b].reshape(n, -1), tv, v[p:p + PIXEL_CHUNK])
-            out[p:p + PIXEL_CHUNK] = (ru * kv).reshape(-1, rank, c).sum(1) * 0.5
-        return out.reshape(*U.shape, c)
-    return R, K, interpolated
-
-
-def _interpolate(values: torch.Tensor, grid: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """Linear interpolation of ``values`` [n, D], sampled on the even ``grid`` [n], at ``t``."""
-    n = grid.numel()
-    step = max(float(grid[-1] - grid[0]) / (n - 1), 1e-30)
-    x = ((t - grid[0]) / step).clamp(0, n - 1)
-    i = x.floor().long().clamp(max=n - 2)
-    a = (x - i).unsqueeze(1)
-    return values[i] * (1 - a) + values[i + 1] * a
-
-
-def _channel_major(lines: torch.Tensor) -> np.ndarray:
-    """[n, rank, c] -> [n, c*rank]: the rank factors of one composed channel side by side."""
-    return lines.transpose(1, 2).reshape(lines.shape[0], -1).numpy()
-
-
-def _principal_components(f: torch.Tensor, count: int = 3) -> np.ndarray:
-    """[H, W, c] -> [H, W, count]: projections on the channels' leading principal axes.
-
-    Signs are fixed (each axis's largest weight positive) so the colours do not flip between
-    latents for no reason."""
-    x = f.reshape(-1, f.shape[-1]).double()
-    x = x - x.mean(0)
-    _, vectors = torch.linalg.eigh(x.T @ x)
-    axes = vectors[:, -count:].flip(1)
-    axes = axes * torch.sign(axes.gather(0, axes.abs().argmax(0, keepdim=True)))
-    return (x @ axes).reshape(*f.shape[:2], count).float().numpy()
-
-
-def _spectrum(f: torch.Tensor) -> np.ndarray:
-    """[H, W, c] -> [H, W] log(1 + |FFT|) over all channels, zero frequency centred.
-
-    Means removed and a Hann window applied first: the FFT treats the view as periodic, and
-    the jump between opposite edges would otherwise draw a bright cross through every spectrum."""
-    h, w = f.shape[:2]
-    window = torch.hann_window(h, periodic=False, dtype=f.dtype)[:, None, None] \
-        * torch.hann_window(w, periodic=False, dtype=f.dtype)[None, :, None]
-    x = ((f - f.mean((0, 1))) * window).permute(2, 0, 1)
-    power = torch.fft.fft2(x).abs().square().sum(0)
-    return torch.fft.fftshift(torch.log1p(power.sqrt())).float().numpy()
-
-
-# ----- pictures ---------------------------------------------------------------------------------
-_DIVERGING = np.array([[0.13, 0.40, 0.67], [0.97, 0.97, 0.97], [0.70, 0.09, 0.17]])  # blue, white, red
-_SEQUENTIAL = np.array([[0.0, 0.0, 0.02], [0.34, 0.06, 0.43], [0.73, 0.21, 0.33], [0.98, 0.55, 0.04],
-                        [0.99, 1.0, 0.64]])  # black through purple and orange to pale yellow
-
-
-def _colormap(x: np.ndarray, stops: np.ndarray) -> np.ndarray:
-    """Values in [0, 1] -> uint8 RGB along the colour ``stops`` (evenly spaced)."""
-    pos = np.linspace(0, 1, len(stops))
-    x = np.clip(x, 0, 1)
-    rgb = np.stack([np.interp(x, pos, stops[:, k]) for k in range(3)], axis=-1)
-    return (rgb * 255 + 0.5).astype(np.uint8)
-
-
-def _robust_max(x: np.ndarray) -> float:
-    """The 99.5th percentile of |x|: one outlier does not wash out the rest of the picture."""
-    return max(float(np.quantile(np.abs(x), 0.995)), 1e-12)
-
-
-def signed_picture(x: np.ndarray) -> np.ndarray:
-    """Signed values -> blue (negative) / white (0) / red (positive), symmetric scale."""
-    return _colormap(0.5 + 0.5 * x / _robust_max(x), _DIVERGING)
+def _channel_major(lines: torch.Tensor, rank: int) -> np.ndarray:
+    """[n, rank*c] (rank-major, as the engine keeps them) -> [n, c*rank]: the rank factors of one
+    composed channel side by side."""
+    return lines.reshape(lines.shape[0], rank, -1).transpose(1, 2).reshape(lines.shape[0], -1).numpy()
 
 
 def as_rgb(picture: np.ndarray) -> np.ndarray:
@@ -260,14 +172,11 @@ def block_images(block: BlockMaps) -> dict[str, np.ndarray]:
     coordinate-across (columns follow v), so they sit beside and above the image they make.
     The contribution is in image units around mid-grey (grey: the block changes nothing there).
     """
-    f = block.feature
-    spec = block.spectrum
-    lo, hi = float(spec.min()), float(spec.max())
     return {
         "rows": signed_picture(block.row_lines),
         "cols": signed_picture(block.col_lines.T),
-        "feature": (np.clip(0.5 + 0.5 * f / _robust_max(f), 0, 1) * 255 + 0.5).astype(np.uint8),
-        "spectrum": _colormap((spec - lo) / max(hi - lo, 1e-12), _SEQUENTIAL),
+        "feature": components_picture(block.feature),
+        "spectrum": spectrum_picture(block.spectrum),
         "contribution": as_rgb(np.clip(block.contribution * 127.5 + 128, 0, 255).astype(np.uint8)),
     }
 

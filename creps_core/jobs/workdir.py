@@ -63,19 +63,25 @@ def work_dir(out_path: Path) -> Path:
 
 
 class TileStore:
-    """Finished tiles of one job on disk (one ``.npy`` per tile and level) plus a manifest.
+    """Finished tiles of one job on disk (one file per tile and level) plus a manifest.
 
     Files are written under a temporary name and renamed, so a kill never leaves a
     half-written tile that a resume would trust; a tile cut short some other way is found by
-    its size and re-rendered.  The work of another job (hours of tiles or frames, perhaps) is
-    never resumed from and never discarded unasked: ``fresh`` discards it, else it is kept and
-    the job refused (KeptError).
+    its size (``.npy``) or its missing end (``.png``) and re-rendered.  The work of another job
+    (hours of tiles or frames, perhaps) is never resumed from and never discarded unasked:
+    ``fresh`` discards it, else it is kept and the job refused (KeptError).
+
+    ``compressed`` stores each piece as a PNG (lossless, zlib-compressed: a video's frames
+    take a fraction of their raw size, and there are hundreds of them) instead of a raw
+    ``.npy`` (an export's tiles: read back many times while a pyramid is cut, so kept raw).
+    A compressed store still resumes from raw pieces an earlier version left there.
     """
 
     def __init__(self, root: Path, job_hash: str, describe: dict, fresh: bool = False,
-                 what: str = "an export") -> None:
+                 what: str = "an export", compressed: bool = False) -> None:
         self.root = private_dir(root)  # never a link or another user's folder
         self.discarded: list[str] = []  # damaged tiles found and removed (re-rendered)
+        self.suffix = ".png" if compressed else ".npy"
         manifest = root / "manifest.json"
         if fresh:
             shutil.rmtree(root)
@@ -85,35 +91,48 @@ class TileStore:
         if not is_regular_file(manifest):
             atomic_write(manifest, json.dumps({"job": job_hash, **describe}, indent=1).encode())
 
-    def path(self, level: int, ti: int, tj: int) -> Path:
-        return self.root / f"L{level}_{ti}_{tj}.npy"
+    def path(self, level: int, ti: int, tj: int, suffix: str | None = None) -> Path:
+        return self.root / f"L{level}_{ti}_{tj}{suffix or self.suffix}"
 
     def has(self, level: int, ti: int, tj: int, shape: tuple[int, int]) -> bool:
-        """A whole finished tile of this shape is there; anything else under its name is removed."""
-        path = self.path(level, ti, tj)
-        if not os.path.lexists(path):
-            return False
-        if is_regular_file(path) and _npy_header(path) == ((shape[0], shape[1], 3), np.dtype(np.uint8),
-                                                           path.stat().st_size):
-            return True
-        path.unlink()
-        self.discarded.append(path.name)
-        return False
+        """A whole finished tile of this shape is there (in this store's form, or raw); anything else
+        under its names is removed."""
+        found = False
+        for suffix in dict.fromkeys((self.suffix, ".npy")):
+            path = self.path(level, ti, tj, suffix)
+            if found or not os.path.lexists(path):
+                continue
+            if is_regular_file(path) and _whole(path, shape):
+                found = True
+                continue
+            path.unlink()
+            self.discarded.append(path.name)
+        return found
 
     def save(self, level: int, ti: int, tj: int, pixels: np.ndarray) -> None:
         """Write a tile; the work folder is checked first (still a real folder, never re-created)."""
         work_subfolder(self.root)
-        atomic_write(self.path(level, ti, tj), lambda f: np.save(f, pixels))
+        if self.suffix == ".png":
+            from PIL import Image
+
+            # zlib level 1: a third of the raw size for the demo model's frames, about a quarter of the time
+            # of Pillow's default level 6 (which saves a further fifth); the store is temporary
+            atomic_write(self.path(level, ti, tj),
+                         lambda f: Image.fromarray(pixels).save(f, format="PNG", compress_level=1))
+        else:
+            atomic_write(self.path(level, ti, tj), lambda f: np.save(f, pixels))
 
     def load(self, level: int, ti: int, tj: int) -> np.ndarray:
         """A stored tile; FileNotFoundError when it is gone (perhaps another process finished the job)."""
         path = self.path(level, ti, tj)
+        if self.suffix != ".npy" and not os.path.lexists(path):
+            path = self.path(level, ti, tj, ".npy")  # a raw piece an earlier version stored
         if not os.path.lexists(path):
             raise FileNotFoundError(errno.ENOENT, f"{path}: missing; run the export again to re-render it")
         if not is_regular_file(path):
             raise ValueError(f"{path}: not a plain file; run the export again to re-render it")
         try:
-            tile = np.load(path, allow_pickle=False)
+            tile = _read_png(path) if path.suffix == ".png" else np.load(path, allow_pickle=False)
         except FileNotFoundError:
             raise
         except (OSError, ValueError, EOFError) as e:
@@ -156,6 +175,38 @@ def _npy_header(path: Path) -> tuple[tuple[int, ...], np.dtype, int] | None:
         return (tuple(shape), dtype, size) if not fortran else None
     except (OSError, ValueError):
         return None
+
+
+PNG_END = b"\x00\x00\x00\x00IEND\xaeB`\x82"  # the last chunk of every whole PNG
+
+
+def _whole(path: Path, shape: tuple[int, int]) -> bool:
+    """A whole RGB piece of ``shape`` (rows, columns), from its header and size (``.npy``) or its
+    header and last chunk (``.png``), without decoding it."""
+    if path.suffix == ".npy":
+        return _npy_header(path) == ((shape[0], shape[1], 3), np.dtype(np.uint8), path.stat().st_size)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+            f.seek(-len(PNG_END), os.SEEK_END)
+            end = f.read()
+    except OSError:
+        return False
+    # signature, IHDR length and type, width, height, bit depth 8, colour type 2 (RGB)
+    wanted = (b"\x89PNG\r\n\x1a\n" + (13).to_bytes(4, "big") + b"IHDR" + shape[1].to_bytes(4, "big")
+              + shape[0].to_bytes(4, "big") + b"\x08\x02")
+    return head == wanted and end == PNG_END
+
+
+def _read_png(path: Path) -> np.ndarray:
+    """The pixels of a PNG piece this store wrote (decoded in full: damage inside raises ValueError)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.format != "PNG":
+            raise ValueError("not a PNG")
+        im.load()
+        return np.asarray(im)
 
 
 def check_free_space(wd: Path, need: int) -> None:

@@ -5,10 +5,14 @@ Names a user can give wherever a checkpoint is asked for:
 * a path to an official ``.pkl`` or a native ``.safetensors`` file;
 * ``demo`` (the default model), or ``demo:NAME`` for one of :data:`DEMO_MODELS`;
 * ``random`` or ``random:SEED``: a small generator with seeded random weights, always
-  labelled as such (never used unless asked for).
+  labelled as such (never used unless asked for);
+* an ``http(s)://`` URL, as the official scripts take: downloaded once into the user's cache folder
+  (:mod:`creps_core.io.download`), then opened from there by the same safe loader.
 
-The demo files live in the ``creps_assets`` package (the repository's ``assets/`` folder)
-and are found through importlib.resources, so every kind of install opens them.
+The demo files live in the repository's ``assets/`` folder, installed inside the package
+namespace as ``creps_core.assets``; they are found through importlib.resources, so every kind of
+install opens them, and in ``assets/`` beside the package in a source checkout run without
+installing (``PYTHONPATH=.``).
 """
 
 from __future__ import annotations
@@ -18,15 +22,21 @@ from pathlib import Path
 
 import torch
 
-from creps_core.model.checkpoint import CheckpointError, LoadedModel, load_checkpoint
+from creps_core.io.download import cache_folder, cached_file, download, is_url, keep
+from creps_core.model.checkpoint import CheckpointError, LoadedModel, Report, load_checkpoint
 from creps_core.model.network import CREPSConfig, CREPSGenerator
+from creps_core.progress import Progress, format_bytes
 
-#: name -> (file in creps_assets, one-line description)
+#: name -> (file in creps_core.assets, one-line description)
 DEMO_MODELS: dict[str, tuple[str, str]] = {
+    "photos-fit": ("demo_photos_fit.safetensors", "128x128, ten photographs fitted by regression: seeds 0-9 are "
+                   "the photos, other seeds a blur between them; tiny config"),
     "photos": ("demo_photos.safetensors", "64x64 colour scenes and textures (multi-scale photo crops), tiny config"),
     "faces": ("demo_faces.safetensors", "32x32 grayscale faces (LFW), tiny config"),
 }
-DEFAULT_DEMO = "photos"
+DEFAULT_DEMO = "photos-fit"
+ASSETS_PACKAGE = "creps_core.assets"  # where an install puts the repository's assets/ folder
+SOURCE_ASSETS = Path(__file__).resolve().parents[2] / "assets"  # the folder itself, in a source checkout
 
 SMALL_RANDOM_CONFIG = CREPSConfig(z_dim=64, w_dim=64, img_resolution=64, mapping_layers=2,
                                   channel_base=2048, channel_max=128, biline_channels=16)
@@ -37,11 +47,12 @@ def demo_path(name: str = DEFAULT_DEMO) -> Path:
     if name not in DEMO_MODELS:
         raise CheckpointError(f"unknown demo model {name!r}; choose one of "
                               + ", ".join(f"demo:{n}" for n in DEMO_MODELS))
+    file = DEMO_MODELS[name][0]
     try:
-        path = Path(str(resources.files("creps_assets").joinpath(DEMO_MODELS[name][0])))
-    except ModuleNotFoundError:
-        path = None
-    if path is None or not path.is_file():
+        path = Path(str(resources.files(ASSETS_PACKAGE).joinpath(file)))
+    except ModuleNotFoundError:  # a source checkout, not installed: the repository's folder
+        path = SOURCE_ASSETS / file
+    if not path.is_file():
         raise CheckpointError(f"the demo model demo:{name} is missing from this installation; "
                               "reinstall creps-explorer, or pass --network PATH")
     return path
@@ -75,27 +86,57 @@ def _random_seed(name: str) -> int | None:
 
 
 def is_model_name(name: str) -> bool:
-    """True for the names :func:`open_model` takes besides paths ('demo', 'demo:faces', 'random:3')."""
+    """True for the names :func:`open_model` takes besides paths ('demo', 'demo:faces', 'random:3', URLs)."""
     try:
-        return name == "demo" or name.startswith("demo:") or _random_seed(name) is not None
+        return name == "demo" or name.startswith("demo:") or _random_seed(name) is not None or is_url(name)
     except CheckpointError:
         return False
 
 
-def open_model(name: str | None, network: str = "G_ema") -> LoadedModel:
-    """A model by ``--network`` name (see the module docstring); None means ``demo``."""
+def open_model(name: str | None, network: str = "G_ema", report: Report | None = None,
+               offline: bool = False) -> LoadedModel:
+    """A model by ``--network`` name (see the module docstring); None means ``demo``.
+
+    ``report`` hears the load's (and a download's) progress; ``offline`` forbids downloads, so a URL
+    opens only from the cache."""
     name = "demo" if name is None else str(name)
     if name == "demo" or name.startswith("demo:"):
         kind = name.partition(":")[2] or DEFAULT_DEMO
-        model = load_checkpoint(demo_path(kind))
+        model = load_checkpoint(demo_path(kind), report=report)
         model.metadata.setdefault("label", f"demo:{kind}")
         return model
     seed = _random_seed(name)
     if seed is not None:
         return random_model(seed=seed)
-    if name.startswith(("http://", "https://")):
-        raise CheckpointError(f"{name}: this tool never downloads; fetch the file first and pass its path")
-    return load_checkpoint(name, network)
+    if is_url(name):
+        return _open_url(name, network, report, offline)
+    return load_checkpoint(name, network, report)
+
+
+def _open_url(url: str, network: str, report: Report | None, offline: bool) -> LoadedModel:
+    """The checkpoint at ``url``: from the cache when it is there (no network at all), else downloaded,
+    opened, and only then kept in the cache (a download the loader refuses is deleted)."""
+    cached = cached_file(url)
+    if cached.is_file():
+        model = load_checkpoint(cached, network, report)
+    elif offline:
+        raise CheckpointError(f"{url} is not in the download cache ({cache_folder()}) and --offline forbids "
+                              "downloading it")
+    else:
+        part = download(url, report)
+        try:
+            model = load_checkpoint(part, network, report)
+        except CheckpointError as e:
+            part.unlink(missing_ok=True)
+            reason = str(e).removeprefix(f"{part}: ")
+            raise CheckpointError(f"{url}: the download is not a checkpoint this tool opens ({reason}); "
+                                  "nothing was kept") from None
+        model.path = keep(part, url)
+        if report is not None:
+            report(Progress("downloaded", 1, 1, note=f"downloaded {url} ({format_bytes(model.path.stat().st_size)}, "
+                                                     f"sha256 {model.sha256}) into {model.path}"))
+    model.metadata.setdefault("url", url)
+    return model
 
 
 def is_random(model: LoadedModel) -> bool:

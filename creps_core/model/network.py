@@ -202,9 +202,22 @@ class ModulatedFC(nn.Module):
         return y.clamp(-FC_CLAMP, FC_CLAMP)
 
     def forward(self, x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-        """x [B, N, in] -> [B, N, out]."""
-        weight = self.effective_weight(w)
-        return self.activate(torch.matmul(x, weight.transpose(1, 2)) + self.bias)
+        """x [B, N, in] -> [B, N, out].
+
+        With frozen weights (a projection fitting ws, inference) the styles scale the activations and the
+        demodulation factors the outputs, ``((x * s) @ W^T) * d``: the same product as ``x @ (W * s * d)^T``
+        without a modulated copy of W, so backprop to ws skips the gradient of that copy (a matmul as large
+        as the layer's forward).  While W trains, its gradient is needed anyway: the per-sample weight."""
+        if self.weight.requires_grad:
+            weight = self.effective_weight(w)
+            return self.activate(torch.matmul(x, weight.transpose(1, 2)) + self.bias)
+        styles = self.affine(w)
+        if not self.demodulate:
+            styles = styles * (1.0 / math.sqrt(self.weight.shape[1]))
+        y = torch.matmul(x * styles.unsqueeze(1), self.weight.t())
+        if self.demodulate:
+            y = y * (styles.square() @ self.weight.square().t() + 1e-8).rsqrt().unsqueeze(1)
+        return self.activate(y + self.bias)
 
 
 class SynthesisInput(nn.Module):

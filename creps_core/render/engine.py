@@ -23,6 +23,7 @@ fine) or, at quality exact, evaluate the lines at every pixel's own coordinates.
 
 from __future__ import annotations
 
+import hashlib
 import math
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
@@ -39,8 +40,17 @@ from creps_core.model.checkpoint import LoadedModel
 from creps_core.model.network import CREPSGenerator
 from creps_core.progress import CancelFn, Cancelled
 from creps_core.render.costs import Work
-from creps_core.render.hardware import chunk_pool, compute_dtype, pick_device, resolve_precision, usable_cpus
-from creps_core.render.line_table import LineTable, table_spacing
+from creps_core.render.hardware import (
+    DevicePolicy,
+    chunk_pool,
+    compute_dtype,
+    pick_device,
+    policy_for,
+    resolve_precision,
+    usable_cpus,
+)
+from creps_core.render.line_table import LineTable, field_spacing, table_spacing
+from creps_core.render.prefix_reuse import PrefixStore, Stem, shared_rows
 from creps_core.render.program import LatentProgram, ProgramCompiler, ws_key
 from creps_core.render.views import View
 from creps_core.vocabulary import DEFAULT_WARP_QUALITY, check_warp_quality
@@ -75,7 +85,9 @@ class EngineStats:
     program_cache_hits: int = 0
     line_coords_computed: int = 0
     line_coords_reused: int = 0
+    line_coords_resumed: int = 0  # computed from a stored prefix state (only the changed layers)
     pixels_rendered: int = 0
+    pixels_resumed: int = 0  # started from a stored per-pixel feature (only the changed blocks)
 
     def reset(self) -> None:
         for k in self.__dataclass_fields__:
@@ -87,8 +99,11 @@ class Engine:
 
     def __init__(self, model: LoadedModel | CREPSGenerator, device: str = "auto", precision: str = "fp32",
                  chunk_pixels: int | None = None, line_chunk: int = 512, max_programs: int = 4,
-                 max_cached_lines: int = 16384, workers: int | None = None) -> None:
+                 max_cached_lines: int = 16384, workers: int | None = None,
+                 policy: DevicePolicy | None = None) -> None:
         self.device = pick_device(device)
+        # What this kind of device does (hardware.py); a test may force a GPU's choices on the CPU.
+        self.policy = policy or policy_for(self.device)
         self.model = model if isinstance(model, LoadedModel) else None
         g = model.build(self.device) if isinstance(model, LoadedModel) else model.to(self.device).eval()
         self.g = g.requires_grad_(False)
@@ -96,22 +111,32 @@ class Engine:
         self.latents = LatentSpace(self.g)
         # Small chunks keep the per-pixel activations in the CPU's cache (measured best at
         # ~2k pixels); a GPU wants large launches.
-        self.chunk_pixels = chunk_pixels or (2048 if self.device.type == "cpu" else 1 << 18)
+        self.chunk_pixels = chunk_pixels or self.policy.chunk_pixels
         self.line_chunk = line_chunk
         # CPU work runs as independent chunks on `workers` single-threaded workers (see chunk_pool).
-        self.workers = 1 if self.device.type != "cpu" else max(1, workers or usable_cpus())
+        self.workers = max(1, workers or usable_cpus()) if self.policy.chunk_pool else 1
         self.max_programs = max_programs
         self.max_cached_lines = max_cached_lines
         self.stats = EngineStats()
         self._programs: OrderedDict[tuple[str, str], LatentProgram] = OrderedDict()
         self._compiler = ProgramCompiler(self.g)
+        # Prefix reuse (prefix_reuse.py): on the released 256 config a stem at the middle layers holds
+        # ~36 KiB per coordinate (an 894x754 viewport's lines: ~60 MiB), a viewport's per-pixel feature
+        # 86 MiB in fp32; each kind is bounded by the policy's budget (256 MiB each by default).
+        self._prefixes = PrefixStore(self.policy.stem_memory, self.policy.pixel_state_memory)
+        self._columns: tuple[tuple, torch.Tensor] | None = None  # the last separable render's column factors
         self.precision = "fp32"
         self.precision_psnr: float | None = None  # measured when 'auto' chose a reduced precision
-        chosen = resolve_precision(precision, self.device)
-        compute_dtype(chosen, self.device)
+        chosen = resolve_precision(precision, self.device, self.policy)
+        compute_dtype(chosen, self.device, self.policy)
         if precision == "auto" and chosen != "fp32":
-            self.precision_psnr = self.measure_precision(chosen)
-            if self.precision_psnr < AUTO_MIN_PSNR_DB:
+            try:
+                self.precision_psnr = self.measure_precision(chosen)
+            except (ArithmeticError, RuntimeError, ValueError):
+                # The calibration render itself fails (a degenerate model): keep the reference, and
+                # let the model's own renders say what is wrong instead of refusing to open it.
+                self.precision_psnr = None
+            if self.precision_psnr is None or self.precision_psnr < AUTO_MIN_PSNR_DB:
                 chosen = "fp32"
         self.precision = chosen  # never 'auto': what this engine actually computes in
 
@@ -137,21 +162,36 @@ class Engine:
             raise ValueError(f"ws must be [{self.cfg.num_ws}, {self.cfg.w_dim}], got {list(ws.shape)}")
         return ws
 
+    def synchronize(self) -> None:
+        """Wait until the device finished this engine's work (before a clock is read)."""
+        self.policy.sync(self.device)
+
     def clear_caches(self) -> None:
+        """Drop every cached program, line, stem and pixel state (a new model, or out of memory)."""
         self._programs.clear()
+        self._prefixes.clear()
+        self._columns = None
 
     # ----- per-latent compilation ---------------------------------------------------
     @torch.no_grad()
     def program(self, ws: torch.Tensor, precision: str | None = None) -> LatentProgram:
-        precision = resolve_precision(precision or self.precision, self.device)
-        dtype = compute_dtype(precision, self.device)
+        precision = resolve_precision(precision or self.precision, self.device, self.policy)
+        dtype = compute_dtype(precision, self.device, self.policy)
         key = (ws_key(ws), precision)
         prog = self._programs.get(key)
         if prog is not None:
             self._programs.move_to_end(key)
             self.stats.program_cache_hits += 1
             return prog
-        prog = self._compiler.compile(ws, dtype, key[0])
+        # The recent program sharing the most leading ws rows (an edit of later layers): its layers
+        # of those rows are reused, and prefix_reuse.py keeps the states they lead to.
+        shared, parent = max(((shared_rows(ws, p.ws), p) for p in self._programs.values()
+                              if p.dtype == dtype and p.ws is not None), key=lambda sp: sp[0], default=(0, None))
+        prog = self._compiler.compile(ws, dtype, key[0], parent, shared)
+        layers = range(len(prog.line_layers) + 1)
+        prog.resume, prog.fill = self._prefixes.stems_for(
+            ws, dtype, prog.line_ws, [prog.done_before(i) for i in layers],
+            [4 * prog.stem_width(i) for i in layers], shared)
         self._programs[key] = prog
         self.stats.programs_compiled += 1
         while len(self._programs) > self.max_programs:
@@ -162,25 +202,62 @@ class Engine:
     def _eval_lines(self, prog: LatentProgram, t: torch.Tensor, slot: int,
                     cancel: CancelFn | None = None) -> torch.Tensor:
         """Line values at coordinates t [n] -> [n, L*rank*biline] float32 (uncached)."""
-        out = []
+        return self._run_lines(prog, t, slot, cancel)[0]
+
+    def _run_lines(self, prog: LatentProgram, t: torch.Tensor, slot: int, cancel: CancelFn | None = None,
+                   start: torch.Tensor | None = None, keep: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Line values at coordinates t [n] -> ([n, L*rank*biline] float32, the rows of ``prog.fill``
+        at t when ``keep``).  ``start``: the rows of ``prog.resume`` at t; the layers before its
+        layer are not run (their state is in the rows)."""
+        out, kept = [], []
+        first = 0 if start is None else prog.resume.layer  # type: ignore[union-attr]  # start implies a resume
+        fill_at = prog.fill.layer if keep and prog.fill is not None else -1
         for s in range(0, t.numel(), self.line_chunk):
             self._check_cancel(cancel)
             tc = t[s:s + self.line_chunk].to(self.device, torch.float32)
-            ph = (tc.reshape(-1, 1, 1) * prog.freqs.unsqueeze(0)) * (np.pi * 2)  # [n, rank, C/2]
-            x = torch.sin(torch.cat([ph, ph + np.pi / 2], dim=2)) * prog.amps[slot]  # [n, rank, C]
-            x = x.reshape(-1, x.shape[-1]).to(prog.dtype)
-            res, acc = None, []
-            for layer, is_tores in prog.line_layers:
+            if start is None:
+                ph = (tc.reshape(-1, 1, 1) * prog.freqs.unsqueeze(0)) * (np.pi * 2)  # [n, rank, C/2]
+                x = torch.sin(torch.cat([ph, ph + np.pi / 2], dim=2)) * prog.amps[slot]  # [n, rank, C]
+                x, acc = x.reshape(-1, x.shape[-1]).to(prog.dtype), list[torch.Tensor]()
+            else:
+                x, acc = self._unpack_stem(prog, start[s:s + self.line_chunk], first)
+            res = acc[-1] if acc else None
+            for i in range(first, len(prog.line_layers)):
+                if i == fill_at:
+                    kept.append(self._pack_stem(prog, x, acc, tc.numel()))
+                layer, is_tores = prog.line_layers[i]
                 y = layer(x)
                 if is_tores:
                     res = y.float() if res is None else res + y.float()
                     acc.append(res)
                 else:
                     x = y
+            if fill_at == len(prog.line_layers):
+                kept.append(self._pack_stem(prog, None, acc, tc.numel()))
             # [n*rank, L, c] -> [n, L, rank, c]
             lines = torch.stack(acc, dim=1).reshape(tc.numel(), prog.rank, prog.n_composed, prog.biline)
             out.append(lines.transpose(1, 2).reshape(tc.numel(), -1))
-        return torch.cat(out) if out else torch.empty(0, prog.n_composed * prog.rank * prog.biline, device=self.device)
+        if not out:
+            return torch.empty(0, prog.n_composed * prog.rank * prog.biline, device=self.device), None
+        return torch.cat(out), torch.cat(kept) if kept else None
+
+    @staticmethod
+    def _pack_stem(prog: LatentProgram, x: torch.Tensor | None, acc: list[torch.Tensor], n: int) -> torch.Tensor:
+        """The state before a layer as stem rows [n, width] float32: the activation entering it
+        ([n*rank, C] in the compute dtype, whose values float32 holds exactly), then the sums."""
+        parts = [] if x is None else [x.float().reshape(n, -1)]
+        if acc:
+            parts.append(torch.stack(acc, dim=1).reshape(n, -1))
+        return torch.cat(parts, dim=1) if len(parts) > 1 else parts[0].clone()
+
+    @staticmethod
+    def _unpack_stem(prog: LatentProgram, rows: torch.Tensor, layer: int) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Stem rows [n, width] -> (the activation entering ``layer``, the finished blocks' sums)."""
+        n, done = rows.shape[0], prog.done_before(layer)
+        width = prog.line_layers[layer][0].wt.shape[0] if layer < len(prog.line_layers) else 0
+        x = rows[:, :prog.rank * width].reshape(n * prog.rank, width).to(prog.dtype)
+        sums = rows[:, prog.rank * width:].reshape(n * prog.rank, done, prog.biline)
+        return x, [sums[:, b] for b in range(done)]
 
     def lines(self, prog: LatentProgram, t: torch.Tensor, slot: int, cancel: CancelFn | None = None,
               settled: Callable[[int], None] | None = None) -> torch.Tensor:
@@ -198,25 +275,36 @@ class Engine:
         missing = sorted(k for k in distinct if k not in cache)
         if settled is not None:
             settled(len(distinct) - len(missing))
+        # Coordinates whose prefix state is stored start there (prefix_reuse.py); the rest from the input.
+        stem = prog.resume.lines[slot] if prog.resume is not None else None
+        fill = prog.fill.lines[slot] if prog.fill is not None else None
+        groups = ([k for k in missing if k in stem], [k for k in missing if k not in stem]) if stem else ([], missing)
         size = min(self.line_chunk, -(-len(missing) // self.workers)) or 1
-        parts = [missing[m0:m0 + size] for m0 in range(0, len(missing), size)]
+        parts = [(g[m0:m0 + size], g is groups[0]) for g in groups for m0 in range(0, len(g), size)]
         rounds = self.workers if settled is not None else len(parts) or 1
 
-        def evaluate(part: list[float]) -> torch.Tensor:
-            return self._eval_lines(prog, torch.tensor(part, dtype=torch.float32), slot, cancel)
+        def evaluate(job: tuple[list[float], torch.Tensor | None]) -> tuple[torch.Tensor, torch.Tensor | None]:
+            part, start = job  # rows resumed from the stem being filled are in it already
+            return self._run_lines(prog, torch.tensor(part, dtype=torch.float32), slot, cancel, start,
+                                   keep=fill is not None and (start is None or prog.fill is not prog.resume))
 
         # On the CPU rows never written cost address space only, so the slab is reserved at its
         # limit once; on a GPU reserved memory is real, so it grows with what is stored.
-        reserve = self.max_cached_lines + len(missing) if self.device.type == "cpu" else 0
+        reserve = self.max_cached_lines + len(missing) if self.policy.reserve_caches else 0
 
         for r0 in range(0, len(parts), rounds):
             batch = parts[r0:r0 + rounds]
-            outcomes = self._settle(evaluate, batch)
-            for part, values in zip(batch, outcomes):
-                if isinstance(values, BaseException):
+            jobs = [(part, stem.get(part) if resumed and stem is not None else None) for part, resumed in batch]
+            outcomes = self._settle(evaluate, jobs)
+            for (part, resumed), result in zip(batch, outcomes):
+                if isinstance(result, BaseException):
                     continue
+                values, kept = result
                 cache.put(part, values, reserve=reserve)
+                if fill is not None and kept is not None:
+                    self._fill_stem(prog.fill, fill, part, kept)  # type: ignore[arg-type]  # fill implies prog.fill
                 self.stats.line_coords_computed += len(part)
+                self.stats.line_coords_resumed += len(part) if resumed else 0
                 if settled is not None:
                     settled(len(part))
             failure = next((o for o in outcomes if isinstance(o, BaseException)), None)
@@ -225,31 +313,31 @@ class Engine:
         self.stats.line_coords_reused += len(keys) - len(missing)
         out = cache.get(keys) if keys else torch.empty(0)
         cache.trim(self.max_cached_lines)  # evict only after this request is served
+        if fill is not None:
+            fill.trim(prog.fill.row_limit)  # type: ignore[union-attr]  # fill implies prog.fill
         return out
+
+    def _fill_stem(self, stem: Stem, cache, part: list[float], rows: torch.Tensor) -> None:
+        """Keep the stem rows of the coordinates of ``part`` it does not hold yet (trimmed to its
+        bound once the request is served: rows it resumes from must stay until then)."""
+        new = [i for i, k in enumerate(part) if k not in cache]
+        if new:
+            cache.put([part[i] for i in new], rows[new], reserve=stem.row_limit if self.policy.reserve_caches else 0)
 
     def line_coords(self, view: View,
                     warp_quality: str = DEFAULT_WARP_QUALITY) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(row, column) line coordinates a render of ``view`` computes: a straight view's rows and
         columns, a rotated or warped view's table lattices (what :meth:`render` interpolates from,
-        at the same ``warp_quality``); None for quality exact, which evaluates every pixel's own."""
+        at the same ``warp_quality``); None where it evaluates every pixel's own (quality exact, or
+        tables that would not pay: :func:`~creps_core.render.line_table.field_spacing`)."""
         if view.is_separable:
             grid = view.separable()
             return grid.rows, grid.cols
-        if check_warp_quality(warp_quality) == "exact":
-            return None
-        spacing = table_spacing(view.spacing, warp_quality)
-        if not self._tables_pay(view, spacing):
+        spacing = field_spacing(view, warp_quality)
+        if spacing is None:
             return None
         u, v = view.field()
         return LineTable.lattice(u.reshape(-1), spacing), LineTable.lattice(v.reshape(-1), spacing)
-
-    @staticmethod
-    def _tables_pay(view: View, spacing: float) -> bool:
-        """Whether tables at ``spacing`` cost less than the pixels' own lines, decided for the whole
-        view (a sample of its coordinates), never per tile: every tile of a view must take the
-        same path, or tiles would disagree at their seams."""
-        u, v = view.sample_field()
-        return LineTable.pays(u.reshape(-1), v.reshape(-1), spacing, view.width * view.height)
 
     def missing_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None,
                       warp_quality: str = DEFAULT_WARP_QUALITY) -> int:
@@ -282,6 +370,11 @@ class Engine:
                 if progress is not None:
                     progress(self.stats.line_coords_computed - before)
 
+    def pixel_rows_per_round(self, cols: int) -> int:
+        """Rows of a ``cols``-wide straight tile that give every worker one pixel chunk: a caller
+        rendering bands of a multiple of this keeps the pool busy to each band's end."""
+        return max(1, self.chunk_pixels // cols) * self.workers
+
     def lines_per_pixel(self, view: View, warp_quality: str = DEFAULT_WARP_QUALITY) -> int:
         """Line coordinates a render of ``view`` (at the same ``warp_quality``) caches per pixel of
         each axis: one for a straight view, more for a rotated or warped one, whose lines come from
@@ -303,20 +396,33 @@ class Engine:
     # ----- per-pixel network ----------------------------------------------------------
     @staticmethod
     def _decode(prog: LatentProgram, composed: Callable[[int], torch.Tensor],
-                disabled: frozenset[int] = frozenset()) -> torch.Tensor:
+                disabled: frozenset[int] = frozenset(), start: tuple[int, torch.Tensor] | None = None,
+                keep: tuple[int, Callable[[torch.Tensor], None]] | None = None) -> torch.Tensor:
         """Per-pixel MLPs on composed features (composed(b) -> [N, c]) -> RGB [N, C] float32.
 
         Channel-last ([N, c] @ [c, out]) is the layout the CPU GEMM kernels run fastest.
         Composed blocks in ``disabled`` add nothing to the feature stream (their F_b is zero).
+        A pixel state at block j (1..L) is the feature just before composed(j) is added (before
+        ``decoder_last`` for j = L): ``start`` = (j, state) resumes there (the decoders before
+        it take no latent, the blocks before it are unchanged); ``keep`` = (j, store) hands the
+        state at j to ``store`` (j at or after the start).
         """
-        x = composed(0)
-        if 0 in disabled:
-            x = torch.zeros_like(x)
-        for b, dec in enumerate(prog.decoders, start=1):
-            for layer in dec:
-                x = layer(x)
+        if start is not None:
+            j0, x = start[0], start[1].clone()
+        else:
+            j0, x = 0, composed(0)
+            if 0 in disabled:
+                x = torch.zeros_like(x)
+        for b in range(max(1, j0), prog.n_composed):
+            if b > j0:  # a resumed state already went through block j0's decoder
+                for layer in prog.decoders[b - 1]:
+                    x = layer(x)
+            if keep is not None and keep[0] == b:
+                keep[1](x)
             if b not in disabled:
                 x = x.add_(composed(b))
+        if keep is not None and keep[0] == prog.n_composed:
+            keep[1](x)
         for layer in prog.decoder_last:
             x = layer(x)
         img = prog.decoder_img(x.float())
@@ -352,8 +458,7 @@ class Engine:
             spacing = table_spacing(view.spacing, warp_quality) if interpolate and not exact else None
             img = self._render_separable(prog, view, meter, cancel, spacing, disabled)
         else:
-            img = self._render_field(prog, view, None if exact else table_spacing(view.spacing, warp_quality),
-                                     meter, cancel, disabled)
+            img = self._render_field(prog, view, field_spacing(view, warp_quality), meter, cancel, disabled)
         return img.cpu()
 
     def _check_blocks(self, blocks: Iterable[int]) -> frozenset[int]:
@@ -418,13 +523,22 @@ class Engine:
                                    spacing, prog.dtype).sample(t)
 
         rows = line_values(grid.rows, 0).reshape(-1, L, r, c)
-        cols = line_values(grid.cols, 1).reshape(-1, L, r, c)
-        H, W = rows.shape[0], cols.shape[0]
         # R as [L, c, H, rank] (1/2 folded in), K as [L, c, rank, W] for batched matmuls over channels.
+        # The explorer renders a frame as bands of the same columns: their K is kept from the last
+        # band instead of being gathered and laid out again (~11 MB of copies a band at 894 columns).
+        where = (prog.key, str(prog.dtype), spacing, view.spacing,
+                 hashlib.sha1(grid.cols.numpy().tobytes()).hexdigest())
+        if self._columns is not None and self._columns[0] == where and not meter.active:
+            K = self._columns[1]
+            self.stats.line_coords_reused += grid.cols.numel()
+        else:
+            K = line_values(grid.cols, 1).reshape(-1, L, r, c).permute(1, 3, 2, 0).to(prog.dtype).contiguous()
+            self._columns = where, K
+        H, W = rows.shape[0], K.shape[-1]
         R = (rows * 0.5).permute(1, 3, 0, 2).to(prog.dtype).contiguous()
-        K = cols.permute(1, 3, 2, 0).to(prog.dtype).contiguous()
         out = torch.empty(self.cfg.img_channels, H, W, device=self.device)
         step = max(1, self.chunk_pixels // W)
+        start, keep = self._pixel_states(prog, grid, step, spacing, disabled)
 
         def band(i0: int) -> int:
             self._check_cancel(cancel)
@@ -434,14 +548,43 @@ class Engine:
             def composed(b: int) -> torch.Tensor:
                 return torch.bmm(R[b, :, i0:i1], K[b]).reshape(c, n).t()
 
-            out[:, i0:i1] = self._decode(prog, composed, disabled).t().reshape(-1, i1 - i0, W)
+            def store(x: torch.Tensor) -> None:
+                keep[2][i0 * W:i1 * W] = x  # type: ignore[index]  # called only when there is a keep
+
+            out[:, i0:i1] = self._decode(
+                prog, composed, disabled, None if start is None else (start[0], start[1][i0 * W:i1 * W]),
+                None if keep is None else (keep[0], store)).t().reshape(-1, i1 - i0, W)
             return n
 
         for n in self._map(band, range(0, H, step)):
             self.stats.pixels_rendered += n
+            self.stats.pixels_resumed += n if start is not None else 0
             meter.pixels(n)
             self._check_cancel(cancel)  # between results too: workers may have started every chunk
+        if keep is not None:
+            self._prefixes.keep_pixel_state(keep[1], keep[2])  # every band finished: the state is whole
         return out.transpose(1, 2).contiguous() if grid.transposed else out
+
+    def _pixel_states(self, prog: LatentProgram, grid, step: int, table: float | None,
+                      disabled: frozenset[int]) -> tuple[tuple[int, torch.Tensor] | None,
+                                                         tuple[int, tuple, torch.Tensor] | None]:
+        """Where a separable render's per-pixel stream starts and what it keeps (prefix_reuse.py):
+        (block, stored state) to resume from; (block, key, buffer) to keep one at. ``table``: the
+        spacing of the tables the lines were interpolated from (None: the rows' and columns' own)."""
+        stems = [s for s in (prog.fill, prog.resume) if s is not None and s.done >= 1]
+        if disabled or not stems:
+            return None, None
+        where = (hashlib.sha1(grid.rows.numpy().tobytes()).hexdigest(),
+                 hashlib.sha1(grid.cols.numpy().tobytes()).hexdigest(), grid.transposed, step, table)
+        start = next(((s.done, state) for s in stems
+                      if (state := self._prefixes.pixel_state((s.key, *where))) is not None), None)
+        target = stems[0]  # the deepest
+        n = grid.rows.numel() * grid.cols.numel()
+        if (start is not None and start[0] >= target.done) or \
+                not self._prefixes.fits(n * prog.biline * torch.finfo(prog.dtype).bits // 8):
+            return start, None
+        return start, (target.done, (target.key, *where), torch.empty(n, prog.biline, dtype=prog.dtype,
+                                                                       device=self.device))
 
     def _render_field(self, prog: LatentProgram, view: View, spacing: float | None,
                       meter: _Meter, cancel, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
@@ -452,8 +595,6 @@ class Engine:
         h, w = U.shape
         u, v = U.reshape(-1), V.reshape(-1)
         L, r, c = prog.n_composed, prog.rank, prog.biline
-        if spacing is not None and not self._tables_pay(view, spacing):
-            spacing = None
         exact = spacing is None
         if meter.active:  # exact: the lines are evaluated with the pixels (counted with them)
             meter.plan(0 if spacing is None else LineTable.size(u, spacing) + LineTable.size(v, spacing), h * w)

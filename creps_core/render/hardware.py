@@ -12,6 +12,7 @@ import functools
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
 
 import torch
 
@@ -87,16 +88,66 @@ def chunk_pool(workers: int) -> ThreadPoolExecutor:
                               initargs=(1,))
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
+MiB = 1 << 20
+
+
+@dataclass(frozen=True)
+class DevicePolicy:
+    """Every choice that depends on the kind of device, in one place, so that the test suite can
+    run a GPU's choices on the CPU (``Engine(..., policy=GPU_POLICY)``): only the device differs.
+
+    A CPU renders independent chunks on a pool of single-threaded workers, small enough to stay in
+    its caches, and the explorer draws a coarse preview, a preview and then the frame band by band,
+    because a sharp frame takes seconds there. A GPU runs one stream of large launches: no pool,
+    whole frames at once (a frame takes milliseconds, and previews or bands would only add
+    launches), fp16, caches grown with use in its memory, and a synchronisation before a time is
+    read (launches return before the work is done)."""
+
+    name: str
+    chunk_pool: bool  # chunks on the process-wide pool of single-threaded workers (else inline)
+    chunk_pixels: int  # pixels per chunk of the per-pixel network
+    progressive: bool  # the explorer: previews and bands (else whole frames at once)
+    auto_precision: str  # what 'auto' means: a precision name, or 'measure' (the CPU's bf16 test)
+    fp16: bool  # fp16 may be asked for (no fast fp16 matmul on a CPU)
+    reserve_caches: bool  # line caches reserve their limit at once (address space only on a CPU)
+    synchronize: bool  # wait for the device before reading a clock or handing a frame over
+    stem_memory: int = 256 * MiB  # prefix reuse: line-network states (creps_core.render.prefix_reuse)
+    pixel_state_memory: int = 256 * MiB  # prefix reuse: per-pixel features of rendered views
+
+    def release(self, device: torch.device) -> None:
+        """Give memory the device's allocator keeps for reuse back (after its caches were dropped)."""
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    def sync(self, device: torch.device) -> None:
+        """Wait until ``device`` finished what was launched (a no-op where launches are synchronous)."""
+        if self.synchronize and device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+
+CPU_POLICY = DevicePolicy("cpu", chunk_pool=True, chunk_pixels=2048, progressive=True, auto_precision="measure",
+                          fp16=False, reserve_caches=True, synchronize=False)
+GPU_POLICY = DevicePolicy("gpu", chunk_pool=False, chunk_pixels=1 << 18, progressive=False, auto_precision="fp16",
+                          fp16=True, reserve_caches=False, synchronize=True)
+
+
+def policy_for(device: torch.device) -> DevicePolicy:
+    """The policy of a device: the CPU's for the CPU; a GPU's for CUDA and MPS (whose 'auto' stays
+    fp32: its fp16 is not known to pay here)."""
+    if device.type == "cpu":
+        return CPU_POLICY
+    return GPU_POLICY if device.type == "cuda" else replace(GPU_POLICY, name="mps", auto_precision="fp32")
+
+
+def resolve_precision(precision: str, device: torch.device, policy: DevicePolicy | None = None) -> str:
     """``auto`` -> what this device does fast in hardware: fp16 on CUDA, bf16 on CPUs whose
     bf16 matmuls beat fp32 (AVX512-BF16/AMX, measured), fp32 elsewhere.  Other names pass through."""
     if precision != "auto":
         return precision
-    if device.type == "cuda":
-        return "fp16"
-    if device.type == "cpu" and cpu_has_fast_bf16() and cpu_bf16_pays():
-        return "bf16"
-    return "fp32"
+    policy = policy or policy_for(device)
+    if policy.auto_precision != "measure":
+        return policy.auto_precision
+    return "bf16" if cpu_has_fast_bf16() and cpu_bf16_pays() else "fp32"
 
 
 @functools.cache
@@ -120,10 +171,10 @@ def precision_warning(precision: str, device: torch.device) -> str | None:
     return None
 
 
-def compute_dtype(precision: str, device: torch.device) -> torch.dtype:
+def compute_dtype(precision: str, device: torch.device, policy: DevicePolicy | None = None) -> torch.dtype:
     if precision not in PRECISIONS:
         raise ValueError(f"unknown precision {precision!r}; choose one of {', '.join(PRECISIONS)}")
-    if precision == "fp16" and device.type == "cpu":
+    if precision == "fp16" and not (policy or policy_for(device)).fp16:
         raise ValueError("fp16 is not usable on a CPU (no fast fp16 matmul); use bf16 or fp32")
     return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 

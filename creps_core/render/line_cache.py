@@ -32,6 +32,10 @@ class LineCache:
     def __contains__(self, key: float) -> bool:
         return key in self._rows
 
+    def memory(self) -> int:
+        """Bytes of the rows that hold or held values (rows never written cost address space only)."""
+        return 0 if self._slab is None else self._written * self._slab.shape[1] * self._slab.element_size()
+
     def put(self, keys: Iterable[float], values: torch.Tensor, reserve: int = 0) -> None:
         """Store ``values`` [n, D] under ``keys`` (n coordinates not yet cached).
 

@@ -25,9 +25,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 from torch.nn import functional as F
+
+from creps_core.vocabulary import check_warp_quality
+
+if TYPE_CHECKING:
+    from creps_core.render.views import View
 
 FINE_SPACING = 1 / 768  # ~58 dB against exact (rounded down to 1/819)
 # Draft follows the pixels between these: 1/256 (43 dB) when zoomed out, 1/320 (~46 dB; rounded down
@@ -44,6 +50,21 @@ def table_spacing(view_spacing: float, quality: str) -> float:
     if quality == "draft":
         return _round_spacing(min(max(view_spacing, DRAFT_SPACINGS[0]), DRAFT_SPACINGS[1]))
     raise ValueError(f"warp quality {quality!r} has no line table")
+
+
+def field_spacing(view: View, quality: str) -> float | None:
+    """The lattice spacing a rotated or warped ``view``'s lines are tabulated at for ``quality``;
+    None where every pixel's own lines are evaluated instead: quality exact, or tables that would
+    hold more points than the pixels (a warp that spreads a small image over a wide range).
+
+    Decided for the whole view from a sample of its coordinates, never per tile: every tile of a
+    view must take the same path, or tiles would disagree at their seams. The engine renders by
+    this, and the cost estimates and the feature view read the same lattice through it."""
+    if check_warp_quality(quality) == "exact":
+        return None
+    spacing = table_spacing(view.spacing, quality)
+    u, v = view.sample_field()
+    return spacing if LineTable.pays(u.reshape(-1), v.reshape(-1), spacing, view.width * view.height) else None
 
 
 class LineTable:

@@ -27,6 +27,7 @@ from creps_core.model.network import (
     pixel_block_layers,
 )
 from creps_core.render.line_cache import LineCache
+from creps_core.render.prefix_reuse import Stem
 
 # Modulated layers with at least this many inputs scale activations instead of copying weights per
 # latent (the line network's 256-1024-wide layers: the copy dominated a latent change, ~0.2 s for
@@ -87,6 +88,21 @@ class LatentProgram:
     rank: int
     biline: int
     lines: dict[int, LineCache] = field(default_factory=lambda: {0: LineCache(), 1: LineCache()})
+    ws: torch.Tensor | None = None  # [num_ws, w_dim]: what it was compiled from (prefix reuse compares them)
+    line_ws: list[int] = field(default_factory=list)  # the ws row each line layer reads
+    # Prefix reuse (prefix_reuse.py): the stem its lines resume from, and the deeper one they fill.
+    resume: Stem | None = None
+    fill: Stem | None = None
+
+    def done_before(self, layer: int) -> int:
+        """Composed blocks whose ToRes sums are finished before line layer ``layer``."""
+        return sum(1 for _, is_tores in self.line_layers[:layer] if is_tores)
+
+    def stem_width(self, layer: int) -> int:
+        """Floats per coordinate of a stem before ``layer``: the activation entering it (none after
+        the last layer) and the running sums of the blocks finished before it."""
+        width = self.line_layers[layer][0].wt.shape[0] if layer < len(self.line_layers) else 0
+        return self.rank * (width + self.done_before(layer) * self.biline)
 
 
 def ws_key(ws: torch.Tensor) -> str:
@@ -102,12 +118,20 @@ class ProgramCompiler:
         self.g = g
         self._shared: dict[tuple[int, torch.dtype], tuple[torch.Tensor, torch.Tensor] | Dense] = {}
 
-    def compile(self, ws: torch.Tensor, dtype: torch.dtype, key: str) -> LatentProgram:
-        """The program of ``ws`` [num_ws, w_dim] in ``dtype``; ``key`` names it (its ws hash)."""
+    def compile(self, ws: torch.Tensor, dtype: torch.dtype, key: str, parent: LatentProgram | None = None,
+                shared: int = 0) -> LatentProgram:
+        """The program of ``ws`` [num_ws, w_dim] in ``dtype``; ``key`` names it (its ws hash).
+
+        ``parent``: a program of the same dtype whose ws agree with ``ws`` on the first ``shared``
+        rows; the layers that read only those rows are taken from it (the same values: an edit of
+        the fine layers compiles only them)."""
         syn, cfg = self.g.synthesis, self.g.cfg
         inp = syn.b4.input
-        amp = inp.amplitudes(ws[0:1])[0] / np.sqrt(inp.channels)  # [C, 2*rank]
-        amps = [amp[:, s * cfg.rank:(s + 1) * cfg.rank].t().contiguous() for s in (0, 1)]
+        if parent is not None and shared >= 1:
+            amps = parent.amps
+        else:
+            amp = inp.amplitudes(ws[0:1])[0] / np.sqrt(inp.channels)  # [C, 2*rank]
+            amps = [amp[:, s * cfg.rank:(s + 1) * cfg.rank].t().contiguous() for s in (0, 1)]
         freqs = inp.freqs.reshape(inp.channels // 2, cfg.rank).t().contiguous()
 
         def dense(layer, wi: int | None = None, out_dtype: torch.dtype = dtype) -> Dense:
@@ -134,13 +158,16 @@ class ProgramCompiler:
         for name, _, _ in pixel_block_layers(cfg):
             blk = getattr(syn, name)
             blocks.append((dense(blk.fc0, last), dense(blk.fc1, last), dense(blk.tores, last)))
+        line_layers = [parent.line_layers[i] if parent is not None and wi < shared
+                       else (dense(layer, wi), name.endswith("tores"))
+                       for i, (name, layer, wi) in enumerate(syn.line_layers())]
         return LatentProgram(
-            key, dtype, freqs, amps,
-            line_layers=[(dense(layer, wi), name.endswith("tores")) for name, layer, wi in syn.line_layers()],
+            key, dtype, freqs, amps, line_layers=line_layers,
             decoders=[[dense(fc) for fc in getattr(syn, f"decoder_{res}")] for res in cfg.composed_blocks[1:]],
             decoder_last=[dense(fc) for fc in syn.decoder_last],
             decoder_img=dense(syn.decoder_img, out_dtype=torch.float32),  # keep the RGB sum in fp32
-            pixel_blocks=blocks, n_composed=len(cfg.composed_blocks), rank=cfg.rank, biline=cfg.biline_channels)
+            pixel_blocks=blocks, n_composed=len(cfg.composed_blocks), rank=cfg.rank, biline=cfg.biline_channels,
+            ws=ws.detach().clone(), line_ws=[wi for _, _, wi in syn.line_layers()])
 
     def _shared_weight(self, layer: ModulatedFC, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """A modulated layer's weight as [in, out] in ``dtype``, and its square in fp32 (for the

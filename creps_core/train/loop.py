@@ -309,11 +309,16 @@ class Trainer:
         self.rng.set_state(state["rng"])
         self.cur_nimg, self.step_idx = int(state["cur_nimg"]), int(state["step_idx"])
 
+    @property
+    def kimg_name(self) -> str:
+        """The thousands of images shown so far, rounded down, as the official snapshots name them
+        (``network-snapshot-000500.pkl``): one snapshot and one sample grid per kimg; a later one
+        within the same kimg (a stop right after a periodic snapshot) replaces it with the newer state."""
+        return f"{self.cur_nimg // 1000:06d}"
+
     def save_snapshot(self, outdir: Path, extra_meta: dict[str, str] | None = None) -> Path:
         """``snapshot-KKKKKK.safetensors`` (G_ema, loadable by the explorer) + ``.state.pt``."""
-        name = f"snapshot-{self.cur_nimg // 1000:06d}" if self.cur_nimg % 1000 == 0 else \
-            f"snapshot-{self.cur_nimg:09d}img"
-        snap = outdir / f"{name}.safetensors"
+        snap = outdir / f"snapshot-{self.kimg_name}.safetensors"
         meta = {"network": "G_ema", "kimg": f"{self.cur_nimg / 1000:g}",
                 "train_options": json.dumps(self.opts.to_dict()), "dataset": json.dumps(self.data.describe()),
                 "trainer": "creps_core.train", **(extra_meta or {})}
@@ -329,7 +334,7 @@ class Trainer:
         if self.data.c_dim > 0:  # one class per column would be nicer; keep it simple: class 0
             c = torch.nn.functional.one_hot(torch.tensor([0]), self.data.c_dim).float()
         imgs = render_seeds(self.G_ema, grid_seeds, c, device=self.device)
-        return save_png(image_grid(imgs, cols), outdir / f"samples-{self.cur_nimg // 1000:06d}.png")
+        return save_png(image_grid(imgs, cols), outdir / f"samples-{self.kimg_name}.png")
 
 
 def train_steps(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLike, *,
@@ -345,7 +350,8 @@ def train_steps(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLik
     come from the saved state, so the continuation is exactly the run that was
     interrupted; only ``kimg``, ``outdir``, ``snap_kimg`` and ``device`` are taken from
     the call.  Snapshots (``.safetensors`` + ``.state.pt``) and a sample grid of seeds
-    0..grid²-1 are written every ``snap_kimg`` and at the end.  ``cancel()`` is polled between
+    0..grid²-1 (grid² at most the number of pictures, as reals.png) are written every ``snap_kimg``
+    and at the end.  ``cancel()`` is polled between
     minibatches: when it turns True, the state is snapshotted (unless the last minibatch just did,
     or none ran), that snapshot reported as a record with its path, and Cancelled raised.
     """
@@ -371,6 +377,7 @@ def train_steps(data: str | os.PathLike | ImageDataset, outdir: str | os.PathLik
 
     total_nimg = int(round(kimg * 1000))
     snap_nimg = max(int(round(snap_kimg * 1000)), 1)
+    grid = min(grid, math.ceil(math.sqrt(len(ds.images))))  # no larger than reals.png: a few pictures, a small grid
     seeds = list(range(grid * grid))
     if trainer.cur_nimg == 0:
         save_png(image_grid(ds.images[:grid * grid].float() / 127.5 - 1, grid), outdir / "reals.png")

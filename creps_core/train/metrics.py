@@ -10,6 +10,7 @@ sigma 1.5, K1 0.01, K2 0.03, computed per channel on images mapped to [0, 1].
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -17,6 +18,9 @@ from torch.nn import functional as F
 
 from creps_core.latent.latents import class_vector, seed_to_z
 from creps_core.model.network import CREPSGenerator
+from creps_core.progress import Progress
+
+MEASURING = "measuring scale consistency"  # the stage of scale_consistency's records (one per seed)
 
 
 def to_unit(x: torch.Tensor) -> torch.Tensor:
@@ -81,8 +85,10 @@ class ConsistencyResult:
 
 @torch.no_grad()
 def scale_consistency(g: CREPSGenerator, seeds: list[int], psi: float = 1.0, class_idx: int | None = None,
-                      device: str | torch.device = "cpu") -> ConsistencyResult:
-    """PSNR/SSIM between the R render and the 2x2-box-downsampled 2R render, per seed."""
+                      device: str | torch.device = "cpu",
+                      report: Callable[[Progress], None] | None = None) -> ConsistencyResult:
+    """PSNR/SSIM between the R render and the 2x2-box-downsampled 2R render, per seed; ``report``
+    hears each seed measured."""
     R = g.cfg.img_resolution
     t1 = torch.linspace(0, 1, R, device=device)
     t2 = torch.linspace(0, 1, 2 * R, device=device)
@@ -95,6 +101,8 @@ def scale_consistency(g: CREPSGenerator, seeds: list[int], psi: float = 1.0, cla
         hi = to_unit(F.avg_pool2d(g.synthesis(ws, t2, t2), 2))
         ps.append(float(psnr(lo, hi)[0]))
         ss.append(float(ssim(lo, hi)[0]))
+        if report is not None:
+            report(Progress(MEASURING, len(ps), len(seeds)))
     if any(math.isinf(p) for p in ps):
         ps = [min(p, 100.0) for p in ps]
     return ConsistencyResult(list(seeds), R, ps, ss)

@@ -15,9 +15,9 @@ from creps_core.latent.latents import LatentSpec
 from creps_core.model.checkpoint import LoadedModel
 from creps_core.model.demo import model_label
 from creps_core.model.network import CREPSConfig
-from creps_core.render.costs import frame_macs
+from creps_core.render.costs import frame_macs, view_macs
 from creps_core.render.views import View, Warp
-from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PRECISIONS, WARP_QUALITIES, read_warp_quality
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PRECISION_CHOICES, WARP_QUALITIES, read_warp_quality
 
 
 @dataclass(frozen=True)
@@ -79,10 +79,14 @@ DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
 @dataclass(frozen=True)
 class RenderSettings:
     """How frames are made: device, precision, preview downscale factor, the sharp frames' warp
-    quality (previews and drags are drawn at draft whatever it says)."""
+    quality (previews and drags are drawn at draft whatever it says).
+
+    ``precision`` is what the user asked for: ``auto`` (the default) is what this machine does
+    fastest while keeping the pixels (the engine measures it), so the same workspace is fast on
+    every machine; what actually ran is recorded beside it (``Workspace.precision_ran``)."""
 
     device: str = "auto"
-    precision: str = "fp32"
+    precision: str = "auto"
     preview_scale: int = 4  # the coarse preview is 1/preview_scale of the viewport per side (1 = off)
     warp_quality: str = DEFAULT_WARP_QUALITY
 
@@ -91,8 +95,8 @@ class RenderSettings:
         not show are refused here, before they reach the window."""
         if not isinstance(self.device, str) or not re.fullmatch(DEVICE_PATTERN, self.device):
             raise ValueError(f"render device must be auto, cpu, cuda, cuda:N or mps, got {str(self.device)[:40]!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"render precision must be one of {', '.join(PRECISIONS)}, "
+        if self.precision not in PRECISION_CHOICES:
+            raise ValueError(f"render precision must be one of {', '.join(PRECISION_CHOICES)}, "
                              f"got {str(self.precision)[:40]!r}")
         scales = [scale for scale, _ in PREVIEW_SCALES]
         if isinstance(self.preview_scale, bool) or self.preview_scale not in scales:
@@ -138,6 +142,12 @@ class ModelSummary:
         """The work of one straight frame with every line new (a video frame, a new latent)."""
         assert self.cfg is not None, "a summary made without the model's config has no costs"
         return frame_macs(self.cfg, width, height)
+
+    def view_macs(self, view: View, warp_quality: str = DEFAULT_WARP_QUALITY) -> int:
+        """The work of a render of ``view`` at ``warp_quality`` with every line new, rotated or warped
+        views counted as such."""
+        assert self.cfg is not None, "a summary made without the model's config has no costs"
+        return view_macs(self.cfg, view, warp_quality)
 
 
 @dataclass(frozen=True)

@@ -37,6 +37,12 @@ ModelSource = str | Path | LoadedModel  # a path, a --network name ("demo", "ran
 Action = tuple[str, Callable[[], None]]  # a button a message offers: its label, what it does
 
 
+def sentence(text: str) -> str:
+    """``text`` ending with a full stop (a message quoted inside another one)."""
+    text = text.rstrip()
+    return text if text.endswith((".", "!", "?", "…")) else f"{text}."
+
+
 class SessionView(Protocol):
     """What the session asks of the window."""
 
@@ -49,8 +55,11 @@ class SessionView(Protocol):
     def waiting(self, text: str) -> None:
         """Say what the window is waiting for (a save until its frame is refined)."""
 
+    def retract(self, text: str) -> None:
+        """Take back a message that is no longer true, if it still shows (others stay)."""
+
     def new_model(self, model: LoadedModel, summary: ModelSummary) -> None:
-        """Another model opened: forget the old picture and messages, name the new one."""
+        """Another model opened: forget the old picture, name the new one."""
 
     def resize_viewport(self, width: int, height: int) -> None:
         """Give the viewport this size (a workspace's), as far as the screen allows."""
@@ -74,6 +83,7 @@ class ModelSession:
         self.pending_save: Path | None = None  # written once the newest request's refined frame arrives
         self.last_request: RenderRequest | None = None  # the newest request sent to the worker
         self.last_full: Frame | None = None  # the newest refined frame (of any request)
+        self.load_error: str | None = None  # the message of the last failed load: a finished load replaces it
 
     # ----- models -----------------------------------------------------------------------------
     def open_model(self, source: ModelSource) -> None:
@@ -90,6 +100,9 @@ class ModelSession:
         self.loaded_model = model
         summary = ModelSummary.of(model)
         self.view.new_model(model, summary)
+        if self.load_error is not None:  # a model is open now; every other message stays
+            self.view.retract(self.load_error)
+            self.load_error = None
         note, self.fallback_note = self.fallback_note, None
         if note is not None:  # the demo shown instead: say why over it, once (a later model is no fallback)
             self.view.tell(note, "error")
@@ -110,23 +123,26 @@ class ModelSession:
             self.state.update_render(device=self.state.device)  # the engine stayed where it was
         if self.loaded_model is None and self.fallback_note is None:
             # Nothing to show yet (a bad model on the command line): the demo, not a dead window.
-            self.fallback_note = f"Could not open the model: {message} Showing the demo model instead."
+            self.fallback_note = f"Could not open the model: {sentence(message)} Showing the demo model instead."
             self.view.tell(self.fallback_note, "error")
             self.open_model("demo")
             return
         keep = f" Still showing {model_label(self.loaded_model)}." if self.loaded_model is not None else ""
-        self.view.tell(f"Could not open the model: {message}{keep}", "error")
+        self.load_error = f"Could not open the model: {sentence(message)}{keep}"
+        self.view.tell(self.load_error, "error")
 
     def render_settings_changed(self, settings: RenderSettings) -> None:
-        """Another device reopens the model there; a precision that is slow here is explained.
-        The next request is sent even when it equals the last one (the engine changed)."""
+        """Another device reopens the model there (the next request is sent then even when it
+        equals the last one: the engine changed); a precision that is slow here is explained.
+        A setting that changes no pixel (the warp quality of an axis-aligned view) leaves the request
+        as it was, so nothing is rendered again."""
         wanted = device_or_none(settings.device)
         if self.loaded_model is not None and wanted != self.state.device:
             self.open_model(self.loaded_model)  # a new engine on the new device, same model
+            self.last_request = None
         warning = precision_warning(settings.precision, pick_device(wanted)) if wanted else None
         if warning:
             self.view.tell(f"{settings.precision}: {warning}.", "info")
-        self.last_request = None
 
     # ----- frames -------------------------------------------------------------------------------
     def next_request(self, interactive: bool) -> RenderRequest | None:
@@ -152,6 +168,7 @@ class ModelSession:
         if not frame.is_final:
             return False
         self.state.note_speed(frame.macs, frame.ms)
+        self.state.precision_ran = frame.precision
         self.last_full = frame
         if not self.is_newest(frame):
             return False
@@ -178,8 +195,14 @@ class ModelSession:
     def _write_image(self, path: Path, frame: Frame) -> None:
         m, r = self.loaded_model, frame.request
         assert m is not None  # frames come only from an open model
+        extra = None
+        if r.feature is not None:  # a feature picture is not a render: its record says so (as `creps lines`)
+            blocks = m.cfg.composed_blocks
+            extra = {"kind": "lines", "image": r.feature.mode, "block": f"b{blocks[r.feature.block]}",
+                     **({"channel": r.feature.channel} if r.feature.mode == "channel" else {})}
         record = RenderRecord(checkpoint=str(m.path), checkpoint_sha256=m.sha256, latent=r.latent, view=r.view,
-                              precision=r.precision, warp_quality=r.warp_quality, network=m.network)
+                              precision=frame.precision, warp_quality=r.warp_quality, network=m.network,
+                              extra=extra, precision_asked=r.precision)
         try:
             write_png(path, frame.rgb, record)
         except OSError as e:
@@ -197,11 +220,25 @@ class ModelSession:
             self.view.tell(f"Cannot open {Path(path).name}: {e}", "error")
             return
         here = self.state.workspace()
+        precision = self._opened_precision(Path(path).name, record.precision_asked, record.precision)
         ws = replace(here, checkpoint=record.checkpoint, checkpoint_sha256=record.checkpoint_sha256,
                      latent=record.latent, geometry=Geometry.of(record.view),
-                     render=replace(here.render, precision=record.precision,
-                                    warp_quality=record.warp_quality))
+                     render=replace(here.render, precision=precision, warp_quality=record.warp_quality),
+                     precision_ran=record.precision)
         self.open_state(ws, path)
+
+    def _opened_precision(self, name: str, asked: str | None, ran: str) -> str:
+        """The precision a document opens with. What it asked for is asked again (``auto`` stays auto,
+        whatever auto chose on the machine that made it); a document that only says what ran (made
+        before ``auto`` was recorded, or by `creps render`) cannot tell a choice from a default, so
+        the window keeps its own precision rather than silently switch to a slower one, and says so."""
+        if asked is not None:
+            return asked
+        current = self.state.render.precision
+        if ran != current and ran != self.state.precision_ran:
+            self.view.tell(f"{name} was rendered in {ran}; the window stays on {current} "
+                           f"(choose {ran} in the Render tab for its exact pixels).", "info")
+        return current
 
     # ----- workspaces ---------------------------------------------------------------------------
     def save_workspace(self, path: str | Path) -> None:
@@ -245,7 +282,10 @@ class ModelSession:
                            "(sha256 differs): the picture may not match.", "info")
         if ws.viewport_size != self.state.viewport_size:
             self.view.resize_viewport(*ws.viewport_size)
-        self.state.set_render(ws.render)
+        render = ws.render
+        if ws.precision_ran is None and render.precision == "fp32":  # written when fp32 was the default
+            render = replace(render, precision=self._opened_precision("The workspace", None, "fp32"))
+        self.state.set_render(render)
         self.state.set_bookmarks(ws.bookmarks)
         self.state.set_keyframes(ws.keyframes)
         self.state.restore(ws.latent, ws.geometry)

@@ -15,9 +15,11 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from creps_core.jobs.video import Keyframe
-from creps_core.latent.latents import LatentSpec
+from creps_core.jobs.video import Keyframe, VideoSpec, video_macs
+from creps_core.latent.latents import Floats, LatentSpec
+from creps_core.render.features import FeatureView
 from creps_core.render.views import View
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 from creps_viewer.model.records import Bookmark, Geometry, ModelSummary, RenderSettings, unique_name
 from creps_viewer.render.frame_plan import RenderRequest
 
@@ -42,7 +44,9 @@ class ExplorerState(QObject):
     bookmarksChanged = Signal()
     keyframesChanged = Signal()
     viewportChanged = Signal(object)  # (width, height)
+    featureChanged = Signal(object)  # FeatureView or None (the image)
     historyChanged = Signal()
+    speedChanged = Signal()  # this machine's measured speed (what estimates divide by)
 
     def __init__(self, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -53,10 +57,13 @@ class ExplorerState(QObject):
         self.device: str | None = None  # where the open model's engine runs ("cpu", "cuda:0")
         self.speed: float | None = None  # multiply-accumulates per second on the explorer's sharp frames
         self.viewport_size: tuple[int, int] = (640, 480)
+        self.feature: FeatureView | None = None  # a block's features shown instead of the image (View ▸ Layer)
+        self.precision_ran: str | None = None  # what the last refined frame computed in (``auto`` resolved)
         self.bookmarks: list[Bookmark] = []
         self.keyframes: tuple[Keyframe, ...] = ()
         self.replaced_keyframes: tuple[Keyframe, ...] | None = None  # what the last replace_keyframes replaced
         self.fit_notes: list[str] = []  # how the last restored or carried-over latent was fitted to the model
+        self.ws_names: dict[Floats, str] = {}  # the file each imported ws came from (what bookmarks are named)
         self._undo: list[tuple[LatentSpec, Geometry]] = []
         self._redo: list[tuple[LatentSpec, Geometry]] = []
         self._merge_key: str | None = None
@@ -130,8 +137,22 @@ class ExplorerState(QObject):
 
     def request(self, interactive: bool = False) -> RenderRequest:
         """What the render worker should draw now (``interactive``: a drag or a slider is moving)."""
-        r = self.render
-        return RenderRequest(self.latent, self.view(), r.precision, r.warp_quality, r.preview_scale, interactive)
+        r, view = self.render, self.view()
+        # no pixel of an axis-aligned view changes with the warp quality: another one renders nothing anew
+        quality = DEFAULT_WARP_QUALITY if view.is_separable else r.warp_quality
+        return RenderRequest(self.latent, view, r.precision, quality, r.preview_scale, interactive, self.feature)
+
+    def set_feature(self, feature: FeatureView | None) -> None:
+        """Show a block's features instead of the image (None: the image). Not an undo step: it
+        changes what is drawn, not what is explored."""
+        if feature is not None and self.model_summary is not None and self.model_summary.cfg is not None:
+            cfg = self.model_summary.cfg
+            problem = feature.misfit(cfg.composed_blocks, cfg.biline_channels)
+            if problem is not None:
+                raise ValueError(problem)
+        if feature != self.feature:
+            self.feature = feature
+            self.featureChanged.emit(feature)
 
     def set_device(self, device: str) -> None:
         """The same model's engine moved to another device: its speed is measured anew."""
@@ -142,19 +163,37 @@ class ExplorerState(QObject):
         if macs > 0 and ms > 0:
             rate = macs / (ms / 1000)
             self.speed = rate if self.speed is None else 0.7 * self.speed + 0.3 * rate
+            self.speedChanged.emit()
 
-    def render_seconds(self, frames: int, width: int, height: int) -> float | None:
-        """About how long ``frames`` frames of this size take here with every line new (a video), at
-        the speed measured on the explorer's own sharp frames; None before the first one."""
-        if self.model_summary is None or self.speed is None:
+    def seconds_for(self, macs: int) -> float | None:
+        """About how long ``macs`` multiply-adds take here, at the speed measured on the explorer's
+        own sharp frames; None before the first one."""
+        return None if self.speed is None else macs / self.speed
+
+    def view_seconds(self, warp_quality: str | None = None) -> float | None:
+        """About how long the viewport's view takes with every line new (a new latent), its sharp
+        frame at ``warp_quality`` (default: as the Render tab says); None before the first sharp frame."""
+        if self.model_summary is None or self.model_summary.cfg is None:
             return None
-        return frames * self.model_summary.frame_macs(width, height) / self.speed
+        quality = self.render.warp_quality if warp_quality is None else warp_quality
+        return self.seconds_for(self.model_summary.view_macs(self.view(), quality))
+
+    def video_seconds(self, spec: VideoSpec) -> float | None:
+        """About how long rendering the video ``spec`` takes here, each frame costed by its own view
+        (rotated and warped keyframes as such); None before the first sharp frame."""
+        if self.model_summary is None or self.model_summary.cfg is None:
+            return None
+        return self.seconds_for(video_macs(self.model_summary.cfg, spec))
 
     def set_model(self, model: ModelSummary, device: str | None = None) -> None:
         """A new model: latents that do not fit it (class, layers) are adapted, history restarts."""
         self.model_summary = model
         self.device = device
         self.speed = None
+        if self.feature is not None and model.cfg is not None and self.feature.misfit(
+                model.cfg.composed_blocks, model.cfg.biline_channels) is not None:
+            self.feature = None  # that block or channel is not in this model: the image again
+            self.featureChanged.emit(None)
         spec, self.fit_notes = self.fit(self.latent)
         self.latent = spec
         self._undo.clear()
@@ -222,11 +261,18 @@ class ExplorerState(QObject):
     def add_bookmark(self, name: str | None = None) -> Bookmark:
         """Bookmark the current latent and geometry; names are unique (a repeat gets " (2)")."""
         g = self.geometry
-        name = name or f"seed {self.latent.seed} · zoom {g.zoom:.3g} · ({g.center[0]:.3f}, {g.center[1]:.3f})"
+        name = name or f"{self.latent_name()} · zoom {g.zoom:.3g} · ({g.center[0]:.3f}, {g.center[1]:.3f})"
         bm = Bookmark(unique_name(name, {b.name for b in self.bookmarks}), self.latent, g)
         self.bookmarks.append(bm)
         self.bookmarksChanged.emit()
         return bm
+
+    def latent_name(self) -> str:
+        """What the latent on screen is called: its seed, or the file of the ws shown instead."""
+        ws = self.latent.ws
+        if ws is None:
+            return f"seed {self.latent.seed}"
+        return self.ws_names.get(ws, "imported ws")
 
     def rename_bookmark(self, index: int, name: str) -> None:
         name, old = name.strip(), self.bookmarks[index]
@@ -272,4 +318,4 @@ class ExplorerState(QObject):
 
         m = self.model_summary
         return Workspace(m.path if m else "", m.sha256 if m else "", self.latent, self.geometry, self.render,
-                         self.viewport_size, list(self.bookmarks), list(self.keyframes))
+                         self.viewport_size, list(self.bookmarks), list(self.keyframes), self.precision_ran)

@@ -17,6 +17,7 @@ from creps_core.io.safe_files import atomic_write
 from creps_core.io.untrusted import read_json
 from creps_core.jobs.video import Keyframe
 from creps_core.latent.latents import LatentSpec
+from creps_core.vocabulary import PRECISIONS
 from creps_viewer.model.records import Bookmark, Geometry, RenderSettings
 
 FORMAT = "creps-explorer-workspace"
@@ -71,26 +72,32 @@ class Workspace:
     viewport_size: tuple[int, int]  # (width, height) in pixels
     bookmarks: list[Bookmark] = field(default_factory=list)
     keyframes: list[Keyframe] = field(default_factory=list)  # the Video tab's keyframe list
+    # What the render settings' precision gave when the workspace was saved (``auto`` resolved on that
+    # machine): said, never applied. None in workspaces written before ``auto`` was the default.
+    precision_ran: str | None = None
 
     def to_dict(self) -> dict:
         return {"format": FORMAT, "version": VERSION, "checkpoint": self.checkpoint,
                 "checkpoint_sha256": self.checkpoint_sha256, "latent": self.latent.to_dict(),
                 "geometry": self.geometry.to_dict(), "render": self.render.to_dict(),
                 "viewport_size": list(self.viewport_size), "bookmarks": [b.to_dict() for b in self.bookmarks],
-                "keyframes": [k.to_dict() for k in self.keyframes]}
+                "keyframes": [k.to_dict() for k in self.keyframes], "precision_ran": self.precision_ran}
 
     @classmethod
     def from_dict(cls, d: dict) -> Workspace:
         for name in ("checkpoint", "checkpoint_sha256"):
             if not isinstance(d.get(name, ""), str):
                 raise ValueError(f"{name} must be text, got {type(d[name]).__name__}")
+        ran = d.get("precision_ran")
+        if ran is not None and ran not in PRECISIONS:
+            raise ValueError(f"precision_ran must be one of {', '.join(PRECISIONS)}, got {str(ran)[:40]!r}")
         return cls(checkpoint=d.get("checkpoint", ""), checkpoint_sha256=d.get("checkpoint_sha256", ""),
                    latent=LatentSpec.from_dict(_object(d, "latent")),
                    geometry=Geometry.from_dict(_object(d, "geometry")),
                    render=RenderSettings.from_dict(_object(d, "render")),
                    viewport_size=_viewport_size(d.get("viewport_size", (512, 512))),
                    bookmarks=[Bookmark.from_dict(b) for b in _objects(d, "bookmarks")],
-                   keyframes=[Keyframe.from_dict(k) for k in _objects(d, "keyframes")])
+                   keyframes=[Keyframe.from_dict(k) for k in _objects(d, "keyframes")], precision_ran=ran)
 
 
 def save_workspace(path: str | os.PathLike, ws: Workspace) -> Path:

@@ -1,12 +1,17 @@
 """``creps-explorer [CHECKPOINT]``: the explorer window.
 
 ``--screenshot FILE.png`` opens the window, waits for the first fully refined
-frame, saves a picture of the whole window and exits (docs, headless checks).
+frame, saves a picture of the whole window and exits (docs, headless checks); without a display
+it draws offscreen. ``--reset-settings`` forgets what the explorer remembers and exits.
+
+Without a display, or without the libraries of Qt's xcb platform, the explorer says so in one
+line and exits 1 before Qt starts (:mod:`creps_viewer.qt.display_check`), instead of Qt's abort.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -25,6 +30,8 @@ from creps_core.cli.args import (
     parse_size,
 )
 from creps_core.io.untrusted import printable
+from creps_viewer.qt.display_check import display_problem
+from creps_viewer.qt.screen_fit import fit_to_screen
 
 SCREENSHOT_TIMEOUT_MS = 600_000
 IMAGE_SUFFIXES = (".png", ".tif", ".tiff", ".jpg", ".jpeg")
@@ -58,6 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--workspace", metavar="FILE", default=None, help="open a saved workspace (default: none)")
     p.add_argument("--screenshot", metavar="FILE.png", default=None,
                    help="save a screenshot of the window after the first refined frame, then exit (default: none)")
+    p.add_argument("--reset-settings", action="store_true",
+                   help="forget the saved settings (window layout, recent models, folders, bookmarks) and exit")
     args = p.parse_args(argv)
     if args.checkpoint and args.network and args.checkpoint != args.network:
         p.error("give the checkpoint either as an argument or with --network, not both")
@@ -71,23 +80,35 @@ def _initial_state(win, args: argparse.Namespace) -> None:
     reads them (the same functions: an option means the same in both)."""
     # Imported here, when the window starts: torch is not imported for --help and --version.
     from creps_core.cli.common import build_latent, build_view
-    from creps_core.render.hardware import pick_device, resolve_precision
+    from creps_core.render.hardware import pick_device
     from creps_viewer.model.records import Geometry
 
     state = win.state
     try:
-        precision = resolve_precision(args.precision, pick_device(args.device))
+        pick_device(args.device)  # a device that is not here is refused now, not at the first frame
         latent = build_latent(args, args.seeds[0] if args.seeds else None, base=state.latent)
         view = build_view(args, state.view(snap=False))  # --size is the window's: only the geometry is kept
     except (ValueError, RuntimeError) as e:  # UsageError is a ValueError
         raise SystemExit(f"creps-explorer: error: {e}") from None
-    state.update_render(device=args.device, precision=precision)
+    state.update_render(device=args.device, precision=args.precision)  # auto stays auto: the engine resolves it
     state.set_latent(latent)  # nothing changes (no undo step) when no latent option was given
     state.set_geometry(Geometry.of(view))
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.reset_settings:
+        from creps_viewer.qt.preferences import forget_settings
+
+        print(f"creps-explorer: {forget_settings()}")
+        return 0
+    if QApplication.instance() is None:
+        problem = display_problem(os.environ)
+        if problem is not None and args.screenshot:
+            os.environ["QT_QPA_PLATFORM"] = "offscreen"  # a screenshot needs no screen
+        elif problem is not None:
+            print(f"creps-explorer: {problem}", file=sys.stderr)
+            return 1
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("CREPS Explorer")
     app.setOrganizationName("CREPS")
@@ -96,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
     win = MainWindow()
     if args.size:
         win.resize(*args.size)
+        if args.screenshot:
+            win.fits_screen = False  # the picture is the size asked for, whatever the screen
+        else:
+            fit_to_screen(win)
     _initial_state(win, args)
     status = {"code": 0}
     if args.screenshot:

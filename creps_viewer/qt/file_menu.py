@@ -1,5 +1,5 @@
 """The File menu: the dialogs that choose a model, a workspace or an image to open and where to
-save, the recent models, copying the picture and the export dialog.
+save, the recent models, copying the picture, the export dialog and the projection dialog.
 
 What is opened or saved is the session's business (:class:`~creps_viewer.model.session.ModelSession`);
 this menu only asks the user, starting in the folders :class:`~creps_viewer.qt.preferences.Preferences`
@@ -21,14 +21,18 @@ from creps_viewer.qt.dialogs.model_info import ModelInfoDialog
 from creps_viewer.qt.plain_text import menu_text, plain_tooltip
 
 if TYPE_CHECKING:
+    from creps_viewer.qt.dialogs.project_dialog import ProjectDialog
     from creps_viewer.qt.main_window import MainWindow
 
 MODEL_FILTER = "CREPS checkpoints (*.pkl *.safetensors);;All files (*)"
 
 
 def add_action(menu: QMenu, text: str, slot: Callable, shortcut=None) -> QAction:
+    """A menu entry; ``shortcut`` is a key (text or QKeySequence.StandardKey) or a list of keys."""
     act = QAction(text, menu)
-    if shortcut is not None:
+    if isinstance(shortcut, list):
+        act.setShortcuts([QKeySequence(k) for k in shortcut])
+    elif shortcut is not None:
         act.setShortcut(QKeySequence(shortcut))
     act.triggered.connect(slot)
     menu.addAction(act)
@@ -38,6 +42,9 @@ def add_action(menu: QMenu, text: str, slot: Callable, shortcut=None) -> QAction
 def ask_model(parent: QWidget, start: str, title: str = "Open CREPS model") -> str:
     """A checkpoint chosen by the user ("" when cancelled)."""
     return QFileDialog.getOpenFileName(parent, title, start, MODEL_FILTER)[0]
+
+
+EXPORT_PRECISION_KEY = "export/precision"
 
 
 class FileMenu(QMenu):
@@ -56,9 +63,12 @@ class FileMenu(QMenu):
         self.addSeparator()
         self.model_actions = [add_action(self, "&Save image…", self.save_image_dialog, QKeySequence.Save),
                               add_action(self, "&Copy image", self.copy_image, "Ctrl+Shift+C"),
-                              add_action(self, "&Export image…", self.export_image_dialog, "Ctrl+E")]
+                              add_action(self, "&Export image…", self.export_image_dialog, "Ctrl+E"),
+                              add_action(self, "&Project image…", self.project_image_dialog, "Ctrl+Shift+P")]
         self.addSeparator()
         self.model_actions.append(add_action(self, "Model &info…", self.show_model_info, "Ctrl+I"))
+        self.capture_action = add_action(self, "Cap&ture window", window.capture, "Ctrl+Shift+P")
+        self.capture_action.setToolTip("Save a picture of the whole window in your Pictures folder (a new file)")
         self.addSeparator()
         add_action(self, "&Quit", window.close, QKeySequence.Quit)
         self.refresh_recent()
@@ -121,14 +131,40 @@ class FileMenu(QMenu):
             main.message.show_message("Open a model before exporting.", "error")
             return None
         s, r = main.state, main.state.render
-        dlg = ExportDialog(main.jobs, s.latent, s.geometry, s.viewport_size, precision=r.precision,
-                           warp_quality=r.warp_quality,
-                           directory=str(self.prefs.value("export_dir", str(Path.home()))), parent=main)
+        # The dialog's precision is its own, remembered between exports (auto until changed there):
+        # the view's may be a fast draft setting that a poster should not inherit.
+        dlg = ExportDialog(main.jobs, s.latent, s.geometry, s.viewport_size,
+                           precision=str(self.prefs.value(EXPORT_PRECISION_KEY, "auto")), warp_quality=r.warp_quality,
+                           directory=str(self.prefs.value("export_dir", str(Path.home()))),
+                           seconds_of=self.export_seconds, parent=main)
+        dlg.precision.currentTextChanged.connect(lambda p: self.prefs.set_value(EXPORT_PRECISION_KEY, p))
         dlg.setAttribute(Qt.WA_DeleteOnClose)
         dlg.exported.connect(lambda p: (main.statusBar().showMessage(f"Exported {p}", 8000),
                                         self.prefs.set_value("export_dir", str(Path(p).parent))))
         dlg.show()
         return dlg
+
+    def project_image_dialog(self) -> ProjectDialog | None:
+        """Open the projection dialog (non-modal): the ws of a picture become the current latent."""
+        from creps_viewer.qt.dialogs.project_dialog import ProjectDialog  # imports the projector when asked
+
+        main = self.main
+        if self.session.loaded_model is None:
+            main.message.show_message("Open a model before projecting a picture.", "error")
+            return None
+        dlg = ProjectDialog(main.jobs, main.state,
+                            str(self.prefs.output_dir(QStandardPaths.PicturesLocation)), parent=main)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.projected.connect(lambda _: main.statusBar().showMessage("The projected ws are the current latent", 8000))
+        dlg.show()
+        return dlg
+
+    def export_seconds(self, spec) -> float | None:
+        """About how long an export takes here (its rotated or warped view counted at its warp
+        quality); None until the explorer has measured this machine's speed."""
+        s = self.main.state
+        return None if s.model_summary is None else s.seconds_for(s.model_summary.view_macs(spec.render_view(),
+                                                                                            spec.warp_quality))
 
     def show_model_info(self) -> None:
         summary = self.main.state.model_summary

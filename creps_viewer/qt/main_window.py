@@ -13,10 +13,22 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from PySide6.QtCore import QSettings, Qt, Signal
+import PySide6
+import torch
+from PySide6.QtCore import QSettings, QSize, Qt, Signal, qVersion
 from PySide6.QtGui import QGuiApplication, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QMainWindow, QMessageBox, QScrollArea, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QDockWidget,
+    QMainWindow,
+    QMessageBox,
+    QScrollArea,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
+from creps_core import __version__
 from creps_core.jobs.structure import StructureProbe
 from creps_core.model.checkpoint import LoadedModel
 from creps_core.model.demo import is_random
@@ -24,22 +36,28 @@ from creps_viewer.model.records import Geometry, ModelSummary, RenderSettings
 from creps_viewer.model.session import ModelSession, ModelSource
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.model.workspace import Workspace
+from creps_viewer.qt import wheel_guard
 from creps_viewer.qt.bookmarks_menu import BookmarksMenu
+from creps_viewer.qt.capture import capture
+from creps_viewer.qt.dialogs.help import AboutDialog, ShortcutsDialog
 from creps_viewer.qt.dialogs.structure import StructureWindow
 from creps_viewer.qt.file_menu import FileMenu, add_action, ask_model
 from creps_viewer.qt.message_bar import MessageBar
 from creps_viewer.qt.panels.geometry import GeometryPanel
 from creps_viewer.qt.panels.keyframes import KeyframePanel
 from creps_viewer.qt.panels.latent import LatentPanel
+from creps_viewer.qt.panels.layer import LayerBar
 from creps_viewer.qt.panels.render import RenderPanel
 from creps_viewer.qt.preferences import Preferences
+from creps_viewer.qt.screen_fit import fit_to_screen, refit_when_shown
 from creps_viewer.qt.status_bar import StatusBar
-from creps_viewer.qt.viewport import Viewport
+from creps_viewer.qt.viewport import KEY_PAN, KEY_ROTATE, WHEEL_STEP, Viewport
 from creps_viewer.render.frame_plan import PARTIAL, Frame
 from creps_viewer.render.jobs import BackgroundJob, JobStarter
 from creps_viewer.render.worker import RenderWorker
 
 MODEL_SUFFIXES = (".pkl", ".safetensors")
+DEFAULT_SIZE = QSize(1280, 800)  # a first start's window, as far as the screen allows
 
 
 class MainWindow(QMainWindow):
@@ -62,23 +80,28 @@ class MainWindow(QMainWindow):
         self._render_error: str | None = None  # the message of the last failed render, while it shows
         self.setWindowTitle("CREPS Explorer")
         self.setAcceptDrops(True)
-        self.message = MessageBar()
+        wheel_guard.install(QApplication.instance())  # the wheel scrolls panels, not the controls under it
         self.viewport = Viewport(self.state)
         central = QWidget()
         lay = QVBoxLayout(central)
         lay.setContentsMargins(0, 0, 0, 0)
-        lay.setSpacing(2)
-        lay.addWidget(self.message)
         lay.addWidget(self.viewport, 1)
+        self.message = MessageBar(central)  # over the viewport: a message never resizes it
         self.setCentralWidget(central)
         self._build_docks()
         self.status_bar = StatusBar()
         self.setStatusBar(self.status_bar)
         self._build_menus()
+        self.status_bar.add_button(self.file_menu.capture_action)
+        self.latent_panel.files.folder = str(self.prefs.value("latent_dir", ""))  # where Load directions starts
         self._connect()
-        self.resize(1280, 800)
-        self.restoreGeometry(self.prefs.value("window/geometry", b""))
+        self.fits_screen = True  # False keeps a size asked for beyond the screen (--screenshot --size)
+        if self.restoreGeometry(self.prefs.value("window/geometry", b"")):
+            fit_to_screen(self)  # saved on a larger screen, or where no screen is now
+        else:
+            fit_to_screen(self, DEFAULT_SIZE)
         self.restoreState(self.prefs.value("window/state", b""))
+        refit_when_shown(self, lambda: self.fits_screen)
 
     # ----- construction ---------------------------------------------------------------------
     def _build_docks(self) -> None:
@@ -104,6 +127,7 @@ class MainWindow(QMainWindow):
         self.dock.setMinimumWidth(340)
         self.addDockWidget(Qt.RightDockWidgetArea, self.dock)
         self.resizeDocks([self.dock], [380], Qt.Horizontal)
+        self.layer_bar = LayerBar(self.state, self.viewport)  # View ▸ Layer: the feature view, over the view
 
     def _build_menus(self) -> None:
         s, mb = self.state, self.menuBar()
@@ -115,11 +139,23 @@ class MainWindow(QMainWindow):
         m = mb.addMenu("&Latent")
         add_action(m, "&Previous seed", lambda: self.latent_panel.step_seed(-1), "PgUp")
         add_action(m, "&Next seed", lambda: self.latent_panel.step_seed(+1), "PgDown")
-        m = mb.addMenu("&View")
-        add_action(m, "&Reset view", lambda: s.set_geometry(Geometry(warp=s.geometry.warp)), "Ctrl+0")
-        add_action(m, "Zoom &in", lambda: s.update_geometry(zoom=s.geometry.zoom * 1.25), "Ctrl+=")
-        add_action(m, "Zoom &out", lambda: s.update_geometry(zoom=s.geometry.zoom / 1.25), "Ctrl+-")
+        m = mb.addMenu("&View")  # window-wide keys: they reach the view whatever has the focus but a text field
+        vp = self.viewport
+        add_action(m, "&Reset view", vp.reset_view, ["0", "Home", "Ctrl+0"])
+        add_action(m, "Zoom &in", lambda: vp.zoom_step(WHEEL_STEP), ["+", "=", "Ctrl+="])
+        add_action(m, "Zoom &out", lambda: vp.zoom_step(1 / WHEEL_STEP), ["-", "Ctrl+-"])
+        add_action(m, "Rotate &left", lambda: vp.rotate_step(-KEY_ROTATE), "[")
+        add_action(m, "Rotate ri&ght", lambda: vp.rotate_step(KEY_ROTATE), "]")
+        pan = m.addMenu("&Pan")
+        add_action(pan, "Left", lambda: vp.pan_step(-KEY_PAN, 0), "Left")
+        add_action(pan, "Right", lambda: vp.pan_step(KEY_PAN, 0), "Right")
+        add_action(pan, "Up", lambda: vp.pan_step(0, -KEY_PAN), "Up")
+        add_action(pan, "Down", lambda: vp.pan_step(0, KEY_PAN), "Down")
+        m.addSeparator()
         m.addAction(self.dock.toggleViewAction())
+        self.layer_action = self.layer_bar.toggle
+        self.layer_action.setShortcut(QKeySequence("Ctrl+L"))
+        m.addAction(self.layer_action)
         self.model_actions = [*self.file_menu.model_actions,
                               add_action(m, "&Structure…", self.show_structure, "Ctrl+Shift+B")]
         for act in self.model_actions:
@@ -127,10 +163,39 @@ class MainWindow(QMainWindow):
         self.bookmarks_menu = BookmarksMenu(s, self.session.restore_bookmark, self)
         mb.addMenu(self.bookmarks_menu)
         m = mb.addMenu("&Help")
-        add_action(m, "&Controls", lambda: self.message.show_message(
-            "Drag: pan · Wheel: zoom at cursor · Right-drag or Shift+drag: rotate · Double-click: centre · "
-            "Arrows / + − / [ ] / 0: pan, zoom, rotate, reset · PgUp/PgDn: seed", "info"))
+        add_action(m, "&Keyboard shortcuts", self.show_shortcuts, QKeySequence.HelpContents)
+        add_action(m, "&About CREPS Explorer", self.show_about)
         self._refresh_history()
+
+    def show_shortcuts(self) -> ShortcutsDialog:
+        """Help ▸ Keyboard shortcuts: every key of every menu action, and the mouse gestures."""
+        dlg = ShortcutsDialog(self.menuBar(), self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
+
+    def about_facts(self) -> list[tuple[str, str]]:
+        """Help ▸ About: the versions, where the open model runs and where the settings are kept."""
+        return [("Version", __version__), ("PyTorch", torch.__version__),
+                ("Qt", f"PySide6 {PySide6.__version__}, Qt {qVersion()}"),
+                ("Device", self.state.device or "no model open yet"),
+                ("Settings file", self.prefs.settings.fileName())]
+
+    def show_about(self) -> AboutDialog:
+        dlg = AboutDialog(self.about_facts(), self)
+        dlg.setAttribute(Qt.WA_DeleteOnClose)
+        dlg.show()
+        return dlg
+
+    def capture(self) -> Path | None:
+        """File ▸ Capture window: a PNG of the window in the Pictures folder, under a new name."""
+        try:
+            path = capture(self)
+        except OSError as e:
+            self.message.show_message(f"Could not save a capture of the window: {e.strerror or e}", "error")
+            return None
+        self.statusBar().showMessage(f"Saved {path}", 8000)
+        return path
 
     def _connect(self) -> None:
         s, w, bar = self.state, self.worker, self.status_bar
@@ -140,6 +205,7 @@ class MainWindow(QMainWindow):
         s.renderChanged.connect(self._render_settings_changed)
         s.historyChanged.connect(self._refresh_history)
         s.viewportChanged.connect(self.request_render)
+        s.featureChanged.connect(self.request_render)
         self.viewport.sizeChanged.connect(lambda: s.set_viewport_size(self.viewport.width(), self.viewport.height()))
         w.frameReady.connect(self._on_frame)
         w.renderFailed.connect(self._on_render_failed)
@@ -171,6 +237,9 @@ class MainWindow(QMainWindow):
     def tell(self, text: str, kind: str = "error", action=None) -> None:
         self.message.show_message(text, kind, action)
 
+    def retract(self, text: str) -> None:
+        self.message.retract(text)
+
     def notify(self, text: str) -> None:
         self.statusBar().showMessage(text, 5000)
 
@@ -179,18 +248,18 @@ class MainWindow(QMainWindow):
 
     def new_model(self, model: LoadedModel, summary: ModelSummary) -> None:
         self.viewport.clear_frame()
-        if self.message.kind == "error":
-            self.message.dismiss()
         if not is_random(model):
             self.prefs.add_recent_model(str(model.path))
             self.file_menu.refresh_recent()
         self.setWindowTitle(f"CREPS Explorer — {summary.label}")
 
     def resize_viewport(self, width: int, height: int) -> None:
-        """Grow or shrink the window so the viewport gets this size (best effort)."""
+        """Grow or shrink the window so the viewport gets this size, as far as the screen allows."""
         dw, dh = width - self.viewport.width(), height - self.viewport.height()
         if dw or dh:
             self.resize(self.width() + dw, self.height() + dh)
+            if self.fits_screen:
+                fit_to_screen(self)
 
     def locate_model(self, ws: Workspace, path: str | Path, found: str | None = None) -> None:
         """The user points at the missing model of a workspace or image; it opens with that state."""
@@ -281,6 +350,7 @@ class MainWindow(QMainWindow):
             return
         self.prefs.set_value("window/geometry", self.saveGeometry())
         self.prefs.set_value("window/state", self.saveState())
+        self.prefs.set_value("latent_dir", self.latent_panel.files.folder)
         for job in self.findChildren(BackgroundJob):  # exports, videos (resumable), Structure analyses
             job.cancel()
             job.wait(10)

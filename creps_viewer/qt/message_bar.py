@@ -1,14 +1,16 @@
-"""A dismissable message strip above the viewport.
+"""A dismissable message strip over the top of the viewport.
 
 Errors are shown here instead of in modal boxes: the window stays usable (and
-scriptable, and testable) while the message is visible.
+scriptable, and testable) while the message is visible. The strip floats over the
+picture instead of taking a row of the layout: showing or dismissing it never resizes
+the viewport, which would render the whole frame again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtCore import QTimer
+from PySide6.QtCore import QEvent, QObject, QTimer
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QPushButton, QToolButton, QWidget
 
 from creps_viewer.qt.plain_text import plain_label
@@ -20,9 +22,15 @@ STYLES = {
 }
 
 
+MARGIN = 6  # between the strip and the edges of the view it floats over
+
+
 class MessageBar(QFrame):
-    def __init__(self, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
+    """Floats over the top of ``host`` (the viewport's container), as wide as it."""
+
+    def __init__(self, host: QWidget) -> None:
+        super().__init__(host)
+        host.installEventFilter(self)  # follows the host's size
         self.kind = ""
         self.label = plain_label()  # messages name files and quote what is in them
         self.label.setWordWrap(True)
@@ -55,10 +63,24 @@ class MessageBar(QFrame):
         self.action.setVisible(action is not None)
         self.setStyleSheet(f"MessageBar {{{STYLES[kind]}}} QLabel {{color: inherit;}}")
         self.show()
+        self.raise_()
+        self._place()
         if kind == "info":
             self._expiry.start(INFO_SECONDS * 1000)  # a child timer: it dies with the window
         else:
             self._expiry.stop()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize and watched is self.parentWidget():
+            self._place()
+        return False
+
+    def _place(self) -> None:
+        """Across the top of the host, as tall as the wrapped text needs."""
+        host = self.parentWidget()
+        width = max(1, host.width() - 2 * MARGIN)
+        height = self.heightForWidth(width) if self.hasHeightForWidth() else self.sizeHint().height()
+        self.setGeometry(MARGIN, MARGIN, width, min(max(height, self.minimumSizeHint().height()), host.height()))
 
     def text(self) -> str:
         return self.label.text()

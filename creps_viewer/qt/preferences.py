@@ -21,9 +21,25 @@ MAX_RECENT = 10
 MAX_BOOKMARKS_BYTES = 16 << 20  # as much as a workspace, which carries the same bookmarks
 
 
+def user_settings() -> QSettings:
+    """The user's settings file (the same one whether or not a QApplication exists yet)."""
+    return QSettings(QSettings.NativeFormat, QSettings.UserScope, "CREPS", "CREPS Explorer")
+
+
+def forget_settings(settings: QSettings | None = None) -> str:
+    """``creps-explorer --reset-settings``: empty the settings file and say where it was."""
+    settings = settings or user_settings()
+    path = settings.fileName()
+    if not settings.allKeys():
+        return f"no saved settings (they would be in {path})"
+    settings.clear()
+    settings.sync()
+    return f"forgot the saved settings in {path}"
+
+
 class Preferences:
     def __init__(self, settings: QSettings | None = None) -> None:
-        self.settings = settings or QSettings("CREPS", "CREPS Explorer")
+        self.settings = settings or user_settings()
 
     def value(self, key: str, default=None):
         return self.settings.value(key, default)

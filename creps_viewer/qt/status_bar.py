@@ -9,7 +9,8 @@ from __future__ import annotations
 import time
 from collections import deque
 
-from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QWidget
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QLabel, QProgressBar, QSizePolicy, QStatusBar, QToolButton, QWidget
 
 from creps_core.model.checkpoint import LoadedModel
 from creps_core.model.demo import model_label
@@ -41,6 +42,15 @@ class StatusBar(QStatusBar):
         self.addPermanentWidget(self.timing_label)
         self.addPermanentWidget(self.model_label)
         self._frame_times: deque[float] = deque(maxlen=30)
+
+    def add_button(self, action: QAction) -> QToolButton:
+        """A button at the right end that triggers ``action`` (Capture)."""
+        button = QToolButton()
+        button.setDefaultAction(action)
+        button.setAutoRaise(True)
+        button.setText(action.text().replace("&", "").split(" ")[0])
+        self.addPermanentWidget(button)
+        return button
 
     def show_activity(self, text: str) -> None:
         """What the render worker does now ("" when idle); the bar shows for refining, not previews."""

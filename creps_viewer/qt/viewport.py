@@ -1,8 +1,9 @@
 """The viewport: draws the latest frame and turns mouse/keyboard input into geometry.
 
 Mouse: drag = pan, wheel = zoom about the cursor, right-drag or Shift+drag =
-rotate about the centre, double-click = centre there.  Keys: arrows pan (10 %),
-+/- zoom, [ / ] rotate 15 degrees, 0 or Home resets the view.
+rotate about the centre, double-click = centre there.  The keys (arrows pan 10 %, +/- zoom,
+[ / ] rotate 15 degrees, 0 or Home resets the view) are the View menu's actions, which call
+the steps here: they reach the view whatever widget has the focus, except a text field.
 
 While a new frame renders, the last frame is drawn through the affine map from
 its geometry to the current one (:func:`viewmath.frame_to_screen`), so every
@@ -14,7 +15,7 @@ from __future__ import annotations
 import math
 
 from PySide6.QtCore import QPointF, Qt, Signal
-from PySide6.QtGui import QColor, QImage, QKeyEvent, QMouseEvent, QPainter, QTransform, QWheelEvent
+from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QTransform, QWheelEvent
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
 from creps_viewer.model import viewmath
@@ -22,6 +23,12 @@ from creps_viewer.model.records import Geometry
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.render.frame_plan import Frame
 
+MOUSE_GESTURES = (  # what the mouse does over the view (Help ▸ Keyboard shortcuts lists them)
+    ("Pan", "drag"),
+    ("Zoom about the pointer", "wheel"),
+    ("Rotate about the centre", "right-drag, or Shift+drag"),
+    ("Centre there", "double-click"),
+)
 WHEEL_STEP = 1.25  # zoom factor per wheel notch
 KEY_PAN = 0.1  # fraction of the viewport per arrow key
 KEY_ROTATE = 15.0
@@ -132,25 +139,19 @@ class Viewport(QWidget):
         # Interactive requests refine by themselves once the worker sees no newer one.
         self.interacting = False
 
-    # ----- keyboard ---------------------------------------------------------------------
-    def keyPressEvent(self, e: QKeyEvent) -> None:
-        g, w, h = self.state.geometry, self.width(), self.height()
-        key = e.key()
-        pans = {Qt.Key_Left: (KEY_PAN * w, 0), Qt.Key_Right: (-KEY_PAN * w, 0),
-                Qt.Key_Up: (0, KEY_PAN * h), Qt.Key_Down: (0, -KEY_PAN * h)}
-        if key in pans:
-            g = viewmath.panned(g, w, h, *pans[key])
-        elif key in (Qt.Key_Plus, Qt.Key_Equal):
-            g = g.with_(zoom=g.zoom * WHEEL_STEP)
-        elif key == Qt.Key_Minus:
-            g = g.with_(zoom=g.zoom / WHEEL_STEP)
-        elif key == Qt.Key_BracketLeft:
-            g = viewmath.rotated_about_center(g, -KEY_ROTATE)
-        elif key == Qt.Key_BracketRight:
-            g = viewmath.rotated_about_center(g, KEY_ROTATE)
-        elif key in (Qt.Key_0, Qt.Key_Home):
-            g = Geometry(warp=g.warp)
-        else:
-            super().keyPressEvent(e)
-            return
-        self.state.set_geometry(g)
+    # ----- steps (the View menu's keys: window-wide shortcuts, whatever has the focus) ------------
+    def pan_step(self, right: float, down: float) -> None:
+        """Look ``right`` and ``down`` by those fractions of the viewport (the content moves the other way)."""
+        self.state.set_geometry(viewmath.panned(self.state.geometry, self.width(), self.height(),
+                                                -right * self.width(), -down * self.height()))
+
+    def zoom_step(self, factor: float) -> None:
+        g = self.state.geometry
+        self.state.set_geometry(g.with_(zoom=g.zoom * factor))
+
+    def rotate_step(self, degrees: float) -> None:
+        self.state.set_geometry(viewmath.rotated_about_center(self.state.geometry, degrees))
+
+    def reset_view(self) -> None:
+        """The whole picture, upright; a warp stays (it is part of what is shown, not where)."""
+        self.state.set_geometry(Geometry(warp=self.state.geometry.warp))

@@ -7,7 +7,11 @@ latent change every line is new, so a coarser preview still (a quarter of the pr
 density, a sixth while a latent control is dragged) answers first; during a drag it is all
 that is drawn until the hand rests. Whichever is cheaper goes first: a
 full frame that can reuse the previous frame's pixels (a pan) at no more than a preview's cost
-skips the preview. All reuse goes through :mod:`pixel_reuse`.
+skips the preview. All reuse goes through :mod:`pixel_reuse`. Nothing unrendered is ever shown
+flat: a partial frame is shown only where every part still to render holds the upscaled preview
+(after a pan, the exposed strips take it too). A device whose policy draws whole frames (a GPU,
+:class:`~creps_core.render.hardware.DevicePolicy`) gets one full frame per request, no previews
+and no bands.
 
 :class:`FramePlanner` remembers the last frame of each level and makes these decisions;
 :class:`~creps_viewer.render.worker.RenderWorker` only schedules them on its thread, so the
@@ -28,6 +32,7 @@ from creps_core.latent.latents import LatentSpec
 from creps_core.progress import RENDERING, Cancelled, Progress
 from creps_core.render.costs import Work
 from creps_core.render.engine import Engine, to_uint8
+from creps_core.render.features import FeatureView, feature_picture
 from creps_core.render.views import View
 from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PREVIEW_WARP_QUALITY
 from creps_viewer.render.pixel_reuse import Region, plan_reuse, shifted
@@ -53,6 +58,13 @@ class RenderRequest:
     warp_quality: str = DEFAULT_WARP_QUALITY  # the sharp frame's; previews are drawn at PREVIEW_WARP_QUALITY
     preview_scale: int = 4
     interactive: bool = False  # a drag or a slider is moving: keep up with the hand
+    feature: FeatureView | None = None  # a block's features to draw instead of the image (the feature view)
+
+    @property
+    def engine_precision(self) -> str | None:
+        """The precision to hand the engine: None for ``auto`` (what the engine chose when it was
+        built with ``auto``, its calibration included)."""
+        return None if self.precision == "auto" else self.precision
 
     def preview_view(self) -> View:
         """The same region at 1/preview_scale size, on every preview_scale-th point of the
@@ -75,6 +87,7 @@ class Frame:
     pixels_rendered: int  # computed for this frame (the rest was reused or is still the placeholder)
     pixels_total: int
     macs: int = 0  # multiply-accumulates computed for a FULL frame, lines included (the explorer's speed)
+    precision: str = "fp32"  # what the engine computed in (``auto`` resolved)
 
     @property
     def is_final(self) -> bool:
@@ -82,11 +95,12 @@ class Frame:
 
     @classmethod
     def of(cls, req: RenderRequest, view: View, level: str, image: torch.Tensor, started: float,
-           pixels: int, macs: int = 0) -> Frame:
-        """A frame of ``image``, timed from ``started`` (a perf_counter reading)."""
+           pixels: int, macs: int = 0, precision: str = "fp32", rgb: np.ndarray | None = None) -> Frame:
+        """A frame of ``image``, timed from ``started`` (a perf_counter reading); ``rgb``: its
+        conversion, where the caller kept it up to date."""
         ms = (time.perf_counter() - started) * 1000
-        return cls(req, view, level, image, np.ascontiguousarray(to_uint8(image)), ms, pixels,
-                   view.width * view.height, macs)
+        rgb = np.ascontiguousarray(to_uint8(image)) if rgb is None else rgb
+        return cls(req, view, level, image, rgb, ms, pixels, view.width * view.height, macs, precision)
 
 
 @dataclass(frozen=True)
@@ -97,6 +111,11 @@ class Step:
     view: View
     completes: bool  # runs to its end even when a newer request arrives (previews, cheap full frames)
     then_wait: float | None = None  # seconds to wait for a newer request before the next step
+
+    def warp_quality(self, req: RenderRequest) -> str:
+        """How this step's rotated and warped pixels get their lines: the request's quality for the
+        sharp frame, draft (:data:`PREVIEW_WARP_QUALITY`) for previews."""
+        return req.warp_quality if self.level == FULL else PREVIEW_WARP_QUALITY
 
     def describe(self, canvas: Canvas) -> str:
         """What the status bar says while this step renders."""
@@ -112,16 +131,20 @@ class Canvas:
     image: torch.Tensor
     regions: tuple[Region, ...]
     reused: bool  # the rest of the buffer holds the previous frame's pixels, shifted
+    filled: bool = False  # the regions still to render hold the upscaled preview (fit to be shown)
 
     @property
     def pixels(self) -> int:
         return sum(h * w for _, _, h, w in self.regions)
 
-    def bands(self, band_pixels: int) -> Iterator[Region]:
+    def bands(self, band_pixels: int, rows_per_round: Callable[[int], int] = lambda cols: 1) -> Iterator[Region]:
         """The regions as horizontal bands of about ``band_pixels`` pixels (the cancel and
-        partial-frame granularity)."""
+        partial-frame granularity), each a whole number of ``rows_per_round(cols)`` rows (one
+        chunk per pool worker: no worker idles at the end of a band)."""
         for r0, c0, rows, cols in self.regions:
-            band = max(1, band_pixels // cols)
+            band, unit = max(1, band_pixels // cols), max(1, rows_per_round(cols))
+            if unit <= band:  # (bands narrower than a round stay as asked: the cancel granularity)
+                band = round(band / unit) * unit
             for i in range(r0, r0 + rows, band):
                 yield i, c0, min(band, r0 + rows - i), cols
 
@@ -143,10 +166,18 @@ class FramePlanner:
     def _key(req: RenderRequest) -> tuple:
         return req.latent, req.precision, req.warp_quality
 
-    def steps(self, req: RenderRequest) -> list[Step]:
-        """The renders that answer ``req``, in order."""
+    def steps(self, req: RenderRequest, whole_frames: bool = False) -> list[Step]:
+        """The renders that answer ``req``, in order. ``whole_frames`` (a device that draws a frame
+        in milliseconds): the full frame alone, run to its end during a drag (else a drag that
+        cancelled every frame would show nothing)."""
+        if whole_frames:
+            return [Step(FULL, req.view, req.interactive)]
         steps = []
         preview = req.preview_view()
+        if req.feature is not None:  # a feature picture: a preview only while a hand moves, then the whole view
+            if req.interactive and req.preview_scale > 1:
+                steps.append(Step(PREVIEW, preview, True, self.idle_delay))
+            return [*steps, Step(FULL, req.view, False)]
         if self._preview_first(req, preview):
             # Previews complete even when superseded: they are cheap, and a drag that cancelled
             # every frame would show nothing at all.
@@ -165,17 +196,26 @@ class FramePlanner:
         last = self._last.get(step.level)
         plan = plan_reuse(last[1], step.view) if last is not None and last[0] == self._key(req) else None
         view = step.view
+        upscaled = self._upscaled_preview(req) if step.level == FULL else None
         if plan is not None:
             assert last is not None  # a reuse plan is made only from a last frame
-            return Canvas(shifted(last[2], plan), plan.regions, True)
+            image = shifted(last[2], plan)
+            if upscaled is not None:  # the exposed strips show the preview until they are rendered
+                for r0, c0, rows, cols in plan.regions:
+                    image[:, r0:r0 + rows, c0:c0 + cols] = upscaled[:, r0:r0 + rows, c0:c0 + cols]
+            return Canvas(image, plan.regions, True, upscaled is not None)
         whole = ((0, 0, view.height, view.width),)
-        preview = self._last.get(PREVIEW)
-        if (step.level == FULL and preview is not None and preview[0] == self._key(req)
-                and preview[1] == req.preview_view()):
-            image = F.interpolate(preview[2][None], size=(view.height, view.width), mode="bilinear",
-                                  align_corners=True)[0]
-            return Canvas(image, whole, False)
+        if upscaled is not None:
+            return Canvas(upscaled, whole, False, True)
         return Canvas(torch.zeros(channels, view.height, view.width), whole, False)
+
+    def _upscaled_preview(self, req: RenderRequest) -> torch.Tensor | None:
+        """The last preview, when it shows this request, at the full frame's size."""
+        preview = self._last.get(PREVIEW)
+        if preview is None or preview[0] != self._key(req) or preview[1] != req.preview_view():
+            return None
+        return F.interpolate(preview[2][None], size=(req.view.height, req.view.width), mode="bilinear",
+                             align_corners=True)[0]
 
     def render(self, engine: Engine, req: RenderRequest, step: Step, cancel: Callable[[], bool], *,
                band_pixels: int = 16384, partial_interval: float | None = None,
@@ -188,12 +228,16 @@ class FramePlanner:
         :class:`Progress` in multiply-accumulates (the line phase included) and, every
         ``partial_interval`` seconds, a PARTIAL frame to show. ``cancel`` is checked between
         chunks and bands (:class:`Cancelled`)."""
+        if req.feature is not None:
+            return self._render_feature(engine, req, step, cancel, activity)
         t0, view, full = time.perf_counter(), step.view, step.level == FULL
-        quality = req.warp_quality if full else PREVIEW_WARP_QUALITY
+        quality = step.warp_quality(req)
         canvas = self.canvas(req, step, engine.cfg.img_channels)
         activity(step.describe(canvas))
         tiles = [view.tile(*region) for region in canvas.regions]
-        work = Work(engine.cfg, sum(engine.missing_lines(req.latent, t, req.precision, quality) for t in tiles)
+        precision = req.engine_precision
+        ran = precision or engine.precision
+        work = Work(engine.cfg, sum(engine.missing_lines(req.latent, t, precision, quality) for t in tiles)
                     if full else 0, canvas.pixels)
 
         def lines_done(n: int) -> None:
@@ -201,27 +245,53 @@ class FramePlanner:
                 work.add_lines(n)
                 progress(Progress(RENDERING, work.done, work.total))
 
-        for tile in tiles:
-            engine.prefetch_lines(req.latent, tile, req.precision, warp_quality=quality, chunk=LINE_PREFETCH,
-                                  cancel=cancel, progress=lines_done)
+        whole = not engine.policy.progressive  # a GPU: each region in one render, lines and all
+        if not whole:
+            for tile in tiles:
+                engine.prefetch_lines(req.latent, tile, precision, warp_quality=quality, chunk=LINE_PREFETCH,
+                                      cancel=cancel, progress=lines_done)
         done, shown = 0, time.perf_counter()
-        for r0, c0, rows, cols in canvas.bands(band_pixels):
+        # Partial frames are shown from an RGB copy kept up to date band by band: each band is
+        # converted once, not the whole canvas at every partial frame (a cost that grew with the
+        # number of partial frames, i.e. with how busy the machine was).
+        partials = full and partial_interval is not None and canvas.filled
+        rgb = np.ascontiguousarray(to_uint8(canvas.image)) if partials else None
+        bands = canvas.bands(canvas.pixels if whole else band_pixels, engine.pixel_rows_per_round)
+        for r0, c0, rows, cols in bands:
             if cancel():
                 raise Cancelled()
-            canvas.image[:, r0:r0 + rows, c0:c0 + cols] = engine.render(
-                req.latent, view.tile(r0, c0, rows, cols), precision=req.precision, warp_quality=quality,
-                cancel=cancel)
+            band = engine.render(req.latent, view.tile(r0, c0, rows, cols), precision=precision,
+                                 warp_quality=quality, cancel=cancel)
+            canvas.image[:, r0:r0 + rows, c0:c0 + cols] = band
+            if rgb is not None:
+                rgb[r0:r0 + rows, c0:c0 + cols] = to_uint8(band)
             done += rows * cols
             if full:
                 work.add_pixels(rows * cols)
                 progress(Progress(RENDERING, work.done, work.total))
-                if (partial_interval is not None and done < canvas.pixels
+                if (rgb is not None and done < canvas.pixels and partial_interval is not None
                         and time.perf_counter() - shown >= partial_interval):
-                    partial(Frame.of(req, view, PARTIAL, canvas.image.clone(), t0, done))
+                    partial(Frame.of(req, view, PARTIAL, canvas.image.clone(), t0, done, precision=ran,
+                                     rgb=rgb.copy()))
                     shown = time.perf_counter()
-        frame = Frame.of(req, view, step.level, canvas.image, t0, canvas.pixels, work.total if full else 0)
+        frame = Frame.of(req, view, step.level, canvas.image, t0, canvas.pixels, work.total if full else 0, ran,
+                         rgb)
         self.record(req, step, canvas.image, frame.ms, canvas.pixels)
         return frame
+
+    @staticmethod
+    def _render_feature(engine: Engine, req: RenderRequest, step: Step, cancel: Callable[[], bool],
+                        activity: Callable[[str], None]) -> Frame:
+        """The feature view's picture of ``step``'s view (never kept for pixel reuse: its colours are
+        scaled to the whole view, so a shifted one would not match)."""
+        assert req.feature is not None
+        t0, view = time.perf_counter(), step.view
+        activity(f"{req.feature.describe(engine.cfg.composed_blocks)} {view.width}×{view.height}")
+        rgb = feature_picture(engine, req.latent, view, req.feature, req.engine_precision, cancel,
+                              step.warp_quality(req))
+        image = torch.from_numpy(rgb).permute(2, 0, 1).float() / 127.5 - 1
+        return Frame(req, view, step.level, image, rgb, (time.perf_counter() - t0) * 1000,
+                     view.width * view.height, view.width * view.height, 0, req.engine_precision or engine.precision)
 
     def record(self, req: RenderRequest, step: Step, image: torch.Tensor, ms: float, pixels: int) -> None:
         """A step finished: keep its frame for reuse and learn the speed from full frames."""

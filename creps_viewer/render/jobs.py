@@ -9,9 +9,10 @@ request; ``KeptError`` that something in the way (a file the tool did not write,
 unfinished work) was kept, so the widget can ask the user and start again with ``force`` or
 ``fresh``.  Exactly one of ``finished``, ``cancelled``, ``kept`` or ``failed`` is emitted.
 
-:class:`JobStarter` is the one place that starts exports and videos: it holds the open model and
-builds each job's own Engine (engines are not thread-safe), so panels and dialogs describe *what*
-to make (an ExportSpec, a VideoSpec) and never touch the engine.  :class:`LatestJob` runs the
+:class:`JobStarter` is the one place that starts exports, videos and projections: it holds the open
+model and builds each job's own Engine or generator (engines are not thread-safe), so panels and
+dialogs describe *what* to make (an ExportSpec, a VideoSpec, a picture and ProjectOptions) and never
+touch the engine.  :class:`LatestJob` runs the
 jobs of a window that only wants the answer to its newest question.
 """
 
@@ -20,8 +21,11 @@ from __future__ import annotations
 import threading
 import traceback
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from creps_core.io.safe_files import DiskFullError, no_space
@@ -30,6 +34,9 @@ from creps_core.jobs.outputs import KeptError
 from creps_core.model.checkpoint import LoadedModel
 from creps_core.progress import DONE, CancelFn, Cancelled, Progress, format_duration, run_job
 from creps_core.render.engine import Engine
+
+if TYPE_CHECKING:  # the projector (and the training code it shares) is imported when a projection starts
+    from creps_core.train.project import Projection, ProjectOptions
 
 StepsFn = Callable[[CancelFn], Iterable[Progress]]  # a job: its steps, given the function it polls
 ResultFn = Callable[[Progress | None], object]  # what a finished job hands to ``finished``, from its last record
@@ -209,7 +216,8 @@ class JobStarter(QObject):
 
         def steps(cancel: CancelFn) -> Iterable[Progress]:
             engine = Engine(model, device=device, precision=spec.precision)  # built in the job's thread
-            return export.export_steps(engine, spec, out, cancel=cancel, force=force, fresh=fresh)
+            ran = replace(spec, precision=engine.precision)  # auto resolved: the tiles and the record say what ran
+            return export.export_steps(engine, ran, out, cancel=cancel, force=force, fresh=fresh)
 
         return self._job(steps, lambda last: last.path if last is not None and last.path else out)
 
@@ -218,7 +226,31 @@ class JobStarter(QObject):
         model, device = self.loaded_model, self.device
 
         def steps(cancel: CancelFn) -> Iterable[Progress]:
-            engine = Engine(model, device=device, precision=spec.precision or "fp32")
-            return video.video_steps(engine, spec, out, cancel=cancel, force=force, fresh=fresh)
+            engine = Engine(model, device=device, precision=spec.precision or "auto")
+            ran = replace(spec, precision=engine.precision)  # auto resolved: the record says what ran
+            return video.video_steps(engine, ran, out, cancel=cancel, force=force, fresh=fresh)
 
         return self._job(steps, lambda last: out)
+
+    def project(self, target: np.ndarray, opts: ProjectOptions) -> ProjectionJob:
+        """A projection of ``target`` (uint8 [size, size, 3]) into the open model (not started).  It
+        finishes with the best ws [num_ws, w_dim]; while it runs, and after a cancel, ``job.projection``
+        holds the newest render (``preview``) and the best ws so far (``best_ws``)."""
+        if self.loaded_model is None:
+            raise ValueError("Open a model first.")
+        from creps_core.train.project import Projection
+
+        model, device = self.loaded_model, self.device
+
+        def steps(cancel: CancelFn) -> Iterable[Progress]:
+            job.projection = Projection(model, target, opts, device)  # built in the job's thread
+            return job.projection.steps(cancel)
+
+        job = ProjectionJob(steps, lambda last: job.projection.best_ws if job.projection else None, self)
+        return job
+
+
+class ProjectionJob(BackgroundJob):
+    """A projection's job: its :class:`~creps_core.train.project.Projection`, once the job has built it."""
+
+    projection: Projection | None = None

@@ -24,7 +24,7 @@ from creps_core.model.checkpoint import CheckpointError, LoadedModel
 from creps_core.model.demo import open_model
 from creps_core.progress import Cancelled
 from creps_core.render.engine import Engine
-from creps_core.render.hardware import usable_cpus
+from creps_core.render.hardware import DevicePolicy, usable_cpus
 from creps_viewer.render.frame_plan import FramePlanner, RenderRequest, Step
 
 
@@ -49,8 +49,9 @@ class RenderWorker(QObject):
 
     def __init__(self, sync: bool = False, idle_delay: float = 0.15, band_pixels: int = 16384,
                  threads: int | None = None, partial_interval: float | None = 0.5,
-                 parent: QObject | None = None) -> None:
+                 policy: DevicePolicy | None = None, parent: QObject | None = None) -> None:
         super().__init__(parent)
+        self.policy = policy  # None: the device's own (hardware.policy_for); tests force a GPU's on the CPU
         self.partial_interval = partial_interval  # seconds between partial full frames (None: never)
         torch.set_num_threads(threads or default_threads())  # process-wide: the engine runs only here
         self.sync = sync
@@ -152,7 +153,8 @@ class RenderWorker(QObject):
         self.activity.emit(f"opening {Path(str(name)).name}…")
         try:
             model = source if isinstance(source, LoadedModel) else open_model(str(source))
-            engine = Engine(model, device=device)
+            # precision 'auto': what requests asking for auto get
+            engine = Engine(model, device=device, precision="auto", policy=self.policy)
         except CheckpointError as e:
             self.modelFailed.emit(str(e))
         except Exception as e:  # noqa: BLE001 - any failure must leave the previous model usable
@@ -168,7 +170,7 @@ class RenderWorker(QObject):
         if self.engine is None:
             return
         try:
-            for step in self.planner.steps(req):
+            for step in self.planner.steps(req, whole_frames=not self.engine.policy.progressive):
                 self._render_step(req, step, (lambda: self._stop) if step.completes else cancel)
                 if step.then_wait is not None and not self.sync and self._wait_for_newer(step.then_wait):
                     return  # the hand moved on: answer the newer request first
@@ -189,8 +191,7 @@ class RenderWorker(QObject):
     def _recover_memory(self) -> None:
         self.planner.reset()
         self.engine.clear_caches()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        self.engine.policy.release(self.engine.device)  # a GPU's allocator keeps freed blocks otherwise
 
     def _render_step(self, req: RenderRequest, step: Step, cancel: Callable[[], bool]) -> None:
         frame = self.planner.render(self.engine, req, step, cancel, band_pixels=self.band_pixels,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from creps_core.cli.main import main
 
-SUBCOMMANDS = ("render", "export", "video", "directions", "lines", "bench", "info", "convert", "train",
+SUBCOMMANDS = ("render", "export", "video", "project", "directions", "lines", "bench", "info", "convert", "train",
                "demo-data", "consistency")
 
 

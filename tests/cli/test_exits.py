@@ -33,9 +33,9 @@ def test_sigterm_stops_a_video_with_status_130_keeping_only_its_finished_frames(
                              "--preset", "orbit", "--size", "64x64", "--frames", "100000"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 120
-    while not list(tmp_path.glob(".long.mp4.partial/L0_*.npy")) and time.monotonic() < deadline:
+    while not list(tmp_path.glob(".long.mp4.partial/L0_*.png")) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert list(tmp_path.glob(".long.mp4.partial/L0_*.npy")), "the video never started"
+    assert list(tmp_path.glob(".long.mp4.partial/L0_*.png")), "the video never started"
     time.sleep(0.5)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)

@@ -7,6 +7,7 @@ import json
 from creps_core.cli.main import main
 
 from ..core_fixtures import golden_pickle
+from .helpers import exit_code
 
 
 def test_info_convert_and_bench(tmp_path, capsys):
@@ -26,3 +27,28 @@ def test_info_convert_and_bench(tmp_path, capsys):
     assert bench["median_s"] > 0 and bench["gflop_per_s"] > 0 and bench["size"] == [32, 24]
     assert bench["rotate"] == 30 and bench["warp"] == "lens" and bench["precision"] in ("fp32", "bf16")
     assert bench["matmul_gflop_per_s"] > 0 and 0 < bench["roofline_share"]
+
+
+def test_bench_says_what_changes_between_frames(tmp_path, capsys):
+    from creps_core.model.checkpoint import save_safetensors
+    from creps_core.model.demo import random_model
+
+    from ..core_fixtures import TINY
+
+    model = random_model(TINY, seed=2)
+    path = save_safetensors(tmp_path / "tiny.safetensors", model.cfg, model.state)
+    results = {}
+    for change in ("latent", "none", "layers:4-8", "pan:0.25"):
+        assert main(["bench", "--network", str(path), "--size", "24x20", "--repeat", "2", "--precision", "fp32",
+                     "--change", change]) == 0
+        results[change] = json.loads(capsys.readouterr().out)
+        assert results[change]["change"] == change and results[change]["median_s"] > 0
+    latent, none, layers, pan = results.values()
+    assert latent["reuse"]["line_coords_reused"] == 0 and latent["reuse"]["programs_compiled"] == 3
+    assert none["reuse"]["programs_compiled"] == 1 and none["reuse"]["line_coords_computed"] == 24 + 20
+    assert layers["warmup_frames"] == 2 and layers["reuse"]["line_coords_resumed"] == 2 * (24 + 20)
+    assert layers["reuse"]["pixels_resumed"] == 2 * 24 * 20
+    assert pan["reuse"]["line_coords_computed"] == 24 + 20 + 2 * 6  # each pan: 6 new columns
+    for bad, why in (("layers:4-9", "ws layers 0-8"), ("pan:1.5", "FRACTION"), ("sideways", "expected one of")):
+        assert exit_code(["bench", "--network", str(path), "--size", "24x20", "--change", bad]) == 2
+        assert why in capsys.readouterr().err

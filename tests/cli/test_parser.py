@@ -88,6 +88,7 @@ USES = {  # which shared options each subcommand takes
     "consistency": {"--network", "--seeds", "--trunc", "--trunc-cutoff", "--class", "--device"},
     "train": {"--device"},
     "demo-data": set(),
+    "project": {"--network", "--class", "--device", "--size"},
 }
 
 

@@ -50,26 +50,30 @@ def test_a_formula_warp_renders_and_re_renders_from_its_provenance(tmp_path, ckp
 
 @pytest.mark.parametrize("psi", ["1", "0.7"])
 def test_official_gen_images_command_runs_unchanged(tmp_path, capsys, psi):
-    """A gen_images.py command line (= spellings, noise mode, translate/rotate 0) gives the official files."""
+    """A gen_images.py command line (= spellings, noise mode, translate/rotate 0) gives the official files:
+    the official pixels with --precision fp32, and within the 40 dB that `auto` (the default) keeps."""
     path, g = golden_pickle(tmp_path, "small64_golden.npz")
-    out = tmp_path / "out"
-    assert main(["render", f"--outdir={out}", f"--trunc={psi}", "--seeds=0-2", f"--network={path}",
-                 "--noise-mode=const", "--translate=0,0", "--rotate=0"]) == 0
-    assert "no effect" in capsys.readouterr().err  # said once: CREPS has no noise inputs
-    assert sorted(p.name for p in out.iterdir()) == ["seed0000.png", "seed0001.png", "seed0002.png"]
+    official = [f"--trunc={psi}", "--seeds=0-2", f"--network={path}", "--noise-mode=const", "--translate=0,0",
+                "--rotate=0"]
+    for out, extra in ((tmp_path / "auto", []), (tmp_path / "fp32", ["--precision=fp32"])):
+        assert main(["render", f"--outdir={out}", *official, *extra]) == 0
+        assert "no effect" in capsys.readouterr().err  # said once: CREPS has no noise inputs
+        assert sorted(p.name for p in out.iterdir()) == ["seed0000.png", "seed0001.png", "seed0002.png"]
     for seed in range(3):
-        img = np.asarray(Image.open(out / f"seed{seed:04d}.png")).astype(int)
         ref = g[f"img_u8_psi{float(psi)}_scale1"][seed].astype(int)
+        img = np.asarray(Image.open(tmp_path / "fp32" / f"seed{seed:04d}.png")).astype(int)
         assert img.shape == ref.shape
         # identical but for float ties at .5 (one level, on at most a few of the 12288 values)
         diff = np.abs(img - ref)
         assert diff.max() <= 1 and (diff > 0).sum() <= 3
+        auto = np.asarray(Image.open(tmp_path / "auto" / f"seed{seed:04d}.png")).astype(float)
+        assert 10 * np.log10(255.0**2 / max(((auto - ref) ** 2).mean(), 1e-12)) > 40
 
 
 def test_official_scale_semantics(tmp_path):
     path, g = golden_pickle(tmp_path, "small64_golden.npz")
     assert main(["render", "--network", str(path), "--seeds", "1", "--trunc", "0.7", "--scale", "2",
-                 "--save-raw", "--outdir", str(tmp_path / "o")]) == 0
+                 "--save-raw", "--precision", "fp32", "--outdir", str(tmp_path / "o")]) == 0
     img = np.asarray(Image.open(tmp_path / "o" / "seed0001.png"))
     ref = g["img_u8_psi0.7_scale2"][1]
     assert img.shape == ref.shape
@@ -116,20 +120,29 @@ def test_random_weights_only_when_asked_and_labelled(tmp_path):
     assert main(["render", "--network", "demo:nope", "--outdir", str(out)]) == 1
 
 
-def test_default_network_is_the_shipped_colour_demo_model(tmp_path):
-    """`creps render --seeds 0-7` with no --network: varied colour images, not grey, not one image repeated."""
+def test_default_network_is_the_fitted_demo_whose_seeds_are_the_photographs(tmp_path):
+    """`creps render --seeds 0-9` with no --network: the ten bundled photographs, recognisable (24 dB on
+    average against the photos at the fit's 128 px, none below 20 dB, each nearest its own photo); the GAN
+    demos stay one name away."""
+    pytest.importorskip("skimage", reason="the bundled photographs come with the [demo-data] extra, which [test] has")
+    from creps_core.train.fit import bundled_photos
+
     out = tmp_path / "d"
-    assert main(["render", "--seeds", "0-7", "--outdir", str(out)]) == 0
+    assert main(["render", "--seeds", "0-9", "--precision", "fp32", "--outdir", str(out)]) == 0
     rec = read_record(out / "seed0000.png")
-    assert "demo_photos" in rec.checkpoint and len(rec.checkpoint_sha256) == 64
-    images = [np.asarray(Image.open(out / f"seed{i:04d}.png")).astype(float) for i in range(8)]
-    assert images[0].shape == (64, 64, 3)
-    colour = [np.abs(im[..., 0] - im[..., 1]).mean() + np.abs(im[..., 1] - im[..., 2]).mean() for im in images]
-    assert np.mean(colour) > 10  # grey images have R = G = B
-    means = np.array([im.mean(axis=(0, 1)) for im in images])
-    assert means.std(axis=0).mean() > 10  # different seeds, different pictures
-    assert main(["render", "--network", "demo:faces", "--seeds", "0", "--outdir", str(tmp_path / "f")]) == 0
-    assert "demo_faces" in read_record(tmp_path / "f" / "seed0000.png").checkpoint
+    assert "demo_photos_fit" in rec.checkpoint and len(rec.checkpoint_sha256) == 64
+    photos = bundled_photos(128).images.permute(0, 2, 3, 1).numpy().astype(float)
+    psnrs = []
+    for i in range(10):
+        image = np.asarray(Image.open(out / f"seed{i:04d}.png")).astype(float)
+        assert image.shape == (128, 128, 3)
+        errors = [((image - photo) ** 2).mean() for photo in photos]
+        psnrs.append(10 * np.log10(255 ** 2 / errors[i]))
+        assert psnrs[-1] >= 20 and int(np.argmin(errors)) == i, (i, psnrs[-1])
+    assert np.mean(psnrs) >= 24, psnrs
+    for name, file in (("demo:photos", "demo_photos"), ("demo:faces", "demo_faces")):
+        assert main(["render", "--network", name, "--seeds", "0", "--outdir", str(tmp_path / name[5:])]) == 0
+        assert file in read_record(tmp_path / name[5:] / "seed0000.png").checkpoint
 
 
 def test_a_provenance_bomb_is_refused_in_one_line(tmp_path, capsys):

@@ -209,3 +209,17 @@ def test_in_memory_generators_never_share_tiles(tmp_path):
         ex.export_image(second, LATENT, view, out, tile=16)
     ex.export_image(second, LATENT, view, out, tile=16, fresh=True)
     assert np.array_equal(ex.read_image(out), second.render_u8(LATENT, view))
+
+
+def test_a_record_keeps_the_precision_asked_beside_the_one_that_ran(tmp_path):
+    from creps_core.jobs.metadata import RenderRecord, write_png
+
+    record = RenderRecord("m.pkl", "0" * 64, LatentSpec(seed=2), View(4, 4), precision="bf16", precision_asked="auto")
+    write_png(tmp_path / "a.png", np.zeros((4, 4, 3), np.uint8), record)
+    back = read_record(tmp_path / "a.png")
+    assert (back.precision, back.precision_asked) == ("bf16", "auto")
+    old = RenderRecord("m.pkl", "0" * 64, LatentSpec(seed=2), View(4, 4))  # files written before it was recorded
+    assert "precision_asked" not in old.to_json() and RenderRecord.from_json(old.to_json()).precision_asked is None
+    hostile = old.to_json().replace('"precision": "fp32"', '"precision": "fp32", "precision_asked": "fp64"')
+    with pytest.raises(ValueError, match="precision_asked"):
+        RenderRecord.from_json(hostile)

@@ -119,7 +119,7 @@ def test_a_warp_keeps_the_text_and_equal_warps_compare_equal():
 
 @pytest.fixture(scope="module")
 def demo_engine():
-    return Engine(open_model("demo"), device="cpu", precision="fp32")
+    return Engine(open_model("demo:photos"), device="cpu", precision="fp32")  # the model the stored pixels are of
 
 
 NUMEXPR_CASES = {"sine": ("y + 0.05*sin(8*x)", "x"),

@@ -151,33 +151,35 @@ def test_save_ws_then_ws_renders_the_same_image(tmp_path, tiny_ckpt, sefa_file):
 def test_grid_image_size_and_cells(tmp_path, tiny_ckpt):
     assert main(["render", "-c", str(tiny_ckpt), "--seeds", "0-4", "--grid", "3x2", "--size", "20x12",
                  "--outdir", str(tmp_path / "g")]) == 0
-    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["grid.png"]
-    grid = pixels(tmp_path / "g" / "grid.png")
+    assert sorted(p.name for p in (tmp_path / "g").iterdir()) == ["grid-seeds0-4.png"]
+    grid = pixels(tmp_path / "g" / "grid-seeds0-4.png")
     assert grid.shape == (2 * 12, 3 * 20, 3)
     assert not grid[12:, 40:].any()  # the sixth cell is empty
     assert main(["render", "-c", str(tiny_ckpt), "--seeds", "4", "--size", "20x12",
                  "--outdir", str(tmp_path / "s")]) == 0
     assert (grid[12:, 20:40] == pixels(tmp_path / "s" / "seed0004.png")).all()  # row-major
-    assert main(["render", "--from", str(tmp_path / "g" / "grid.png"), "--outdir", str(tmp_path / "again")]) == 0
-    assert (pixels(tmp_path / "again" / "grid.png") == grid).all()
+    grid_file = tmp_path / "g" / "grid-seeds0-4.png"
+    assert main(["render", "--from", str(grid_file), "--outdir", str(tmp_path / "again")]) == 0
+    assert (pixels(tmp_path / "again" / "grid-seeds0-4.png") == grid).all()
 
 
-def test_sweep_writes_numbered_pngs_with_the_swept_value(tmp_path, tiny_ckpt):
+def test_sweep_writes_pngs_named_by_the_swept_value(tmp_path, tiny_ckpt):
     assert main(["render", "-c", str(tiny_ckpt), "--seeds", "1,3", "--sweep", "trunc=0:1:5", "--size", "16x16",
                  "--outdir", str(tmp_path)]) == 0
     names = sorted(p.name for p in tmp_path.iterdir())
-    assert names == [f"seed{s:04d}-trunc{i:03d}.png" for s in (1, 3) for i in range(5)]
-    psis = [read_record(tmp_path / f"seed0003-trunc{i:03d}.png").latent.psi for i in range(5)]
+    values = ["0.00", "0.25", "0.50", "0.75", "1.00"]
+    assert names == [f"seed{s:04d}-trunc{v}.png" for s in (1, 3) for v in values]
+    psis = [read_record(tmp_path / f"seed0003-trunc{v}.png").latent.psi for v in values]
     assert psis == [0.0, 0.25, 0.5, 0.75, 1.0]
     assert main(["render", "-c", str(tiny_ckpt), "--seeds", "3", "--size", "16x16",
                  "--outdir", str(tmp_path / "p")]) == 0
-    assert (pixels(tmp_path / "seed0003-trunc004.png") == pixels(tmp_path / "p" / "seed0003.png")).all()
+    assert (pixels(tmp_path / "seed0003-trunc1.00.png") == pixels(tmp_path / "p" / "seed0003.png")).all()
 
 
 def test_sweep_of_a_direction_amount_as_a_grid(tmp_path, tiny_ckpt, sefa_file):
     assert main(["render", "-c", str(tiny_ckpt), "--seeds", "0,1", "--direction", f"{sefa_file}:0:0",
                  "--sweep", "amount=-4:4:3", "--grid", "3x2", "--size", "16x16", "--outdir", str(tmp_path)]) == 0
-    grid = pixels(tmp_path / "grid.png")
+    grid = pixels(tmp_path / "grid-seeds0-1-amount-4.00-4.00x3.png")
     assert grid.shape == (32, 48, 3)
     assert main(["render", "-c", str(tiny_ckpt), "--seeds", "1", "--size", "16x16",
                  "--outdir", str(tmp_path / "p")]) == 0

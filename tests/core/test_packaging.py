@@ -31,7 +31,10 @@ def wheel(tmp_path_factory) -> Path:
 def test_wheel_carries_the_packages_demo_models_and_licence(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for name, (file, _) in DEMO_MODELS.items():
-        assert f"creps_assets/{file}" in names, f"demo:{name} is not in the wheel"
+        assert f"creps_core/assets/{file}" in names, f"demo:{name} is not in the wheel"
+    assert not any(n.startswith("creps_assets/") for n in names)  # no top-level package of a generic name
+    assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {"creps_core",
+                                                                                                "creps_viewer"}
     for module in ("creps_core/cli/main.py", "creps_core/cli/args.py", "creps_core/cli/commands/render.py",
                    "creps_core/train/loop.py", "creps_viewer/qt/app.py", "creps_viewer/qt/panels/latent.py",
                    "creps_viewer/qt/dialogs/export_dialog.py"):
@@ -65,7 +68,7 @@ def test_every_import_is_declared():
     deps = " ".join(declared["dependencies"]).lower()
     imports = {"torch": "torch", "numpy": "numpy", "scipy": "scipy", "PIL": "pillow", "safetensors": "safetensors",
                "tifffile": "tifffile", "imageio": "imageio", "tqdm": "tqdm", "PySide6": "pyside6-essentials",
-               "pyqtgraph": "pyqtgraph"}
+               "pyqtgraph": "pyqtgraph", "platformdirs": "platformdirs"}
     found = set()
     for path in list((ROOT / "creps_core").rglob("*.py")) + list((ROOT / "creps_viewer").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -74,7 +77,7 @@ def test_every_import_is_declared():
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 found.add(node.module.split(".")[0])
     optional = {"distributed": "cluster", "skimage": "demo-data", "sklearn": "demo-data"}
-    stdlib = set(sys.stdlib_module_names) | {"creps_core", "creps_viewer", "creps_assets", "__future__"}
+    stdlib = set(sys.stdlib_module_names) | {"creps_core", "creps_viewer", "__future__"}
     for module in sorted(found - stdlib):
         if module in optional:
             assert any(module in " ".join(v) or optional[module] == k

@@ -142,22 +142,28 @@ def test_creps_lines_bounds_big_views_and_refuses_a_side_below_two(tmp_path, cap
     ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")
     assert main(["lines", "--network", str(ckpt), "--size", "800x400", "--max-side", "50",
                  "--outdir", str(tmp_path / "o")]) == 0
-    assert "50x25" in capsys.readouterr().out
+    assert "structure computed at 50x25" in capsys.readouterr().err  # a note about the work: stderr
     assert np.asarray(Image.open(tmp_path / "o" / "seed0000_b8_feature.png")).shape == (25, 50, 3)
     assert main(["lines", "--network", str(ckpt), "--max-side", "1", "--outdir", str(tmp_path / "p")]) == 2
     assert "--max-side" in capsys.readouterr().err and not (tmp_path / "p").exists()
 
 
 def test_warped_views_interpolate_the_same_features(tiny_engine):
-    """The per-pixel path (any warp) agrees with the separable one where both apply: a square view
-    turned by a hair samples the lines on the same coordinates."""
-    square = View(32, 32, center=(0.4, 0.6))
-    exact = analyse(tiny_engine, SPEC, square)
-    turned = analyse(tiny_engine, SPEC, square.with_(rotation=1e-7))
-    assert not square.with_(rotation=1e-7).is_separable
-    for a, b in zip(exact.blocks, turned.blocks):
-        np.testing.assert_allclose(b.feature, a.feature, atol=1e-3 * np.abs(a.feature).max())
-        np.testing.assert_allclose(b.spectrum, a.spectrum, atol=1e-3 * a.spectrum.max())
+    """The per-pixel path (any warp) reads the lines from the engine's line table, as the render does:
+    a square view turned by a hair agrees with the straight one (its own rows and columns) within the
+    table's interpolation error, which shrinks as the view zooms in (the lattice gets finer)."""
+    errors = []
+    for zoom in (1.0, 8.0):
+        square = View(32, 32, center=(0.4, 0.6), zoom=zoom)
+        exact = analyse(tiny_engine, SPEC, square)
+        turned = analyse(tiny_engine, SPEC, square.with_(rotation=1e-7))
+        assert not square.with_(rotation=1e-7).is_separable
+        errors.append(max(np.abs(b.spectrum - a.spectrum).max() / a.spectrum.max()
+                          for a, b in zip(exact.blocks, turned.blocks)))
+        if zoom == 8.0:
+            for a, b in zip(exact.blocks, turned.blocks):
+                np.testing.assert_allclose(b.feature, a.feature, atol=0.05 * np.abs(a.feature).max())
+    assert errors[1] < 0.05 and errors[1] < errors[0] / 2
 
 
 def test_the_analysis_reports_each_block_and_stops_on_cancel(tiny_engine):

@@ -215,7 +215,7 @@ def test_a_cancelled_video_resumes_from_its_finished_frames(engine, tmp_path):
     with pytest.raises(Cancelled):
         vid.render_video(engine, kfs, out, fps=8, progress=made.append,
                          cancel=lambda: sum(p.stage == "rendering frames" for p in made) > 4)
-    assert not out.exists() and len(list(work_dir(out).glob("L0_*.npy"))) == 4
+    assert not out.exists() and len(list(work_dir(out).glob("L0_*.png"))) == 4
     before = engine.stats.pixels_rendered
     seen = []
     vid.render_video(engine, kfs, out, fps=8, progress=seen.append)

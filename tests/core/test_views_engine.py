@@ -289,7 +289,7 @@ def test_auto_precision_is_what_the_hardware_does_and_only_where_it_holds(tmp_pa
         img = auto.render(SPEC, View(40, 24))
         assert 10 * math.log10(4 / float(((ref - img) ** 2).mean())) >= eng.AUTO_MIN_PSNR_DB
     # A model on which the reduced precision loses too much stays in fp32.
-    monkeypatch.setattr(eng, "resolve_precision", lambda p, d: "bf16" if p == "auto" else p)
+    monkeypatch.setattr(eng, "resolve_precision", lambda p, d, policy=None: "bf16" if p == "auto" else p)
     monkeypatch.setattr(eng.Engine, "measure_precision", lambda self, p, side=48: 30.0)
     assert Engine(model, device="cpu", precision="auto").precision == "fp32"
 

@@ -151,8 +151,8 @@ def test_an_unknown_tensor_dtype_is_one_line(tmp_path, capsys):
 @pytest.mark.parametrize("argv,message", [
     (["render", "--size", "32x32", "--device", "tpu", "--outdir", "OUT"], "unknown device 'tpu'"),
     (["export", "OUT/x.tif", "--size", "32x32", "--device", "quantum:3"], "unknown device"),
-    (["render", "--size", "32x32", "--outdir", "FILE"], "File exists"),
-    (["export", "FILE/x.tif", "--size", "32x32"], "no such directory"),
+    (["render", "--size", "32x32", "--outdir", "FILE"], "not a folder"),
+    (["export", "FILE/x.tif", "--size", "32x32"], "is not a folder"),
     (["export", "OUT/x.tif", "--size", "32x32", "--scheduler", "tcp://127.0.0.1:9"], "cannot reach the Dask scheduler"),
 ], ids=["device-tpu", "device-unknown", "outdir-is-a-file", "export-into-a-file", "scheduler-unreachable"])
 def test_impossible_places_and_devices_are_one_line(tmp_path, capsys, tiny_ckpt, argv, message):

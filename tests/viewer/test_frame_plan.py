@@ -134,3 +134,52 @@ def test_work_counts_lines_by_their_cost():
     work.add_pixels(100)
     work.add_lines(50)  # never more than the whole
     assert work.done == work.total and work.fraction == 1.0
+
+
+def test_a_pan_shows_the_upscaled_preview_in_the_exposed_strips_until_they_are_rendered():
+    """Issue 20: refining a pan never shows a flat grey strip. After a drag the preview of the new
+    position is on screen: the full frame's exposed strips start from it."""
+    planner = FramePlanner()
+    first = request()
+    run(planner, first)
+    s = first.view.spacing
+    panned = request(center=(0.5, 0.5 - 60 * s))  # 60 columns left: dearer than a preview
+    steps = planner.steps(panned)
+    assert [st.level for st in steps] == [PREVIEW, FULL]
+    preview = planner.canvas(panned, steps[0], 3)
+    preview.image[:, :, :] = 0.5  # what the preview rendered (a pan at preview level too)
+    planner.record(panned, steps[0], preview.image, 1.0, preview.pixels)
+    canvas = planner.canvas(panned, steps[1], 3)
+    assert canvas.reused and canvas.filled and canvas.regions == ((0, 0, 400, 60),)
+    strip = canvas.image[:, :, :60]  # the exposed strip: the upscaled preview (bilinear rounding aside)
+    assert torch.allclose(strip, torch.full_like(strip, 0.5), rtol=0, atol=1e-6)
+    assert bool((canvas.image[:, :, 60:] == 3.0).all())  # the rest: the old full frame, shifted
+
+
+def test_without_a_preview_to_show_the_plan_marks_the_canvas_unfit_for_partial_frames():
+    planner = FramePlanner()
+    run(planner, request(scale=1))
+    s = request().view.spacing
+    panned = request(center=(0.5 + 3 * s, 0.5))
+    steps = planner.steps(panned)
+    assert [st.level for st in steps] == [FULL]
+    canvas = planner.canvas(panned, steps[0], 3)
+    assert canvas.reused and not canvas.filled  # the renderer shows no partial frame of it
+    fresh = FramePlanner()
+    assert not fresh.canvas(request(), fresh.steps(request())[-1], 3).filled
+
+
+def test_bands_are_whole_rounds_of_the_pool_where_they_can_be():
+    planner = FramePlanner()
+    req = request(size=(894, 754))
+    canvas = planner.canvas(req, planner.steps(req)[-1], 3)
+    bands = list(canvas.bands(16384, rows_per_round=lambda cols: 4))
+    assert {rows for _, _, rows, _ in bands[:-1]} == {16} and sum(b[2] for b in bands) == 754  # 18 -> 16 rows
+    assert {b[2] for b in canvas.bands(894 * 3, rows_per_round=lambda cols: 4)} == {3, 1}  # narrower: as asked
+
+
+def test_a_device_that_draws_whole_frames_gets_one_full_frame():
+    planner = FramePlanner()
+    assert [(st.level, st.view, st.completes) for st in planner.steps(request(), whole_frames=True)] == \
+        [(FULL, request().view, False)]
+    assert planner.steps(request(interactive=True), whole_frames=True)[0].completes  # a drag shows every frame

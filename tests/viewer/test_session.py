@@ -11,7 +11,7 @@ import torch
 
 from creps_core.jobs.metadata import read_record
 from creps_core.latent.latents import LatentSpec
-from creps_core.model.demo import random_model
+from creps_core.model.demo import model_label, random_model
 from creps_viewer.model.records import Geometry
 from creps_viewer.model.session import ModelSession
 from creps_viewer.model.state import ExplorerState
@@ -31,9 +31,13 @@ class View:
         self.models: list[str] = []
         self.sizes: list[tuple[int, int]] = []
         self.located: list[object] = []
+        self.retracted: list[str | None] = []
 
     def tell(self, text, kind="error", action=None):
         self.told.append((text, kind, action))
+
+    def retract(self, text):
+        self.retracted.append(text)
 
     def notify(self, text):
         self.notes.append(text)
@@ -124,3 +128,21 @@ def test_a_workspace_waits_for_its_model_and_one_whose_model_is_missing_offers_t
     assert kind == "error" and "missing" in text and session.state.latent.seed == 9  # applied to this model
     action[1]()
     assert session.view.located and session.view.located[-1].checkpoint.endswith("gone.pkl")
+
+
+def test_a_finished_load_takes_back_only_the_failure_it_replaces(session, tmp_path):
+    session.model_loaded(random_model(TINY), "cpu")
+    session.load_workspace(tmp_path / "missing.json")  # an error of its own: a load does not answer it
+    workspace_error = session.view.told[-1][0]
+    assert "missing.json" in workspace_error
+    session.model_failed("gone.pkl: no such file")
+    failure = session.view.told[-1][0]
+    shown = model_label(session.loaded_model)
+    assert failure == f"Could not open the model: gone.pkl: no such file. Still showing {shown}."
+    session.model_loaded(random_model(TINY, seed=1), "cpu")
+    assert session.view.retracted == [failure]  # the workspace's message is not taken back
+
+
+def test_messages_quoting_a_failure_end_with_a_full_stop(session):
+    session.model_failed("no such file: a.pkl")
+    assert session.view.told[-1][0] == "Could not open the model: no such file: a.pkl. Showing the demo model instead."

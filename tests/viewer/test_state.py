@@ -9,6 +9,7 @@ from creps_core.jobs.video import record
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.network import CREPSConfig
 from creps_core.render.costs import line_macs_per_coordinate, pixel_macs
+from creps_core.vocabulary import WARP_QUALITIES
 from creps_viewer.model.records import Geometry, ModelSummary, RenderSettings
 from creps_viewer.model.state import ExplorerState
 
@@ -100,13 +101,46 @@ def test_the_request_and_the_workspace_come_from_the_state(state):
 
 
 def test_speed_and_the_frame_cost_it_divides(state):
-    assert state.speed is None and state.render_seconds(10, 30, 20) is None
+    assert state.speed is None and state.view_seconds() is None and state.seconds_for(10) is None
     state.note_speed(macs=2_000_000, ms=1000.0)
     assert state.speed == pytest.approx(2e6)
     assert state.model_summary.frame_macs(30, 20) == line_macs_per_coordinate(CFG) * 50 + pixel_macs(CFG) * 600
-    assert state.render_seconds(10, 30, 20) == pytest.approx(10 * state.model_summary.frame_macs(30, 20) / 2e6)
+    w, h = state.viewport_size
+    assert state.view_seconds() == pytest.approx(state.model_summary.frame_macs(w, h) / 2e6)  # a straight view
     state.set_model(summary(num_ws=5), "cpu")  # another model: its speed is measured anew
     assert state.speed is None
+
+
+def test_rotated_views_at_each_warp_quality_are_estimated_as_such(state):
+    """Costs said before they are paid: a rotated view's line tables cost more than its rows and
+    columns (fine's denser lattice no less than draft's), and quality exact (every pixel's own lines)
+    far more; a straight view costs the same at every quality."""
+    state.note_speed(macs=2_000_000, ms=1000.0)
+    straight = {q: state.view_seconds(q) for q in WARP_QUALITIES}
+    assert len(set(straight.values())) == 1
+    assert state.view_seconds() == straight["fine"]  # the Render tab's quality (the default)
+    state.update_geometry(rotation=30.0)
+    draft, fine, exact = (state.view_seconds(q) for q in WARP_QUALITIES)
+    assert straight["fine"] < draft <= fine < exact and exact > 10 * fine
+
+
+def test_the_video_estimate_counts_rotated_keyframes_as_rotated(state):
+    from creps_core.jobs.video import VideoSpec
+    from creps_core.jobs.video.keyframes import Keyframe
+
+    state.note_speed(macs=2_000_000, ms=1000.0)
+    view = state.view()
+
+    def spec(rotation_b: float, warp_quality: str = "fine") -> VideoSpec:
+        kfs = (Keyframe(view, state.latent, 1.0), Keyframe(view.with_(rotation=rotation_b), state.latent, 1.0))
+        return VideoSpec(kfs, 64, 48, 10, "lerp", False, warp_quality=warp_quality)
+
+    straight, turning = state.video_seconds(spec(0.0)), state.video_seconds(spec(90.0))
+    still_turned = spec(0.0)
+    still_turned = VideoSpec(tuple(Keyframe(k.view.with_(rotation=45.0), k.latent, k.duration)
+                                   for k in still_turned.keyframes), 64, 48, 10, "lerp", False)
+    assert straight < turning < state.video_seconds(still_turned)  # the ends of a 0-90 turn are straight
+    assert state.video_seconds(spec(90.0, "exact")) > 5 * turning
 
 
 def test_a_ws_or_direction_of_another_model_is_dropped_and_the_user_told(state):

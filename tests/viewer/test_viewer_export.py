@@ -18,6 +18,7 @@ import pytest
 from PIL import Image
 from PySide6.QtWidgets import QApplication
 
+from creps_core.jobs.metadata import read_record
 from creps_core.render.engine import Engine, to_uint8
 
 from ..viewer_fixtures import make_window
@@ -82,10 +83,11 @@ def test_export_png_matches_engine_render(window, qtbot, tmp_path, tiny_ckpt):
     assert not dlg.running
     assert exported == [out] and out.exists()
     got = np.asarray(Image.open(out).convert("RGB"))
-    engine = Engine(window.session.loaded_model)
+    engine = Engine(window.session.loaded_model, precision="auto")  # the dialog's default
     want = to_uint8(engine.render(window.state.latent, window.state.geometry.view(64, 48)))
     assert got.shape == (48, 64, 3)
     np.testing.assert_array_equal(got, want)
+    assert read_record(out).precision == engine.precision  # what ran, never "auto"
     assert "Exported" in dlg.status.text() and dlg.export_button.isEnabled()
 
 

@@ -211,7 +211,7 @@ def test_progress_moves_during_the_line_phase(model):
 
 
 def test_a_new_latent_answers_with_a_coarse_preview_whose_lines_the_preview_reuses(model):
-    worker = RenderWorker(sync=True)
+    worker = RenderWorker(sync=True, partial_interval=None)  # no partial frame however loaded the machine
     frames = collect(worker)
     worker.load_model(model, device="cpu")
     req = RenderRequest(LatentSpec(seed=4), Geometry().view(480, 400), preview_scale=4)  # preview 120x100
@@ -225,3 +225,58 @@ def test_a_new_latent_answers_with_a_coarse_preview_whose_lines_the_preview_reus
     frames.clear()
     worker.submit(RenderRequest(req.latent, req.view.with_(zoom=1.3), preview_scale=4))
     assert [f.level for f in frames] == [PREVIEW, FULL]
+
+
+def test_refining_a_pan_never_shows_a_flat_grey_strip(model):
+    """Issue 20: the exposed strips of a pan show the upscaled preview while they are rendered;
+    with no preview of the new position to show, no partial frame is shown at all."""
+    worker = RenderWorker(sync=True, band_pixels=96 * 4, partial_interval=0.0)
+    frames = collect(worker)
+    worker.load_model(model, device="cpu")
+    base = RenderRequest(LatentSpec(seed=6), Geometry().view(96, 64), preview_scale=4)
+    worker.submit(base)
+    cols = 30
+    for scale in (4, 1):  # with a preview of the new position first, then with previews off
+        frames.clear()
+        view = base.view.with_(center=(base.view.center[0], base.view.center[1] - cols * base.view.spacing))
+        base = RenderRequest(base.latent, view, preview_scale=scale)
+        worker.planner.ms_per_pixel = 1.0  # as slow as a big model: a preview first
+        worker.submit(base)
+        assert (frames[0].level == PREVIEW) == (scale == 4)
+        partials = [f for f in frames if f.level == PARTIAL]
+        assert frames[-1].level == FULL and frames[-1].pixels_rendered == cols * 64
+        assert bool(partials) == (scale == 4)
+        for f in partials:
+            strip = f.image[:, :, :cols]
+            assert not bool((strip == 0).all(dim=0).any()), "a pixel of the exposed strip was shown flat"
+
+
+def test_the_gpu_policy_runs_on_the_cpu_whole_frames_one_stream_fp16():
+    """Every choice a CUDA device makes, run here: only the device differs (hardware.DevicePolicy)."""
+    from creps_core.render.hardware import GPU_POLICY
+
+    gpu_model = random_model(TINY, seed=1)
+    engine = Engine(gpu_model, device="cpu", precision="auto", policy=GPU_POLICY)
+    assert engine.precision == "fp16" and engine.workers == 1 and engine.chunk_pixels == GPU_POLICY.chunk_pixels
+    view, spec = View(48, 40, zoom=1.3), LatentSpec(seed=2)
+    reference = Engine(gpu_model, device="cpu").render(spec, view)
+    fp16 = engine.render(spec, view)
+    engine.synchronize()
+    mse = float(((fp16 - reference) ** 2).mean())
+    assert fp16.dtype == torch.float32 and 0 < mse < 4e-4  # >= 40 dB on images in [-1, 1]
+    exact = Engine(gpu_model, device="cpu", precision="fp32", policy=GPU_POLICY)
+    # fp32 in one launch per frame: the CPU's pixels up to the rounding of larger matmuls
+    torch.testing.assert_close(exact.render(spec, View(96, 64)), Engine(gpu_model, device="cpu").render(
+        spec, View(96, 64)), rtol=0, atol=1e-5)
+    # The explorer draws whole frames: no previews, no bands, no partial frames, no prefetch rounds.
+    worker = RenderWorker(sync=True, band_pixels=96 * 4, partial_interval=0.0, policy=GPU_POLICY)
+    frames = collect(worker)
+    worker.load_model(gpu_model, device="cpu")
+    assert worker.engine.policy is GPU_POLICY
+    req = RenderRequest(spec, Geometry().view(96, 64), precision="fp32", preview_scale=4)
+    worker.submit(req)
+    assert [f.level for f in frames] == [FULL]
+    torch.testing.assert_close(frames[0].image, exact.render(spec, req.view), rtol=0, atol=0)
+    worker.submit(RenderRequest(spec, req.view.with_(center=(0.5, 0.5 + 3 * req.view.spacing)),
+                                precision="fp32", preview_scale=4, interactive=True))
+    assert [f.level for f in frames] == [FULL, FULL] and frames[1].pixels_rendered == 3 * 64  # a pan's strip

@@ -21,6 +21,7 @@ def register(sub: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from creps_core.cli.common import check_class, open_network, seeds_or
+    from creps_core.cli.terminal import TerminalProgress
     from creps_core.train.metrics import scale_consistency
 
     model = open_network(args)
@@ -28,6 +29,8 @@ def run(args: argparse.Namespace) -> int:
     g = model.build(args.device)
     print(f"{model.path} ({model.cfg.img_resolution}^2, {model.num_params / 1e6:.2f} M params)")
     psi = 1.0 if args.trunc is None else args.trunc
-    print(scale_consistency(g, seeds_or(args, list(range(8))), psi=psi, class_idx=args.class_idx,
-                            device=args.device).table())
+    with TerminalProgress("seed") as bar:
+        result = scale_consistency(g, seeds_or(args, list(range(8))), psi=psi, class_idx=args.class_idx,
+                                   device=args.device, report=bar)
+    print(result.table())
     return 0

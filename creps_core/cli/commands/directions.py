@@ -50,25 +50,32 @@ def _imported(args: argparse.Namespace, num_ws: int, w_dim: int, layers: tuple[i
 
 
 def run(args: argparse.Namespace) -> int:
-    from creps_core.cli.common import open_network
-    from creps_core.latent.directions import layer_range, pca, sefa
+    from creps_core.cli.common import check_output_folder, open_network
+    from creps_core.cli.terminal import say
+    from creps_core.latent.directions import check_count, layer_range, pca, sefa
     from creps_core.latent.files import save_directions
     from creps_core.latent.latents import LatentSpace
 
     if not args.out.lower().endswith(".npz"):
         raise UsageError(f"{args.out}: a directions file ends in .npz")
-    model = open_network(args)
+    check_output_folder(args.out)
+    model = open_network(args)  # --import is checked before the model loads
     g = model.build()
     try:
         layers = layer_range(g, args.layers)
+        if not args.import_file:
+            check_count(args.count or DEFAULT_COUNT, model.cfg.w_dim)  # before the line that says the work starts
     except ValueError as e:
         raise UsageError(str(e)) from None
+    count = args.count or DEFAULT_COUNT
     if args.import_file:
-        found = _imported(args, model.cfg.num_ws, model.cfg.w_dim, layers)
+        found = _imported(args, model.cfg.num_ws, model.cfg.w_dim, layers)  # a bounded .npy: read at once
     elif args.method == "sefa":
-        found = sefa(g, args.count or DEFAULT_COUNT, layers)
+        say(f"computing {count} SeFa directions of layers {layers[0]}-{layers[1]} (eigenvectors of the style weights)")
+        found = sefa(g, count, layers)
     else:
-        found = pca(LatentSpace(g), args.count or DEFAULT_COUNT, layers)
+        say(f"computing {count} principal axes of W (sampling the mapping network)")
+        found = pca(LatentSpace(g), count, layers)
     names = found.names
     if args.names is not None:
         names = [n.strip() for n in args.names.split(",")]

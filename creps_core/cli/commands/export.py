@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from creps_core.cli.args import (
     Subcommands,
+    add_cluster,
     add_latent,
     add_latent_sources,
     add_network,
@@ -50,13 +51,11 @@ def register(sub: Subcommands) -> None:
     e.add_argument("--quality", type=int, default=95, help="JPEG (and jpg/webp Deep Zoom tile) quality, 1-100")
     e.add_argument("--tile-format", choices=TILE_FORMATS, default=None,
                    help="Deep Zoom tile images; png is lossless (default: jpg, or the --from file's)")
-    e.add_argument("--workers", type=positive_int, default=None, metavar="N",
-                   help="render tiles on a local Dask cluster of N processes (default: in this process)")
-    e.add_argument("--scheduler", default=None, metavar="ADDRESS",
-                   help="render tiles on a running Dask cluster (default: none)")
+    add_cluster(e, "tiles")
     e.add_argument("--precision", choices=PRECISION_CHOICES, default=None,
-                   help="fp32 is the reference; auto picks what this machine does in hardware "
-                        "(default: fp32, or the --from file's)")
+                   help="fp32 is the reference; auto picks what this machine does in hardware and keeps it "
+                        "only where a calibration render stays within 40 dB of fp32 (default: auto, or the "
+                        "--from file's)")
     e.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
     add_warp_quality(e, default=None)
     add_outputs(e, resumable=True)
@@ -114,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
 
     from creps_core.cli.common import (
         CALIBRATE_ABOVE_PIXELS,
+        check_output_folder,
         closing_job,
         estimate_seconds,
         input_files,
@@ -122,33 +122,49 @@ def run(args: argparse.Namespace) -> int:
     )
     from creps_core.cli.terminal import TerminalProgress, announce_estimate
     from creps_core.jobs.export import deepzoom, export_line_coords, export_steps, plan_tiles, validate
-    from creps_core.progress import run_job
+    from creps_core.progress import RENDERING_TILES, Progress, run_job
 
     note_noise_mode(args)
-    spec, model = _spec(args, args.precision or "fp32")
+    check_output_folder(args.out)
+    if args.workers or args.scheduler:
+        from creps_core.jobs.cluster import require_dask
+
+        require_dask()  # before the model loads
+    spec, model = _spec(args, args.precision or "auto")
     engine = make_engine(model, args.device, args.precision or spec.precision)
     spec = replace(spec, precision=engine.precision)
     out = Path(args.out)
     validate(spec, out)
     h, w = spec.shape
     pixels = h * w * spec.supersample**2
+    estimate = None  # seconds for the whole image; said once the job has counted the tiles left
     if pixels > CALIBRATE_ABOVE_PIXELS:
         side = min(spec.tile * spec.supersample, 256)
         lines = export_line_coords(engine, spec, plan_tiles(spec.shape, spec.tile))
-        announce_estimate(estimate_seconds(engine, spec.latent, spec.render_view(), pixels, side,
-                                           warp_quality=spec.warp_quality, line_coords=lines),
-                          f"exporting {w}x{h}")
+        estimate = estimate_seconds(engine, spec.latent, spec.render_view(), pixels, side,
+                                    warp_quality=spec.warp_quality, line_coords=lines)
+
+    def report(step: Progress) -> None:
+        nonlocal estimate
+        if estimate is not None and step.stage == RENDERING_TILES and step.total:
+            left = step.total - step.done
+            announce_estimate(estimate * left / step.total,
+                              f"exporting {w}x{h}" + (f", {left} of {step.total} tiles left" if step.done else ""))
+            estimate = None
+        bar(step)
+
     args.interrupt_note = "finished tiles are kept: run the same command again to resume"
     with ExitStack() as stack:
         renderer = None
         if args.workers or args.scheduler:
-            from creps_core.jobs.export.cluster import dask_renderer, open_client
+            from creps_core.jobs.cluster import open_client
+            from creps_core.jobs.export.cluster import dask_renderer
 
             renderer = dask_renderer(stack.enter_context(open_client(args.workers, args.scheduler)), engine)
         bar = stack.enter_context(TerminalProgress("tile"))
         steps = stack.enter_context(closing_job(export_steps(engine, spec, out, renderer=renderer, force=args.force,
                                                              fresh=args.fresh, inputs=input_files(args, model))))
-        last = run_job(steps, report=bar)
+        last = run_job(steps, report=report)
     if last is not None and last.note:  # another export finished this very file meanwhile: the note said so
         return 0
     print(f"wrote {out} ({w}x{h})")

@@ -1,4 +1,5 @@
-"""``creps info``: describe a checkpoint (config, parameters, hash), as text or JSON."""
+"""``creps info``: describe a checkpoint (config, parameters, hash), as text or JSON, and where
+downloaded checkpoints are kept."""
 
 from __future__ import annotations
 
@@ -19,9 +20,10 @@ def register(sub: Subcommands) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from creps_core.cli.common import checkpoint_name, open_network
+    from creps_core.io.download import cache_folder
 
     model = open_network(args, checkpoint_name(args, args.path))
-    data = model.info()
+    data = {**model.info(), "download_cache": str(cache_folder())}
     if args.json:
         print(json.dumps(data, indent=2))
         return 0
@@ -33,4 +35,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"  parameters  {data['parameters']:,}")
     print(f"  conditional {'yes, ' + str(c.c_dim) + ' classes' if c.c_dim else 'no'}")
     print(f"  channels    base {c.channel_base} max {c.channel_max} biline {c.biline_channels} rank {c.rank}")
+    print(f"  downloads   {printable(data['download_cache'])} (where --network URLs are kept)")
     return 0

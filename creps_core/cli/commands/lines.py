@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from creps_core.jobs.metadata import RenderRecord
     from creps_core.jobs.structure import Structure
     from creps_core.model.checkpoint import LoadedModel
+    from creps_core.render.engine import Engine
 
 
 def register(sub: Subcommands) -> None:
@@ -46,7 +47,7 @@ def register(sub: Subcommands) -> None:
     add_view(s, default_size="the model's resolution")
     s.add_argument("--max-side", type=positive_int, default=256, metavar="N",
                    help="compute on the view shrunk to at most N pixels per side (bounded cost)")
-    add_compute(s, precision="fp32")
+    add_compute(s, precision="auto")
     add_warp_quality(s, default=DEFAULT_WARP_QUALITY)
     s.add_argument("--outdir", default="lines", metavar="DIR", help="where the PNGs go")
     s.set_defaults(run=run)
@@ -67,39 +68,61 @@ def run(args: argparse.Namespace) -> int:
         build_latent,
         build_view,
         check_class,
+        check_output_folder,
         latent_sources,
         make_engine,
         note_noise_mode,
         open_network,
         seeds_or,
     )
-    from creps_core.jobs.metadata import write_png
-    from creps_core.jobs.structure import KINDS, analyse, block_images, bounded_view, contact_sheet
+    from creps_core.cli.terminal import ItemsProgress, TerminalProgress, say
+    from creps_core.jobs.structure import analyse, bounded_view
     from creps_core.render.views import View
 
     note_noise_mode(args)
     if args.max_side < 2:
         raise UsageError(f"--max-side must be at least 2, got {args.max_side}")
+    outdir = Path(args.outdir)
+    check_output_folder(outdir, folder=True)
     model = open_network(args)
     check_class(args, model)
     res = model.cfg.img_resolution
     view = build_view(args, View(res, res))
     engine = make_engine(model, args.device, args.precision)
-    outdir = Path(args.outdir)
     outdir.mkdir(parents=True, exist_ok=True)
+    sources = latent_sources(args, model.cfg)
     shown = bounded_view(view, args.max_side)
     if (shown.width, shown.height) != (view.width, view.height):
-        print(f"note: structure computed at {shown.width}x{shown.height} (the view shrunk to --max-side "
-              f"{args.max_side})")
-    sources = latent_sources(args, model.cfg)
-    for seed in seeds_or(args, [0]):
-        structure = analyse(engine, build_latent(args, seed, sources=sources), view, args.max_side,
-                            warp_quality=args.warp_quality)
-        record = partial(_record, model, structure, engine.precision, args.warp_quality)
-        stem = f"seed{seed:04d}"
-        sheet = write_png(outdir / f"{stem}_lines.png", contact_sheet(structure), record("sheet"))
-        for block in structure.blocks:
-            for kind, picture in block_images(block).items():
-                write_png(outdir / f"{stem}_{block.name}_{kind}.png", picture, record(kind, block.name))
-        print(f"wrote {sheet} and {len(structure.blocks)} blocks x {len(KINDS)} images ({structure.seconds:.1f} s)")
+        say(f"note: structure computed at {shown.width}x{shown.height} (the view shrunk to --max-side "
+            f"{args.max_side})")
+    seeds = seeds_or(args, [0])
+    if len(seeds) == 1:  # one seed: a bar over its blocks
+        with TerminalProgress("block") as bar:
+            structure = analyse(engine, build_latent(args, seeds[0], sources=sources), view, args.max_side,
+                                report=bar, warp_quality=args.warp_quality)
+        print(_write(model, engine, structure, outdir, seeds[0], args.warp_quality))
+        return 0
+    with ItemsProgress("analysing seeds", len(seeds), "seed") as seeds_bar:  # several: one k/n bar over the seeds
+        for seed in seeds:
+            seeds_bar.start(f"seed {seed}")
+            structure = analyse(engine, build_latent(args, seed, sources=sources), view, args.max_side,
+                                warp_quality=args.warp_quality)
+            seeds_bar.write(_write(model, engine, structure, outdir, seed, args.warp_quality))
+            seeds_bar.done()
     return 0
+
+
+def _write(model: LoadedModel, engine: Engine, structure: Structure, outdir: Path, seed: int,
+           warp_quality: str) -> str:
+    """The contact sheet and every block's pictures of one seed (rendered at ``warp_quality``); the
+    line that says so."""
+    from creps_core.jobs.metadata import write_png
+    from creps_core.jobs.structure import KINDS, block_images, contact_sheet
+
+    record = partial(_record, model, structure, engine.precision, warp_quality)
+    stem = f"seed{seed:04d}"
+    sheet = write_png(outdir / f"{stem}_lines.png", contact_sheet(structure), record("sheet"))
+    for block in structure.blocks:
+        for kind, picture in block_images(block).items():
+            write_png(outdir / f"{stem}_{block.name}_{kind}.png", picture, record(kind, block.name))
+    return f"wrote {sheet} and {len(structure.blocks)} blocks x {len(KINDS)} images ({structure.seconds:.1f} s)"

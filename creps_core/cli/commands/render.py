@@ -1,13 +1,15 @@
 """``creps render``: one PNG per seed, any view; the official gen_images.py options work unchanged.
 
-``--sweep`` renders each seed once per value of one parameter (numbered PNGs); ``--grid`` puts
-every image of the command into one grid.png whose record says how to make it again (the
-base latent, the seeds and the sweep, not every cell, so it stays small).
+``--sweep`` renders each seed once per value of one parameter (PNGs named by the value,
+``seed0003-trunc0.50.png``); ``--grid`` puts every image of the command into one grid named by what
+it holds (``grid-seeds0-7.png``), whose record says how to make it again (the base latent, the
+seeds and the sweep, not every cell, so it stays small).  Several images show one ``k/n`` bar.
 
 Before anything is rendered, every file the command would write is checked: an earlier render's
 PNG (known by its record) is replaced, as gen_images.py replaces its own; an input of the command
 or a file this tool did not write is kept unless --force.  The .npy and .npz written beside an
-image carry no record: they count as earlier output while the PNG written with them does."""
+image carry no record: they count as earlier output while the PNG written with them does.  What is
+replaced is said in one line, once it is replaced."""
 
 from __future__ import annotations
 
@@ -36,15 +38,16 @@ from creps_core.vocabulary import DEFAULT_WARP_QUALITY, MAX_SEEDS, SweepArg
 
 if TYPE_CHECKING:
     import numpy as np
+    import torch
 
     from creps_core.jobs.outputs import Owned
     from creps_core.latent.latents import LatentSpec
     from creps_core.model.checkpoint import LoadedModel
+    from creps_core.render.engine import Engine
     from creps_core.render.views import View
 
     Image = tuple[str, LatentSpec, View]  # a file's name (no suffix), its latent and view
 
-GRID_NAME = "grid"
 RENDER_BAR_DELAY_S = 2.0  # a render shows a progress bar once it has run this long
 
 
@@ -57,17 +60,17 @@ def register(sub: Subcommands) -> None:
     add_latent(r, from_file=True)
     add_latent_sources(r)
     add_view(r, default_size=None)
-    add_grid(r, "write one grid image (grid.png) of C columns and R rows instead of one PNG per image; "
-                "images fill it row by row: each seed's sweep is a row (default: none)")
+    add_grid(r, "write one grid image of C columns and R rows instead of one PNG per image, named by what it "
+                "holds (grid-seeds0-7.png); images fill it row by row: each seed's sweep is a row (default: none)")
     r.add_argument("--sweep", type=parse_sweep, default=None, metavar="PARAM=START:STOP:STEPS",
                    help="render each seed STEPS times, PARAM (trunc, zoom, rotate, or amount: the first "
-                        "--direction's) going from START to STOP, as numbered PNGs NAME-PARAM000.png or, with "
-                        "--grid, one grid (default: none)")
+                        "--direction's) going from START to STOP, as PNGs named by the value "
+                        "(seed0003-trunc0.50.png) or, with --grid, one grid (default: none)")
     r.add_argument("--scale", type=positive_float, default=None, metavar="S",
                    help="official super-resolution grid: square, linspace(0, 1, int(R*S)) on both axes "
                         "(default: none)")
     add_warp_quality(r, default=None)
-    add_compute(r, precision="fp32")
+    add_compute(r, precision="auto")
     r.add_argument("--save-raw", action="store_true", help="also write each image as float32 CHW .npy")
     r.add_argument("--save-ws", action="store_true",
                    help="also write each image's ws as NAME.npz ('w' [1, num_ws, w_dim], as projectors do; "
@@ -90,7 +93,7 @@ class Plan:
     warp_quality: str
 
     def images(self) -> list[Image]:
-        from creps_core.jobs.grids import swept
+        from creps_core.jobs.grids import sweep_labels, swept
 
         if self.sweep is None:
             return self.bases
@@ -98,13 +101,23 @@ class Plan:
             raise UsageError(f"{len(self.bases)} seeds x {self.sweep.steps} sweep steps is more than "
                              f"{MAX_SEEDS:,} images")
         out = []
+        labels = sweep_labels(self.sweep)
         for name, latent, view in self.bases:
             try:
                 cells = swept(latent, view, self.sweep)
             except ValueError as e:
                 raise UsageError(str(e)) from None
-            out += [(f"{name}-{self.sweep.parameter}{i:03d}", lat, v) for i, (lat, v) in enumerate(cells)]
+            out += [(f"{name}-{label}", lat, v) for label, (lat, v) in zip(labels, cells)]
         return out
+
+    def grid_file(self) -> str:
+        """The grid's file name: what it holds (its seeds, or the ws file) and the sweep."""
+        from creps_core.jobs.grids import grid_name, seed_ranges
+
+        seeds = [lat.seed for _, lat, _ in self.bases]
+        by_seed = self.bases[0][1].ws is None
+        subjects = f"seeds{seed_ranges(seeds)}" if by_seed else self.bases[0][0]
+        return grid_name(subjects, self.sweep) + ".png"
 
     def grid_extra(self, grid: tuple[int, int]) -> dict:
         """What the record of a ``grid`` needs besides its first base latent and view."""
@@ -219,7 +232,7 @@ def _outputs(args: argparse.Namespace, plan: Plan, jobs: list[Image], outdir: Pa
         """A side file is earlier output while the PNG written with it carries a record."""
         return lambda _: carries_record(png)
 
-    grid = outdir / f"{GRID_NAME}.png" if plan.grid is not None else None
+    grid = outdir / plan.grid_file() if plan.grid is not None else None
     found: list[tuple[Path, Owned]] = [(grid, carries_record)] if grid else []
     beside = [".npy"] * args.save_raw + [".npz"] * args.save_ws
     for name, _, _ in jobs:
@@ -238,29 +251,24 @@ def _save_raw(path: Path, raw: np.ndarray) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from creps_core.cli.common import (
         CALIBRATE_ABOVE_PIXELS,
+        check_output_folder,
         estimate_seconds,
         input_files,
         make_engine,
         note_noise_mode,
     )
-    from creps_core.cli.terminal import TerminalProgress, announce_estimate, fraction_to_progress
-    from creps_core.jobs.grids import layout
-    from creps_core.jobs.metadata import RenderRecord, write_png
-    from creps_core.jobs.outputs import claim
-    from creps_core.latent.files import save_ws
-    from creps_core.progress import RENDERING
-    from creps_core.render.engine import to_uint8
+    from creps_core.cli.terminal import announce_estimate, say
+    from creps_core.jobs.outputs import claim, replacing_note
 
     note_noise_mode(args)
+    outdir = Path(args.outdir)
+    check_output_folder(outdir, folder=True)
     model, plan = _plan(args)
     jobs = plan.images()
     _check_size(plan, jobs)
-    outdir = Path(args.outdir)
-    claim(_outputs(args, plan, jobs, outdir), input_files(args, model), args.force)
+    note = replacing_note(claim(_outputs(args, plan, jobs, outdir), input_files(args, model), args.force), args.force)
     outdir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(model, args.device, plan.precision)
     pixels = sum(view.width * view.height for _, _, view in jobs)
@@ -269,27 +277,82 @@ def run(args: argparse.Namespace) -> int:
         announce_estimate(estimate_seconds(engine, spec, view, pixels, side=min(256, view.width, view.height),
                                           warp_quality=plan.warp_quality),
                           f"rendering {len(jobs)} image(s), {pixels / 1e6:.0f} Mpx")
-    cells = []
-    for name, spec, view in jobs:
-        with TerminalProgress("%", delay=RENDER_BAR_DELAY_S) as bar:
-            img = engine.render(spec, view, warp_quality=plan.warp_quality,
-                                progress=fraction_to_progress(bar, RENDERING))
-        if args.save_raw:
-            _save_raw(outdir / f"{name}.npy", img.numpy().astype(np.float32))
-        if args.save_ws:
-            print(f"wrote {save_ws(outdir / f'{name}.npz', engine.ws(spec).cpu().numpy())}")
-        if plan.grid is not None:
-            cells.append(to_uint8(img))
-            continue
-        record = RenderRecord(str(model.path), model.sha256, spec, view, engine.precision, plan.warp_quality,
-                              model.network)
-        out = write_png(outdir / f"{name}.png", to_uint8(img), record)
-        print(f"wrote {out} ({view.width}x{view.height})")
-    if plan.grid is not None:
-        _, first, view = plan.bases[0]
-        record = RenderRecord(str(model.path), model.sha256, first, view, engine.precision, plan.warp_quality,
-                              model.network, extra=plan.grid_extra(plan.grid))
-        canvas = layout(cells, *plan.grid)
-        out = write_png(outdir / f"{GRID_NAME}.png", canvas, record)
-        print(f"wrote {out} ({canvas.shape[1]}x{canvas.shape[0]}, {len(cells)} images)")
+    if len(jobs) == 1:
+        _render_one(args, engine, model, plan, jobs[0], outdir)
+    else:
+        _render_many(args, engine, model, plan, jobs, outdir)
+    if note:  # said once the files are there (a render that fails keeps its one line)
+        say(f"note: {note}")
     return 0
+
+
+def _render_one(args: argparse.Namespace, engine: Engine, model: LoadedModel, plan: Plan, job: Image,
+                outdir: Path) -> None:
+    """One image: a bar in percent once it has taken a while (a large frame takes minutes)."""
+    from creps_core.cli.terminal import TerminalProgress, fraction_to_progress
+    from creps_core.progress import RENDERING
+
+    name, spec, view = job
+    with TerminalProgress("%", delay=RENDER_BAR_DELAY_S) as bar:
+        img = engine.render(spec, view, warp_quality=plan.warp_quality, progress=fraction_to_progress(bar, RENDERING))
+    cells: list = []
+    lines = _save(args, engine, model, plan, job, outdir, img, cells)
+    if plan.grid is not None:
+        lines += _save_grid(engine, model, plan, outdir, cells)
+    for line in lines:
+        print(line)
+
+
+def _render_many(args: argparse.Namespace, engine: Engine, model: LoadedModel, plan: Plan, jobs: list[Image],
+                 outdir: Path) -> None:
+    """Several images (seeds, a sweep, a grid's cells): one k/n bar naming the image being made."""
+    from creps_core.cli.terminal import ItemsProgress
+
+    what = "rendering grid cells" if plan.grid is not None else "rendering images"
+    cells: list = []
+    with ItemsProgress(what, len(jobs), "image", delay=RENDER_BAR_DELAY_S) as bar:
+        for job in jobs:
+            bar.start(job[0])
+            img = engine.render(job[1], job[2], warp_quality=plan.warp_quality)
+            for line in _save(args, engine, model, plan, job, outdir, img, cells):
+                bar.write(line)
+            bar.done()
+        if plan.grid is not None:
+            for line in _save_grid(engine, model, plan, outdir, cells):
+                bar.write(line)
+
+
+def _save(args: argparse.Namespace, engine: Engine, model: LoadedModel, plan: Plan, job: Image, outdir: Path,
+          img: torch.Tensor, cells: list) -> list[str]:
+    """Write one image's files (or keep it as a cell of the grid); the lines that say what was written."""
+    import numpy as np
+
+    from creps_core.jobs.metadata import RenderRecord, write_png
+    from creps_core.latent.files import save_ws
+    from creps_core.render.engine import to_uint8
+
+    name, spec, view = job
+    lines = []
+    if args.save_raw:
+        _save_raw(outdir / f"{name}.npy", img.numpy().astype(np.float32))
+    if args.save_ws:
+        lines.append(f"wrote {save_ws(outdir / f'{name}.npz', engine.ws(spec).cpu().numpy())}")
+    if plan.grid is not None:
+        cells.append(to_uint8(img))
+        return lines
+    record = RenderRecord(str(model.path), model.sha256, spec, view, engine.precision, plan.warp_quality, model.network)
+    out = write_png(outdir / f"{name}.png", to_uint8(img), record)
+    return lines + [f"wrote {out} ({view.width}x{view.height})"]
+
+
+def _save_grid(engine: Engine, model: LoadedModel, plan: Plan, outdir: Path, cells: list) -> list[str]:
+    from creps_core.jobs.grids import layout
+    from creps_core.jobs.metadata import RenderRecord, write_png
+
+    assert plan.grid is not None
+    _, first, view = plan.bases[0]
+    record = RenderRecord(str(model.path), model.sha256, first, view, engine.precision, plan.warp_quality,
+                          model.network, extra=plan.grid_extra(plan.grid))
+    canvas = layout(cells, *plan.grid)
+    out = write_png(outdir / plan.grid_file(), canvas, record)
+    return [f"wrote {out} ({canvas.shape[1]}x{canvas.shape[0]}, {len(cells)} images)"]

@@ -6,13 +6,14 @@ snapshots and draw nothing."""
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from creps_core.cli.args import Subcommands, UsageError, add_threads, new_parser, positive_float, positive_int
 from creps_core.vocabulary import TRAIN_CONFIGS
+
+if TYPE_CHECKING:
+    from creps_core.progress import Progress
 
 OBJECTIVES = ("gan", "fit")
 GAN_SNAP_KIMG = 10.0
@@ -52,8 +53,9 @@ def register(sub: Subcommands) -> None:
     t.add_argument("--gamma", type=float, default=None,
                    help="--objective gan: R1 weight (default: 0.0002 x res^2 / batch)")
     t.add_argument("--snap-every", type=positive_float, default=None, dest="snap_every", metavar="KIMG",
-                   help=f"snapshot every KIMG thousand images (default: {GAN_SNAP_KIMG:g} for gan; fit snapshots "
-                        f"by --snap-minutes)")
+                   help=f"snapshot every KIMG thousand images; snapshots and sample grids are named by kimg, as "
+                        f"the official ones (snapshot-000010, samples-000010.png) (default: {GAN_SNAP_KIMG:g} for gan; "
+                        f"fit snapshots by --snap-minutes)")
     t.add_argument("--snap-minutes", type=positive_float, default=None, dest="snap_minutes", metavar="MIN",
                    help=f"--objective fit: snapshot every MIN minutes of wall time, so a killed run loses at most "
                         f"that (default: {FIT_SNAP_MINUTES:g})")
@@ -99,53 +101,49 @@ def _objective_of(snapshot: str) -> str | None:
 
 
 def _run_gan(args: argparse.Namespace) -> int:
+    from creps_core.cli.common import stop_requests
     from creps_core.cli.terminal import TrainingProgress, say
-    from creps_core.progress import DONE, Progress, run_job
+    from creps_core.progress import Cancelled, run_job
     from creps_core.train.loop import train_steps
 
     if args.resume:
         say("resuming: config, resolution, batch, seed and gamma come from the saved state")
-    args.interrupt_note = "continue with --resume LAST_SNAPSHOT"
-    with TrainingProgress() as bar:
-
-        def report(step: Progress) -> None:
-            if step.stage != DONE:  # the summary below says it
-                bar(step)
-
-        last = run_job(train_steps(args.data, args.outdir, resolution=args.res, config=args.config,
-                                   kimg=args.kimg, batch=args.batch, seed=args.seed, r1_gamma=args.gamma,
-                                   snap_kimg=args.snap_every or GAN_SNAP_KIMG, resume=args.resume,
-                                   device=args.device), report)
+    snap_kimg = args.snap_every or GAN_SNAP_KIMG
+    with TrainingProgress() as bar, stop_requests() as stop:
+        report = _noting_snapshots(args, bar, f"the first comes at {snap_kimg:g} kimg")
+        try:
+            last = run_job(train_steps(args.data, args.outdir, resolution=args.res, config=args.config,
+                                       kimg=args.kimg, batch=args.batch, seed=args.seed, r1_gamma=args.gamma,
+                                       snap_kimg=snap_kimg, resume=args.resume, device=args.device,
+                                       cancel=stop.is_set), report)
+        except Cancelled:
+            raise KeyboardInterrupt from None  # exit 130 with the note naming the snapshot just written
     assert last is not None  # train_steps ends with a DONE record
     print(f"done: {last.done / 1000:g} kimg; last snapshot {last.path or '-'}")
     return 0
 
 
-@contextmanager
-def _stop_requests() -> Iterator[threading.Event]:
-    """Ctrl-C and SIGTERM ask the fit to stop between steps (it writes a snapshot first); a second
-    Ctrl-C interrupts at once.  Outside the main thread signals cannot be caught: nothing changes."""
-    stop = threading.Event()
-    if threading.current_thread() is not threading.main_thread():
-        yield stop
-        return
+def _noting_snapshots(args: argparse.Namespace, bar: Callable[[Progress], None],
+                      first: str) -> Callable[[Progress], None]:
+    """``bar``, keeping the interrupt note up to date: it names the last snapshot written (one that
+    exists), or says none was written yet and when the ``first`` comes."""
+    from creps_core.progress import DONE
 
-    def ask(signum: int, frame: object) -> None:
-        if stop.is_set():
-            raise KeyboardInterrupt
-        stop.set()
+    args.interrupt_note = f"no snapshot was written yet ({first}); nothing to resume from"
 
-    previous = {sig: signal.signal(sig, ask) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield stop
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
+    def report(step: Progress) -> None:
+        if step.path is not None:
+            args.interrupt_note = f"continue with --resume {step.path}"
+        if step.stage != DONE:  # the summary after the run says it
+            bar(step)
+
+    return report
 
 
 def _run_fit(args: argparse.Namespace) -> int:
+    from creps_core.cli.common import stop_requests
     from creps_core.cli.terminal import TrainingProgress, say
-    from creps_core.progress import DONE, Cancelled, Progress, run_job
+    from creps_core.progress import Cancelled, run_job
     from creps_core.train.fit import FitOptions, fit_steps
 
     if args.gamma is not None:
@@ -160,17 +158,8 @@ def _run_fit(args: argparse.Namespace) -> int:
     if args.resume is None:
         options = FitOptions(resolution=args.res, config=args.config, batch=args.batch, seed=args.seed,
                              crop=args.crop)
-    snapshots: list[str] = []
-    args.interrupt_note = "continue with --resume LAST_SNAPSHOT"
-    with TrainingProgress() as bar, _stop_requests() as stop:
-
-        def report(step: Progress) -> None:
-            if step.path is not None:
-                snapshots.append(str(step.path))
-                args.interrupt_note = f"continue with --resume {snapshots[-1]}"
-            if step.stage != DONE:  # the summary below says it
-                bar(step)
-
+    with TrainingProgress() as bar, stop_requests() as stop:
+        report = _noting_snapshots(args, bar, "a stop writes one once a step is done")
         try:
             last = run_job(fit_steps(args.data, args.outdir, kimg=args.kimg, steps=args.steps,
                                      snap_minutes=args.snap_minutes or FIT_SNAP_MINUTES, snap_kimg=args.snap_every,

@@ -208,7 +208,7 @@ def _tiles_in_order(size: tuple[int, int], stored_tile: int) -> list[tuple[int, 
 
 def write_steps(store: TileStore, shape: tuple[int, int], stored_tile: int, fmt: str, quality: int,
                 out: Path, record_json: str, cancel: Callable[[], bool] | None,
-                check_outputs: Callable[[], None]) -> Iterator[Progress]:
+                check_outputs: Callable[[], object]) -> Iterator[Progress]:
     """Write the Deep Zoom files of ``out`` from the store's levels (store level k = Deep Zoom level
     max_level - k), yielding progress after every tile; the descriptor comes last.
     ``check_outputs()`` runs again right before anything under the final names is replaced."""

@@ -27,17 +27,18 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
 from creps_core.io.safe_files import disk_full, is_regular_file, no_space, remove_stale_temps
+from creps_core.jobs.cluster import ModelRef
 from creps_core.jobs.export import deepzoom
 from creps_core.jobs.export.spec import ExportSpec, format_of, validate
 from creps_core.jobs.export.tiles import Renderer, line_cache_limit, local_renderer, plan_tiles, pyramid_steps
 from creps_core.jobs.export.writers import assemble, sidecar_path
 from creps_core.jobs.metadata import RenderRecord, read_record
-from creps_core.jobs.outputs import Owned, carries_record, claim
+from creps_core.jobs.outputs import Owned, carries_record, claim, replacing_note
 from creps_core.jobs.workdir import (
     NotEnoughSpace,
     TileStore,
@@ -53,15 +54,6 @@ from creps_core.progress import DONE, RENDERING_TILES, WRITING, CancelFn, Progre
 from creps_core.render.engine import Engine
 from creps_core.render.views import View
 from creps_core.vocabulary import DEFAULT_WARP_QUALITY
-
-
-@dataclass
-class ModelRef:
-    """How a tile job names its model: by file and hash, so other processes can load it."""
-
-    path: str
-    sha256: str
-    network: str = "G_ema"
 
 
 def _model_of(engine: Engine) -> ModelRef:
@@ -134,7 +126,7 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
         raise FileNotFoundError(f"{out.parent}: no such directory")
     model = _model_of(engine)
     check_outputs = partial(claim, outputs(out, spec.fmt), [model.path, *inputs], force)
-    check_outputs()
+    replacing = replacing_note(check_outputs(), force)
     remove_stale_temps(out)
     levels = spec.pyramid_levels()
     tasks = plan_tiles(spec.shape, spec.tile)
@@ -146,10 +138,11 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
         todo = [t for t in tasks if not store.has(0, t.ti, t.tj, (t.rows, t.cols))]
         check_free_space(wd, sum(t.rows * t.cols * 3 for t in todo))
         total, done = len(tasks), len(tasks) - len(todo)
-        note = (f"re-rendering {len(store.discarded)} damaged tile(s) found in {wd}: "
-                + ", ".join(store.discarded[:5]) + ("..." if len(store.discarded) > 5 else "")
-                if store.discarded else None)
-        yield Progress(RENDERING_TILES, done, total, note=note)
+        notes = [note for note in (replacing, f"resuming: {done} of {total} tiles done" if done else None) if note]
+        if store.discarded:
+            notes.append(f"re-rendering {len(store.discarded)} damaged tile(s) found in {wd}: "
+                         + ", ".join(store.discarded[:5]) + ("..." if len(store.discarded) > 5 else ""))
+        yield Progress(RENDERING_TILES, done, total, note="; ".join(notes) or None)
         start, rendered = time.monotonic(), 0
         with engine.line_cache_limit(line_cache_limit(engine, spec)):
             for task, pixels in (renderer or local_renderer(engine))(spec, todo, cancel):
@@ -164,6 +157,7 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
         else:
             yield Progress(WRITING, 0, 1)
             assemble(store, spec, out, record_json, levels, cancel, check_outputs)
+            yield Progress(WRITING, 1, 1)
     except FileNotFoundError:
         if not _finished_elsewhere(out, spec.fmt, record_json):
             raise

@@ -33,7 +33,7 @@ def sidecar_path(out: Path) -> Path:
 
 
 def assemble(store: TileStore, spec: ExportSpec, out: Path, description: str, levels: int,
-             cancel: CancelFn | None, check_outputs: Callable[[], None]) -> None:
+             cancel: CancelFn | None, check_outputs: Callable[[], object]) -> None:
     """Write the final file from stored tiles under a temporary name, then rename it into place
     (``check_outputs()`` runs again right before: the names may have changed hands meanwhile)."""
     if cancel is not None and cancel():

@@ -31,7 +31,9 @@ from creps_core.jobs.video.keyframes import (  # noqa: F401 -- re-exported: the 
     record,
     save_spec,
     saved_spec,
+    spec_from_data,
     validate,
+    walk_through,
     zoom_into,
 )
 from creps_core.jobs.video.timeline import (  # noqa: F401 -- re-exported: the package's interface
@@ -42,4 +44,5 @@ from creps_core.jobs.video.timeline import (  # noqa: F401 -- re-exported: the p
     interp_view,
     interp_warp,
     preview_state,
+    video_macs,
 )

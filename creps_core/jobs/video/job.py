@@ -59,8 +59,12 @@ def video_record(spec: VideoSpec, engine: Engine, cells: Sequence[VideoSpec] = (
 def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
                 cancel: CancelFn | None = None, cells: Sequence[VideoSpec] = (), columns: int = 1,
                 force: bool = False, fresh: bool = False, inputs: Sequence[str | os.PathLike] = (),
-                ) -> Iterator[Progress]:
-    """Render every frame, then encode them, yielding a :class:`Progress` after each (and DONE).
+                renderer: FrameRenderer | None = None) -> Iterator[Progress]:
+    """Render every frame, encoding each in order as soon as the frames before it are there,
+    yielding a :class:`Progress` after each (and DONE).
+
+    Frames are independent: ``renderer`` renders them (default: :func:`local_frame_renderer`;
+    :mod:`.cluster` renders them on Dask, in any order); they are encoded in order all the same.
 
     ``cells`` (row-major, ``columns`` wide) makes a grid of videos side by side, as the official
     gen_video.py ``--grid``: each frame tiles frame i of every cell; ``spec`` is then the first
@@ -84,15 +88,17 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
     read: list[str | os.PathLike | None] = [engine.model.path if engine.model else None, *inputs]
     if fmt == "png":
         yield from _png_sequence_steps(engine, spec, out, cells, columns, rows, record, job, cancel,
-                                       partial(claim, inputs=read, force=force))
+                                       partial(claim, inputs=read, force=force),
+                                       renderer or local_frame_renderer(engine))
         return
     sidecar = out.with_name(out.name + ".json")
     check_outputs = partial(claim, [(out, _with_record(sidecar)), (sidecar, carries_record)], read, force)
     check_outputs()
     remove_stale_temps(out)
     try:
-        # Finished frames are kept in a work folder, like export tiles: an interrupted video resumes.
-        store = TileStore(work_dir(out), job, {"video": str(out.name)}, fresh, what="a video")
+        # Finished frames are kept in a work folder, like export tiles, as lossless PNGs (a few
+        # hundred frames of raw pixels would take gigabytes): an interrupted video resumes.
+        store = TileStore(work_dir(out), job, {"video": str(out.name)}, fresh, what="a video", compressed=True)
         shape = (canvas.height, canvas.width)
         total = spec.n_frames
         todo = {i for i in range(total) if not store.has(0, i, 0, shape)}
@@ -100,19 +106,34 @@ def video_steps(engine: Engine, spec: VideoSpec, out_path: str | os.PathLike, *,
         kept = total - len(todo)
         note = f"resuming: {kept} of {total} frames were already rendered" if kept else None
         yield Progress(RENDERING_FRAMES, kept, total, note=note)
-        yield from _render_frames(engine, spec, cells, columns, rows, todo,
-                                  lambda index, states, image: store.save(0, index, 0, image), cancel)
         tmp = temp_sibling(out)  # keeps the suffix: ffmpeg picks the muxer by it
         sidecar_tmp = temp_sibling(sidecar)
         try:
             open_exclusive(tmp).close()  # ours alone: the encoder reopens it by name
             writer = open_writer(tmp, fmt, canvas)
+            encoded = 0  # frames 0..encoded-1 are in the file
+            stored = set(range(total)) - todo  # frames in the work folder
+
+            def keep_and_encode(index: int, states: list, image: np.ndarray) -> None:
+                """Store the frame (for a resume), then encode every frame now ready, in order."""
+                nonlocal encoded
+                store.save(0, index, 0, image)
+                stored.add(index)
+                while encoded in stored:
+                    writer.add(image if encoded == index else store.load(0, encoded, 0))
+                    encoded += 1
+
             try:
-                for index in range(total):
+                yield from _render_frames(engine, spec, cells, columns, rows, todo, keep_and_encode, cancel,
+                                          renderer or local_frame_renderer(engine))
+                if encoded < total:  # frames kept from an earlier run, after the last one rendered now
+                    yield Progress(ENCODING, encoded, total)
+                while encoded < total:
                     if cancel is not None and cancel():
                         raise Cancelled()
-                    writer.add(store.load(0, index, 0))
-                    yield Progress(ENCODING, index + 1, total)
+                    writer.add(store.load(0, encoded, 0))
+                    encoded += 1
+                    yield Progress(ENCODING, encoded, total)
             finally:
                 writer.close()
             if fmt != "gif":
@@ -180,7 +201,8 @@ def _finished(path: Path, job: str) -> bool:
 
 def _png_sequence_steps(engine: Engine, spec: VideoSpec, pattern: Path, cells: list[VideoSpec], columns: int,
                         rows: int, record: RenderRecord, job: str, cancel: CancelFn | None,
-                        check_outputs: Callable[[Iterator[tuple[Path, Owned]]], None]) -> Iterator[Progress]:
+                        check_outputs: Callable[[Iterator[tuple[Path, Owned]]], object],
+                        renderer: FrameRenderer) -> Iterator[Progress]:
     """Numbered PNG frames, each written atomically; frames this job already wrote are kept, and
     those of another video replaced (``check_outputs`` refuses names holding anything else)."""
     total = spec.n_frames
@@ -194,25 +216,53 @@ def _png_sequence_steps(engine: Engine, spec: VideoSpec, pattern: Path, cells: l
     def save(index: int, states: list, image: np.ndarray) -> None:
         write_png(frame_path(pattern, index), image, _frame_record(record, states[0], job, len(cells) == 1))
 
-    yield from _render_frames(engine, spec, cells, columns, rows, todo, save, cancel)
+    yield from _render_frames(engine, spec, cells, columns, rows, todo, save, cancel, renderer)
     yield Progress(DONE, total, total, 0.0, pattern)
+
+
+FrameRenderer = Callable[[Iterator[tuple[int, list[Frame]]], VideoSpec, int, int, CancelFn | None],
+                         Iterator[tuple[int, list[Frame], np.ndarray]]]
+"""Renders ``(index, cell states)`` of a video (its spec, columns, rows) to ``(index, states, pixels)``,
+in any order: in this process, or on a cluster (:mod:`.cluster`)."""
+
+
+def local_frame_renderer(engine: Engine) -> FrameRenderer:
+    """Frames rendered here, one after the other, in order."""
+
+    def run(items: Iterator[tuple[int, list[Frame]]], spec: VideoSpec, columns: int, rows: int,
+            cancel: CancelFn | None) -> Iterator[tuple[int, list[Frame], np.ndarray]]:
+        for index, states in items:
+            yield index, states, frame_pixels(engine, spec, states, columns, rows, cancel)
+
+    return run
+
+
+def frame_pixels(engine: Engine, spec: VideoSpec, states: Sequence[Frame], columns: int, rows: int,
+                 cancel: CancelFn | None = None) -> np.ndarray:
+    """One frame: every cell's state rendered and laid out (a pure function of the model and states)."""
+    images = [to_uint8(engine.render(f.latent, f.view, precision=spec.precision, warp_quality=spec.warp_quality,
+                                     cancel=cancel)) for f in states]
+    return layout(images, columns, rows)
 
 
 def _render_frames(engine: Engine, spec: VideoSpec, cells: list[VideoSpec], columns: int, rows: int,
                    todo: set[int], save: Callable[[int, list, np.ndarray], None],
-                   cancel: CancelFn | None) -> Iterator[Progress]:
+                   cancel: CancelFn | None, renderer: FrameRenderer) -> Iterator[Progress]:
     """Render the frames in ``todo`` (the grid's cells laid out side by side) and hand each to
-    ``save(index, cell states, image)``; progress after every frame."""
+    ``save(index, cell states, image)``; progress after every frame, the estimate counting only
+    the frames still to render."""
     total, kept, start = spec.n_frames, spec.n_frames - len(todo), time.monotonic()
-    streams = [frames(engine, cell) for cell in cells]
+
+    def wanted() -> Iterator[tuple[int, list[Frame]]]:
+        streams = [frames(engine, cell) for cell in cells]
+        for index in range(total):
+            states = [next(s) for s in streams]  # every stream advances: the walk's state depends on it
+            if index in todo:
+                yield index, states
+
     made = 0
-    for index in range(total):
-        states = [next(s) for s in streams]  # every stream advances: the walk's state depends on it
-        if index not in todo:
-            continue
-        images = [to_uint8(engine.render(f.latent, f.view, precision=spec.precision,
-                                         warp_quality=spec.warp_quality, cancel=cancel)) for f in states]
-        save(index, states, layout(images, columns, rows))
+    for index, states, image in renderer(wanted(), spec, columns, rows, cancel):
+        save(index, states, image)
         made += 1
         yield Progress(RENDERING_FRAMES, kept + made, total, (time.monotonic() - start) / made * (len(todo) - made))
 

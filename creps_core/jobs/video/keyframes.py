@@ -182,6 +182,15 @@ def latent_walk(view: View, seeds: Sequence[int], seconds_per_seed: float = 2.0,
             for s in seeds]
 
 
+def walk_through(view: View, latents: Sequence[LatentSpec], seconds_per_latent: float = 2.0,
+                 easing: str = "linear") -> list[Keyframe]:
+    """Through the given latents -- ws files a projector wrote, say -- as :func:`latent_walk` goes
+    through seeds."""
+    if not latents:
+        raise ValueError("a latent walk needs at least one latent")
+    return [Keyframe(view, latent, seconds_per_latent, easing) for latent in latents]
+
+
 def record(keyframes: Sequence[Keyframe], view: View, latent: LatentSpec, duration: float = 2.0,
            easing: str = "in_out") -> list[Keyframe]:
     """"Record from the explorer": the keyframes with the current state appended."""
@@ -237,29 +246,41 @@ def saved_spec(path: Path) -> bool:
 
 
 def load_spec(path: str | os.PathLike) -> VideoSpec:
-    """A video spec from JSON; anything malformed is one ValueError naming the file and the field."""
+    """A video spec from JSON -- a spec file (:func:`save_spec`) or a video's own ``.json``
+    sidecar, whose record carries the spec; anything malformed is one ValueError naming the file
+    and the field."""
     path = Path(path)
     if path.stat().st_size > MAX_SPEC_BYTES:
         raise ValueError(f"{path}: too large to be a video spec ({path.stat().st_size:,} bytes)")
     data = read_json(path, MAX_SPEC_BYTES)  # one line naming the file for bad, deep or non-finite JSON
+    if isinstance(data, dict) and "keyframes" not in data:
+        extra = data.get("extra")
+        if isinstance(extra, dict) and extra.get("kind") in ("video", "video-frame"):
+            data = extra.get("video")  # a video's sidecar: its record holds the spec
+    return spec_from_data(data, str(path))
+
+
+def spec_from_data(data: object, where: str) -> VideoSpec:
+    """A video spec from parsed JSON (a spec file's, or the one inside a video's record), every field
+    checked; anything malformed is one ValueError naming ``where`` and the field."""
     if not isinstance(data, dict) or not isinstance(data.get("keyframes"), list):
-        raise ValueError(f"{path}: not a video spec (it needs a 'keyframes' list)")
+        raise ValueError(f"{where}: not a video spec (it needs a 'keyframes' list)")
     for field_name in ("width", "height", "frames"):
         value = data.get(field_name)
         if field_name in data and value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise ValueError(f"{path}: {field_name} must be a whole number, got {value!r}")
+            raise ValueError(f"{where}: {field_name} must be a whole number, got {value!r}")
     for field_name in ("fps", "quality"):
         value = data.get(field_name, 1)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{path}: {field_name} must be a number, got {value!r}")
+            raise ValueError(f"{where}: {field_name} must be a number, got {value!r}")
     for i, k in enumerate(data["keyframes"]):
         if not isinstance(k, dict) or not isinstance(k.get("view"), dict) or not isinstance(k.get("latent"), dict):
-            raise ValueError(f"{path}: keyframe {i} needs a 'view' and a 'latent' object")
+            raise ValueError(f"{where}: keyframe {i} needs a 'view' and a 'latent' object")
         if isinstance(k.get("duration", 2.0), bool) or not isinstance(k.get("duration", 2.0), (int, float)):
-            raise ValueError(f"{path}: keyframe {i} duration must be a number, got {k.get('duration')!r}")
+            raise ValueError(f"{where}: keyframe {i} duration must be a number, got {k.get('duration')!r}")
     try:
         return VideoSpec.from_dict(data)
     except KeyError as e:
-        raise ValueError(f"{path}: the video spec lacks {e}") from None
+        raise ValueError(f"{where}: the video spec lacks {e}") from None
     except (ValueError, TypeError) as e:
-        raise ValueError(f"{path}: {e}") from None
+        raise ValueError(f"{where}: {e}") from None

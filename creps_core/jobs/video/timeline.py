@@ -23,6 +23,8 @@ import torch
 
 from creps_core.jobs.video.keyframes import EASINGS, VideoSpec
 from creps_core.latent.latents import LatentSpec, slerp
+from creps_core.model.network import CREPSConfig
+from creps_core.render.costs import view_macs
 from creps_core.render.engine import Engine
 from creps_core.render.views import View, Warp
 
@@ -157,6 +159,21 @@ def preview_state(spec: VideoSpec, index: int) -> tuple[View, LatentSpec]:
     view = interp_view(a.view, b.view, t)
     blend = None if spec.latent_mode == "spline" else _blend_spec(a.latent, b.latent, t, spec.latent_mode)
     return view, blend if blend is not None else (a if t < 0.5 else b).latent
+
+
+MAX_COSTED_FRAMES = 240  # frames whose views are costed one by one; longer videos are sampled evenly
+
+
+def video_macs(cfg: CREPSConfig, spec: VideoSpec) -> int:
+    """Multiply-adds of the whole video, every frame's lines new, each frame costed by its own view:
+    rotated and warped frames as such (their line tables at the video's warp quality; exact at every pixel's own lines).
+    A long video is costed on evenly spaced frames (the views change smoothly between keyframes)."""
+    n = spec.n_frames
+    picked = np.unique(np.linspace(0, n - 1, min(n, MAX_COSTED_FRAMES)).round().astype(int))
+    costs = [view_macs(cfg, preview_state(spec, int(i))[0].with_(width=spec.width, height=spec.height),
+                       spec.warp_quality)
+             for i in picked]
+    return round(sum(costs) * n / len(costs))
 
 
 def _frame(engine: Engine, spec: VideoSpec, index: int, spline: _Spline | None) -> Frame:

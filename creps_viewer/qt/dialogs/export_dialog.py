@@ -14,6 +14,8 @@ finished tiles, so exporting again to the same file resumes it.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
@@ -35,8 +37,8 @@ from PySide6.QtWidgets import (
 
 from creps_core.jobs.export import MAX_SIDE, ExportSpec, format_of, validate
 from creps_core.latent.latents import LatentSpec
-from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress
-from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PRECISIONS, WARP_QUALITIES
+from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress, format_duration
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PRECISION_CHOICES, WARP_QUALITIES
 from creps_viewer.model.records import Geometry
 from creps_viewer.qt.job_progress import JobProgress
 from creps_viewer.qt.panels.widgets import ask_to_go_on
@@ -48,6 +50,7 @@ SIZE_PRESETS: tuple[tuple[str, object], ...] = (
     ("Full HD 1920×1080", (1920, 1080)), ("4K UHD 3840×2160", (3840, 2160)), ("8K UHD 7680×4320", (7680, 4320)),
     ("Poster 20000×14000", (20000, 14000)), ("Custom", None),
 )
+EXPENSIVE_S = 60.0  # warp quality exact estimated slower than this offers the default quality before the export starts
 FILE_FILTER = "TIFF (*.tif *.tiff);;PNG (*.png);;JPEG (*.jpg *.jpeg);;Deep Zoom with HTML viewer (*.dzi)"
 
 
@@ -69,9 +72,12 @@ class ExportDialog(QDialog):
     exported = Signal(object)  # the final Path
 
     def __init__(self, jobs: JobStarter, latent: LatentSpec, geometry: Geometry, viewport_size: tuple[int, int],
-                 precision: str = "fp32", warp_quality: str = DEFAULT_WARP_QUALITY, directory: str = "",
+                 precision: str = "auto", warp_quality: str = DEFAULT_WARP_QUALITY, directory: str = "",
+                 seconds_of: Callable[[ExportSpec], float | None] | None = None,
                  parent: QWidget | None = None) -> None:
+        """``seconds_of(spec)``: about how long an export takes here (None: not known yet)."""
         super().__init__(parent)
+        self.seconds_of = seconds_of
         self.setWindowTitle("Export image")
         self.jobs, self.latent, self.geometry = jobs, latent, geometry
         self.viewport_size = (max(1, viewport_size[0]), max(1, viewport_size[1]))
@@ -132,12 +138,13 @@ class ExportDialog(QDialog):
         self.pyramid.setToolTip("Extra half-size levels in the TIFF for deep-zoom viewers (TIFF only); "
                                 "auto: halve down to one tile")
         self.precision = QComboBox()
-        self.precision.addItems(list(PRECISIONS))
-        self.precision.setCurrentText(precision)
-        self.precision.setToolTip("fp32 is the reference; bf16/fp16 are faster approximations")
+        self.precision.addItems(list(PRECISION_CHOICES))
+        self.precision.setCurrentText(precision if precision in PRECISION_CHOICES else "auto")
+        self.precision.setToolTip("auto: the fastest this machine does that keeps the pixels (measured); fp32 is "
+                                  "the reference; bf16/fp16 are faster approximations. Remembered for the next export.")
         self.warp_quality = QComboBox()
         self.warp_quality.addItems(list(WARP_QUALITIES))
-        self.warp_quality.setCurrentText(warp_quality)
+        self.warp_quality.setCurrentText(warp_quality if warp_quality in WARP_QUALITIES else DEFAULT_WARP_QUALITY)
         self.warp_quality.setToolTip("Rotated and warped views: fine (>= 55 dB against exact) is the default; "
                                      "exact evaluates every pixel's own lines (slow)")
         self.pyramid.setValue(0)
@@ -262,12 +269,31 @@ class ExportDialog(QDialog):
         msg = f"✓ {w:,}×{h:,} px ({mpx:,.1f} Mpx, ~{raw:,.0f} MiB uncompressed) in {tiles:,} tile(s)"
         if spec.supersample > 1:
             msg += f", {spec.supersample ** 2}× samples per pixel"
+        msg += self._cost_text(spec)
         if self.out_path().exists():
             msg += " · the file exists and will be replaced"
         elif (self.out_path().parent / f".{self.out_path().name}.partial").exists():
             msg += " · a cancelled export of this file was found: matching tiles will be resumed"
         self._show_validation(msg, ok=True)
         return True
+
+    def costs(self, spec: ExportSpec) -> tuple[float | None, float | None]:
+        """Seconds of ``spec`` here, and of the same export at the default warp quality (the line
+        table) when ``spec`` asks for quality exact on a view where it changes the pixels (else None)."""
+        if self.seconds_of is None:
+            return None, None
+        cheaper = None
+        if spec.warp_quality == "exact" and not spec.view.is_separable:
+            cheaper = self.seconds_of(replace(spec, warp_quality=DEFAULT_WARP_QUALITY))
+        return self.seconds_of(spec), cheaper
+
+    def _cost_text(self, spec: ExportSpec) -> str:
+        seconds, cheaper = self.costs(spec)
+        if seconds is None:
+            return ""
+        text = f" · about {format_duration(seconds)} here"
+        return text + (f" (at {DEFAULT_WARP_QUALITY} quality: about {format_duration(cheaper)})"
+                       if cheaper is not None else "")
 
     def _format_text(self) -> str:
         try:
@@ -293,6 +319,13 @@ class ExportDialog(QDialog):
         ``force``/``fresh``: the user agreed to replace what is in the way / discard old work."""
         if self.job is not None or not self.revalidate():
             return
+        seconds, cheaper = self.costs(self.spec())
+        if seconds is not None and cheaper is not None and seconds > EXPENSIVE_S:
+            choice = self.confirm_cost(seconds, cheaper)
+            if choice is None:
+                return
+            if choice == "table":
+                self.warp_quality.setCurrentText(DEFAULT_WARP_QUALITY)
         spec, out = self.spec(), self.out_path()
         self.job = self.jobs.export(spec, out, force=force, fresh=fresh)
         self.progress.follow(self.job, "starting…")
@@ -348,6 +381,21 @@ class ExportDialog(QDialog):
         self._on_failed(f"{what}.")
         if self.confirm_kept(what, remedy):
             self.start(force=remedy == "force", fresh=remedy == "fresh")
+
+    def confirm_cost(self, exact: float, table: float) -> str | None:
+        """Warp quality exact would take ``exact`` seconds, the default quality's line table ``table``:
+        "exact", "table" or None (do nothing). Tests replace this method; the default answer is the
+        cheaper one."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Exact warp quality",
+                          f"At warp quality exact this export takes about {format_duration(exact)} here; at "
+                          f"{DEFAULT_WARP_QUALITY} (the line table) about {format_duration(table)}.",
+                          QMessageBox.StandardButton.Cancel, self)
+        go = box.addButton(f"Exact ({format_duration(exact)})", QMessageBox.ButtonRole.AcceptRole)
+        cheap = box.addButton(f"{DEFAULT_WARP_QUALITY.capitalize()} ({format_duration(table)})",
+                              QMessageBox.ButtonRole.AcceptRole)
+        box.setDefaultButton(cheap)
+        box.exec()
+        return "exact" if box.clickedButton() is go else "table" if box.clickedButton() is cheap else None
 
     def confirm_kept(self, what: str, remedy: str) -> bool:
         """Ask before replacing what is in the way or discarding old work (tests replace this method)."""

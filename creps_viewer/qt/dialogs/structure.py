@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QCheckBox, QDialog, QGridLayout, QHBoxLayout, QLabel, QScrollArea, QVBoxLayout, QWidget
 
@@ -26,6 +26,7 @@ from creps_core.latent.latents import LatentSpec
 from creps_core.render.views import View
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.qt.plain_text import plain_label
+from creps_viewer.qt.screen_fit import fit_to_screen, refit_when_shown
 from creps_viewer.render.jobs import Compute, LatestJob
 
 KIND_HELP = {
@@ -92,14 +93,18 @@ class StructureWindow(QDialog):
             box.addWidget(label)
             tops.addLayout(box)
         tops.addStretch(1)
+        body = QWidget()  # the previews and the blocks scroll together: any screen reaches all of them
+        body_lay = QVBoxLayout(body)
+        body_lay.setContentsMargins(0, 0, 0, 0)
+        body_lay.addLayout(tops)
         self.grid_host = QWidget()
         self.grid = QGridLayout(self.grid_host)
+        body_lay.addWidget(self.grid_host, 1)
         scroll = QScrollArea()
-        scroll.setWidget(self.grid_host)
+        scroll.setWidget(body)
         scroll.setWidgetResizable(True)
         lay = QVBoxLayout(self)
         lay.addWidget(self.info)
-        lay.addLayout(tops)
         lay.addWidget(scroll, 1)
 
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS, timeout=self.refresh)
@@ -107,7 +112,8 @@ class StructureWindow(QDialog):
         state.geometryChanged.connect(self._changed)
         state.modelChanged.connect(self._new_model)
         self._new_model()
-        self.resize(2 * PREVIEW + len(KINDS) * (THUMB + 8) - 120, 820)
+        fit_to_screen(self, QSize(2 * PREVIEW + len(KINDS) * (THUMB + 8) - 120, 820))
+        refit_when_shown(self)
 
     # ----- blocks ---------------------------------------------------------------------------
     def _new_model(self, *_: object) -> None:

@@ -101,7 +101,7 @@ class FileDirectionsBox(QGroupBox):
         self.sync(state.latent)
 
     def _choose(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load directions", "", "Directions (*.npz *.npy)")
+        path, _ = QFileDialog.getOpenFileName(self, "Load directions", self.files.folder, "Directions (*.npz *.npy)")
         if path:
             self.load(path)
 
@@ -214,12 +214,12 @@ class WsFileBox(QGroupBox):
         self.sync(state.latent)
 
     def _choose_export(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Export ws", "ws.npz", "ws (*.npz)")
+        path, _ = QFileDialog.getSaveFileName(self, "Export ws", str(Path(self.files.folder) / "ws.npz"), "ws (*.npz)")
         if path:
             self.export_ws(path)
 
     def _choose_import(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Import ws", "", "ws (*.npz)")
+        path, _ = QFileDialog.getOpenFileName(self, "Import ws", self.files.folder, "ws (*.npz)")
         if path:
             self.import_ws(path)
 

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from creps_core.jobs import video
+from creps_core.vocabulary import ZOOM_PRESET_FACTOR
 from creps_viewer.model.state import ExplorerState
 
 
@@ -33,7 +34,7 @@ class KeyframePresets(QGroupBox):
         self.zoom_factor = QDoubleSpinBox()
         self.zoom_factor.setRange(1.01, 1e6)
         self.zoom_factor.setDecimals(1)
-        self.zoom_factor.setValue(16)
+        self.zoom_factor.setValue(ZOOM_PRESET_FACTOR)
         self.zoom_factor.setPrefix("× ")
         self.zoom_button = QPushButton("Zoom in")
         self.zoom_button.setToolTip("Zoom into the current centre by the factor")

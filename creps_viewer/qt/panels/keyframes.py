@@ -330,7 +330,7 @@ class KeyframePanel(QWidget):
         return True
 
     def estimate(self, spec: VideoSpec) -> str:
-        seconds = self.state.render_seconds(spec.n_frames, spec.width, spec.height)
+        seconds = self.state.video_seconds(spec)
         return ("render time: after the first sharp frame" if seconds is None
                 else f"about {format_duration(seconds)} to render here")
 

@@ -197,7 +197,7 @@ class LatentPanel(QWidget):
 
     def __init__(self, state: ExplorerState, parent: QWidget | None = None, ws_of: WsOf | None = None) -> None:
         super().__init__(parent)
-        files = LatentFiles(state, ws_of)
+        self.files = files = LatentFiles(state, ws_of)
         self.seed_box = SeedBox(state)
         self.mixing = MixingBox(state)
         self.interpolation = InterpolationBox(state)
