@@ -4,7 +4,9 @@
 gets: ``latent`` (a new seed: every line new, the default), ``none`` (the same frame again: lines
 cached), ``layers:A-B`` (ws layers A..B mixed from a new seed: an edit of those layers, e.g. style
 mixing; the layers before A are resumed) and ``pan:FRACTION`` (the view moved by that fraction of
-its width: only the exposed columns' lines are new).
+its width: only the exposed columns' lines are new). ``--warp-quality`` says how a rotated or warped
+view's lines are got in every timed frame (draft, fine: line tables; exact: every pixel's own); the
+JSON carries both.
 """
 
 from __future__ import annotations
