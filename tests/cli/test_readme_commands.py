@@ -99,7 +99,7 @@ def shrink(argv: list[str]) -> list[str]:
             out += SHRINK_VALUES[word]
         elif word == "--device":
             out += [word, next(options).replace("cuda", "cpu")]
-        elif word in ("--layers", "--mix", "--direction"):
+        elif word in ("--layers", "--mix", "--direction", "--change"):
             out += [word, _clip_layers(next(options))]
         else:
             out.append(re.sub(r"snapshot-step\d{7}", "snapshot-step0000002",
@@ -148,6 +148,7 @@ def test_the_readme_is_parsed_whole():
     assert ["render", "--from", "out/seed0005.png", "--outdir", "again"] in commands
     assert shrink(["train", "--data", "x", "--kimg", "500", "--device", "cuda"]) == \
         ["train", "--data", "x", "--kimg", "0.004", "--batch", "4", "--device", "cpu"]
+    assert shrink(["bench", "--change", "layers:8-14"]) == ["bench", "--change", "layers:8-10"]
     assert shrink(["render", "--mix", "11:8-13", "--direction", "s.npz:smile:-2:4-8"]) == \
         ["render", "--mix", "11:8-10", "--direction", "s.npz:smile:-2:4-8"]
 

@@ -124,8 +124,7 @@ def test_default_network_is_the_fitted_demo_whose_seeds_are_the_photographs(tmp_
     """`creps render --seeds 0-9` with no --network: the ten bundled photographs, recognisable (24 dB on
     average against the photos at the fit's 128 px, none below 20 dB, each nearest its own photo); the GAN
     demos stay one name away."""
-    pytest.importorskip("skimage", reason="the bundled photographs come with the [demo-data] extra, which [test] has")
-    from creps_core.train.fit import bundled_photos
+    from creps_core.train.fit import bundled_photos  # the photographs come with scikit-image/-learn ([test] has them)
 
     out = tmp_path / "d"
     assert main(["render", "--seeds", "0-9", "--precision", "fp32", "--outdir", str(out)]) == 0
