@@ -13,6 +13,12 @@ from dataclasses import dataclass
 PRECISIONS = ("fp32", "bf16", "fp16")  # what an engine computes in
 PRECISION_CHOICES = ("auto",) + PRECISIONS  # "auto": the fastest of them that keeps the pixels
 WARP_NAMES = ("swirl", "lens", "wave", "formula")  # the warps a command line or a panel can name
+# How rotated and warped views get their lines: interpolated from a table (draft: as dense as the
+# pixels, >= 40 dB against exact, for drags and previews; fine: twice as dense, >= 55 dB, for sharp
+# frames, exports and videos) or evaluated at every pixel's own coordinates (exact: slow).
+WARP_QUALITIES = ("draft", "fine", "exact")
+DEFAULT_WARP_QUALITY = "fine"
+PREVIEW_WARP_QUALITY = "draft"  # what the explorer draws while the hand moves and in previews
 NOISE_MODES = ("const", "random", "none")  # the official scripts' --noise-mode (CREPS has no noise)
 FEATURE_MODES = ("pcs", "channel", "rows", "cols", "spectrum")  # what the explorer's feature view draws of a block
 NETWORK_KINDS = ("G_ema", "G")  # which generator of an official pickle
@@ -44,6 +50,26 @@ OFFICIAL_WALK_KINDS = ("cubic", "linear")  # gen_video.py's --kind
 # ----- training -------------------------------------------------------------------------------------
 TRAIN_CONFIGS = ("tiny", "small", "paper")
 DEMO_THEMES = ("faces", "photos")
+
+
+def check_warp_quality(word: object) -> str:
+    """``word`` if it names a warp quality, else ValueError naming the choices."""
+    if word not in WARP_QUALITIES:
+        raise ValueError(f"unknown warp quality {str(word)[:40]!r}: choose {', '.join(WARP_QUALITIES)}")
+    return str(word)
+
+
+def read_warp_quality(record: dict) -> str:
+    """The warp quality a stored record (provenance, workspace, keyframes, cluster job) asks for.
+
+    Files written before the setting had a name hold ``exact: true/false``: true reads as exact,
+    false as the default. Checked either way: a file is outside data."""
+    if "warp_quality" in record:
+        return check_warp_quality(record["warp_quality"])
+    exact = record.get("exact", False)
+    if not isinstance(exact, bool):
+        raise ValueError(f"'exact' must be true or false, got {str(exact)[:40]}")
+    return "exact" if exact else DEFAULT_WARP_QUALITY
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from creps_core.vocabulary import (
     PRECISION_CHOICES,
     SWEEP_PARAMETERS,
     WARP_NAMES,
+    WARP_QUALITIES,
     SweepArg,
 )
 
@@ -365,6 +366,17 @@ def add_compute(p: Options, precision: str) -> None:
                    help="fp32 is the reference; bf16 is fast on CPUs with AVX512-BF16/AMX, fp16 on CUDA; "
                         "auto picks what this machine does in hardware")
     p.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+
+
+def add_warp_quality(p: Options, default: str | None) -> None:
+    """``--warp-quality`` (and ``--exact``, its older spelling for ``--warp-quality exact``)."""
+    shown = "" if default is not None else " (default: fine, or the --from file's)"
+    p.add_argument("--warp-quality", choices=WARP_QUALITIES, default=default,
+                   help="how rotated and warped views get their lines: draft (a table as dense as the pixels, "
+                        ">= 40 dB against exact), fine (twice as dense, >= 55 dB), exact (every pixel's own "
+                        "coordinates, slow); straight views are the same at every quality" + shown)
+    p.add_argument("--exact", dest="warp_quality", action="store_const", const="exact",
+                   help="the same as --warp-quality exact")
 
 
 def add_outputs(p: Options, resumable: bool) -> None:

@@ -33,7 +33,7 @@ from creps_core.progress import Progress
 from creps_core.render.engine import Engine
 from creps_core.render.hardware import precision_warning
 from creps_core.render.views import View
-from creps_core.vocabulary import MAX_DIRECTION_OPTIONS
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, MAX_DIRECTION_OPTIONS
 
 # `creps render` and `creps bench` hold a whole float image (12 bytes/pixel) in memory; beyond
 # this, `creps export` renders in tiles.
@@ -248,17 +248,31 @@ def set_threads(threads: int | None) -> None:
 
 
 def estimate_seconds(engine: Engine, latent: LatentSpec | torch.Tensor, view: View, pixels: float,
-                     side: int = 96) -> float:
+                     side: int = 96, warp_quality: str = DEFAULT_WARP_QUALITY,
+                     line_coords: int | None = None) -> float:
     """Seconds to render ``pixels`` pixels of ``view``, from a short calibration render of a crop.
 
-    The crop's time per pixel, lines included (the latent is compiled first), scales to the job.
+    Without ``line_coords``, the crop's time per pixel, lines included (the latent is compiled
+    first), scales to the job: right for frames like the crop. With the job's own count of line
+    coordinates (an export's, whose tiles share lines: the crop would count them again and again),
+    the crop is rendered twice, the second time from cached lines, and the line and pixel parts
+    scale separately.
     """
     crop = view.tile(0, 0, min(side, view.height), min(side, view.width))
+    crop_pixels = crop.shape[0] * crop.shape[1]
     engine.program(engine.ws(latent))
+    before = engine.stats.line_coords_computed
     t0 = time.perf_counter()
-    engine.render(latent, crop)
-    per_pixel = (time.perf_counter() - t0) / (crop.shape[0] * crop.shape[1])
-    return per_pixel * pixels
+    engine.render(latent, crop, warp_quality=warp_quality)
+    first = time.perf_counter() - t0
+    if line_coords is None:
+        return first / crop_pixels * pixels
+    computed = engine.stats.line_coords_computed - before
+    t0 = time.perf_counter()
+    engine.render(latent, crop, warp_quality=warp_quality)  # its lines are cached now: the pixel part
+    pixel_part = time.perf_counter() - t0
+    per_line = max(0.0, first - pixel_part) / max(1, computed)
+    return pixel_part / crop_pixels * pixels + per_line * line_coords
 
 
 @contextmanager

@@ -24,7 +24,7 @@ from creps_core.io.safe_files import atomic_write
 from creps_core.io.untrusted import parse_json
 from creps_core.latent.latents import LatentSpec
 from creps_core.render.views import View
-from creps_core.vocabulary import PRECISION_CHOICES
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PRECISION_CHOICES, read_warp_quality
 
 METADATA_KEY = "creps"
 
@@ -38,7 +38,7 @@ class RenderRecord:
     latent: LatentSpec
     view: View
     precision: str = "fp32"
-    exact: bool = False
+    warp_quality: str = DEFAULT_WARP_QUALITY  # vocabulary.WARP_QUALITIES
     network: str = "G_ema"
     supersample: int = 1
     extra: dict | None = None
@@ -55,7 +55,7 @@ class RenderRecord:
         return json.dumps({
             "creps_explorer": __version__, "checkpoint": self.checkpoint, "checkpoint_sha256": self.checkpoint_sha256,
             "network": self.network, "latent": self.latent.to_dict(), "view": self.view.to_dict(),
-            "precision": self.precision, "exact": self.exact, "supersample": self.supersample,
+            "precision": self.precision, "warp_quality": self.warp_quality, "supersample": self.supersample,
             **({"extra": self.extra} if self.extra else {}),
             **({"precision_asked": self.precision_asked} if self.precision_asked else {}),
         }, sort_keys=True)
@@ -66,7 +66,7 @@ class RenderRecord:
         d: Any = parse_json(text, where, MAX_RECORD_BYTES)  # a file's JSON: a wrong shape raises, read_record says so
         return cls(checkpoint=d["checkpoint"], checkpoint_sha256=d.get("checkpoint_sha256", ""),
                    latent=LatentSpec.from_dict(d["latent"]), view=View.from_dict(d["view"]),
-                   precision=d.get("precision", "fp32"), exact=bool(d.get("exact", False)),
+                   precision=d.get("precision", "fp32"), warp_quality=read_warp_quality(d),
                    network=d.get("network", "G_ema"), supersample=int(d.get("supersample", 1)), extra=d.get("extra"),
                    precision_asked=d.get("precision_asked"))
 

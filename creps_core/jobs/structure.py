@@ -52,6 +52,7 @@ from creps_core.render.features import (
     spectrum_picture,
 )
 from creps_core.render.views import View
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 
 MAX_SIDE = 256  # the structure images' longest side: one view's worth of lines, seconds on a CPU
 ANALYSING = "analysing blocks"  # the stage of the analysis's records
@@ -109,21 +110,23 @@ def block_names(engine_or_model: Engine | LoadedModel) -> list[str]:
 
 @torch.no_grad()  # on a generator: grad is off while it runs, never in its caller between records
 def analysis_steps(engine: Engine, latent: LatentSpec, view: View, max_side: int = MAX_SIDE,
-                   cancel: CancelFn | None = None) -> Generator[Progress, None, Structure]:
+                   cancel: CancelFn | None = None,
+                   warp_quality: str = DEFAULT_WARP_QUALITY) -> Generator[Progress, None, Structure]:
     """Row and column lines, features, spectra and contributions of every composed block, as a job:
     a record once the lines and the normal render are done (0 blocks of n), then one after each
     block's ablation render; returns the :class:`Structure` (``yield from`` gets it)."""
     t0 = time.perf_counter()
     view = bounded_view(view, max_side)
     prog = engine.program(engine.ws(latent))
-    lines = [PixelLines(engine, prog, view, b, cancel) for b in range(prog.n_composed)]  # cached for the renders
-    image = engine.render(latent, view, cancel=cancel)
+    lines = [PixelLines(engine, prog, view, b, cancel, warp_quality)  # cached for the renders
+             for b in range(prog.n_composed)]
+    image = engine.render(latent, view, warp_quality=warp_quality, cancel=cancel)
     yield Progress(ANALYSING, 0, prog.n_composed)
     blocks = []
     for b, block_lines in enumerate(lines):
         if cancel is not None and cancel():
             raise Cancelled()
-        without = engine.render(latent, view, disabled_blocks={b}, cancel=cancel)
+        without = engine.render(latent, view, warp_quality=warp_quality, disabled_blocks={b}, cancel=cancel)
         f = block_lines.feature(cancel)
         blocks.append(BlockMaps(
             index=b, resolution=engine.cfg.composed_blocks[b],
@@ -136,13 +139,14 @@ def analysis_steps(engine: Engine, latent: LatentSpec, view: View, max_side: int
 
 
 def analyse(engine: Engine, latent: LatentSpec, view: View, max_side: int = MAX_SIDE,
-            cancel: CancelFn | None = None, report: Callable[[Progress], None] | None = None) -> Structure:
+            cancel: CancelFn | None = None, report: Callable[[Progress], None] | None = None,
+            warp_quality: str = DEFAULT_WARP_QUALITY) -> Structure:
     """:func:`analysis_steps` drained by :func:`~creps_core.progress.run_job` (each record handed to
     ``report``); the structure it returns."""
     found: list[Structure] = []
 
     def steps() -> Iterator[Progress]:
-        found.append((yield from analysis_steps(engine, latent, view, max_side, cancel)))
+        found.append((yield from analysis_steps(engine, latent, view, max_side, cancel, warp_quality)))
 
     run_job(steps(), report)
     return found[0]

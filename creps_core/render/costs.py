@@ -10,8 +10,9 @@ from __future__ import annotations
 import torch
 
 from creps_core.model.network import CREPSConfig
-from creps_core.render.line_table import LineTable
+from creps_core.render.line_table import LineTable, field_spacing
 from creps_core.render.views import View
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 
 RANGE_SAMPLE_SIDE = 64  # a rotated or warped view's coordinate range is read from this many pixels a side
 
@@ -41,35 +42,36 @@ def frame_macs(cfg: CREPSConfig, width: int, height: int) -> int:
     return Work(cfg, width + height, width * height).total
 
 
-def view_line_coords(view: View, exact: bool = False, oversample: int = 2) -> int:
-    """Line coordinates a render of ``view`` evaluates when none are cached, as the engine renders it:
-    its rows and columns (a straight view); its line tables' lattice points (a rotated or warped
-    view, ``oversample`` points per pixel spacing, over the range of coordinates it covers); two per
-    pixel when ``exact`` or when the tables would hold more than that (the engine then evaluates
-    every pixel's own coordinates). The range is read from the whole view's border and from its
-    inside at a few pixels a side, so the estimate is cheap at any size (a tile's is its whole view's)."""
+def view_line_coords(view: View, warp_quality: str = DEFAULT_WARP_QUALITY) -> int:
+    """Line coordinates a render of ``view`` at ``warp_quality`` evaluates when none are cached, as
+    the engine renders it: its rows and columns (a straight view); its line tables' lattice points
+    (a rotated or warped view: the lattice :func:`~creps_core.render.line_table.field_spacing` gives
+    for that quality, over the range of coordinates it covers); two per pixel where the engine
+    evaluates every pixel's own coordinates (quality exact, or tables that would not pay). The range
+    is read from the whole view's border and from its inside at a few pixels a side, so the estimate
+    is cheap at any size (a tile's is its whole view's)."""
     h, w = view.shape
     if view.is_separable:
         return h + w
-    if exact:
+    spacing = field_spacing(view.with_(window=None), warp_quality)
+    if spacing is None:
         return 2 * h * w
     whole = view.with_(window=None)
-    scale = min(1.0, RANGE_SAMPLE_SIDE / max(view.width, view.height))
-    inside = whole.with_(width=max(2, round(view.width * scale)), height=max(2, round(view.height * scale)))
     border = [whole.tile(0, 0, 1, view.width), whole.tile(view.height - 1, 0, 1, view.width),
               whole.tile(0, 0, view.height, 1), whole.tile(0, view.width - 1, view.height, 1)]
-    fields = [part.field() for part in (inside, *border)]  # a rotation's extremes lie on the border
-    spacing = view.spacing / oversample
-    table = sum(LineTable.size(torch.stack([min(f[axis].min() for f in fields), max(f[axis].max() for f in fields)]),
-                               spacing) for axis in (0, 1))
-    return min(table, 2 * h * w)
+    # the inside at a few of the view's own pixels a side (a warp's extremes may lie there), and the
+    # whole border (a rotation's do)
+    fields = [whole.sample_field(RANGE_SAMPLE_SIDE), *(part.field() for part in border)]
+    return sum(LineTable.size(torch.stack([min(f[axis].min() for f in fields), max(f[axis].max() for f in fields)]),
+                              spacing) for axis in (0, 1))
 
 
-def view_macs(cfg: CREPSConfig, view: View, exact: bool = False, oversample: int = 2) -> int:
-    """Multiply-adds of a render of ``view`` whose lines are all new (a video frame, an export, a new
-    latent): rotated and warped views counted as such, exact warps at every pixel's own lines."""
+def view_macs(cfg: CREPSConfig, view: View, warp_quality: str = DEFAULT_WARP_QUALITY) -> int:
+    """Multiply-adds of a render of ``view`` at ``warp_quality`` whose lines are all new (a video
+    frame, an export, a new latent): rotated and warped views counted as such, quality exact at
+    every pixel's own lines."""
     h, w = view.shape
-    return Work(cfg, view_line_coords(view, exact, oversample), h * w).total
+    return Work(cfg, view_line_coords(view, warp_quality), h * w).total
 
 
 def frame_flops(cfg: CREPSConfig, width: int, height: int) -> float:

@@ -17,8 +17,8 @@ How a frame is made (docs/architecture.md):
    between chunks).
 
 Warped views interpolate lines from the table (Catmull-Rom, lattice anchored at
-0 so every tile sees the same table) or, with ``exact=True``, evaluate the lines
-at every pixel's own coordinates.
+0 so every tile sees the same table, as dense as the warp quality asks: draft or
+fine) or, at quality exact, evaluate the lines at every pixel's own coordinates.
 """
 
 from __future__ import annotations
@@ -49,12 +49,14 @@ from creps_core.render.hardware import (
     resolve_precision,
     usable_cpus,
 )
-from creps_core.render.line_table import LineTable
+from creps_core.render.line_table import LineTable, field_spacing, table_spacing
 from creps_core.render.prefix_reuse import PrefixStore, Stem, shared_rows
 from creps_core.render.program import LatentProgram, ProgramCompiler, ws_key
 from creps_core.render.views import View
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, check_warp_quality
 
 ENGINE_VERSION = "1"
+SAMPLE_PIXELS = 512  # pixels whose table samples are composed at once: 3 MiB of float32 lines
 AUTO_MIN_PSNR_DB = 40.0  # 'auto' keeps a reduced precision only where it stays this close to fp32
 
 ProgressFn = Callable[[float], None]
@@ -322,33 +324,32 @@ class Engine:
         if new:
             cache.put([part[i] for i in new], rows[new], reserve=stem.row_limit if self.policy.reserve_caches else 0)
 
-    def _line_coords(self, view: View, exact: bool = False,
-                     oversample: int = 2) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def line_coords(self, view: View,
+                    warp_quality: str = DEFAULT_WARP_QUALITY) -> tuple[torch.Tensor, torch.Tensor] | None:
         """(row, column) line coordinates a render of ``view`` computes: a straight view's rows and
         columns, a rotated or warped view's table lattices (what :meth:`render` interpolates from,
-        with the same ``oversample``); None for the exact mode, which evaluates every pixel's own."""
+        at the same ``warp_quality``); None where it evaluates every pixel's own (quality exact, or
+        tables that would not pay: :func:`~creps_core.render.line_table.field_spacing`)."""
         if view.is_separable:
             grid = view.separable()
             return grid.rows, grid.cols
-        if exact:
+        spacing = field_spacing(view, warp_quality)
+        if spacing is None:
             return None
         u, v = view.field()
-        u, v, spacing = u.reshape(-1), v.reshape(-1), view.spacing / oversample
-        if not LineTable.pays(u, v, spacing):
-            return None
-        return LineTable.lattice(u, spacing), LineTable.lattice(v, spacing)
+        return LineTable.lattice(u.reshape(-1), spacing), LineTable.lattice(v.reshape(-1), spacing)
 
     def missing_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None,
-                      exact: bool = False) -> int:
+                      warp_quality: str = DEFAULT_WARP_QUALITY) -> int:
         """How many line coordinates a render of ``view`` would compute (those not cached yet)."""
-        coords = self._line_coords(view, exact)
+        coords = self.line_coords(view, warp_quality)
         if coords is None:
             return 0
         prog = self.program(self.ws(latent), precision)
         return sum(sum(1 for t in set(c.tolist()) if t not in prog.lines[slot]) for slot, c in enumerate(coords))
 
     def prefetch_lines(self, latent: LatentSpec | torch.Tensor, view: View, precision: str | None = None, *,
-                       exact: bool = False, chunk: int = 128, cancel: CancelFn | None = None,
+                       warp_quality: str = DEFAULT_WARP_QUALITY, chunk: int = 128, cancel: CancelFn | None = None,
                        progress: Callable[[int], None] | None = None) -> None:
         """Compute and cache the lines ``view`` needs, ``chunk`` coordinates at a time, checking
         ``cancel`` in between and reporting each chunk's newly computed count to ``progress``.
@@ -356,7 +357,7 @@ class Engine:
         :meth:`render` computes a tile's lines in one step (seconds for a wide frame of a big model
         on a CPU); an interactive caller prefetches first so that a superseded frame stops quickly
         and its progress bar moves during the line phase. What was computed stays cached."""
-        coords = self._line_coords(view, exact)
+        coords = self.line_coords(view, warp_quality)
         if coords is None:
             return
         prog = self.program(self.ws(latent), precision)
@@ -374,11 +375,13 @@ class Engine:
         rendering bands of a multiple of this keeps the pool busy to each band's end."""
         return max(1, self.chunk_pixels // cols) * self.workers
 
-    def lines_per_pixel(self, view: View, oversample: int = 2) -> int:
-        """Line coordinates a render of ``view`` (with the same ``oversample``) caches per pixel of
-        each axis: one for a straight view, ``oversample`` for a rotated or warped one, whose lines
-        come from a lattice that much denser.  Callers size :meth:`line_cache_limit` by it."""
-        return 1 if view.is_separable else oversample
+    def lines_per_pixel(self, view: View, warp_quality: str = DEFAULT_WARP_QUALITY) -> int:
+        """Line coordinates a render of ``view`` (at the same ``warp_quality``) caches per pixel of
+        each axis: one for a straight view, more for a rotated or warped one, whose lines come from
+        a lattice that much denser.  Callers size :meth:`line_cache_limit` by it."""
+        if view.is_separable or check_warp_quality(warp_quality) == "exact":
+            return 1
+        return max(1, math.ceil(view.spacing / table_spacing(view.spacing, warp_quality) - 1e-9))
 
     @contextmanager
     def line_cache_limit(self, coords: int) -> Iterator[None]:
@@ -431,25 +434,31 @@ class Engine:
     # ----- rendering -----------------------------------------------------------------
     @torch.no_grad()
     def render(self, latent: LatentSpec | torch.Tensor, view: View, *, precision: str | None = None,
-               exact: bool = False, oversample: int = 2, interpolate: bool = False,
+               warp_quality: str = DEFAULT_WARP_QUALITY, interpolate: bool = False,
                disabled_blocks: Iterable[int] = (), progress: ProgressFn | None = None,
                cancel: CancelFn | None = None) -> torch.Tensor:
         """Render a view -> float32 [C, rows, cols] on the CPU, values ~[-1, 1].
 
-        ``exact``: warped views evaluate lines at every pixel (slow) instead of a table.
-        ``interpolate``: axis-aligned views also sample lines from the lattice table, so
-        successive zoom levels share most line evaluations (interactive previews).
+        ``warp_quality`` (vocabulary's WARP_QUALITIES): how rotated and warped views get their
+        lines -- from a table as dense as the pixels (draft: drags and previews), twice as dense
+        (fine: sharp frames, exports), or evaluated at every pixel (exact: slow).  Straight views
+        are the same at every quality.
+        ``interpolate``: axis-aligned views also sample lines from the lattice table (at
+        ``warp_quality``'s density), so successive zoom levels share most line evaluations
+        (interactive previews).
         ``disabled_blocks``: indices of composed blocks (0 = b8, see
         :attr:`CREPSConfig.composed_blocks`) whose composed feature F_b is switched off, to see
         what each block adds (the Structure view, ``creps lines``).  None off: the normal render.
         """
         disabled = self._check_blocks(disabled_blocks)
+        exact = check_warp_quality(warp_quality) == "exact"
         prog = self.program(self.ws(latent), precision)
         meter = _Meter(progress, self.cfg)
         if view.is_separable:
-            img = self._render_separable(prog, view, meter, cancel, oversample if interpolate else None, disabled)
+            spacing = table_spacing(view.spacing, warp_quality) if interpolate and not exact else None
+            img = self._render_separable(prog, view, meter, cancel, spacing, disabled)
         else:
-            img = self._render_field(prog, view, exact, oversample, meter, cancel, disabled)
+            img = self._render_field(prog, view, field_spacing(view, warp_quality), meter, cancel, disabled)
         return img.cpu()
 
     def _check_blocks(self, blocks: Iterable[int]) -> frozenset[int]:
@@ -495,28 +504,29 @@ class Engine:
             raise Cancelled()
 
     def _render_separable(self, prog: LatentProgram, view: View, meter: _Meter, cancel,
-                          oversample: int | None = None, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
+                          spacing: float | None = None, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
+        """A straight view: its own rows and columns, or (``spacing`` given) lines interpolated
+        from tables at that spacing."""
         grid = view.separable()
         L, r, c = prog.n_composed, prog.rank, prog.biline
         pixels = grid.rows.numel() * grid.cols.numel()
         if meter.active:
-            if oversample is None:
+            if spacing is None:
                 meter.plan(len(set(grid.rows.tolist())) + len(set(grid.cols.tolist())), pixels)
             else:
-                h = view.spacing / oversample
-                meter.plan(LineTable.size(grid.rows, h) + LineTable.size(grid.cols, h), pixels)
+                meter.plan(LineTable.size(grid.rows, spacing) + LineTable.size(grid.cols, spacing), pixels)
 
         def line_values(t: torch.Tensor, slot: int) -> torch.Tensor:
-            if oversample is None:
+            if spacing is None:
                 return self.lines(prog, t, slot, cancel, meter.settled)
             return LineTable.build(partial(self.lines, prog, slot=slot, cancel=cancel, settled=meter.settled), t,
-                                   view.spacing / oversample).sample(t)
+                                   spacing, prog.dtype).sample(t)
 
         rows = line_values(grid.rows, 0).reshape(-1, L, r, c)
         # R as [L, c, H, rank] (1/2 folded in), K as [L, c, rank, W] for batched matmuls over channels.
         # The explorer renders a frame as bands of the same columns: their K is kept from the last
         # band instead of being gathered and laid out again (~11 MB of copies a band at 894 columns).
-        where = (prog.key, str(prog.dtype), oversample, view.spacing,
+        where = (prog.key, str(prog.dtype), spacing, view.spacing,
                  hashlib.sha1(grid.cols.numpy().tobytes()).hexdigest())
         if self._columns is not None and self._columns[0] == where and not meter.active:
             K = self._columns[1]
@@ -528,8 +538,7 @@ class Engine:
         R = (rows * 0.5).permute(1, 3, 0, 2).to(prog.dtype).contiguous()
         out = torch.empty(self.cfg.img_channels, H, W, device=self.device)
         step = max(1, self.chunk_pixels // W)
-        start, keep = self._pixel_states(prog, grid, step, None if oversample is None else (oversample, view.spacing),
-                                         disabled)
+        start, keep = self._pixel_states(prog, grid, step, spacing, disabled)
 
         def band(i0: int) -> int:
             self._check_cancel(cancel)
@@ -556,11 +565,12 @@ class Engine:
             self._prefixes.keep_pixel_state(keep[1], keep[2])  # every band finished: the state is whole
         return out.transpose(1, 2).contiguous() if grid.transposed else out
 
-    def _pixel_states(self, prog: LatentProgram, grid, step: int, table: tuple[int, float] | None,
+    def _pixel_states(self, prog: LatentProgram, grid, step: int, table: float | None,
                       disabled: frozenset[int]) -> tuple[tuple[int, torch.Tensor] | None,
                                                          tuple[int, tuple, torch.Tensor] | None]:
         """Where a separable render's per-pixel stream starts and what it keeps (prefix_reuse.py):
-        (block, stored state) to resume from; (block, key, buffer) to keep one at."""
+        (block, stored state) to resume from; (block, key, buffer) to keep one at. ``table``: the
+        spacing of the tables the lines were interpolated from (None: the rows' and columns' own)."""
         stems = [s for s in (prog.fill, prog.resume) if s is not None and s.done >= 1]
         if disabled or not stems:
             return None, None
@@ -576,19 +586,21 @@ class Engine:
         return start, (target.done, (target.key, *where), torch.empty(n, prog.biline, dtype=prog.dtype,
                                                                        device=self.device))
 
-    def _render_field(self, prog: LatentProgram, view: View, exact: bool, oversample: int,
+    def _render_field(self, prog: LatentProgram, view: View, spacing: float | None,
                       meter: _Meter, cancel, disabled: frozenset[int] = frozenset()) -> torch.Tensor:
+        """A rotated or warped view: lines interpolated from tables at ``spacing`` (composed in the
+        compute dtype), or evaluated at every pixel (``spacing`` None: quality exact, or tables
+        that would hold more points than the pixels)."""
         U, V = view.field()
         h, w = U.shape
         u, v = U.reshape(-1), V.reshape(-1)
         L, r, c = prog.n_composed, prog.rank, prog.biline
-        spacing = view.spacing / oversample
-        exact = exact or not LineTable.pays(u, v, spacing)
+        exact = spacing is None
         if meter.active:  # exact: the lines are evaluated with the pixels (counted with them)
-            meter.plan(0 if exact else LineTable.size(u, spacing) + LineTable.size(v, spacing), h * w)
-        if not exact:
+            meter.plan(0 if spacing is None else LineTable.size(u, spacing) + LineTable.size(v, spacing), h * w)
+        if spacing is not None:
             tables = [LineTable.build(partial(self.lines, prog, slot=slot, cancel=cancel, settled=meter.settled),
-                                      coords, spacing)
+                                      coords, spacing, prog.dtype)
                       for slot, coords in ((0, u), (1, v))]
         out = torch.empty(self.cfg.img_channels, h * w, device=self.device)
         step = self.chunk_pixels
@@ -599,10 +611,11 @@ class Engine:
             if exact:
                 ru = self._eval_lines(prog, u[p0:p1], 0, cancel)
                 kv = self._eval_lines(prog, v[p0:p1], 1, cancel)
-            else:
-                ru, kv = tables[0].sample(u[p0:p1]), tables[1].sample(v[p0:p1])
-            # F[b, c, p] = 1/2 sum_k R K
-            f = (ru * kv).reshape(-1, L, r, c).sum(2).mul_(0.5).transpose(0, 1).to(prog.dtype).contiguous()
+                f = (ru * kv).reshape(-1, L, r, c).sum(2)  # F[p, b, c] = sum_k R K (1/2 below)
+            else:  # in pieces whose lines stay in the cache (a chunk's are megabytes)
+                f = torch.cat([(tables[0].sample(u[q0:q1]) * tables[1].sample(v[q0:q1])).reshape(-1, L, r, c).sum(2)
+                               for q0, q1 in _pieces(p0, p1, SAMPLE_PIXELS)])
+            f = f.mul_(0.5).transpose(0, 1).to(prog.dtype).contiguous()
             out[:, p0:p1] = self._decode(prog, lambda b: f[b], disabled).t()
             return p1 - p0
 
@@ -616,6 +629,11 @@ class Engine:
 
     def render_u8(self, latent: LatentSpec | torch.Tensor, view: View, **kw) -> np.ndarray:
         return to_uint8(self.render(latent, view, **kw))
+
+
+def _pieces(start: int, stop: int, size: int) -> Iterator[tuple[int, int]]:
+    for q0 in range(start, stop, size):
+        yield q0, min(stop, q0 + size)
 
 
 class _Meter(Work):

@@ -30,10 +30,10 @@ import torch
 
 from creps_core.latent.latents import LatentSpec
 from creps_core.progress import CancelFn, Cancelled
-from creps_core.render.line_table import LineTable
+from creps_core.render.line_table import LineTable, field_spacing, table_spacing
 from creps_core.render.program import LatentProgram
 from creps_core.render.views import View
-from creps_core.vocabulary import FEATURE_MODES
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, FEATURE_MODES
 
 PIXEL_CHUNK = 8192  # pixels composed at once: bounded memory (their lines are rank*c wide)
 PCA_SAMPLES = 65536  # pixels the principal axes are fitted on (evenly strided); all pixels are projected
@@ -88,13 +88,16 @@ class PixelLines:
     if it has one), evaluated through ``engine.lines`` (cached) in ``prog``'s precision.
 
     A straight view keeps its rows' and columns' own lines (``rows`` [H', rank*c], ``cols``
-    [W', rank*c] with the view's :class:`SeparableGrid`); another keeps line tables on the engine's
-    lattice (``oversample`` points per pixel spacing) and interpolates them per pixel. A warp that
-    reaches far (a table larger than the pixels' own coordinates) gets a coarser lattice, bounded by
-    the pixel count, rather than a table sized by the formula's reach."""
+    [W', rank*c] with the view's :class:`SeparableGrid`); another keeps line tables on the lattice
+    the engine renders it from at ``warp_quality`` (:func:`~creps_core.render.line_table.field_spacing`:
+    the same lattice points, so the image's lines serve the pictures and back) and interpolates them
+    per pixel as the engine does. Where the image evaluates every pixel's own lines (quality exact,
+    or a warp that reaches far), a picture would need every pixel's lines at once: it reads the fine
+    lattice instead (>= 55 dB, more than a picture shows), coarsened where a far-reaching warp
+    would size it by the formula's reach rather than by the pixel count."""
 
     def __init__(self, engine, prog: LatentProgram, view: View, block: int, cancel: CancelFn | None = None,
-                 oversample: int = 2) -> None:
+                 warp_quality: str = DEFAULT_WARP_QUALITY) -> None:
         if not 0 <= block < prog.n_composed:
             raise ValueError(f"no composed block {block}: this model's blocks are 0..{prog.n_composed - 1}")
         self.view, self.rank, self.channels = view, prog.rank, prog.biline
@@ -111,9 +114,9 @@ class PixelLines:
         U, V = view.field()
         self.shape = tuple(U.shape)
         self.u, self.v = U.reshape(-1), V.reshape(-1)
-        spacing = view.spacing / oversample
-        while not LineTable.pays(self.u, self.v, spacing):
-            spacing *= 2
+        spacing = field_spacing(view, warp_quality)
+        if spacing is None:  # the image evaluates every pixel's own lines: the pictures read fine tables
+            spacing = coarse_spacing(view, table_spacing(view.spacing, "fine"))
         self.tables = [LineTable.build(lines(slot), coords, spacing) for slot, coords in ((0, self.u), (1, self.v))]
 
     def line_values(self, slot: int) -> torch.Tensor:
@@ -156,6 +159,14 @@ class PixelLines:
         table = self.tables[slot]
         projected = LineTable(table.m0, table.h, project(table.values, *principal_axes(table.values, count)))
         return projected.sample(self.u if slot == 0 else self.v).reshape(*self.shape, count)
+
+
+def coarse_spacing(view: View, spacing: float) -> float:
+    """``spacing``, doubled until tables over ``view``'s coordinates hold no more points than its pixels."""
+    u, v = view.sample_field()
+    while not LineTable.pays(u.reshape(-1), v.reshape(-1), spacing, view.width * view.height):
+        spacing *= 2
+    return spacing
 
 
 def principal_axes(x: torch.Tensor, count: int = 3, samples: int = PCA_SAMPLES) -> tuple[torch.Tensor, torch.Tensor]:
@@ -245,16 +256,18 @@ def spectrum_picture(s: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def feature_picture(engine, latent: LatentSpec | torch.Tensor, view: View, choice: FeatureView,
-                    precision: str | None = None, cancel: CancelFn | None = None) -> np.ndarray:
+                    precision: str | None = None, cancel: CancelFn | None = None,
+                    warp_quality: str = DEFAULT_WARP_QUALITY) -> np.ndarray:
     """The picture ``choice`` asks for, of ``latent`` seen through ``view``: HWC uint8 RGB of the
     view's shape. ``engine`` is a :class:`~creps_core.render.engine.Engine` (its lines are cached
-    and shared with its renders); ``precision`` as :meth:`Engine.program` takes it."""
+    and shared with its renders at the same ``warp_quality``); ``precision`` as
+    :meth:`Engine.program` takes it."""
     cfg = engine.cfg
     problem = choice.misfit(cfg.composed_blocks, cfg.biline_channels)
     if problem is not None:
         raise ValueError(problem)
     prog = engine.program(engine.ws(latent), precision)
-    lines = PixelLines(engine, prog, view, choice.block, cancel)
+    lines = PixelLines(engine, prog, view, choice.block, cancel, warp_quality)
     if choice.mode in ("rows", "cols"):
         return components_picture(lines.line_components(0 if choice.mode == "rows" else 1).numpy())
     f = lines.feature(cancel)

@@ -217,9 +217,8 @@ class View:
         r0, c0, h, w = self.window or (0, 0, self.height, self.width)
         return (torch.arange(r0, r0 + h, dtype=torch.float64), torch.arange(c0, c0 + w, dtype=torch.float64))
 
-    def _offsets(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Pixel offsets from the centre along rows and columns, in coordinate units."""
-        i, j = self._indices()
+    def _offsets(self, i: torch.Tensor, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Offsets from the centre of full-grid rows ``i`` and columns ``j``, in coordinate units."""
         s = self.spacing
         if self.snap:
             # Anchor the lattice at integer multiples of s so pans by whole pixels repeat coordinates.
@@ -251,7 +250,7 @@ class View:
         q = self._quarter_turns()
         if q is None or not self.is_separable:
             raise ValueError("this view is not axis-aligned; use field()")
-        di, dj = self._offsets()
+        di, dj = self._offsets(*self._indices())
         cu, cv = self.center
         if q == 0 and self.snap:
             i, j = self._indices()
@@ -295,7 +294,18 @@ class View:
 
     def field(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Per-pixel coordinates (U, V), each [rows, cols] float32."""
-        di, dj = self._offsets()
+        return self._field_at(*self._indices())
+
+    def sample_field(self, most: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+        """Coordinates (U, V) of at most ``most`` x ``most`` pixels spread over the whole view (its
+        edges included, whatever the window): for decisions about the whole view, such as the
+        range its coordinates cover, that every tile of it must take alike."""
+        i = torch.linspace(0, self.height - 1, min(most, self.height), dtype=torch.float64).round()
+        j = torch.linspace(0, self.width - 1, min(most, self.width), dtype=torch.float64).round()
+        return self._field_at(i, j)
+
+    def _field_at(self, i: torch.Tensor, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        di, dj = self._offsets(i, j)
         half = self.span / (2 * self.zoom)
         pr = (di / half)[:, None].expand(len(di), len(dj))
         pc = (dj / half)[None, :].expand(len(di), len(dj))

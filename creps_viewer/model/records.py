@@ -17,7 +17,7 @@ from creps_core.model.demo import model_label
 from creps_core.model.network import CREPSConfig
 from creps_core.render.costs import frame_macs, view_macs
 from creps_core.render.views import View, Warp
-from creps_core.vocabulary import PRECISION_CHOICES
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PRECISION_CHOICES, WARP_QUALITIES, read_warp_quality
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,8 @@ DEVICE_PATTERN = r"auto|cpu|mps|cuda(:\d{1,3})?"
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """How frames are made: device, precision, preview downscale factor, exact warps.
+    """How frames are made: device, precision, preview downscale factor, the sharp frames' warp
+    quality (previews and drags are drawn at draft whatever it says).
 
     ``precision`` is what the user asked for: ``auto`` (the default) is what this machine does
     fastest while keeping the pixels (the engine measures it), so the same workspace is fast on
@@ -87,7 +88,7 @@ class RenderSettings:
     device: str = "auto"
     precision: str = "auto"
     preview_scale: int = 4  # the coarse preview is 1/preview_scale of the viewport per side (1 = off)
-    exact: bool = False
+    warp_quality: str = DEFAULT_WARP_QUALITY
 
     def __post_init__(self) -> None:
         """Only what the Render tab could have set: settings read from a file that the panel could
@@ -100,8 +101,9 @@ class RenderSettings:
         scales = [scale for scale, _ in PREVIEW_SCALES]
         if isinstance(self.preview_scale, bool) or self.preview_scale not in scales:
             raise ValueError(f"render preview_scale must be one of {scales}, got {str(self.preview_scale)[:40]}")
-        if not isinstance(self.exact, bool):
-            raise ValueError(f"render exact must be true or false, got {str(self.exact)[:40]}")
+        if self.warp_quality not in WARP_QUALITIES:
+            raise ValueError(f"render warp_quality must be one of {', '.join(WARP_QUALITIES)}, "
+                             f"got {str(self.warp_quality)[:40]!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -109,7 +111,9 @@ class RenderSettings:
     @classmethod
     def from_dict(cls, d: dict) -> RenderSettings:
         known = set(cls.__dataclass_fields__)
-        return cls(**{k: v for k, v in d.items() if k in known})
+        # older workspaces say exact: true/false (read_warp_quality turns it into a quality)
+        return cls(**{k: v for k, v in d.items() if k in known - {"warp_quality"}},
+                   warp_quality=read_warp_quality(d))
 
 
 @dataclass(frozen=True)
@@ -139,10 +143,11 @@ class ModelSummary:
         assert self.cfg is not None, "a summary made without the model's config has no costs"
         return frame_macs(self.cfg, width, height)
 
-    def view_macs(self, view: View, exact: bool = False) -> int:
-        """The work of a render of ``view`` with every line new, rotated or warped views counted as such."""
+    def view_macs(self, view: View, warp_quality: str = DEFAULT_WARP_QUALITY) -> int:
+        """The work of a render of ``view`` at ``warp_quality`` with every line new, rotated or warped
+        views counted as such."""
         assert self.cfg is not None, "a summary made without the model's config has no costs"
-        return view_macs(self.cfg, view, exact)
+        return view_macs(self.cfg, view, warp_quality)
 
 
 @dataclass(frozen=True)

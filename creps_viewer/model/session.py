@@ -134,7 +134,7 @@ class ModelSession:
     def render_settings_changed(self, settings: RenderSettings) -> None:
         """Another device reopens the model there (the next request is sent then even when it
         equals the last one: the engine changed); a precision that is slow here is explained.
-        A setting that changes no pixel (exact warps on an axis-aligned view) leaves the request
+        A setting that changes no pixel (the warp quality of an axis-aligned view) leaves the request
         as it was, so nothing is rendered again."""
         wanted = device_or_none(settings.device)
         if self.loaded_model is not None and wanted != self.state.device:
@@ -201,8 +201,8 @@ class ModelSession:
             extra = {"kind": "lines", "image": r.feature.mode, "block": f"b{blocks[r.feature.block]}",
                      **({"channel": r.feature.channel} if r.feature.mode == "channel" else {})}
         record = RenderRecord(checkpoint=str(m.path), checkpoint_sha256=m.sha256, latent=r.latent, view=r.view,
-                              precision=frame.precision, exact=r.exact, network=m.network, extra=extra,
-                              precision_asked=r.precision)
+                              precision=frame.precision, warp_quality=r.warp_quality, network=m.network,
+                              extra=extra, precision_asked=r.precision)
         try:
             write_png(path, frame.rgb, record)
         except OSError as e:
@@ -223,7 +223,7 @@ class ModelSession:
         precision = self._opened_precision(Path(path).name, record.precision_asked, record.precision)
         ws = replace(here, checkpoint=record.checkpoint, checkpoint_sha256=record.checkpoint_sha256,
                      latent=record.latent, geometry=Geometry.of(record.view),
-                     render=replace(here.render, precision=precision, exact=record.exact),
+                     render=replace(here.render, precision=precision, warp_quality=record.warp_quality),
                      precision_ran=record.precision)
         self.open_state(ws, path)
 

@@ -19,6 +19,7 @@ from creps_core.jobs.video import Keyframe, VideoSpec, video_macs
 from creps_core.latent.latents import Floats, LatentSpec
 from creps_core.render.features import FeatureView
 from creps_core.render.views import View
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 from creps_viewer.model.records import Bookmark, Geometry, ModelSummary, RenderSettings, unique_name
 from creps_viewer.render.frame_plan import RenderRequest
 
@@ -137,8 +138,9 @@ class ExplorerState(QObject):
     def request(self, interactive: bool = False) -> RenderRequest:
         """What the render worker should draw now (``interactive``: a drag or a slider is moving)."""
         r, view = self.render, self.view()
-        exact = r.exact and not view.is_separable  # no pixel of an axis-aligned view changes: nothing to render
-        return RenderRequest(self.latent, view, r.precision, exact, r.preview_scale, interactive, self.feature)
+        # no pixel of an axis-aligned view changes with the warp quality: another one renders nothing anew
+        quality = DEFAULT_WARP_QUALITY if view.is_separable else r.warp_quality
+        return RenderRequest(self.latent, view, r.precision, quality, r.preview_scale, interactive, self.feature)
 
     def set_feature(self, feature: FeatureView | None) -> None:
         """Show a block's features instead of the image (None: the image). Not an undo step: it
@@ -168,13 +170,13 @@ class ExplorerState(QObject):
         own sharp frames; None before the first one."""
         return None if self.speed is None else macs / self.speed
 
-    def view_seconds(self, exact: bool | None = None) -> float | None:
-        """About how long the viewport's view takes with every line new (a new latent), with exact
-        warps or not (default: as the Render tab says); None before the first sharp frame."""
+    def view_seconds(self, warp_quality: str | None = None) -> float | None:
+        """About how long the viewport's view takes with every line new (a new latent), its sharp
+        frame at ``warp_quality`` (default: as the Render tab says); None before the first sharp frame."""
         if self.model_summary is None or self.model_summary.cfg is None:
             return None
-        exact = self.render.exact if exact is None else exact
-        return self.seconds_for(self.model_summary.view_macs(self.view(), exact))
+        quality = self.render.warp_quality if warp_quality is None else warp_quality
+        return self.seconds_for(self.model_summary.view_macs(self.view(), quality))
 
     def video_seconds(self, spec: VideoSpec) -> float | None:
         """About how long rendering the video ``spec`` takes here, each frame costed by its own view

@@ -134,7 +134,7 @@ class FileMenu(QMenu):
         # The dialog's precision is its own, remembered between exports (auto until changed there):
         # the view's may be a fast draft setting that a poster should not inherit.
         dlg = ExportDialog(main.jobs, s.latent, s.geometry, s.viewport_size,
-                           precision=str(self.prefs.value(EXPORT_PRECISION_KEY, "auto")), exact=r.exact,
+                           precision=str(self.prefs.value(EXPORT_PRECISION_KEY, "auto")), warp_quality=r.warp_quality,
                            directory=str(self.prefs.value("export_dir", str(Path.home()))),
                            seconds_of=self.export_seconds, parent=main)
         dlg.precision.currentTextChanged.connect(lambda p: self.prefs.set_value(EXPORT_PRECISION_KEY, p))
@@ -160,11 +160,11 @@ class FileMenu(QMenu):
         return dlg
 
     def export_seconds(self, spec) -> float | None:
-        """About how long an export takes here (its rotated or warped view and exact warps counted as
-        such); None until the explorer has measured this machine's speed."""
+        """About how long an export takes here (its rotated or warped view counted at its warp
+        quality); None until the explorer has measured this machine's speed."""
         s = self.main.state
         return None if s.model_summary is None else s.seconds_for(s.model_summary.view_macs(spec.render_view(),
-                                                                                            spec.exact))
+                                                                                            spec.warp_quality))
 
     def show_model_info(self) -> None:
         summary = self.main.state.model_summary

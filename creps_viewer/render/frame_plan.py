@@ -34,6 +34,7 @@ from creps_core.render.costs import Work
 from creps_core.render.engine import Engine, to_uint8
 from creps_core.render.features import FeatureView, feature_picture
 from creps_core.render.views import View
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PREVIEW_WARP_QUALITY
 from creps_viewer.render.pixel_reuse import Region, plan_reuse, shifted
 
 PREVIEW, PARTIAL, FULL = "preview", "partial", "full"
@@ -54,7 +55,7 @@ class RenderRequest:
     latent: LatentSpec
     view: View  # full-resolution view (snap=True for reuse)
     precision: str = "fp32"
-    exact: bool = False
+    warp_quality: str = DEFAULT_WARP_QUALITY  # the sharp frame's; previews are drawn at PREVIEW_WARP_QUALITY
     preview_scale: int = 4
     interactive: bool = False  # a drag or a slider is moving: keep up with the hand
     feature: FeatureView | None = None  # a block's features to draw instead of the image (the feature view)
@@ -111,6 +112,11 @@ class Step:
     completes: bool  # runs to its end even when a newer request arrives (previews, cheap full frames)
     then_wait: float | None = None  # seconds to wait for a newer request before the next step
 
+    def warp_quality(self, req: RenderRequest) -> str:
+        """How this step's rotated and warped pixels get their lines: the request's quality for the
+        sharp frame, draft (:data:`PREVIEW_WARP_QUALITY`) for previews."""
+        return req.warp_quality if self.level == FULL else PREVIEW_WARP_QUALITY
+
     def describe(self, canvas: Canvas) -> str:
         """What the status bar says while this step renders."""
         what = "preview" if self.level == PREVIEW else ("updating" if canvas.reused else "refining")
@@ -158,7 +164,7 @@ class FramePlanner:
 
     @staticmethod
     def _key(req: RenderRequest) -> tuple:
-        return req.latent, req.precision, req.exact
+        return req.latent, req.precision, req.warp_quality
 
     def steps(self, req: RenderRequest, whole_frames: bool = False) -> list[Step]:
         """The renders that answer ``req``, in order. ``whole_frames`` (a device that draws a frame
@@ -225,12 +231,13 @@ class FramePlanner:
         if req.feature is not None:
             return self._render_feature(engine, req, step, cancel, activity)
         t0, view, full = time.perf_counter(), step.view, step.level == FULL
+        quality = step.warp_quality(req)
         canvas = self.canvas(req, step, engine.cfg.img_channels)
         activity(step.describe(canvas))
         tiles = [view.tile(*region) for region in canvas.regions]
         precision = req.engine_precision
         ran = precision or engine.precision
-        work = Work(engine.cfg, sum(engine.missing_lines(req.latent, t, precision, req.exact) for t in tiles)
+        work = Work(engine.cfg, sum(engine.missing_lines(req.latent, t, precision, quality) for t in tiles)
                     if full else 0, canvas.pixels)
 
         def lines_done(n: int) -> None:
@@ -241,7 +248,7 @@ class FramePlanner:
         whole = not engine.policy.progressive  # a GPU: each region in one render, lines and all
         if not whole:
             for tile in tiles:
-                engine.prefetch_lines(req.latent, tile, precision, exact=req.exact, chunk=LINE_PREFETCH,
+                engine.prefetch_lines(req.latent, tile, precision, warp_quality=quality, chunk=LINE_PREFETCH,
                                       cancel=cancel, progress=lines_done)
         done, shown = 0, time.perf_counter()
         # Partial frames are shown from an RGB copy kept up to date band by band: each band is
@@ -254,7 +261,7 @@ class FramePlanner:
             if cancel():
                 raise Cancelled()
             band = engine.render(req.latent, view.tile(r0, c0, rows, cols), precision=precision,
-                                 exact=req.exact, cancel=cancel)
+                                 warp_quality=quality, cancel=cancel)
             canvas.image[:, r0:r0 + rows, c0:c0 + cols] = band
             if rgb is not None:
                 rgb[r0:r0 + rows, c0:c0 + cols] = to_uint8(band)
@@ -280,7 +287,8 @@ class FramePlanner:
         assert req.feature is not None
         t0, view = time.perf_counter(), step.view
         activity(f"{req.feature.describe(engine.cfg.composed_blocks)} {view.width}×{view.height}")
-        rgb = feature_picture(engine, req.latent, view, req.feature, req.engine_precision, cancel)
+        rgb = feature_picture(engine, req.latent, view, req.feature, req.engine_precision, cancel,
+                              step.warp_quality(req))
         image = torch.from_numpy(rgb).permute(2, 0, 1).float() / 127.5 - 1
         return Frame(req, view, step.level, image, rgb, (time.perf_counter() - t0) * 1000,
                      view.width * view.height, view.width * view.height, 0, req.engine_precision or engine.precision)

@@ -52,3 +52,27 @@ def test_bench_says_what_changes_between_frames(tmp_path, capsys):
     for bad, why in (("layers:4-9", "ws layers 0-8"), ("pan:1.5", "FRACTION"), ("sideways", "expected one of")):
         assert exit_code(["bench", "--network", str(path), "--size", "24x20", "--change", bad]) == 2
         assert why in capsys.readouterr().err
+
+
+def test_bench_times_a_change_at_a_warp_quality(tmp_path, capsys):
+    """--change and --warp-quality together: the JSON carries both, and the frames computed the lines
+    of that quality's lattice (draft: a table, computed once and then reused; exact: every pixel's own,
+    computed again by each of the three frames)."""
+    from creps_core.model.checkpoint import save_safetensors
+    from creps_core.model.demo import random_model
+    from creps_core.render.costs import view_line_coords
+    from creps_core.render.views import View
+
+    from ..core_fixtures import TINY
+
+    model = random_model(TINY, seed=2)
+    path = save_safetensors(tmp_path / "tiny.safetensors", model.cfg, model.state)
+    for quality in ("draft", "exact"):
+        assert main(["bench", "--network", str(path), "--size", "24x20", "--rotate", "30", "--repeat", "2",
+                     "--precision", "fp32", "--change", "none", "--warp-quality", quality]) == 0
+        bench = json.loads(capsys.readouterr().out)
+        assert bench["change"] == "none" and bench["warp_quality"] == quality
+        lines = view_line_coords(View(24, 20, rotation=30.0), quality)
+        frames = bench["warmup_frames"] + bench["repeat"]
+        assert bench["reuse"]["line_coords_computed"] == (lines if quality == "draft" else frames * lines)
+    assert lines == 2 * 24 * 20  # exact: every pixel's own row and column coordinate

@@ -38,6 +38,7 @@ def test_seed_lists_and_warps():
     (["--center", "0.5"], "bad pair"),
     (["--zoom", "-1"], "positive"),
     (["--precision", "fp64"], "invalid choice"),
+    (["--warp-quality", "best"], "invalid choice: 'best'"),
 ])
 def test_usage_errors_exit_2_with_one_line(tmp_path, ckpt, capsys, args, message):
     with pytest.raises(SystemExit) as exit_info:
@@ -46,6 +47,14 @@ def test_usage_errors_exit_2_with_one_line(tmp_path, ckpt, capsys, args, message
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("command", ["render", "export", "video", "lines", "bench"])
+def test_warp_quality_is_one_option_and_exact_its_older_spelling(command):
+    out = ["out.tif"] if command == "export" else []
+    parse = build_parser().parse_args
+    assert parse([command, *out, "--warp-quality", "draft"]).warp_quality == "draft"
+    assert parse([command, *out, "--exact"]).warp_quality == "exact"
 
 
 # ----- one vocabulary ---------------------------------------------------------------------------
@@ -60,6 +69,7 @@ SHARED = {  # option -> (value format shown to the user, or None for a choice li
     "--size": "WxH", "--center": "U,V", "--zoom": "Z", "--rotate": "DEG", "--warp": "NAME[:S[:R[:F]]]",
     "--precision": None, "--device": "DEVICE", "--noise-mode": None, "--translate": "X,Y",
     "--direction": "FILE:INDEX:AMOUNT[:LAYERS]", "--mix": "SEED:LAYERS", "--ws": "FILE.npz", "--grid": "CxR",
+    "--warp-quality": None, "--exact": None,
 }
 
 

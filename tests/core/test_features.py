@@ -71,14 +71,30 @@ def test_the_channel_mode_is_red_where_the_channel_is_positive_and_blue_where_ne
     assert strong.any() and (redder[strong] == (f[strong] > 0)).all()
 
 
-def test_rotated_and_warped_views_read_the_lines_the_render_computed(engine):
-    """The feature view costs no line evaluation after the image of the same view (the same lattice)."""
-    for view in (View(40, 30, rotation=30.0), View(36, 30, rotation=10.0, warp=Warp("swirl", 1.0))):
-        engine.render(SPEC, view)
-        before = engine.stats.line_coords_computed
-        picture = feature_picture(engine, SPEC, view, FeatureView(1, "pcs"))
-        assert picture.shape == (30, view.width, 3) and picture.std() > 1
-        assert engine.stats.line_coords_computed == before
+@pytest.mark.parametrize("quality,view", [
+    ("draft", View(40, 30, rotation=30.0)), ("draft", View(36, 30, rotation=10.0, warp=Warp("swirl", 1.0))),
+    ("fine", View(160, 120, rotation=30.0)), ("fine", View(150, 120, rotation=10.0, warp=Warp("swirl", 1.0))),
+])
+def test_rotated_and_warped_views_read_the_lines_the_render_computed(engine, quality, view):
+    """The feature view costs no line evaluation after the image of the same view at the same warp
+    quality (the same table lattice); another quality's lattice is another set of lines."""
+    engine.clear_caches()
+    engine.render(SPEC, view, warp_quality=quality)
+    before = engine.stats.line_coords_computed
+    picture = feature_picture(engine, SPEC, view, FeatureView(1, "pcs"), warp_quality=quality)
+    assert picture.shape == (view.height, view.width, 3) and picture.std() > 1
+    assert engine.stats.line_coords_computed == before
+    other = "fine" if quality == "draft" else "draft"
+    feature_picture(engine, SPEC, view, FeatureView(1, "pcs"), warp_quality=other)
+    assert engine.stats.line_coords_computed > before
+
+
+def test_quality_exact_pictures_read_the_fine_lattice(engine):
+    """Where the image evaluates every pixel's own lines (exact), the pictures read fine tables (all
+    pixels' lines at once would be [pixels, lines] wide): the same picture as at fine."""
+    view = View(160, 120, rotation=30.0)
+    exact = feature_picture(engine, SPEC, view, FeatureView(2, "channel", 1), warp_quality="exact")
+    assert np.array_equal(exact, feature_picture(engine, SPEC, view, FeatureView(2, "channel", 1)))
 
 
 def test_impossible_choices_are_one_line_and_cancel_stops(engine):

@@ -151,7 +151,8 @@ def test_creps_lines_bounds_big_views_and_refuses_a_side_below_two(tmp_path, cap
 def test_warped_views_interpolate_the_same_features(tiny_engine):
     """The per-pixel path (any warp) reads the lines from the engine's line table, as the render does:
     a square view turned by a hair agrees with the straight one (its own rows and columns) within the
-    table's interpolation error, which shrinks as the view zooms in (the lattice gets finer)."""
+    table's interpolation error. The fine lattice is set in coordinate units (line_table.py: the
+    error comes from the line network's kinks, not the view), so zooming in does not change it."""
     errors = []
     for zoom in (1.0, 8.0):
         square = View(32, 32, center=(0.4, 0.6), zoom=zoom)
@@ -160,10 +161,9 @@ def test_warped_views_interpolate_the_same_features(tiny_engine):
         assert not square.with_(rotation=1e-7).is_separable
         errors.append(max(np.abs(b.spectrum - a.spectrum).max() / a.spectrum.max()
                           for a, b in zip(exact.blocks, turned.blocks)))
-        if zoom == 8.0:
-            for a, b in zip(exact.blocks, turned.blocks):
-                np.testing.assert_allclose(b.feature, a.feature, atol=0.05 * np.abs(a.feature).max())
-    assert errors[1] < 0.05 and errors[1] < errors[0] / 2
+        for a, b in zip(exact.blocks, turned.blocks):
+            np.testing.assert_allclose(b.feature, a.feature, atol=0.05 * np.abs(a.feature).max())
+    assert max(errors) < 0.05
 
 
 def test_the_analysis_reports_each_block_and_stops_on_cancel(tiny_engine):

@@ -59,7 +59,7 @@ def test_rotation_by_90_is_a_transposed_separable_render(model):
     view = View(90, 60, center=(0.4, 0.6), zoom=1.7)
     rot = view.with_(rotation=90)
     fast = engine.render(SPEC, rot)  # separable path, transposed
-    exact = engine.render(SPEC, rot.with_(rotation=90 + 1e-9), exact=True)  # per-pixel lines
+    exact = engine.render(SPEC, rot.with_(rotation=90 + 1e-9), warp_quality="exact")  # per-pixel lines
     assert fast.shape == exact.shape == (3, 60, 90)
     assert (fast - exact).abs().max() <= 1e-4
     # Content: the rotated view's rows run along the unrotated view's columns (reversed).
@@ -76,7 +76,7 @@ def test_rotation_by_90_is_a_transposed_separable_render(model):
 def test_table_interpolation_is_close_to_exact(model, warp, rotation):
     engine = Engine(model)
     view = View(160, 120, center=(0.5, 0.5), rotation=rotation, warp=warp)
-    fast, exact = engine.render(SPEC, view), engine.render(SPEC, view, exact=True)
+    fast, exact = engine.render(SPEC, view), engine.render(SPEC, view, warp_quality="exact")
     assert psnr(fast, exact) >= 50
     assert (fast - engine.render(SPEC, view.with_(rotation=rotation + 3))).abs().max() > 1e-2  # it does rotate
 
@@ -151,7 +151,7 @@ def test_custom_warp_function(model):
     engine = Engine(model)
     flip = Warp("custom", fn=lambda u, v: (1 - u, v))
     a = engine.render(SPEC, View(64, 64))
-    b = engine.render(SPEC, View(64, 64, warp=flip), exact=True)
+    b = engine.render(SPEC, View(64, 64, warp=flip), warp_quality="exact")
     assert (b - a.flip(1)).abs().max() <= 1e-4
 
 
@@ -170,7 +170,7 @@ def test_formula_identity_renders_the_unwarped_pixels(model):
     engine = Engine(model)
     view = View(48, 40, center=(0.4, 0.6), rotation=30)
     same = view.with_(warp=Warp("formula", 1.0, formula=("y", "x")))
-    assert torch.equal(engine.render(SPEC, view, exact=True), engine.render(SPEC, same, exact=True))
+    assert torch.equal(engine.render(SPEC, view, warp_quality="exact"), engine.render(SPEC, same, warp_quality="exact"))
 
 
 @pytest.mark.parametrize("formula, message", [
@@ -303,8 +303,8 @@ def test_parallel_chunks_give_the_same_pixels_as_one_worker(model, view):
     assert torch.allclose(a, b, atol=1e-5)
     assert one.stats.pixels_rendered == many.stats.pixels_rendered == view.width * view.height
     assert one.stats.line_coords_computed == many.stats.line_coords_computed
-    exact_one = one.render(SPEC, view, exact=True)
-    assert torch.allclose(exact_one, many.render(SPEC, view, exact=True), atol=1e-5)
+    exact_one = one.render(SPEC, view, warp_quality="exact")
+    assert torch.allclose(exact_one, many.render(SPEC, view, warp_quality="exact"), atol=1e-5)
 
 
 def test_frozen_layers_keep_their_scaled_weights_until_the_weights_change():
@@ -334,4 +334,4 @@ def test_a_rotated_views_table_lines_can_be_prefetched(model):
     bands = [engine.render(spec, view.tile(r, 0, 16, 96)) for r in range(0, 64, 16)]
     assert engine.stats.line_coords_computed == before
     assert torch.equal(torch.cat(bands, dim=1), Engine(model).render(spec, view))
-    assert engine.missing_lines(spec, view, exact=True) == 0  # the exact mode has no table to prefetch
+    assert engine.missing_lines(spec, view, warp_quality="exact") == 0  # the exact mode has no table to prefetch

@@ -9,6 +9,7 @@ from creps_core.jobs.video import record
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.network import CREPSConfig
 from creps_core.render.costs import line_macs_per_coordinate, pixel_macs
+from creps_core.vocabulary import WARP_QUALITIES
 from creps_viewer.model.records import Geometry, ModelSummary, RenderSettings
 from creps_viewer.model.state import ExplorerState
 
@@ -110,15 +111,18 @@ def test_speed_and_the_frame_cost_it_divides(state):
     assert state.speed is None
 
 
-def test_rotated_views_and_exact_warps_are_estimated_as_such(state):
-    """Costs said before they are paid: a rotated view's line tables cost more than its rows and
-    columns, and exact warps (every pixel's own lines) far more; a straight view's exact is the same."""
+def test_rotated_views_at_each_warp_quality_are_estimated_as_such(state):
+    """Costs said before they are paid: a rotated view's fine line tables cost more than its rows and
+    columns (and than draft's coarser lattice), and quality exact (every pixel's own lines)
+    far more; a straight view costs the same at every quality."""
     state.note_speed(macs=2_000_000, ms=1000.0)
-    straight, straight_exact = state.view_seconds(exact=False), state.view_seconds(exact=True)
-    assert straight == straight_exact
+    straight = {q: state.view_seconds(q) for q in WARP_QUALITIES}
+    assert len(set(straight.values())) == 1
+    assert state.view_seconds() == straight["fine"]  # the Render tab's quality (the default)
     state.update_geometry(rotation=30.0)
-    rotated, exact = state.view_seconds(exact=False), state.view_seconds(exact=True)
-    assert straight < rotated < exact and exact > 10 * rotated
+    draft, fine, exact = (state.view_seconds(q) for q in WARP_QUALITIES)
+    # draft's lattice (1/341) is coarser than these 480 rows: its lines may cost less than the straight view's
+    assert draft < fine and straight["fine"] < fine < exact and exact > 10 * fine
 
 
 def test_the_video_estimate_counts_rotated_keyframes_as_rotated(state):
@@ -128,16 +132,18 @@ def test_the_video_estimate_counts_rotated_keyframes_as_rotated(state):
     state.note_speed(macs=2_000_000, ms=1000.0)
     view = state.view()
 
-    def spec(rotation_b: float, exact: bool = False) -> VideoSpec:
+    def spec(rotation_b: float, warp_quality: str = "fine") -> VideoSpec:
+        # 320x240 frames: at 64x48 fine's lattice (1/819 of the unit square) holds nearly as many
+        # lines as the pixels' own, so exact would cost only ~2x there
         kfs = (Keyframe(view, state.latent, 1.0), Keyframe(view.with_(rotation=rotation_b), state.latent, 1.0))
-        return VideoSpec(kfs, 64, 48, 10, "lerp", False, exact=exact)
+        return VideoSpec(kfs, 320, 240, 10, "lerp", False, warp_quality=warp_quality)
 
     straight, turning = state.video_seconds(spec(0.0)), state.video_seconds(spec(90.0))
     still_turned = spec(0.0)
     still_turned = VideoSpec(tuple(Keyframe(k.view.with_(rotation=45.0), k.latent, k.duration)
-                                   for k in still_turned.keyframes), 64, 48, 10, "lerp", False)
+                                   for k in still_turned.keyframes), 320, 240, 10, "lerp", False)
     assert straight < turning < state.video_seconds(still_turned)  # the ends of a 0-90 turn are straight
-    assert state.video_seconds(spec(90.0, exact=True)) > 5 * turning
+    assert state.video_seconds(spec(90.0, "exact")) > 5 * turning
 
 
 def test_a_ws_or_direction_of_another_model_is_dropped_and_the_user_told(state):
@@ -161,10 +167,17 @@ def test_geometry_from_a_file_takes_numbers_only(bad):
 
 
 @pytest.mark.parametrize("bad", [{"device": "cuda; rm"}, {"precision": "fp64"}, {"preview_scale": 3},
-                                 {"preview_scale": True}, {"exact": "yes"}])
+                                 {"preview_scale": True}, {"warp_quality": "best"},
+                                 {"warp_quality": True}])
 def test_render_settings_only_as_the_panel_could_set_them(bad):
     with pytest.raises(ValueError, match="render"):
         RenderSettings(**bad)
+
+
+@pytest.mark.parametrize("stored,quality", [({"exact": True}, "exact"), ({"exact": False}, "fine"), ({}, "fine"),
+                                            ({"warp_quality": "draft"}, "draft")])
+def test_older_workspaces_that_say_exact_still_read(stored, quality):
+    assert RenderSettings.from_dict({"precision": "fp32"} | stored).warp_quality == quality
 
 
 def test_a_direction_on_layers_this_model_lacks_is_dropped(state):

@@ -15,7 +15,7 @@ import random
 import pytest
 from PySide6.QtWidgets import QAbstractSpinBox, QDoubleSpinBox, QSpinBox
 
-from creps_core.vocabulary import PRECISION_CHOICES
+from creps_core.vocabulary import PRECISION_CHOICES, WARP_QUALITIES
 from creps_viewer.model.workspace import Workspace, WorkspaceError, load_workspace
 from creps_viewer.qt.panels.render import PREVIEW_SCALES
 
@@ -26,7 +26,7 @@ FIELDS = [("version",), ("checkpoint",), ("checkpoint_sha256",), ("latent",), ("
           ("latent", "cutoff"), ("latent", "mix_seed"), ("latent", "mix_layers"), ("latent", "pca_amounts"),
           ("latent", "interp_t"), ("geometry",), ("geometry", "center"), ("geometry", "zoom"),
           ("geometry", "rotation"), ("geometry", "warp"), ("render",), ("render", "device"), ("render", "precision"),
-          ("render", "preview_scale"), ("render", "exact"), ("viewport_size",), ("bookmarks",), ("keyframes",)]
+          ("render", "preview_scale"), ("render", "warp_quality"), ("viewport_size",), ("bookmarks",), ("keyframes",)]
 
 
 @pytest.fixture
@@ -51,7 +51,8 @@ def _assert_valid(ws: Workspace) -> None:
         b.geometry.view(w, h)
     assert all(math.isfinite(x) for x in (ws.latent.psi, ws.latent.interp_t))
     r = ws.render
-    assert r.precision in PRECISION_CHOICES and r.preview_scale in dict(PREVIEW_SCALES) and isinstance(r.exact, bool)
+    assert r.precision in PRECISION_CHOICES and r.preview_scale in dict(PREVIEW_SCALES) \
+        and r.warp_quality in WARP_QUALITIES
     assert isinstance(r.device, str) and isinstance(ws.checkpoint, str)
 
 

@@ -150,13 +150,13 @@ def test_a_banner_floats_over_the_view_without_resizing_it_or_rendering_again(wi
     assert window.viewport.size() == size and not sent
 
 
-def test_exact_warps_on_an_axis_aligned_view_render_nothing(window, monkeypatch):
+def test_the_warp_quality_of_an_axis_aligned_view_renders_nothing(window, monkeypatch):
     sent = []
     monkeypatch.setattr(window.worker, "submit", sent.append)
-    window.render_panel.exact.setChecked(True)  # no warp, no rotation: no pixel can change
-    assert window.state.render.exact and not sent
+    window.render_panel.warp_quality.setCurrentText("exact")  # no warp, no rotation: no pixel can change
+    assert window.state.render.warp_quality == "exact" and not sent
     window.state.update_geometry(rotation=30.0)  # now it matters
-    assert sent and sent[-1].exact
+    assert sent and sent[-1].warp_quality == "exact"
 
 
 # ----- the wheel and the keys ------------------------------------------------------------------------

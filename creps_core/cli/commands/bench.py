@@ -4,7 +4,9 @@
 gets: ``latent`` (a new seed: every line new, the default), ``none`` (the same frame again: lines
 cached), ``layers:A-B`` (ws layers A..B mixed from a new seed: an edit of those layers, e.g. style
 mixing; the layers before A are resumed) and ``pan:FRACTION`` (the view moved by that fraction of
-its width: only the exposed columns' lines are new).
+its width: only the exposed columns' lines are new). ``--warp-quality`` says how a rotated or warped
+view's lines are got in every timed frame (draft, fine: line tables; exact: every pixel's own); the
+JSON carries both.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from creps_core.cli.args import (
     add_seeds,
     add_threads,
     add_view,
+    add_warp_quality,
     new_parser,
     parse_layers,
     positive_int,
 )
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 
 if TYPE_CHECKING:
     from creps_core.cli.terminal import ItemsProgress
@@ -77,6 +81,7 @@ def register(sub: Subcommands) -> None:
     add_latent(b)
     add_view(b, default_size="256x256")
     add_compute(b, precision="auto")
+    add_warp_quality(b, default=DEFAULT_WARP_QUALITY)
     add_threads(b)
     b.add_argument("--repeat", type=positive_int, default=3, help="timed frames after the warm-up")
     b.add_argument("--change", type=parse_change, default=Change("latent"), metavar="|".join(CHANGES),
@@ -116,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--change {change}: this model has ws layers 0-{model.cfg.num_ws - 1}")
     with ItemsProgress(f"bench {view.width}x{view.height} {engine.precision} --change {change}",
                        args.repeat + warmup_frames(change), "frame") as bar:
-        times = time_frames(engine, latent, view, change, args.repeat, bar)
+        times = time_frames(engine, latent, view, change, args.repeat, bar, warp_quality=args.warp_quality)
         bar.start("the machine's matmul roofline")
         roofline = matmul_gflops(compute_dtype(engine.precision, engine.device, engine.policy),
                                  device=engine.device, workers=engine.workers)
@@ -127,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
     print(json.dumps({
         "network": str(model.path), "size": [view.width, view.height], "zoom": view.zoom,
         "rotate": view.rotation, "warp": None if view.warp is None else view.warp.kind,
+        "warp_quality": args.warp_quality,
         "precision": engine.precision, "device": str(engine.device), "workers": engine.workers,
         "change": str(change), "warmup_frames": warmup_frames(change), "repeat": args.repeat,
         "median_s": round(med, 4), "frames_per_s": round(1 / med, 3),
@@ -143,10 +149,11 @@ def warmup_frames(change: Change) -> int:
     return 2 if change.kind == "layers" else 1
 
 
-def time_frames(engine, latent, view, change: Change, repeat: int, bar: ItemsProgress | None = None) -> list[float]:
+def time_frames(engine, latent, view, change: Change, repeat: int, bar: ItemsProgress | None = None,
+                warp_quality: str = DEFAULT_WARP_QUALITY) -> list[float]:
     """Seconds of ``repeat`` frames of ``view`` after the warm-up, ``change`` applied between frames
     (benchmarks/ interleave several changes through this, so their ratios come from one run);
-    ``bar`` hears each frame start and finish."""
+    ``bar`` hears each frame start and finish; rotated and warped views get their lines at ``warp_quality``."""
     view = view.with_(snap=True) if change.kind == "pan" else view
     warmup, times = warmup_frames(change), []
     for i in range(repeat + warmup):
@@ -162,7 +169,7 @@ def time_frames(engine, latent, view, change: Change, repeat: int, bar: ItemsPro
         if bar is not None:
             bar.start(f"frame {i - warmup + 1} of {repeat}" if i >= warmup else "warm-up frame")
         t0 = time.perf_counter()
-        engine.render(spec, frame_view)
+        engine.render(spec, frame_view, warp_quality=warp_quality)
         engine.synchronize()
         if i >= warmup:
             times.append(time.perf_counter() - t0)

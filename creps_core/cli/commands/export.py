@@ -16,6 +16,7 @@ from creps_core.cli.args import (
     add_outputs,
     add_seeds,
     add_view,
+    add_warp_quality,
     new_parser,
     positive_int,
 )
@@ -56,6 +57,7 @@ def register(sub: Subcommands) -> None:
                         "only where a calibration render stays within 40 dB of fp32 (default: auto, or the "
                         "--from file's)")
     e.add_argument("--device", default="auto", metavar="DEVICE", help="auto, cpu, cuda, cuda:N or mps")
+    add_warp_quality(e, default=None)
     add_outputs(e, resumable=True)
     e.set_defaults(run=run)
 
@@ -101,7 +103,8 @@ def _spec(args: argparse.Namespace, precision: str) -> tuple[ExportSpec, LoadedM
                    supersample=args.supersample or base.supersample,
                    pyramid=base.pyramid if args.pyramid is None else args.pyramid,
                    compression=None if args.compression == "none" else args.compression, quality=args.quality,
-                   tile_format=args.tile_format or base.tile_format)
+                   tile_format=args.tile_format or base.tile_format,
+                   warp_quality=args.warp_quality or base.warp_quality)
     return spec, model
 
 
@@ -118,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
         note_noise_mode,
     )
     from creps_core.cli.terminal import TerminalProgress, announce_estimate
-    from creps_core.jobs.export import deepzoom, export_steps, validate
+    from creps_core.jobs.export import deepzoom, export_line_coords, export_steps, plan_tiles, validate
     from creps_core.progress import RENDERING_TILES, Progress, run_job
 
     note_noise_mode(args)
@@ -137,7 +140,9 @@ def run(args: argparse.Namespace) -> int:
     estimate = None  # seconds for the whole image; said once the job has counted the tiles left
     if pixels > CALIBRATE_ABOVE_PIXELS:
         side = min(spec.tile * spec.supersample, 256)
-        estimate = estimate_seconds(engine, spec.latent, spec.render_view(), pixels, side)
+        lines = export_line_coords(engine, spec, plan_tiles(spec.shape, spec.tile))
+        estimate = estimate_seconds(engine, spec.latent, spec.render_view(), pixels, side,
+                                    warp_quality=spec.warp_quality, line_coords=lines)
 
     def report(step: Progress) -> None:
         nonlocal estimate

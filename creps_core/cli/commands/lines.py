@@ -21,9 +21,11 @@ from creps_core.cli.args import (
     add_network,
     add_seeds,
     add_view,
+    add_warp_quality,
     new_parser,
     positive_int,
 )
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 
 if TYPE_CHECKING:
     from creps_core.jobs.metadata import RenderRecord
@@ -46,17 +48,18 @@ def register(sub: Subcommands) -> None:
     s.add_argument("--max-side", type=positive_int, default=256, metavar="N",
                    help="compute on the view shrunk to at most N pixels per side (bounded cost)")
     add_compute(s, precision="auto")
+    add_warp_quality(s, default=DEFAULT_WARP_QUALITY)
     s.add_argument("--outdir", default="lines", metavar="DIR", help="where the PNGs go")
     s.set_defaults(run=run)
 
 
-def _record(model: LoadedModel, structure: Structure, precision: str, image: str,
+def _record(model: LoadedModel, structure: Structure, precision: str, warp_quality: str, image: str,
             block: str | None = None) -> RenderRecord:
     """The provenance of one picture of ``structure``: enough for `creps lines` to make it again."""
     from creps_core.jobs.metadata import RenderRecord
 
     extra = {"kind": "lines", "image": image, **({"block": block} if block else {})}
-    return RenderRecord(str(model.path), model.sha256, structure.latent, structure.view, precision, False,
+    return RenderRecord(str(model.path), model.sha256, structure.latent, structure.view, precision, warp_quality,
                         model.network, extra=extra)
 
 
@@ -96,24 +99,27 @@ def run(args: argparse.Namespace) -> int:
     if len(seeds) == 1:  # one seed: a bar over its blocks
         with TerminalProgress("block") as bar:
             structure = analyse(engine, build_latent(args, seeds[0], sources=sources), view, args.max_side,
-                                report=bar)
-        print(_write(model, engine, structure, outdir, seeds[0]))
+                                report=bar, warp_quality=args.warp_quality)
+        print(_write(model, engine, structure, outdir, seeds[0], args.warp_quality))
         return 0
     with ItemsProgress("analysing seeds", len(seeds), "seed") as seeds_bar:  # several: one k/n bar over the seeds
         for seed in seeds:
             seeds_bar.start(f"seed {seed}")
-            structure = analyse(engine, build_latent(args, seed, sources=sources), view, args.max_side)
-            seeds_bar.write(_write(model, engine, structure, outdir, seed))
+            structure = analyse(engine, build_latent(args, seed, sources=sources), view, args.max_side,
+                                warp_quality=args.warp_quality)
+            seeds_bar.write(_write(model, engine, structure, outdir, seed, args.warp_quality))
             seeds_bar.done()
     return 0
 
 
-def _write(model: LoadedModel, engine: Engine, structure: Structure, outdir: Path, seed: int) -> str:
-    """The contact sheet and every block's pictures of one seed; the line that says so."""
+def _write(model: LoadedModel, engine: Engine, structure: Structure, outdir: Path, seed: int,
+           warp_quality: str) -> str:
+    """The contact sheet and every block's pictures of one seed (rendered at ``warp_quality``); the
+    line that says so."""
     from creps_core.jobs.metadata import write_png
     from creps_core.jobs.structure import KINDS, block_images, contact_sheet
 
-    record = partial(_record, model, structure, engine.precision)
+    record = partial(_record, model, structure, engine.precision, warp_quality)
     stem = f"seed{seed:04d}"
     sheet = write_png(outdir / f"{stem}_lines.png", contact_sheet(structure), record("sheet"))
     for block in structure.blocks:

@@ -222,8 +222,8 @@ def _write(args: argparse.Namespace, model: LoadedModel, projection: Projection,
     extra = {"kind": "projection", "target": str(args.target), "target_sha256": file_sha256(Path(args.target)),
              "crop": crop.to_dict(), "options": projection.opts.to_dict(), "steps_done": projection.step_idx,
              "stopped": stopped, **{k: round(v, 4) for k, v in figures.items()}}
-    record = RenderRecord(str(model.path), model.sha256, spec, view, engine.precision, False, model.network,
-                          extra=extra)
+    record = RenderRecord(str(model.path), model.sha256, spec, view, engine.precision, network=model.network,
+                          extra=extra)  # a straight view: the same pixels at every warp quality
     png = write_png(outdir / PNG_NAME, to_uint8(engine.render(spec, view)), record)
     write_png(outdir / TARGET_NAME, target)
     ws = save_ws(outdir / WS_NAME, best)

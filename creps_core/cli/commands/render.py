@@ -29,11 +29,12 @@ from creps_core.cli.args import (
     add_outputs,
     add_seeds,
     add_view,
+    add_warp_quality,
     new_parser,
     parse_sweep,
     positive_float,
 )
-from creps_core.vocabulary import MAX_SEEDS, SweepArg
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, MAX_SEEDS, SweepArg
 
 if TYPE_CHECKING:
     import numpy as np
@@ -68,8 +69,7 @@ def register(sub: Subcommands) -> None:
     r.add_argument("--scale", type=positive_float, default=None, metavar="S",
                    help="official super-resolution grid: square, linspace(0, 1, int(R*S)) on both axes "
                         "(default: none)")
-    r.add_argument("--exact", action="store_true",
-                   help="evaluate the lines at every pixel's own coordinate for warped views (slow)")
+    add_warp_quality(r, default=None)
     add_compute(r, precision="auto")
     r.add_argument("--save-raw", action="store_true", help="also write each image as float32 CHW .npy")
     r.add_argument("--save-ws", action="store_true",
@@ -90,7 +90,7 @@ class Plan:
     sweep: SweepArg | None
     grid: tuple[int, int] | None
     precision: str
-    exact: bool
+    warp_quality: str
 
     def images(self) -> list[Image]:
         from creps_core.jobs.grids import sweep_labels, swept
@@ -183,7 +183,8 @@ def _plan(args: argparse.Namespace) -> tuple[LoadedModel, Plan]:
         ws_name = args.ws or args.from_file
         bases = [(_name(lat, ws_name), lat, view) for lat in
                  (build_latent(args, seed, rec.latent, sources) for seed in args.seeds or seeds)]
-        return model, Plan(bases, args.sweep or sweep, args.grid or grid, rec.precision, rec.exact)
+        return model, Plan(bases, args.sweep or sweep, args.grid or grid, rec.precision,
+                               args.warp_quality or rec.warp_quality)
     model = open_network(args)
     check_class(args, model)
     sources = latent_sources(args, model.cfg)
@@ -191,7 +192,7 @@ def _plan(args: argparse.Namespace) -> tuple[LoadedModel, Plan]:
     view = _official_view(args, res) if args.scale is not None else build_view(args, View(res, res))
     bases = [(_name(lat, args.ws), lat, view) for lat in
              (build_latent(args, seed, None, sources) for seed in seeds_or(args, [0]))]
-    return model, Plan(bases, args.sweep, args.grid, args.precision, args.exact)
+    return model, Plan(bases, args.sweep, args.grid, args.precision, args.warp_quality or DEFAULT_WARP_QUALITY)
 
 
 def _grid_of(extra: dict, source: str, by_seed: bool) -> tuple[tuple[int, int], SweepArg | None, list[int | None]]:
@@ -273,7 +274,8 @@ def run(args: argparse.Namespace) -> int:
     pixels = sum(view.width * view.height for _, _, view in jobs)
     if pixels > CALIBRATE_ABOVE_PIXELS:
         _, spec, view = jobs[0]
-        announce_estimate(estimate_seconds(engine, spec, view, pixels, side=min(256, view.width, view.height)),
+        announce_estimate(estimate_seconds(engine, spec, view, pixels, side=min(256, view.width, view.height),
+                                          warp_quality=plan.warp_quality),
                           f"rendering {len(jobs)} image(s), {pixels / 1e6:.0f} Mpx")
     if len(jobs) == 1:
         _render_one(args, engine, model, plan, jobs[0], outdir)
@@ -292,7 +294,7 @@ def _render_one(args: argparse.Namespace, engine: Engine, model: LoadedModel, pl
 
     name, spec, view = job
     with TerminalProgress("%", delay=RENDER_BAR_DELAY_S) as bar:
-        img = engine.render(spec, view, exact=plan.exact, progress=fraction_to_progress(bar, RENDERING))
+        img = engine.render(spec, view, warp_quality=plan.warp_quality, progress=fraction_to_progress(bar, RENDERING))
     cells: list = []
     lines = _save(args, engine, model, plan, job, outdir, img, cells)
     if plan.grid is not None:
@@ -311,7 +313,7 @@ def _render_many(args: argparse.Namespace, engine: Engine, model: LoadedModel, p
     with ItemsProgress(what, len(jobs), "image", delay=RENDER_BAR_DELAY_S) as bar:
         for job in jobs:
             bar.start(job[0])
-            img = engine.render(job[1], job[2], exact=plan.exact)
+            img = engine.render(job[1], job[2], warp_quality=plan.warp_quality)
             for line in _save(args, engine, model, plan, job, outdir, img, cells):
                 bar.write(line)
             bar.done()
@@ -338,7 +340,7 @@ def _save(args: argparse.Namespace, engine: Engine, model: LoadedModel, plan: Pl
     if plan.grid is not None:
         cells.append(to_uint8(img))
         return lines
-    record = RenderRecord(str(model.path), model.sha256, spec, view, engine.precision, plan.exact, model.network)
+    record = RenderRecord(str(model.path), model.sha256, spec, view, engine.precision, plan.warp_quality, model.network)
     out = write_png(outdir / f"{name}.png", to_uint8(img), record)
     return lines + [f"wrote {out} ({view.width}x{view.height})"]
 
@@ -349,7 +351,7 @@ def _save_grid(engine: Engine, model: LoadedModel, plan: Plan, outdir: Path, cel
 
     assert plan.grid is not None
     _, first, view = plan.bases[0]
-    record = RenderRecord(str(model.path), model.sha256, first, view, engine.precision, plan.exact,
+    record = RenderRecord(str(model.path), model.sha256, first, view, engine.precision, plan.warp_quality,
                           model.network, extra=plan.grid_extra(plan.grid))
     canvas = layout(cells, *plan.grid)
     out = write_png(outdir / plan.grid_file(), canvas, record)

@@ -23,6 +23,7 @@ from creps_core.cli.args import (
     add_outputs,
     add_seeds,
     add_view,
+    add_warp_quality,
     finite_float,
     new_parser,
     parse_pair,
@@ -101,6 +102,7 @@ def register(sub: Subcommands) -> None:
     official.add_argument("--shuffle-seed", type=int, default=None, metavar="N",
                           help="shuffle the seeds with this random seed (default: keep their order)")
     add_compute(v, precision="auto")
+    add_warp_quality(v, default=None)
     add_cluster(v, "frames")
     add_outputs(v, resumable=True)
     v.set_defaults(run=run)
@@ -228,7 +230,7 @@ def _preset(args: argparse.Namespace, preset: str, view: View, cfg: CREPSConfig)
         kfs = vid.latent_walk(view, seeds, duration, latent.psi, latent.class_idx)
     mode = args.latent_mode or ("spline" if preset == "walk" else "slerp")
     return vid.VideoSpec(tuple(kfs), view.width, view.height, args.fps or 30.0, mode, args.loop,
-                         _quality(args), None, False, args.frames)
+                         _quality(args), frames=args.frames)
 
 
 def _quality(args: argparse.Namespace) -> float:
@@ -318,8 +320,9 @@ def run(args: argparse.Namespace) -> int:
         spec = cells[0]
     elif mode != "from":
         spec = _preset(args, mode, view, model.cfg)
-    spec = replace(_with_sources(spec, sources), precision=engine.precision)
-    cells = [replace(_with_sources(c, sources), precision=engine.precision) for c in cells]
+    quality = args.warp_quality or spec.warp_quality  # a --keyframes or --from file's own, unless given
+    spec = replace(_with_sources(spec, sources), precision=engine.precision, warp_quality=quality)
+    cells = [replace(_with_sources(c, sources), precision=engine.precision, warp_quality=quality) for c in cells]
     rows = -(-max(1, len(cells)) // columns)
     vid.validate(replace(spec, width=spec.width * columns, height=spec.height * rows), vid.format_of(out))
     inputs = input_files(args, model)
@@ -329,7 +332,8 @@ def run(args: argparse.Namespace) -> int:
     pixels = spec.width * spec.height * spec.n_frames * max(1, len(cells))
     if pixels > 16 * spec.width * spec.height and not on_cluster:  # more than a few frames: worth an estimate
         side = min(256, spec.width, spec.height)
-        announce_estimate(estimate_seconds(engine, first.latent, first.view, pixels, side),
+        announce_estimate(estimate_seconds(engine, first.latent, first.view, pixels, side,
+                                           warp_quality=spec.warp_quality),
                           f"rendering {spec.n_frames} frames")
     args.interrupt_note = "finished frames are kept: run the same command again to resume"
     with ExitStack() as stack:

@@ -27,6 +27,7 @@ from creps_core.jobs.export.tiles import (  # noqa: F401 -- re-exported: the pac
     STRIP_PIXELS,
     Renderer,
     TileTask,
+    export_line_coords,
     level_shape,
     line_cache_limit,
     local_renderer,

@@ -26,6 +26,7 @@ from creps_core.jobs.export.tiles import Renderer, TileTask, line_cache_limit, t
 from creps_core.latent.latents import LatentSpec
 from creps_core.render.engine import Engine
 from creps_core.render.views import View
+from creps_core.vocabulary import read_warp_quality
 
 __all__ = ["cluster_export", "dask_renderer", "open_client", "render_tile_job", "spec_from_dict", "spec_to_dict"]
 
@@ -40,12 +41,13 @@ def render_tile_job(model: dict, spec: dict, task: dict) -> np.ndarray:
 
 def spec_to_dict(spec: ExportSpec) -> dict:
     return {"latent": spec.latent.to_dict(), "view": spec.view.to_dict(), "supersample": spec.supersample,
-            "precision": spec.precision, "exact": spec.exact, "tile": spec.tile}
+            "precision": spec.precision, "warp_quality": spec.warp_quality, "tile": spec.tile}
 
 
 def spec_from_dict(d: dict) -> ExportSpec:
     return ExportSpec(latent=LatentSpec.from_dict(d["latent"]), view=View.from_dict(d["view"]),
-                      supersample=d["supersample"], precision=d["precision"], exact=d["exact"], tile=d["tile"])
+                      supersample=d["supersample"], precision=d["precision"], warp_quality=read_warp_quality(d),
+                      tile=d["tile"])
 
 
 def dask_renderer(client, engine: Engine, in_flight_per_worker: int = 2) -> Renderer:

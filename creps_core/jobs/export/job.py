@@ -53,6 +53,7 @@ from creps_core.model.network import CREPSGenerator
 from creps_core.progress import DONE, RENDERING_TILES, WRITING, CancelFn, Progress, run_job
 from creps_core.render.engine import Engine
 from creps_core.render.views import View
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 
 
 def _model_of(engine: Engine) -> ModelRef:
@@ -69,7 +70,7 @@ def make_record(spec: ExportSpec, model: ModelRef, levels: int = 0) -> RenderRec
     from its size, so it records none (re-exporting it as a TIFF adds none).
     """
     return RenderRecord(checkpoint=model.path, checkpoint_sha256=model.sha256, latent=spec.latent, view=spec.view,
-                        precision=spec.precision, exact=spec.exact, network=model.network,
+                        precision=spec.precision, warp_quality=spec.warp_quality, network=model.network,
                         supersample=spec.supersample,
                         extra={"kind": "export", "tile": spec.tile, "format": spec.fmt,
                                "pyramid_levels": 0 if spec.fmt == "dzi" else levels,
@@ -79,8 +80,9 @@ def make_record(spec: ExportSpec, model: ModelRef, levels: int = 0) -> RenderRec
 def spec_from_record(record: RenderRecord, **overrides) -> ExportSpec:
     """An export spec that re-renders a file from its metadata (overrides change the file form)."""
     extra = record.extra or {}
-    spec = ExportSpec(latent=record.latent, view=record.view, precision=record.precision, exact=record.exact,
-                      supersample=record.supersample, tile=int(extra.get("tile", 512)),
+    spec = ExportSpec(latent=record.latent, view=record.view, precision=record.precision,
+                      warp_quality=record.warp_quality, supersample=record.supersample,
+                      tile=int(extra.get("tile", 512)),
                       fmt=extra.get("format", "tiff"), pyramid=int(extra.get("pyramid_levels", 0)),
                       tile_format=extra.get("tile_format", "jpg"))
     return replace(spec, **overrides)
@@ -175,7 +177,8 @@ def export_steps(engine: Engine, spec: ExportSpec, out_path: str | os.PathLike, 
 
 def export_image(engine_or_model: Engine | LoadedModel | CREPSGenerator, latent: LatentSpec, view: View,
                  out_path: str | os.PathLike, *, tile: int = 512, fmt: str | None = None, supersample: int = 1,
-                 pyramid: int = 0, precision: str = "fp32", exact: bool = False, compression: str | None = "zlib",
+                 pyramid: int = 0, precision: str = "fp32", warp_quality: str = DEFAULT_WARP_QUALITY,
+                 compression: str | None = "zlib",
                  quality: int = 95, tile_format: str = "jpg", progress: Callable[[Progress], None] | None = None,
                  cancel: CancelFn | None = None, renderer: Renderer | None = None, force: bool = False,
                  fresh: bool = False) -> Path:
@@ -187,8 +190,8 @@ def export_image(engine_or_model: Engine | LoadedModel | CREPSGenerator, latent:
     """
     engine = engine_or_model if isinstance(engine_or_model, Engine) else Engine(engine_or_model, precision=precision)
     spec = ExportSpec(latent=latent, view=view, fmt=fmt or format_of(out_path), tile=tile, supersample=supersample,
-                      pyramid=pyramid, precision=precision, exact=exact, compression=compression, quality=quality,
-                      tile_format=tile_format)
+                      pyramid=pyramid, precision=precision, warp_quality=warp_quality, compression=compression,
+                      quality=quality, tile_format=tile_format)
     last = run_job(export_steps(engine, spec, out_path, cancel=cancel, renderer=renderer, force=force, fresh=fresh),
                    progress)
     return last.path if last is not None and last.path is not None else Path(out_path)

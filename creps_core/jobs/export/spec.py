@@ -18,7 +18,7 @@ from creps_core.jobs.export import deepzoom
 from creps_core.latent.latents import LatentSpec
 from creps_core.render.engine import ENGINE_VERSION
 from creps_core.render.views import View
-from creps_core.vocabulary import EXPORT_FORMATS, TILE_FORMATS
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, EXPORT_FORMATS, TILE_FORMATS, check_warp_quality
 
 EXTENSIONS = {".tif": "tiff", ".tiff": "tiff", ".btf": "tiff", ".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg",
               ".dzi": "dzi"}
@@ -39,7 +39,7 @@ class ExportSpec:
     supersample: int = 1
     pyramid: int = 0  # number of extra half-size levels (TIFF only); -1 = down to one tile
     precision: str = "fp32"
-    exact: bool = False
+    warp_quality: str = DEFAULT_WARP_QUALITY  # vocabulary.WARP_QUALITIES: how rotated/warped lines are made
     compression: str | None = "zlib"  # TIFF tile compression
     quality: int = 95  # JPEG, and Deep Zoom jpg/webp tiles
     tile_format: str = "jpg"  # Deep Zoom tile images (see vocabulary.TILE_FORMATS)
@@ -70,7 +70,7 @@ class ExportSpec:
         """Hash of what decides the tiles' pixels: resuming only ever reuses matching tiles."""
         key = {"checkpoint": checkpoint_sha256, "latent": self.latent.to_dict(), "view": self.view.to_dict(),
                "tile": self.tile, "supersample": self.supersample, "precision": self.precision,
-               "exact": self.exact, "engine": ENGINE_VERSION}
+               "warp_quality": self.warp_quality, "engine": ENGINE_VERSION}
         return hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()
 
 
@@ -80,6 +80,7 @@ def validate(spec: ExportSpec, out: str | os.PathLike | None = None) -> None:
     h, w = spec.shape
     if spec.view.window is not None:
         raise ValueError("export a whole view, not a window of one (tiles are made by the export)")
+    check_warp_quality(spec.warp_quality)
     if spec.fmt not in EXPORT_FORMATS:
         raise ValueError(f"unknown format {spec.fmt!r}; choose one of {', '.join(EXPORT_FORMATS)}")
     if h < 1 or w < 1:

@@ -9,6 +9,7 @@ every tile row below reuses them: bounded memory at near one-shot line cost.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ from creps_core.progress import PYRAMID, CancelFn, Cancelled, Progress
 from creps_core.render.engine import Engine, to_uint8
 
 STRIP_PIXELS = 4096  # width of a column strip: tiles below each other share its cached columns
+COUNTED_TILES = 400  # tiles whose lines an estimate counts one by one (the rest are scaled from them)
 
 
 @dataclass(frozen=True)
@@ -52,14 +54,41 @@ def line_cache_limit(engine: Engine, spec: ExportSpec) -> int:
     """Line-cache entries (per axis) an export needs: one strip of columns plus a tile of rows, at the
     density the engine samples lines for this view.  Capping the cache there keeps memory
     independent of the image size."""
-    return (STRIP_PIXELS + spec.tile) * spec.supersample * engine.lines_per_pixel(spec.view)
+    return (STRIP_PIXELS + spec.tile) * spec.supersample * engine.lines_per_pixel(spec.view, spec.warp_quality)
+
+
+def export_line_coords(engine: Engine, spec: ExportSpec, tasks: list[TileTask]) -> int:
+    """Line coordinates an export of ``tasks`` computes, for its estimate: each tile's own (rows and
+    columns, or the table lattice points of a rotated or warped view) through a least-recently-used
+    cache of the export's limit, as the engine keeps them. Rotated posters share one lattice per
+    axis, so tiles below and beside each other find most of their points cached. The first
+    ``COUNTED_TILES`` tiles in plan order are counted, the rest scaled from them."""
+    limit, k, view = line_cache_limit(engine, spec), spec.supersample, spec.render_view()
+    caches: tuple[OrderedDict[float, None], OrderedDict[float, None]] = (OrderedDict(), OrderedDict())
+    counted, computed = tasks[:COUNTED_TILES], 0
+    for t in counted:
+        coords = engine.line_coords(view.tile(t.row0 * k, t.col0 * k, t.rows * k, t.cols * k), spec.warp_quality)
+        if coords is None:  # every pixel's own lines
+            computed += 2 * t.rows * t.cols * k * k
+            continue
+        for cache, c in zip(caches, coords):
+            for key in dict.fromkeys(c.tolist()):
+                if key in cache:
+                    cache.move_to_end(key)
+                else:
+                    cache[key] = None
+                    computed += 1
+            while len(cache) > limit:
+                cache.popitem(last=False)
+    return round(computed * len(tasks) / max(1, len(counted)))
 
 
 def tile_pixels(engine: Engine, spec: ExportSpec, task: TileTask, cancel: CancelFn | None = None) -> np.ndarray:
     """Pixels of one tile (HWC uint8): a pure function of the model, spec and task."""
     k = spec.supersample
     view = spec.render_view().tile(task.row0 * k, task.col0 * k, task.rows * k, task.cols * k)
-    img = engine.render(spec.latent, view, precision=spec.precision, exact=spec.exact, cancel=cancel)
+    img = engine.render(spec.latent, view, precision=spec.precision, warp_quality=spec.warp_quality,
+                        cancel=cancel)
     if k > 1:  # box filter: the mean of each k x k block of samples
         img = img.reshape(img.shape[0], task.rows, k, task.cols, k).mean(dim=(2, 4))
     return to_uint8(img)

@@ -39,6 +39,7 @@ from creps_core.jobs.workdir import TileStore, check_free_space, model_identity,
 from creps_core.latent.latents import Floats, LatentSpec
 from creps_core.progress import DONE, ENCODING, RENDERING_FRAMES, CancelFn, Cancelled, Progress, run_job
 from creps_core.render.engine import ENGINE_VERSION, Engine, to_uint8
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 
 
 def video_record(spec: VideoSpec, engine: Engine, cells: Sequence[VideoSpec] = (), columns: int = 1,
@@ -49,7 +50,7 @@ def video_record(spec: VideoSpec, engine: Engine, cells: Sequence[VideoSpec] = (
     first = spec.keyframes[0]
     return RenderRecord(checkpoint=str(m.path) if m else "", checkpoint_sha256=m.sha256 if m else "",
                         latent=first.latent, view=first.view.with_(width=spec.width, height=spec.height),
-                        precision=spec.precision or engine.precision, exact=spec.exact,
+                        precision=spec.precision or engine.precision, warp_quality=spec.warp_quality,
                         network=m.network if m else "G_ema",
                         extra={"kind": "video", "frames": spec.n_frames, "video": spec.to_dict(),
                                **({"grid_columns": columns, "cells": [c.to_dict() for c in cells]} if cells else {})})
@@ -239,8 +240,8 @@ def local_frame_renderer(engine: Engine) -> FrameRenderer:
 def frame_pixels(engine: Engine, spec: VideoSpec, states: Sequence[Frame], columns: int, rows: int,
                  cancel: CancelFn | None = None) -> np.ndarray:
     """One frame: every cell's state rendered and laid out (a pure function of the model and states)."""
-    images = [to_uint8(engine.render(f.latent, f.view, precision=spec.precision, exact=spec.exact, cancel=cancel))
-              for f in states]
+    images = [to_uint8(engine.render(f.latent, f.view, precision=spec.precision, warp_quality=spec.warp_quality,
+                                     cancel=cancel)) for f in states]
     return layout(images, columns, rows)
 
 
@@ -268,7 +269,8 @@ def _render_frames(engine: Engine, spec: VideoSpec, cells: list[VideoSpec], colu
 
 def render_video(engine: Engine, keyframes: Sequence[Keyframe], out_path: str | os.PathLike, *, fps: float = 30.0,
                  width: int | None = None, height: int | None = None, latent_mode: str = "slerp", loop: bool = False,
-                 quality: float = 8.0, precision: str | None = None, exact: bool = False,
+                 quality: float = 8.0, precision: str | None = None,
+                 warp_quality: str = DEFAULT_WARP_QUALITY,
                  progress: Callable[[Progress], None] | None = None, cancel: CancelFn | None = None,
                  force: bool = False, fresh: bool = False) -> Path:
     """:func:`video_steps` of keyframes to an mp4/webm/gif (by extension), drained by
@@ -281,6 +283,6 @@ def render_video(engine: Engine, keyframes: Sequence[Keyframe], out_path: str | 
         raise ValueError("a video needs at least one keyframe")
     first = keyframes[0].view
     spec = VideoSpec(tuple(keyframes), width or first.width, height or first.height, fps, latent_mode, loop,
-                     quality, precision, exact)
+                     quality, precision, warp_quality)
     run_job(video_steps(engine, spec, out_path, cancel=cancel, force=force, fresh=fresh), progress)
     return Path(out_path)

@@ -21,7 +21,7 @@ from creps_core.io.safe_files import atomic_write, is_regular_file
 from creps_core.io.untrusted import read_json
 from creps_core.latent.latents import LatentSpec
 from creps_core.render.views import View
-from creps_core.vocabulary import LATENT_MODES
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, LATENT_MODES, check_warp_quality, read_warp_quality
 
 EASINGS: dict[str, Callable[[float], float]] = {
     "linear": lambda t: t,
@@ -73,7 +73,7 @@ class VideoSpec:
     loop: bool = False
     quality: float = 8.0  # 0 (smallest) .. 10 (best)
     precision: str | None = None
-    exact: bool = False
+    warp_quality: str = DEFAULT_WARP_QUALITY  # vocabulary.WARP_QUALITIES
     frames: int | None = None  # exact frame count; None: round(duration * fps)
 
     @property
@@ -107,13 +107,13 @@ class VideoSpec:
     def to_dict(self) -> dict:
         return {"keyframes": [k.to_dict() for k in self.keyframes], "width": self.width, "height": self.height,
                 "fps": self.fps, "latent_mode": self.latent_mode, "loop": self.loop, "quality": self.quality,
-                "precision": self.precision, "exact": self.exact, "frames": self.frames}
+                "precision": self.precision, "warp_quality": self.warp_quality, "frames": self.frames}
 
     @classmethod
     def from_dict(cls, d: dict) -> VideoSpec:
         return cls(tuple(Keyframe.from_dict(k) for k in d["keyframes"]), int(d["width"]), int(d["height"]),
                    float(d.get("fps", 30)), d.get("latent_mode", "slerp"), bool(d.get("loop", False)),
-                   float(d.get("quality", 8)), d.get("precision"), bool(d.get("exact", False)),
+                   float(d.get("quality", 8)), d.get("precision"), read_warp_quality(d),
                    None if d.get("frames") is None else int(d["frames"]))
 
 
@@ -121,6 +121,7 @@ def validate(spec: VideoSpec, fmt: str) -> None:
     """Refuse impossible videos before any frame is rendered."""
     if not spec.keyframes:
         raise ValueError("a video needs at least one keyframe")
+    check_warp_quality(spec.warp_quality)
     if spec.latent_mode not in LATENT_MODES:
         raise ValueError(f"unknown latent interpolation {spec.latent_mode!r}; choose one of {', '.join(LATENT_MODES)}")
     if not 0 < spec.fps <= MAX_FPS:

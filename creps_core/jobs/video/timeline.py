@@ -166,11 +166,12 @@ MAX_COSTED_FRAMES = 240  # frames whose views are costed one by one; longer vide
 
 def video_macs(cfg: CREPSConfig, spec: VideoSpec) -> int:
     """Multiply-adds of the whole video, every frame's lines new, each frame costed by its own view:
-    rotated and warped frames as such (their line tables), exact warps at every pixel's own lines.
+    rotated and warped frames as such (their line tables at the video's warp quality; exact at every pixel's own lines).
     A long video is costed on evenly spaced frames (the views change smoothly between keyframes)."""
     n = spec.n_frames
     picked = np.unique(np.linspace(0, n - 1, min(n, MAX_COSTED_FRAMES)).round().astype(int))
-    costs = [view_macs(cfg, preview_state(spec, int(i))[0].with_(width=spec.width, height=spec.height), spec.exact)
+    costs = [view_macs(cfg, preview_state(spec, int(i))[0].with_(width=spec.width, height=spec.height),
+                       spec.warp_quality)
              for i in picked]
     return round(sum(costs) * n / len(costs))
 

@@ -20,7 +20,6 @@ from pathlib import Path
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QDialog,
     QFileDialog,
@@ -39,7 +38,7 @@ from PySide6.QtWidgets import (
 from creps_core.jobs.export import MAX_SIDE, ExportSpec, format_of, validate
 from creps_core.latent.latents import LatentSpec
 from creps_core.progress import PYRAMID, RENDERING_TILES, WRITING, Progress, format_duration
-from creps_core.vocabulary import PRECISION_CHOICES
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY, PRECISION_CHOICES, WARP_QUALITIES
 from creps_viewer.model.records import Geometry
 from creps_viewer.qt.job_progress import JobProgress
 from creps_viewer.qt.panels.widgets import ask_to_go_on
@@ -51,7 +50,7 @@ SIZE_PRESETS: tuple[tuple[str, object], ...] = (
     ("Full HD 1920×1080", (1920, 1080)), ("4K UHD 3840×2160", (3840, 2160)), ("8K UHD 7680×4320", (7680, 4320)),
     ("Poster 20000×14000", (20000, 14000)), ("Custom", None),
 )
-EXPENSIVE_S = 60.0  # exact warps estimated slower than this offer the line table before the export starts
+EXPENSIVE_S = 60.0  # warp quality exact estimated slower than this offers the default quality before the export starts
 FILE_FILTER = "TIFF (*.tif *.tiff);;PNG (*.png);;JPEG (*.jpg *.jpeg);;Deep Zoom with HTML viewer (*.dzi)"
 
 
@@ -73,7 +72,7 @@ class ExportDialog(QDialog):
     exported = Signal(object)  # the final Path
 
     def __init__(self, jobs: JobStarter, latent: LatentSpec, geometry: Geometry, viewport_size: tuple[int, int],
-                 precision: str = "auto", exact: bool = False, directory: str = "",
+                 precision: str = "auto", warp_quality: str = DEFAULT_WARP_QUALITY, directory: str = "",
                  seconds_of: Callable[[ExportSpec], float | None] | None = None,
                  parent: QWidget | None = None) -> None:
         """``seconds_of(spec)``: about how long an export takes here (None: not known yet)."""
@@ -143,8 +142,11 @@ class ExportDialog(QDialog):
         self.precision.setCurrentText(precision if precision in PRECISION_CHOICES else "auto")
         self.precision.setToolTip("auto: the fastest this machine does that keeps the pixels (measured); fp32 is "
                                   "the reference; bf16/fp16 are faster approximations. Remembered for the next export.")
-        self.exact = QCheckBox("Exact warps")
-        self.exact.setChecked(exact)
+        self.warp_quality = QComboBox()
+        self.warp_quality.addItems(list(WARP_QUALITIES))
+        self.warp_quality.setCurrentText(warp_quality if warp_quality in WARP_QUALITIES else DEFAULT_WARP_QUALITY)
+        self.warp_quality.setToolTip("Rotated and warped views: fine (>= 55 dB against exact) is the default; "
+                                     "exact evaluates every pixel's own lines (slow)")
         self.pyramid.setValue(0)
 
         form = QFormLayout()
@@ -157,7 +159,7 @@ class ExportDialog(QDialog):
         form.addRow("Supersampling", self.supersample)
         form.addRow("Pyramid levels", self.pyramid)
         form.addRow("Precision", self.precision)
-        form.addRow("", self.exact)
+        form.addRow("Warp quality", self.warp_quality)
         box = QGroupBox("Output")
         box.setLayout(form)
 
@@ -194,7 +196,8 @@ class ExportDialog(QDialog):
         root.addLayout(prog)
         root.addLayout(buttons)
         self.inputs: list[QWidget] = [self.path_edit, browse, self.preset, self.width_spin, self.height_spin,
-                                      self.tile, self.supersample, self.pyramid, self.precision, self.exact]
+                                      self.tile, self.supersample, self.pyramid, self.precision,
+                                      self.warp_quality]
 
         self.preset.currentIndexChanged.connect(self._apply_preset)
         for spin in (self.width_spin, self.height_spin):
@@ -202,7 +205,7 @@ class ExportDialog(QDialog):
         for w in (self.tile, self.supersample, self.pyramid):
             w.valueChanged.connect(self.revalidate)
         self.precision.currentTextChanged.connect(self.revalidate)
-        self.exact.toggled.connect(self.revalidate)
+        self.warp_quality.currentTextChanged.connect(self.revalidate)
         self.path_edit.textChanged.connect(self.revalidate)
         self.setMinimumWidth(520)
         self.revalidate()
@@ -245,7 +248,8 @@ class ExportDialog(QDialog):
         view = self.geometry.view(self.width_spin.value(), self.height_spin.value())
         return ExportSpec(latent=self.latent, view=view, fmt=fmt, tile=self.tile.value(),
                           supersample=self.supersample.value(), pyramid=self.pyramid.value(),
-                          precision=self.precision.currentText(), exact=self.exact.isChecked())
+                          precision=self.precision.currentText(),
+                          warp_quality=self.warp_quality.currentText())
 
     def revalidate(self, *_: object) -> bool:
         try:
@@ -274,13 +278,13 @@ class ExportDialog(QDialog):
         return True
 
     def costs(self, spec: ExportSpec) -> tuple[float | None, float | None]:
-        """Seconds of ``spec`` here, and of the same export with the line table when ``spec`` has
-        exact warps that change the pixels (else None)."""
+        """Seconds of ``spec`` here, and of the same export at the default warp quality (the line
+        table) when ``spec`` asks for quality exact on a view where it changes the pixels (else None)."""
         if self.seconds_of is None:
             return None, None
         cheaper = None
-        if spec.exact and not spec.view.is_separable:
-            cheaper = self.seconds_of(replace(spec, exact=False))
+        if spec.warp_quality == "exact" and not spec.view.is_separable:
+            cheaper = self.seconds_of(replace(spec, warp_quality=DEFAULT_WARP_QUALITY))
         return self.seconds_of(spec), cheaper
 
     def _cost_text(self, spec: ExportSpec) -> str:
@@ -288,7 +292,8 @@ class ExportDialog(QDialog):
         if seconds is None:
             return ""
         text = f" · about {format_duration(seconds)} here"
-        return text + (f" (without exact warps: about {format_duration(cheaper)})" if cheaper is not None else "")
+        return text + (f" (at {DEFAULT_WARP_QUALITY} quality: about {format_duration(cheaper)})"
+                       if cheaper is not None else "")
 
     def _format_text(self) -> str:
         try:
@@ -320,7 +325,7 @@ class ExportDialog(QDialog):
             if choice is None:
                 return
             if choice == "table":
-                self.exact.setChecked(False)
+                self.warp_quality.setCurrentText(DEFAULT_WARP_QUALITY)
         spec, out = self.spec(), self.out_path()
         self.job = self.jobs.export(spec, out, force=force, fresh=fresh)
         self.progress.follow(self.job, "starting…")
@@ -378,13 +383,16 @@ class ExportDialog(QDialog):
             self.start(force=remedy == "force", fresh=remedy == "fresh")
 
     def confirm_cost(self, exact: float, table: float) -> str | None:
-        """Exact warps would take ``exact`` seconds, the line table ``table``: "exact", "table" or None
-        (do nothing). Tests replace this method; the default answer is the cheaper one."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Exact warps",
-                          f"With exact warps this export takes about {format_duration(exact)} here; with the "
-                          f"line table about {format_duration(table)}.", QMessageBox.StandardButton.Cancel, self)
+        """Warp quality exact would take ``exact`` seconds, the default quality's line table ``table``:
+        "exact", "table" or None (do nothing). Tests replace this method; the default answer is the
+        cheaper one."""
+        box = QMessageBox(QMessageBox.Icon.Question, "Exact warp quality",
+                          f"At warp quality exact this export takes about {format_duration(exact)} here; at "
+                          f"{DEFAULT_WARP_QUALITY} (the line table) about {format_duration(table)}.",
+                          QMessageBox.StandardButton.Cancel, self)
         go = box.addButton(f"Exact ({format_duration(exact)})", QMessageBox.ButtonRole.AcceptRole)
-        cheap = box.addButton(f"Line table ({format_duration(table)})", QMessageBox.ButtonRole.AcceptRole)
+        cheap = box.addButton(f"{DEFAULT_WARP_QUALITY.capitalize()} ({format_duration(table)})",
+                              QMessageBox.ButtonRole.AcceptRole)
         box.setDefaultButton(cheap)
         box.exec()
         return "exact" if box.clickedButton() is go else "table" if box.clickedButton() is cheap else None

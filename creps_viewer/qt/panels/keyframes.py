@@ -304,7 +304,8 @@ class KeyframePanel(QWidget):
     def spec(self) -> VideoSpec:
         return VideoSpec(tuple(self.keyframes), self.width_spin.value(), self.height_spin.value(), self.fps.value(),
                          self.latent_mode.currentText(), self.loop.isChecked(),
-                         precision=self.state.render.precision, exact=self.state.render.exact)
+                         precision=self.state.render.precision,
+                         warp_quality=self.state.render.warp_quality)
 
     def suffix(self) -> str:
         return self.format.currentData()

@@ -1,9 +1,9 @@
-"""Render panel: device, precision, preview size, exact warps, and recent frame times.
+"""Render panel: device, precision, preview size, warp quality, and recent frame times.
 
-Exact warps can cost hundreds of times a table's frame on a big model, so the panel says what a
-new frame of this view costs either way (from the model's multiply-adds and the speed measured on
-the explorer's own frames) and asks before switching to exact warps that would take longer than
-:data:`EXPENSIVE_S`, the cheaper choice as the default answer."""
+Warp quality exact can cost hundreds of times a table's frame on a big model, so the panel says
+what a new sharp frame of this view costs at each quality (from the model's multiply-adds and the
+speed measured on the explorer's own frames) and asks before switching to exact when it would take
+longer than :data:`EXPENSIVE_S`, keeping the quality it had as the default answer."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from collections import deque
 import pyqtgraph as pg
 from PySide6.QtCore import QSignalBlocker
 from PySide6.QtWidgets import (
-    QCheckBox,
     QComboBox,
     QFormLayout,
     QGroupBox,
@@ -24,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from creps_core.progress import format_duration
 from creps_core.render.hardware import available_devices
-from creps_core.vocabulary import PRECISION_CHOICES
+from creps_core.vocabulary import PRECISION_CHOICES, WARP_QUALITIES
 from creps_viewer.model.records import PREVIEW_SCALES, RenderSettings
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.render.frame_plan import Frame
@@ -54,8 +53,12 @@ class RenderPanel(QWidget):
             self.preview.addItem(text, scale)
         self.preview.setToolTip("Coarse preview shown while you interact; it sharpens when you stop")
         form.addRow("Preview", self.preview)
-        self.exact = QCheckBox("Exact warps (slow: lines at every pixel)")
-        form.addRow(self.exact)
+        self.warp_quality = QComboBox()
+        self.warp_quality.addItems(list(WARP_QUALITIES))
+        self.warp_quality.setToolTip("How sharp frames of rotated and warped views get their lines: draft (fast, "
+                                     ">= 40 dB), fine (>= 55 dB), exact (every pixel's own, slow). Previews and "
+                                     "drags are always drawn at draft")
+        form.addRow("Warp quality", self.warp_quality)
         self.cost = QLabel()
         self.cost.setWordWrap(True)
         self.cost.setStyleSheet("color: palette(mid);")
@@ -86,7 +89,7 @@ class RenderPanel(QWidget):
         self.device.currentTextChanged.connect(lambda d: state.update_render(device=d))
         self.precision.currentTextChanged.connect(lambda p: state.update_render(precision=p))
         self.preview.currentIndexChanged.connect(lambda i: state.update_render(preview_scale=self.preview.itemData(i)))
-        self.exact.toggled.connect(self._exact_toggled)
+        self.warp_quality.currentTextChanged.connect(self._quality_chosen)
         state.renderChanged.connect(self.sync_from_state)
         for signal in (state.renderChanged, state.geometryChanged, state.viewportChanged, state.modelChanged,
                        state.speedChanged):
@@ -94,53 +97,55 @@ class RenderPanel(QWidget):
         self.sync_from_state(state.render)
         self.refresh_cost()
 
-    def costs(self) -> tuple[float, float] | None:
-        """Seconds of a new frame of this view with the line table and with exact warps (None: not
-        known yet, or the view is straight and exact warps change nothing)."""
+    def costs(self) -> dict[str, float] | None:
+        """Seconds of a new sharp frame of this view at each warp quality (None: not known yet, or
+        the view is straight and every quality draws the same pixels)."""
         if self.state.geometry.view(16, 16).is_separable:
             return None
-        table, exact = self.state.view_seconds(exact=False), self.state.view_seconds(exact=True)
-        return None if table is None or exact is None else (table, exact)
+        seconds = {q: self.state.view_seconds(q) for q in WARP_QUALITIES}
+        return None if any(s is None for s in seconds.values()) else seconds  # type: ignore[return-value]
 
     def refresh_cost(self, *_: object) -> None:
         if self.state.geometry.view(16, 16).is_separable:
-            self.cost.setText("Exact warps change nothing on a straight view.")
+            self.cost.setText("The warp quality changes nothing on a straight view.")
             return
         costs = self.costs()
         self.cost.setText("The cost of a frame is said after the first sharp frame." if costs is None else
-                          f"A new frame of this view: about {format_duration(costs[0])} with the line table, "
-                          f"{format_duration(costs[1])} exact.")
+                          "A new sharp frame of this view: about " +
+                          ", ".join(f"{format_duration(costs[q])} {q}" for q in WARP_QUALITIES) + ".")
 
-    def _exact_toggled(self, on: bool) -> None:
-        costs = self.costs()
-        if on and costs is not None and costs[1] > EXPENSIVE_S and not self.confirm_expensive(*costs):
-            with QSignalBlocker(self.exact):
-                self.exact.setChecked(False)  # the cheaper choice: nothing was started
+    def _quality_chosen(self, quality: str) -> None:
+        costs, before = self.costs(), self.state.render.warp_quality
+        if quality == "exact" and before != "exact" and costs is not None and costs["exact"] > EXPENSIVE_S \
+                and not self.confirm_expensive(costs[before], costs["exact"]):
+            with QSignalBlocker(self.warp_quality):
+                self.warp_quality.setCurrentText(before)  # the cheaper choice: nothing was started
             return
-        self.state.update_render(exact=on)
+        self.state.update_render(warp_quality=quality)
 
     def confirm_expensive(self, table: float, exact: float) -> bool:
-        """Ask before a frame that takes ``exact`` seconds where the table takes ``table`` (tests
-        replace this method); the default answer keeps the line table."""
-        box = QMessageBox(QMessageBox.Icon.Question, "Exact warps",
-                          f"Exact warps evaluate every pixel's own lines: a new frame of this view takes about "
-                          f"{format_duration(exact)} here, against {format_duration(table)} with the line table.",
+        """Ask before a sharp frame that takes ``exact`` seconds at quality exact where the quality
+        chosen so far takes ``table`` (tests replace this method); the default answer keeps it."""
+        before = self.state.render.warp_quality
+        box = QMessageBox(QMessageBox.Icon.Question, "Exact warp quality",
+                          f"Warp quality exact evaluates every pixel's own lines: a new frame of this view takes "
+                          f"about {format_duration(exact)} here, against {format_duration(table)} at {before}.",
                           QMessageBox.StandardButton.NoButton, self)
         go = box.addButton(f"Exact ({format_duration(exact)})", QMessageBox.ButtonRole.AcceptRole)
-        keep = box.addButton(f"Keep the line table ({format_duration(table)})", QMessageBox.ButtonRole.RejectRole)
+        keep = box.addButton(f"Keep {before} ({format_duration(table)})", QMessageBox.ButtonRole.RejectRole)
         box.setDefaultButton(keep)
         box.exec()
         return box.clickedButton() is go
 
     def sync_from_state(self, s: RenderSettings) -> None:
         with QSignalBlocker(self.device), QSignalBlocker(self.precision), QSignalBlocker(self.preview), \
-                QSignalBlocker(self.exact):
+                QSignalBlocker(self.warp_quality):
             if self.device.findText(s.device) < 0:
                 self.device.addItem(s.device)
             self.device.setCurrentText(s.device)
             self.precision.setCurrentText(s.precision)
             self.preview.setCurrentIndex(max(0, self.preview.findData(s.preview_scale)))
-            self.exact.setChecked(s.exact)
+            self.warp_quality.setCurrentText(s.warp_quality)
 
     def add_frame(self, frame: Frame) -> None:
         if frame.level not in self.times:  # partial frames are progress, not frame times
