@@ -92,7 +92,7 @@ def run(args: argparse.Namespace) -> None:
     worker.wait_idle(120)
 
     def request(spec: LatentSpec, g: Geometry, interactive: bool = False) -> RenderRequest:
-        return RenderRequest(spec, g.view(width, height), precision, False, 4, interactive)
+        return RenderRequest(spec, g.view(width, height), precision, preview_scale=4, interactive=interactive)
 
     def answer(spec: LatentSpec, g: Geometry = Geometry()) -> tuple[float, float]:
         """Seconds from a request to its first preview and to its sharp frame (the explorer's path)."""
