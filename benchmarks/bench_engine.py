@@ -29,8 +29,10 @@ from creps_core.render.views import View
 SQ2 = math.sqrt(2)
 
 
-def timed(fn, repeat: int) -> float:
-    fn()  # warm-up
+def timed(fn, repeat: int, warmup: bool = True) -> float:
+    """Median seconds of ``repeat`` calls of ``fn`` (after one untimed call unless ``warmup`` is False)."""
+    if warmup:
+        fn()
     times = []
     for _ in range(repeat):
         t0 = time.perf_counter()

@@ -15,11 +15,11 @@ holds a core.
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import torch
 
+from benchmarks.bench_engine import timed
 from creps_core.latent.latents import LatentSpec
 from creps_core.model.demo import random_model
 from creps_core.model.network import PAPER_CONFIGS
@@ -29,15 +29,6 @@ from creps_core.render.features import FeatureView, feature_picture
 from creps_core.render.hardware import usable_cpus
 from creps_core.render.views import View
 from creps_core.vocabulary import FEATURE_MODES
-
-
-def timed(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -60,11 +51,11 @@ def main() -> None:
         first = time.perf_counter() - t0
         print(f"{name}: first render {first:.2f} s, {engine.stats.line_coords_computed} line coordinates "
               f"(estimated {view_line_coords(view)})")
-        base = timed(lambda v=view: engine.render(latent, v), args.repeat)
+        base = timed(lambda v=view: engine.render(latent, v), args.repeat, warmup=False)
         print(f"  image, lines cached: {base:.3f} s (baseline)")
         for mode in FEATURE_MODES:
             choice = FeatureView(args.block, mode, 0)
-            s = timed(lambda v=view, c=choice: feature_picture(engine, latent, v, c), args.repeat)
+            s = timed(lambda v=view, c=choice: feature_picture(engine, latent, v, c), args.repeat, warmup=False)
             print(f"  {mode:9s} {s:.3f} s = {s / base:.2f} x the image")
 
 
