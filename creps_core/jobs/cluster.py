@@ -1,4 +1,4 @@
-"""Independent pieces of a job (export tiles, video frames) rendered on a Dask cluster.
+"""Independent pieces of a job (export tiles, video frames, the images of a render) rendered on a Dask cluster.
 
 A piece is a pure function of (checkpoint path + sha256, what to render) -> uint8 pixels, so any
 worker can render any piece and the result equals a local render bit for bit.  Workers load the
@@ -12,6 +12,7 @@ functions, and :func:`require_dask` says in one line how to install it.
 
     with open_client(workers=4) as client:           # or scheduler="tcp://host:8786"
         for key, pixels in submit_bounded(client, render_piece, jobs, cancel): ...
+        for key, image in dask_images(client, engine, [(key, latent, view), ...], "fine"): ...
 """
 
 from __future__ import annotations
@@ -23,8 +24,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import torch
+
+from creps_core.latent.latents import LatentSpec
 from creps_core.progress import CancelFn, Cancelled
 from creps_core.render.engine import Engine
+from creps_core.render.views import View
 
 SCHEDULER_TIMEOUT_S = 10  # a scheduler that does not answer by then is reported, not waited for
 INSTALL_HINT = 'pip install "creps-explorer[cluster]"'
@@ -109,6 +115,26 @@ def submit_bounded(client: Any, fn: Callable[..., Any], jobs: Iterable[tuple[Any
     finally:
         if running:  # cancelled or failed: drop the pieces still queued on the cluster
             client.cancel([f for f, _ in running.values()])
+
+
+def render_image_job(model: dict, precision: str, latent: dict, view: dict, warp_quality: str) -> np.ndarray:
+    """One whole image, float32 [C, H, W] as :meth:`Engine.render` returns it; runs on a worker.
+
+    The float image travels (not uint8) so the client can write ``--save-raw`` files too."""
+    engine = worker_engine(model, precision)
+    return engine.render(LatentSpec.from_dict(latent), View.from_dict(view), warp_quality=warp_quality).numpy()
+
+
+def dask_images(client: Any, engine: Engine, images: Iterable[tuple[Any, LatentSpec, View]], warp_quality: str,
+                cancel: CancelFn | None = None) -> Iterator[tuple[Any, torch.Tensor]]:
+    """``(key, image)`` for every ``(key, latent, view)`` of ``images``, rendered on ``client``'s
+    workers from ``engine``'s checkpoint at its precision, in the order they finish; each image
+    equals ``engine.render(latent, view, warp_quality=...)``."""
+    model = model_ref(engine)
+    jobs = ((key, (model, engine.precision, latent.to_dict(), view.to_dict(), warp_quality))
+            for key, latent, view in images)
+    for key, pixels in submit_bounded(client, render_image_job, jobs, cancel):
+        yield key, torch.from_numpy(pixels)
 
 
 @contextmanager

@@ -16,7 +16,10 @@ Coordinates are computed in float64 from integer pixel indices and rounded to
 float32 once, so the same pixel always gets the same coordinate whichever tile or
 render it belongs to.  With ``snap=True`` the pixel lattice is anchored at integer
 multiples of the pixel spacing, so a pan by whole pixels reproduces coordinates bit
-for bit (what lets the engine reuse lines and pixels while panning).
+for bit (what lets the engine reuse lines and pixels while panning).  A view turned by
+other than a quarter turn anchors its lattice in its own turned frame (the lattice is
+R·(integer multiples of the spacing)), so a pan by whole screen pixels shifts its
+pixels too, and an unwarped one repeats their coordinates bit for bit.
 """
 
 from __future__ import annotations
@@ -218,12 +221,14 @@ class View:
         return (torch.arange(r0, r0 + h, dtype=torch.float64), torch.arange(c0, c0 + w, dtype=torch.float64))
 
     def _offsets(self, i: torch.Tensor, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Offsets from the centre of full-grid rows ``i`` and columns ``j``, in coordinate units."""
+        """Offsets from the centre of full-grid rows ``i`` and columns ``j``, in coordinate units
+        along the view's own (turned) rows and columns."""
         s = self.spacing
         if self.snap:
             # Anchor the lattice at integer multiples of s so pans by whole pixels repeat coordinates.
             r0, c0 = self.lattice_origin()
-            return (r0 + i) * s - self.center[0], (c0 + j) * s - self.center[1]
+            cr, cc = self._lattice_center()
+            return (r0 + i) * s - cr, (c0 + j) * s - cc
         return (i - (self.height - 1) / 2) * s, (j - (self.width - 1) / 2) * s
 
     def lattice_origin(self) -> tuple[int, int]:
@@ -234,8 +239,30 @@ class View:
         is placed at x.75 (floor(m + 0.25)), a quarter pixel away from both.
         """
         s = self.spacing
-        return (math.floor(self.center[0] / s - (self.height - 1) / 2 + 0.25),
-                math.floor(self.center[1] / s - (self.width - 1) / 2 + 0.25))
+        cr, cc = self._lattice_center()
+        return (math.floor(cr / s - (self.height - 1) / 2 + 0.25),
+                math.floor(cc / s - (self.width - 1) / 2 + 0.25))
+
+    def _turned_lattice(self) -> bool:
+        """Whether the snapped lattice is anchored in the view's turned frame (any turn but a
+        quarter turn: those stay separable, on the plane's own lattice)."""
+        return self.snap and self._quarter_turns() is None
+
+    def _lattice_center(self) -> tuple[float, float]:
+        """The centre in the frame the lattice is anchored in: the plane's, or for a turned
+        lattice the view's own (R^T · centre)."""
+        if not self._turned_lattice():
+            return self.center
+        ca, sa = self._turn()
+        cu, cv = self.center
+        return ca * cu + sa * cv, -sa * cu + ca * cv
+
+    @property
+    def pans_by_pixels(self) -> bool:
+        """Whether a pan of this view by whole screen pixels shows the same pixels shifted (so
+        only the exposed strips need rendering): snapped, unwarped, whole (not a tile)."""
+        return self.snap and self.window is None and (self.warp is None or self.warp.is_identity) and (
+            self.rotation == 0 or self._turned_lattice())
 
     def _quarter_turns(self) -> int | None:
         q = self.rotation / 90.0
@@ -305,6 +332,12 @@ class View:
         return self._field_at(i, j)
 
     def _field_at(self, i: torch.Tensor, j: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self._turned_lattice() and (self.warp is None or self.warp.is_identity):
+            # R·(lattice point), from integer indices alone: a pan repeats each coordinate bit for bit
+            r0, c0 = self.lattice_origin()
+            ca, sa = self._turn()
+            a, b = ((r0 + i) * self.spacing)[:, None], ((c0 + j) * self.spacing)[None, :]
+            return (ca * a - sa * b).to(torch.float32).contiguous(), (sa * a + ca * b).to(torch.float32).contiguous()
         di, dj = self._offsets(i, j)
         half = self.span / (2 * self.zoom)
         pr = (di / half)[:, None].expand(len(di), len(dj))

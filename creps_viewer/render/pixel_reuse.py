@@ -1,8 +1,9 @@
 """Pixel reuse between frames: a pan by whole pixels only renders what became visible.
 
 With ``View(snap=True)`` the pixel lattice is anchored at integer multiples of the
-pixel spacing, so two views of the same size, zoom and span, axis-aligned and
-unwarped, sample the same coordinates up to a whole-pixel shift.  The overlap is
+pixel spacing (in the view's turned frame for a turned view), so two views of the
+same size, zoom, span and rotation, unwarped, sample the same coordinates up to a
+whole-pixel shift (:attr:`View.pans_by_pixels`).  The overlap is
 copied from the previous frame; only the exposed strips are rendered, as tiles
 (``view.tile``) of the new view, which the engine renders exactly like the whole.
 """
@@ -30,15 +31,12 @@ class ReusePlan:
         return sum(h * w for _, _, h, w in self.regions)
 
 
-def _shiftable(view: View) -> bool:
-    return view.snap and view.window is None and view.rotation == 0 and (view.warp is None or view.warp.is_identity)
-
-
 def plan_reuse(old: View, new: View) -> ReusePlan | None:
     """How to build ``new`` from a frame of ``old``, or None when nothing can be reused."""
-    if not (_shiftable(old) and _shiftable(new)):
+    if not (old.pans_by_pixels and new.pans_by_pixels):
         return None
-    if (old.width, old.height, old.zoom, old.span) != (new.width, new.height, new.zoom, new.span):
+    if (old.width, old.height, old.zoom, old.span, old.rotation) != (new.width, new.height, new.zoom, new.span,
+                                                                      new.rotation):
         return None
     (or0, oc0), (nr0, nc0) = old.lattice_origin(), new.lattice_origin()
     dr, dc = nr0 - or0, nc0 - oc0

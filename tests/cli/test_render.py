@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -202,3 +203,39 @@ def test_tampered_provenance_gives_one_line_and_writes_nothing(tmp_path, ckpt, c
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert not (tmp_path / "b").exists() or not any((tmp_path / "b").iterdir())
+
+
+def test_seeds_a_sweep_and_a_grid_render_on_dask_workers_as_they_do_here(tmp_path, ckpt, capsys):
+    """Two Dask worker processes render the images; every file equals this process's, bit for bit
+    (the float .npy too), the grid's cells sit in order whatever order they finished in."""
+    common = ["render", "-c", str(ckpt), "--seeds", "1-3", "--size", "24x16", "--rotate", "20", "--save-raw"]
+    here, dask = tmp_path / "here", tmp_path / "dask"
+    assert main([*common, "--sweep", "trunc=0.5:1:2", "--outdir", str(here)]) == 0
+    assert main([*common, "--sweep", "trunc=0.5:1:2", "--outdir", str(dask), "--workers", "2"]) == 0
+    assert "on Dask" in capsys.readouterr().err
+    names = sorted(p.name for p in here.iterdir())
+    assert len(names) == 12 and sorted(p.name for p in dask.iterdir()) == names
+    for name in names:
+        a, b = here / name, dask / name
+        if name.endswith(".npy"):
+            assert np.array_equal(np.load(a), np.load(b))
+        else:
+            assert np.array_equal(np.asarray(Image.open(a)), np.asarray(Image.open(b)))
+    grid = ["--grid", "3x2", "--sweep", "trunc=0.5:1:2"]
+    common = common[:-1]  # no raw files beside a grid
+    assert main([*common, *grid, "--outdir", str(here / "g")]) == 0
+    assert main([*common, *grid, "--outdir", str(dask / "g"), "--workers", "2"]) == 0
+    [grid_here], [grid_dask] = (list((d / "g").iterdir()) for d in (here, dask))
+    assert grid_here.name == grid_dask.name and grid_here.name.startswith("grid-seeds1-3")
+    assert np.array_equal(np.asarray(Image.open(grid_here)), np.asarray(Image.open(grid_dask)))
+
+
+def test_render_workers_without_the_cluster_extra_is_one_line_naming_it(tmp_path, capsys, monkeypatch):
+    """Refused before the model loads (the checkpoint named here does not even exist)."""
+    monkeypatch.setitem(sys.modules, "distributed", None)  # as on an install without the [cluster] extra
+    argv = ["render", "-c", str(tmp_path / "none.pkl"), "--seeds", "0-3", "--outdir", str(tmp_path / "out"),
+            "--workers", "2"]
+    assert exit_code(argv) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and 'pip install "creps-explorer[cluster]"' in err
+    assert list(tmp_path.iterdir()) == []

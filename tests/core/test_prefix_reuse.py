@@ -122,6 +122,10 @@ def test_edits_in_bf16_resume_exactly_too(released):
 
 
 def test_prefix_memory_stays_within_its_bound(released):
+    """A stem too small for the view resumes some coordinates and computes the rest: the rows go
+    through the line network in other batches than a fresh render's, and some BLAS libraries round
+    a row by the batch it is in (MKL on a Xeon with AMX: below 192 rows of 1024 inputs), so the
+    pixels agree to float32 rounding here, not bit for bit."""
     engine = Engine(released, device="cpu")
     engine._prefixes.stem_memory = 4 << 20  # room for ~28 coordinates per slot at b64's fc1
     engine._prefixes.pixel_memory = 16 * 12 * 32 * 4  # one 16x12 state, not one 48x40
@@ -129,7 +133,8 @@ def test_prefix_memory_stays_within_its_bound(released):
     for view in (View(16, 12), View(48, 40)):
         for s in (1, 2, 3):
             spec = base.with_(mix_seed=s, mix_layers=tuple(range(8, 15)))
-            assert torch.equal(engine.render(spec, view), Engine(released, device="cpu").render(spec, view))
+            fresh = Engine(released, device="cpu").render(spec, view)
+            torch.testing.assert_close(engine.render(spec, view), fresh, rtol=0, atol=1e-4)
     assert engine._prefixes.memory() <= (4 << 20) + 16 * 12 * 32 * 4
     engine.clear_caches()
     assert engine._prefixes.memory() == 0

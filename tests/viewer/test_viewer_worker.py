@@ -11,7 +11,7 @@ from creps_core.model.demo import random_model
 from creps_core.model.network import CREPSConfig
 from creps_core.progress import RENDERING
 from creps_core.render.engine import Engine
-from creps_core.render.views import View
+from creps_core.render.views import View, Warp
 from creps_viewer.model import viewmath
 from creps_viewer.model.records import Geometry
 from creps_viewer.render.frame_plan import FULL, PARTIAL, PREVIEW, RenderRequest
@@ -51,10 +51,34 @@ def test_pan_renders_only_exposed_strips_and_matches_a_fresh_render(model):
     torch.testing.assert_close(img, engine.render(spec, new), rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("quality", ["draft", "fine", "exact"])
+def test_a_turned_view_pans_by_whole_screen_pixels_and_renders_only_the_strips(model, quality):
+    """A view turned by 20° anchors its lattice in its own frame: a drag of (5, -7) screen pixels
+    repeats every coordinate bit for bit, shifted, so the shifted frame plus the strips equals a
+    fresh render (rotated drags in the explorer redraw strips, not whole previews)."""
+    engine = Engine(model, device="cpu")
+    spec = LatentSpec(seed=3)
+    old = View(80, 60, center=(0.4, 0.55), zoom=1.5, rotation=20.0, snap=True)
+    x, y = old.coord_at(39.5 - 7, 29.5 + 5)  # the point that moves to the centre
+    new = old.with_(center=(x, y))
+    plan = plan_reuse(old, new)
+    assert plan is not None and (plan.dr, plan.dc) == (5, -7)
+    (u0, v0), (u1, v1) = old.field(), new.field()
+    assert torch.equal(u1[:-5, 7:], u0[5:, :-7]) and torch.equal(v1[:-5, 7:], v0[5:, :-7])
+    img = shifted(engine.render(spec, old, warp_quality=quality), plan)
+    for r0, c0, h, w in plan.regions:
+        img[:, r0:r0 + h, c0:c0 + w] = engine.render(spec, new.tile(r0, c0, h, w), warp_quality=quality)
+    torch.testing.assert_close(img, engine.render(spec, new, warp_quality=quality), rtol=0, atol=1e-5)
+
+
 def test_no_reuse_across_zoom_rotation_or_warp():
     v = View(64, 48, snap=True)
     assert plan_reuse(v, v.with_(zoom=1.1)) is None
     assert plan_reuse(v, v.with_(rotation=90.0)) is None
+    assert plan_reuse(v.with_(rotation=20.0), v.with_(rotation=21.0)) is None
+    assert plan_reuse(v.with_(rotation=90.0), v.with_(rotation=90.0)) is None  # a quarter turn: not shifted
+    swirl = Warp("swirl", 1.0)
+    assert plan_reuse(v.with_(rotation=20.0, warp=swirl), v.with_(rotation=20.0, warp=swirl)) is None
     assert plan_reuse(v, v.with_(center=(5.0, 5.0))) is None  # nothing overlaps
     assert plan_reuse(v, v).regions == ()
 

@@ -3,7 +3,8 @@
 ``--sweep`` renders each seed once per value of one parameter (PNGs named by the value,
 ``seed0003-trunc0.50.png``); ``--grid`` puts every image of the command into one grid named by what
 it holds (``grid-seeds0-7.png``), whose record says how to make it again (the base latent, the
-seeds and the sweep, not every cell, so it stays small).  Several images show one ``k/n`` bar.
+seeds and the sweep, not every cell, so it stays small).  Several images show one ``k/n`` bar;
+``--workers`` / ``--scheduler`` render them on Dask, each written as it arrives.
 
 Before anything is rendered, every file the command would write is checked: an earlier render's
 PNG (known by its record) is replaced, as gen_images.py replaces its own; an input of the command
@@ -14,6 +15,8 @@ replaced is said in one line, once it is replaced."""
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,6 +24,7 @@ from typing import TYPE_CHECKING
 from creps_core.cli.args import (
     Subcommands,
     UsageError,
+    add_cluster,
     add_compute,
     add_grid,
     add_latent,
@@ -40,6 +44,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
+    from creps_core.cli.terminal import ItemsProgress
     from creps_core.jobs.outputs import Owned
     from creps_core.latent.latents import LatentSpec
     from creps_core.model.checkpoint import LoadedModel
@@ -79,6 +84,7 @@ def register(sub: Subcommands) -> None:
                    help="re-render a PNG made by this tool from the provenance it carries (default: none)")
     r.add_argument("--outdir", default="out", metavar="DIR", help="where the PNGs go")
     add_outputs(r, resumable=False)
+    add_cluster(r, "the images (seeds, sweep steps, grid cells)")
     r.set_defaults(run=run)
 
 
@@ -265,6 +271,11 @@ def run(args: argparse.Namespace) -> int:
     note_noise_mode(args)
     outdir = Path(args.outdir)
     check_output_folder(outdir, folder=True)
+    on_cluster = bool(args.workers or args.scheduler)
+    if on_cluster:
+        from creps_core.jobs.cluster import require_dask
+
+        require_dask()  # before the model loads
     model, plan = _plan(args)
     jobs = plan.images()
     _check_size(plan, jobs)
@@ -272,15 +283,15 @@ def run(args: argparse.Namespace) -> int:
     outdir.mkdir(parents=True, exist_ok=True)
     engine = make_engine(model, args.device, plan.precision)
     pixels = sum(view.width * view.height for _, _, view in jobs)
-    if pixels > CALIBRATE_ABOVE_PIXELS:
+    if pixels > CALIBRATE_ABOVE_PIXELS and not on_cluster:
         _, spec, view = jobs[0]
         announce_estimate(estimate_seconds(engine, spec, view, pixels, side=min(256, view.width, view.height),
                                           warp_quality=plan.warp_quality),
                           f"rendering {len(jobs)} image(s), {pixels / 1e6:.0f} Mpx")
-    if len(jobs) == 1:
+    if len(jobs) == 1 and not on_cluster:
         _render_one(args, engine, model, plan, jobs[0], outdir)
     else:
-        _render_many(args, engine, model, plan, jobs, outdir)
+        _render_many(args, engine, model, plan, jobs, outdir, on_cluster)
     if note:  # said once the files are there (a render that fails keeps its one line)
         say(f"note: {note}")
     return 0
@@ -295,8 +306,8 @@ def _render_one(args: argparse.Namespace, engine: Engine, model: LoadedModel, pl
     name, spec, view = job
     with TerminalProgress("%", delay=RENDER_BAR_DELAY_S) as bar:
         img = engine.render(spec, view, warp_quality=plan.warp_quality, progress=fraction_to_progress(bar, RENDERING))
-    cells: list = []
-    lines = _save(args, engine, model, plan, job, outdir, img, cells)
+    cells: dict[int, np.ndarray] = {}
+    lines = _save(args, engine, model, plan, job, outdir, img, cells, 0)
     if plan.grid is not None:
         lines += _save_grid(engine, model, plan, outdir, cells)
     for line in lines:
@@ -304,17 +315,29 @@ def _render_one(args: argparse.Namespace, engine: Engine, model: LoadedModel, pl
 
 
 def _render_many(args: argparse.Namespace, engine: Engine, model: LoadedModel, plan: Plan, jobs: list[Image],
-                 outdir: Path) -> None:
-    """Several images (seeds, a sweep, a grid's cells): one k/n bar naming the image being made."""
+                 outdir: Path, on_cluster: bool) -> None:
+    """Several images (seeds, a sweep, a grid's cells): one k/n bar naming the image being made.
+
+    On Dask (``on_cluster``) the images come back in the order they finish, each equal to this
+    process's render, and are written as they arrive; a grid is laid out once all its cells are in."""
     from creps_core.cli.terminal import ItemsProgress
 
     what = "rendering grid cells" if plan.grid is not None else "rendering images"
-    cells: list = []
-    with ItemsProgress(what, len(jobs), "image", delay=RENDER_BAR_DELAY_S) as bar:
-        for job in jobs:
-            bar.start(job[0])
-            img = engine.render(job[1], job[2], warp_quality=plan.warp_quality)
-            for line in _save(args, engine, model, plan, job, outdir, img, cells):
+    cells: dict[int, np.ndarray] = {}
+    with ExitStack() as stack:
+        bar = stack.enter_context(ItemsProgress(what + " on Dask" * on_cluster, len(jobs), "image",
+                                                delay=0 if on_cluster else RENDER_BAR_DELAY_S))
+        if on_cluster:
+            from creps_core.jobs.cluster import dask_images, open_client
+
+            client = stack.enter_context(open_client(args.workers, args.scheduler))
+            images = dask_images(client, engine, [(i, spec, view) for i, (_, spec, view) in enumerate(jobs)],
+                                 plan.warp_quality)
+        else:
+            images = _rendered_here(engine, jobs, plan.warp_quality, bar)
+        for index, img in images:
+            bar.start(jobs[index][0])
+            for line in _save(args, engine, model, plan, jobs[index], outdir, img, cells, index):
                 bar.write(line)
             bar.done()
         if plan.grid is not None:
@@ -322,9 +345,17 @@ def _render_many(args: argparse.Namespace, engine: Engine, model: LoadedModel, p
                 bar.write(line)
 
 
+def _rendered_here(engine: Engine, jobs: list[Image], warp_quality: str, bar: ItemsProgress
+                   ) -> Iterator[tuple[int, torch.Tensor]]:
+    """``(index, image)`` of each job in turn, rendered in this process (the bar names each as it starts)."""
+    for index, (name, spec, view) in enumerate(jobs):
+        bar.start(name)
+        yield index, engine.render(spec, view, warp_quality=warp_quality)
+
+
 def _save(args: argparse.Namespace, engine: Engine, model: LoadedModel, plan: Plan, job: Image, outdir: Path,
-          img: torch.Tensor, cells: list) -> list[str]:
-    """Write one image's files (or keep it as a cell of the grid); the lines that say what was written."""
+          img: torch.Tensor, cells: dict[int, np.ndarray], index: int) -> list[str]:
+    """Write one image's files (or keep it as cell ``index`` of the grid); the lines that say what was written."""
     import numpy as np
 
     from creps_core.jobs.metadata import RenderRecord, write_png
@@ -338,14 +369,14 @@ def _save(args: argparse.Namespace, engine: Engine, model: LoadedModel, plan: Pl
     if args.save_ws:
         lines.append(f"wrote {save_ws(outdir / f'{name}.npz', engine.ws(spec).cpu().numpy())}")
     if plan.grid is not None:
-        cells.append(to_uint8(img))
+        cells[index] = to_uint8(img)
         return lines
     record = RenderRecord(str(model.path), model.sha256, spec, view, engine.precision, plan.warp_quality, model.network)
     out = write_png(outdir / f"{name}.png", to_uint8(img), record)
     return lines + [f"wrote {out} ({view.width}x{view.height})"]
 
 
-def _save_grid(engine: Engine, model: LoadedModel, plan: Plan, outdir: Path, cells: list) -> list[str]:
+def _save_grid(engine: Engine, model: LoadedModel, plan: Plan, outdir: Path, cells: dict[int, np.ndarray]) -> list[str]:
     from creps_core.jobs.grids import layout
     from creps_core.jobs.metadata import RenderRecord, write_png
 
@@ -353,6 +384,6 @@ def _save_grid(engine: Engine, model: LoadedModel, plan: Plan, outdir: Path, cel
     _, first, view = plan.bases[0]
     record = RenderRecord(str(model.path), model.sha256, first, view, engine.precision, plan.warp_quality,
                           model.network, extra=plan.grid_extra(plan.grid))
-    canvas = layout(cells, *plan.grid)
+    canvas = layout([cells[i] for i in sorted(cells)], *plan.grid)
     out = write_png(outdir / plan.grid_file(), canvas, record)
     return [f"wrote {out} ({canvas.shape[1]}x{canvas.shape[0]}, {len(cells)} images)"]
