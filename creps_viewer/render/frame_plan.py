@@ -111,11 +111,13 @@ class Step:
     view: View
     completes: bool  # runs to its end even when a newer request arrives (previews, cheap full frames)
     then_wait: float | None = None  # seconds to wait for a newer request before the next step
+    moving: bool = False  # a whole frame drawn while the hand moves (a GPU's drag frames): drawn as a preview is
 
     def warp_quality(self, req: RenderRequest) -> str:
         """How this step's rotated and warped pixels get their lines: the request's quality for the
-        sharp frame, draft (:data:`PREVIEW_WARP_QUALITY`) for previews."""
-        return req.warp_quality if self.level == FULL else PREVIEW_WARP_QUALITY
+        sharp frame, draft (:data:`PREVIEW_WARP_QUALITY`) for previews and for whole frames drawn
+        while the hand moves (the frame after it rests is drawn at the request's quality)."""
+        return req.warp_quality if self.level == FULL and not self.moving else PREVIEW_WARP_QUALITY
 
     def describe(self, canvas: Canvas) -> str:
         """What the status bar says while this step renders."""
@@ -163,15 +165,22 @@ class FramePlanner:
         self.ms_per_pixel = None
 
     @staticmethod
-    def _key(req: RenderRequest) -> tuple:
-        return req.latent, req.precision, req.warp_quality
+    def _key(req: RenderRequest, quality: str, view: View) -> tuple:
+        """What a kept frame must share with a new one for its pixels to be reused: the latent,
+        the precision and, for a turned or warped view, the warp quality it was drawn at (a
+        straight view's pixels are the same at every quality)."""
+        return req.latent, req.precision, None if view.is_separable else quality
+
+    def _level_key(self, req: RenderRequest, level: str, view: View) -> tuple:
+        """The key of the frames ``level`` draws for ``req`` where the hand rests (previews at draft)."""
+        return self._key(req, req.warp_quality if level == FULL else PREVIEW_WARP_QUALITY, view)
 
     def steps(self, req: RenderRequest, whole_frames: bool = False) -> list[Step]:
         """The renders that answer ``req``, in order. ``whole_frames`` (a device that draws a frame
         in milliseconds): the full frame alone, run to its end during a drag (else a drag that
         cancelled every frame would show nothing)."""
         if whole_frames:
-            return [Step(FULL, req.view, req.interactive)]
+            return [Step(FULL, req.view, req.interactive, moving=req.interactive)]
         steps = []
         preview = req.preview_view()
         if req.feature is not None:  # a feature picture: a preview only while a hand moves, then the whole view
@@ -194,7 +203,8 @@ class FramePlanner:
         """The previous frame shifted (a pan), else the upscaled preview (a full frame sharpens
         band by band instead of showing holes), else an empty buffer."""
         last = self._last.get(step.level)
-        plan = plan_reuse(last[1], step.view) if last is not None and last[0] == self._key(req) else None
+        key = self._key(req, step.warp_quality(req), step.view)
+        plan = plan_reuse(last[1], step.view) if last is not None and last[0] == key else None
         view = step.view
         upscaled = self._upscaled_preview(req) if step.level == FULL else None
         if plan is not None:
@@ -212,7 +222,8 @@ class FramePlanner:
     def _upscaled_preview(self, req: RenderRequest) -> torch.Tensor | None:
         """The last preview, when it shows this request, at the full frame's size."""
         preview = self._last.get(PREVIEW)
-        if preview is None or preview[0] != self._key(req) or preview[1] != req.preview_view():
+        view = req.preview_view()
+        if preview is None or preview[0] != self._level_key(req, PREVIEW, view) or preview[1] != view:
             return None
         return F.interpolate(preview[2][None], size=(req.view.height, req.view.width), mode="bilinear",
                              align_corners=True)[0]
@@ -295,7 +306,7 @@ class FramePlanner:
 
     def record(self, req: RenderRequest, step: Step, image: torch.Tensor, ms: float, pixels: int) -> None:
         """A step finished: keep its frame for reuse and learn the speed from full frames."""
-        self._last[step.level] = (self._key(req), step.view, image)
+        self._last[step.level] = (self._key(req, step.warp_quality(req), step.view), step.view, image)
         if step.level == FULL and pixels:
             rate = ms / pixels
             self.ms_per_pixel = rate if self.ms_per_pixel is None else 0.5 * (self.ms_per_pixel + rate)
@@ -313,11 +324,11 @@ class FramePlanner:
         """After a latent change every line is new: a coarser preview (its lines a subset of the
         preview's, so nothing is computed twice) answers first."""
         last = self._last.get(PREVIEW)
-        new_latent = last is None or last[0] != self._key(req)
+        new_latent = last is None or last[0] != self._level_key(req, PREVIEW, preview)
         return new_latent and preview.width * preview.height >= COARSE_ABOVE_PREVIEW_PIXELS
 
     def _cost(self, level: str, req: RenderRequest, view: View) -> int:
         """Pixels a render of ``view`` at ``level`` would compute, given the previous frame."""
         last = self._last.get(level)
-        plan = plan_reuse(last[1], view) if last is not None and last[0] == self._key(req) else None
+        plan = plan_reuse(last[1], view) if last is not None and last[0] == self._level_key(req, level, view) else None
         return plan.exposed_pixels() if plan is not None else view.width * view.height

@@ -304,3 +304,25 @@ def test_the_gpu_policy_runs_on_the_cpu_whole_frames_one_stream_fp16():
     worker.submit(RenderRequest(spec, req.view.with_(center=(0.5, 0.5 + 3 * req.view.spacing)),
                                 precision="fp32", preview_scale=4, interactive=True))
     assert [f.level for f in frames] == [FULL, FULL] and frames[1].pixels_rendered == 3 * 64  # a pan's strip
+
+
+def test_a_gpu_draws_drag_frames_of_a_turned_view_at_draft_and_the_resting_frame_sharp():
+    """Whole frames while the hand moves are drawn as previews are (draft); the frame after it
+    rests is drawn again at the request's quality, never built from the draft frame's pixels."""
+    from creps_core.render.hardware import GPU_POLICY
+
+    gpu_model = random_model(TINY, seed=1)
+    exact = Engine(gpu_model, device="cpu", precision="fp32", policy=GPU_POLICY)
+    worker = RenderWorker(sync=True, partial_interval=0.0, policy=GPU_POLICY)
+    frames = collect(worker)
+    worker.load_model(gpu_model, device="cpu")
+    spec, view = LatentSpec(seed=2), Geometry(rotation=25.0).view(96, 64)
+    moving = RenderRequest(spec, view, precision="fp32", warp_quality="exact", interactive=True)
+    worker.submit(moving)
+    assert [f.level for f in frames] == [FULL]
+    draft = exact.render(spec, view, warp_quality="draft")
+    torch.testing.assert_close(frames[0].image, draft, rtol=0, atol=0)
+    worker.submit(RenderRequest(spec, view, precision="fp32", warp_quality="exact"))
+    assert len(frames) == 2 and frames[1].pixels_rendered == 96 * 64
+    torch.testing.assert_close(frames[1].image, exact.render(spec, view, warp_quality="exact"), rtol=0, atol=0)
+    assert not torch.equal(frames[1].image, draft)
