@@ -114,6 +114,27 @@ def test_bf16_is_close_to_fp32(model):
     assert 25 <= psnr(fast, ref) < float("inf")
 
 
+@pytest.mark.parametrize("act, clamp", [(True, True), (True, False), (False, False)])
+def test_the_fused_bf16_layer_computes_the_plain_one(act, clamp):
+    """oneDNN's fused linear (GEMM, bias, leaky ReLU in one pass, used where bf16 is fast) gives the
+    plain path's layer to bf16 rounding; it is chosen exactly where it runs fast."""
+    from creps_core.render import hardware, program
+
+    torch.manual_seed(0)
+    wt, b = torch.randn(64, 48).bfloat16(), torch.randn(48).bfloat16()
+    x = (torch.randn(300, 64) * 3).bfloat16()
+    plain = program.Dense(wt, b, act, clamp)
+    fused = program.Dense(wt, b, act, clamp, w=wt.t().contiguous())
+    want, got = plain(x.clone()).float(), fused(x.clone()).float()
+    assert got.dtype == torch.float32 and got.shape == (300, 48)
+    torch.testing.assert_close(got, want, rtol=2 ** -7, atol=2 ** -6)  # a bf16 ulp or two
+    if act:
+        assert (got < 0).any() and float(got.min()) > -0.25 * float(want.abs().max())  # the slope, not a clamp to 0
+    chosen = program.plain_dense(wt, b, act, clamp).w is not None
+    assert chosen == (program.fused_bf16_linear() and hardware.cpu_has_fast_bf16())
+    assert program.plain_dense(wt.float(), b.float(), act, clamp).w is None  # fp32 keeps addmm
+
+
 def test_fp16_on_cpu_is_refused(model):
     with pytest.raises(ValueError, match="fp16"):
         Engine(model, device="cpu", precision="fp16")
