@@ -49,7 +49,13 @@ from creps_core.render.hardware import (
     resolve_precision,
     usable_cpus,
 )
-from creps_core.render.line_table import LineTable, field_spacing, table_spacing
+from creps_core.render.line_table import (
+    LineTable,
+    composed_lattice_pays,
+    composed_samples,
+    field_spacing,
+    table_spacing,
+)
 from creps_core.render.prefix_reuse import PrefixStore, Stem, shared_rows
 from creps_core.render.program import LatentProgram, ProgramCompiler, ws_key
 from creps_core.render.views import View
@@ -602,6 +608,8 @@ class Engine:
             tables = [LineTable.build(partial(self.lines, prog, slot=slot, cancel=cancel, settled=meter.settled),
                                       coords, spacing, prog.dtype)
                       for slot, coords in ((0, u), (1, v))]
+        if spacing is not None and composed_lattice_pays(view.spacing, spacing):
+            return self._render_composed(prog, U, V, tables, meter, cancel, disabled)
         out = torch.empty(self.cfg.img_channels, h * w, device=self.device)
         step = self.chunk_pixels
 
@@ -626,6 +634,32 @@ class Engine:
             meter.pixels(n)
             self._check_cancel(cancel)  # between results too: workers may have started every chunk
         return out.reshape(-1, h, w)
+
+    def _render_composed(self, prog: LatentProgram, U: torch.Tensor, V: torch.Tensor, tables: list[LineTable],
+                         meter: _Meter, cancel, disabled: frozenset[int]) -> torch.Tensor:
+        """A rotated or warped view from its tables' composed lattice (:func:`composed_samples`), in
+        square-ish patches of about ``chunk_pixels`` pixels, so each patch reaches a small box of
+        lattice points."""
+        h, w = U.shape
+        side = max(1, math.isqrt(self.chunk_pixels))
+        bh, bw = min(h, side), min(w, max(side, self.chunk_pixels // min(h, side)))
+        out = torch.empty(self.cfg.img_channels, h, w, device=self.device)
+
+        def patch(corner: tuple[int, int]) -> int:
+            self._check_cancel(cancel)
+            r0, c0 = corner
+            r1, c1 = min(h, r0 + bh), min(w, c0 + bw)
+            u, v = U[r0:r1, c0:c1].reshape(-1), V[r0:r1, c0:c1].reshape(-1)
+            f = composed_samples(tables[0], tables[1], u, v, prog.n_composed, prog.rank)
+            f = f.reshape(-1, prog.n_composed, prog.biline).mul_(0.5).transpose(0, 1).to(prog.dtype).contiguous()
+            out[:, r0:r1, c0:c1] = self._decode(prog, lambda b: f[b], disabled).t().reshape(-1, r1 - r0, c1 - c0)
+            return (r1 - r0) * (c1 - c0)
+
+        for n in self._map(patch, [(r0, c0) for r0 in range(0, h, bh) for c0 in range(0, w, bw)]):
+            self.stats.pixels_rendered += n
+            meter.pixels(n)
+            self._check_cancel(cancel)  # between results too: workers may have started every chunk
+        return out
 
     def render_u8(self, latent: LatentSpec | torch.Tensor, view: View, **kw) -> np.ndarray:
         return to_uint8(self.render(latent, view, **kw))

@@ -109,8 +109,9 @@ class LineTable:
         points (the engine's cached line evaluation)."""
         return cls(cls._bounds(coords, h)[1], _round_spacing(h), lines(cls.lattice(coords, h)).to(dtype))
 
-    def sample(self, t: torch.Tensor) -> torch.Tensor:
-        """Catmull-Rom interpolation at t [n] -> [n, D] in the table's dtype."""
+    def taps(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The Catmull-Rom taps of coordinates t [n]: (lattice index of the first tap [n] int64,
+        their four weights [n, 4] float32)."""
         x = t.to(torch.float64) / self.h
         m = torch.floor(x)
         # The fraction on a grid of 2^-20: a pixel a hair from a lattice point would otherwise give
@@ -119,11 +120,57 @@ class LineTable:
         a2, a3 = a * a, a * a * a
         weights = torch.cat((-0.5 * a3 + a2 - 0.5 * a, 1.5 * a3 - 2.5 * a2 + 1,
                              -1.5 * a3 + 2 * a2 + 0.5 * a, 0.5 * a3 - 0.5 * a2), dim=1)
-        taps = (m.to(torch.int64) - self.m0).unsqueeze(1) + _TAPS
+        return m.to(torch.int64) - 1, weights
+
+    def sample(self, t: torch.Tensor) -> torch.Tensor:
+        """Catmull-Rom interpolation at t [n] -> [n, D] in the table's dtype."""
+        first, weights = self.taps(t)
+        taps = (first - self.m0).unsqueeze(1) + _TAPS + 1
         dev = self.values.device
         # int32 taps: with int64 ones, float32 tables of a few dozen rows took a path 40x slower
         return F.embedding_bag(taps.to(dev, torch.int32), self.values,
                                per_sample_weights=weights.to(dev, self.values.dtype), mode="sum")
+
+
+def composed_samples(rows: LineTable, cols: LineTable, u: torch.Tensor, v: torch.Tensor,
+                     blocks: int, rank: int) -> torch.Tensor:
+    """sum_k R(u)[b, k, c] * K(v)[b, k, c] -> [n, blocks * c], R and K interpolated from ``rows``
+    and ``cols`` (values laid out [blocks, rank, c]) at the n pixels' coordinates (u, v).
+
+    Interpolation is linear in the table values and the composition is linear in each factor, so
+    this equals the bicubic (Catmull-Rom x Catmull-Rom) interpolation of the *composed* features of
+    the lattice points around the pixels: those are composed once per lattice point (a batched
+    matmul of the box of table rows the pixels reach) and each pixel gathers 16 points of
+    ``blocks * c`` values, where sampling both factors gathers 8 of ``blocks * rank * c`` and
+    multiplies them (released 256 config: a quarter of the data, and no product to reduce).
+    Pays where the lattice is not much denser than the pixels (:func:`composed_lattice_pays`) and
+    the pixels are a compact patch (their box of lattice points is small)."""
+    iu, wu = rows.taps(u)
+    iv, wv = cols.taps(v)
+    u0, v0 = int(iu.min()), int(iv.min())
+    nu, nv = int(iu.max()) - u0 + 4, int(iv.max()) - v0 + 4
+    d = rows.values.shape[1]
+    c = d // (blocks * rank)
+    r = rows.values[u0 - rows.m0:u0 - rows.m0 + nu].reshape(nu, blocks, rank, c).permute(1, 3, 0, 2)
+    k = cols.values[v0 - cols.m0:v0 - cols.m0 + nv].reshape(nv, blocks, rank, c).permute(1, 3, 2, 0)
+    g = torch.bmm(r.reshape(blocks * c, nu, rank), k.reshape(blocks * c, rank, nv))  # [B*c, nu, nv]
+    g = g.reshape(blocks * c, nu * nv).t().contiguous()  # a row per lattice point
+    taps = ((iu - u0).unsqueeze(1) + _TAPS + 1).unsqueeze(2) * nv + ((iv - v0).unsqueeze(1) + _TAPS + 1).unsqueeze(1)
+    weights = (wu.unsqueeze(2) * wv.unsqueeze(1)).reshape(-1, 16)
+    dev = g.device
+    return F.embedding_bag(taps.reshape(-1, 16).to(dev, torch.int32), g,
+                           per_sample_weights=weights.to(dev, g.dtype), mode="sum")
+
+
+COMPOSED_LATTICE_MAX_DENSITY = 1.25
+"""The composed lattice is used where the table spacing is at least the pixel spacing divided by
+this: denser tables would compose more lattice points than the gathers they save."""
+
+
+def composed_lattice_pays(view_spacing: float, table_spacing: float) -> bool:
+    """Whether a view of pixel spacing ``view_spacing`` composes its lattice (:func:`composed_samples`)
+    rather than its pixels' sampled lines; decided for the whole view, so its tiles agree."""
+    return table_spacing * COMPOSED_LATTICE_MAX_DENSITY >= view_spacing
 
 
 def _round_spacing(h: float) -> float:

@@ -19,6 +19,7 @@ from creps_core.latent.latents import LatentSpec
 from creps_core.model.demo import SMALL_RANDOM_CONFIG, random_model
 from creps_core.model.network import PAPER_CONFIGS
 from creps_core.render.engine import Engine
+from creps_core.render.line_table import LineTable, composed_lattice_pays, composed_samples, field_spacing
 from creps_core.render.views import View, Warp
 from creps_core.vocabulary import read_warp_quality
 
@@ -89,9 +90,37 @@ def tiny():
     return Engine(random_model(TINY, seed=1), device="cpu")
 
 
+@pytest.mark.parametrize("dtype, tolerance", [(torch.float32, 1e-5), (torch.bfloat16, 0.1)])
+def test_the_composed_lattice_gives_the_product_of_the_sampled_lines(dtype, tolerance):
+    """Interpolating the lattice's composed features (16 taps of blocks x c) equals interpolating
+    each factor (4 taps of blocks x rank x c) and composing per pixel: the same sum, reordered."""
+    blocks, rank, c = 3, 4, 5
+    gen = torch.Generator().manual_seed(0)
+    rows = LineTable(-3, 1 / 64, torch.randn(80, blocks * rank * c, generator=gen).to(dtype))
+    cols = LineTable(5, 1 / 64, torch.randn(60, blocks * rank * c, generator=gen).to(dtype))
+    u = 0.1 + 0.6 * torch.rand(500, generator=gen)
+    v = 0.2 + 0.5 * torch.rand(500, generator=gen)
+    per_pixel = (rows.sample(u).float() * cols.sample(v).float()).reshape(-1, blocks, rank, c).sum(2)
+    composed = composed_samples(rows, cols, u, v, blocks, rank).float().reshape(-1, blocks, c)
+    torch.testing.assert_close(composed, per_pixel, rtol=0, atol=tolerance)
+
+
+@pytest.mark.parametrize("view", [View(256, 256, zoom=3.5, rotation=30),
+                                  View(256, 256, zoom=3.5, warp=Warp("swirl", 1.0))], ids=["rotate30", "swirl1"])
+def test_zoomed_in_views_take_the_composed_lattice_and_keep_each_quality_floor(released, view):
+    for quality in FLOORS:
+        assert composed_lattice_pays(view.spacing, field_spacing(view, quality)), quality
+    exact = probe(released, view, "exact", 24)
+    for quality, floor in FLOORS.items():
+        assert psnr(probe(released, view, quality, 24), exact) >= floor, quality
+
+
 @pytest.mark.parametrize("quality", ["draft", "fine", "exact"])
-def test_a_tiled_rotated_export_equals_the_one_shot_render(tiny, tmp_path, quality):
-    view = View(72, 56, rotation=30, center=(0.45, 0.55))
+@pytest.mark.parametrize("zoom", [1.0, 16.0], ids=["sampled-lines", "composed-lattice"])
+def test_a_tiled_rotated_export_equals_the_one_shot_render(tiny, tmp_path, quality, zoom):
+    view = View(72, 56, rotation=30, center=(0.45, 0.55), zoom=zoom)
+    if quality != "exact":
+        assert composed_lattice_pays(view.spacing, field_spacing(view, quality)) == (zoom > 1)
     out = ex.export_image(tiny, SPEC, view, tmp_path / "a.png", tile=16, warp_quality=quality)
     assert np.array_equal(ex.read_image(out), tiny.render_u8(SPEC, view, warp_quality=quality))
     assert read_record(out).warp_quality == quality
