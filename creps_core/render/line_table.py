@@ -18,7 +18,10 @@ than linear taps at every spacing.
 
 Sampling is one fused pass (``embedding_bag``: the four taps of all blocks gathered and blended
 per pixel, in the compute dtype), ~15x faster than four gathers and three multiply-adds of
-float32 rows.
+float32 rows. Where the lattice is not much denser than the pixels, a patch of pixels does not
+sample the two factors at all: the composed features of the lattice points around it are made
+once, and each pixel interpolates those (:func:`composed_samples`; the same sum, a quarter of the
+data on the released configs).
 """
 
 from __future__ import annotations
