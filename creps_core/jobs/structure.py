@@ -92,6 +92,7 @@ class Structure:
     image: np.ndarray  # [H, W, C] uint8, the normal render of ``view``
     blocks: tuple[BlockMaps, ...]
     seconds: float  # wall time of the analysis
+    warp_quality: str = DEFAULT_WARP_QUALITY  # how a turned or warped view's lines were interpolated
 
 
 def bounded_view(view: View, max_side: int = MAX_SIDE) -> View:
@@ -135,7 +136,7 @@ def analysis_steps(engine: Engine, latent: LatentSpec, view: View, max_side: int
             feature=principal_components(f).numpy(), spectrum=spectrum(f).numpy(),
             contribution=(image - without).permute(1, 2, 0).numpy()))
         yield Progress(ANALYSING, b + 1, prog.n_composed)
-    return Structure(latent, view, to_uint8(image), tuple(blocks), time.perf_counter() - t0)
+    return Structure(latent, view, to_uint8(image), tuple(blocks), time.perf_counter() - t0, warp_quality)
 
 
 def analyse(engine: Engine, latent: LatentSpec, view: View, max_side: int = MAX_SIDE,
@@ -205,19 +206,21 @@ class StructureProbe:
         return self._engine
 
     def analyse(self, latent: LatentSpec, view: View, cancel: CancelFn | None = None,
-                report: Callable[[Progress], None] | None = None) -> Structure:
-        """The structure of ``latent`` seen through ``view`` (bounded), reusing the last one if equal
-        (``report`` gets the analysis's records, none when reused)."""
+                report: Callable[[Progress], None] | None = None,
+                warp_quality: str = DEFAULT_WARP_QUALITY) -> Structure:
+        """The structure of ``latent`` seen through ``view`` (bounded) at ``warp_quality``, reusing
+        the last one if equal (``report`` gets the analysis's records, none when reused)."""
         last = self._last
-        if last is not None and last.latent == latent and last.view == bounded_view(view, self.max_side):
+        if (last is not None and last.latent == latent and last.view == bounded_view(view, self.max_side)
+                and last.warp_quality == warp_quality):
             return last
-        self._last = analyse(self.engine(), latent, view, self.max_side, cancel, report)
+        self._last = analyse(self.engine(), latent, view, self.max_side, cancel, report, warp_quality)
         return self._last
 
     def render(self, latent: LatentSpec, view: View, disabled_blocks: Iterable[int] = (),
-               cancel: CancelFn | None = None) -> np.ndarray:
+               cancel: CancelFn | None = None, warp_quality: str = DEFAULT_WARP_QUALITY) -> np.ndarray:
         """HWC uint8 render of the bounded view with ``disabled_blocks`` switched off."""
-        return to_uint8(self.engine().render(latent, bounded_view(view, self.max_side),
+        return to_uint8(self.engine().render(latent, bounded_view(view, self.max_side), warp_quality=warp_quality,
                                              disabled_blocks=disabled_blocks, cancel=cancel))
 
 

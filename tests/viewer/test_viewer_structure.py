@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -96,3 +97,11 @@ def test_view_menu_opens_it_for_the_explorer_s_latent_and_view(qtbot, tmp_path, 
     assert window.structure.latent.seed == 11
     v = window.structure.view
     assert max(v.width, v.height) <= 256 and (v.center, v.zoom) == (win.state.geometry.center, win.state.geometry.zoom)
+    # ... at the explorer's warp quality: a turned view is analysed as the Render tab draws it
+    win.state.update_geometry(rotation=30.0)
+    assert window.structure.warp_quality == win.state.render.warp_quality == "fine"
+    image_fine = window.structure.image
+    win.state.set_render(replace(win.state.render, warp_quality="exact"))
+    assert window.structure.warp_quality == "exact"
+    exact = window.probe.render(win.state.latent, window.structure.view, warp_quality="exact")
+    assert np.array_equal(window.structure.image, exact) and not np.array_equal(image_fine, exact)

@@ -110,6 +110,7 @@ class StructureWindow(QDialog):
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS, timeout=self.refresh)
         state.latentChanged.connect(self._changed)
         state.geometryChanged.connect(self._changed)
+        state.renderChanged.connect(self._changed)  # the warp quality: a turned view's lines
         state.modelChanged.connect(self._new_model)
         self._new_model()
         fit_to_screen(self, QSize(2 * PREVIEW + len(KINDS) * (THUMB + 8) - 120, 820))
@@ -163,10 +164,10 @@ class StructureWindow(QDialog):
         except ValueError as e:
             self.info.setText(f"Cannot analyse this view: {e}")
             return
-        latent, disabled = self.state.latent, self.disabled_blocks
-        self.analyses.submit(lambda: self._work(latent, view, disabled))
+        latent, disabled, quality = self.state.latent, self.disabled_blocks, self.state.render.warp_quality
+        self.analyses.submit(lambda: self._work(latent, view, disabled, quality))
 
-    def _work(self, latent: LatentSpec, view: View, disabled: frozenset[int]) -> Compute | None:
+    def _work(self, latent: LatentSpec, view: View, disabled: frozenset[int], quality: str) -> Compute | None:
         """The analysis to run now (when its job starts: the structure on screen is known then)."""
         probe, shown = self.probe, self.structure
         if probe is None:
@@ -174,8 +175,8 @@ class StructureWindow(QDialog):
         self.info.setText("Computing…")
 
         def work(cancel) -> _Result:
-            structure = probe.analyse(latent, view, cancel)
-            preview = probe.render(latent, view, disabled, cancel) if disabled else structure.image
+            structure = probe.analyse(latent, view, cancel, warp_quality=quality)
+            preview = probe.render(latent, view, disabled, cancel, quality) if disabled else structure.image
             # a block toggled: the same structure is on screen already, only the preview changes
             pictures = [] if structure is shown else [block_images(b) for b in structure.blocks]
             return _Result(probe, structure, pictures, disabled, preview)
