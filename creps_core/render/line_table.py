@@ -152,6 +152,12 @@ def composed_samples(rows: LineTable, cols: LineTable, u: torch.Tensor, v: torch
     iv, wv = cols.taps(v)
     u0, v0 = int(iu.min()), int(iv.min())
     nu, nv = int(iu.max()) - u0 + 4, int(iv.max()) - v0 + 4
+    if nu * nv > max(MAX_BOX_POINTS, 4 * len(u)) and len(u) > 1:
+        # A warp that spreads these pixels over much of the plane: halves reach smaller boxes (a
+        # pixel's value is the same whichever box it is composed in).
+        half = len(u) // 2
+        return torch.cat([composed_samples(rows, cols, u[:half], v[:half], blocks, rank),
+                          composed_samples(rows, cols, u[half:], v[half:], blocks, rank)])
     d = rows.values.shape[1]
     c = d // (blocks * rank)
     r = rows.values[u0 - rows.m0:u0 - rows.m0 + nu].reshape(nu, blocks, rank, c).permute(1, 3, 0, 2)
@@ -164,6 +170,10 @@ def composed_samples(rows: LineTable, cols: LineTable, u: torch.Tensor, v: torch
     return F.embedding_bag(taps.reshape(-1, 16).to(dev, torch.int32), g,
                            per_sample_weights=weights.to(dev, g.dtype), mode="sum")
 
+
+MAX_BOX_POINTS = 16384
+"""Lattice points one call of :func:`composed_samples` composes at most (beyond four per pixel): 14 MiB
+of float32 features on the released configs, whatever a warp does to the pixels' coordinates."""
 
 COMPOSED_LATTICE_MAX_DENSITY = 1.25
 """The composed lattice is used where the table spacing is at least the pixel spacing divided by

@@ -158,3 +158,22 @@ def test_older_files_that_say_exact_still_read(stored, quality):
 def test_a_damaged_quality_in_a_file_is_refused(stored):
     with pytest.raises(ValueError, match="exact|warp quality"):
         read_warp_quality(stored)
+
+
+def test_pixels_a_warp_spreads_over_the_plane_are_composed_in_bounded_boxes(monkeypatch):
+    """Two far-apart pixels would need a box of ~250,000 lattice points: they are composed apart,
+    to the same values, and no call composes more than the bound."""
+    from creps_core.render import line_table
+
+    blocks, rank, c = 2, 3, 4
+    gen = torch.Generator().manual_seed(1)
+    rows = LineTable(-2, 1 / 512, torch.randn(520, blocks * rank * c, generator=gen))
+    cols = LineTable(-2, 1 / 512, torch.randn(520, blocks * rank * c, generator=gen))
+    u, v = torch.tensor([0.01, 0.99, 0.5]), torch.tensor([0.02, 0.97, 0.5])
+    boxes: list[int] = []
+    real_bmm = torch.bmm
+    monkeypatch.setattr(line_table.torch, "bmm", lambda a, b: boxes.append(a.shape[1] * b.shape[2]) or real_bmm(a, b))
+    composed = composed_samples(rows, cols, u, v, blocks, rank).reshape(-1, blocks, c)
+    per_pixel = (rows.sample(u) * cols.sample(v)).reshape(-1, blocks, rank, c).sum(2)
+    torch.testing.assert_close(composed, per_pixel, rtol=0, atol=1e-5)
+    assert boxes and max(boxes) <= line_table.MAX_BOX_POINTS
