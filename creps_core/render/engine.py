@@ -637,22 +637,31 @@ class Engine:
 
     def _render_composed(self, prog: LatentProgram, U: torch.Tensor, V: torch.Tensor, tables: list[LineTable],
                          meter: _Meter, cancel, disabled: frozenset[int]) -> torch.Tensor:
-        """A rotated or warped view from its tables' composed lattice (:func:`composed_samples`), in
-        square-ish patches of about ``chunk_pixels`` pixels, so each patch reaches a small box of
-        lattice points."""
+        """A rotated or warped view from its tables' composed lattice (:func:`composed_samples`).
+
+        Pixels are decoded in patches of about ``chunk_pixels`` (the GEMMs' efficient size) and
+        composed in squares within them (a square of pixels reaches the smallest box of lattice
+        points; a thin tile, such as the strip a pan exposes or a band of the explorer's sharp
+        frame, is cut into squares of its height, at least 16 pixels wide)."""
         h, w = U.shape
         side = max(1, math.isqrt(self.chunk_pixels))
-        bh, bw = min(h, side), min(w, max(side, self.chunk_pixels // min(h, side)))
+        bh = min(h, side)
+        bw, square = min(w, max(side, self.chunk_pixels // bh)), max(16, bh)
         out = torch.empty(self.cfg.img_channels, h, w, device=self.device)
 
         def patch(corner: tuple[int, int]) -> int:
             self._check_cancel(cancel)
             r0, c0 = corner
             r1, c1 = min(h, r0 + bh), min(w, c0 + bw)
-            u, v = U[r0:r1, c0:c1].reshape(-1), V[r0:r1, c0:c1].reshape(-1)
-            f = composed_samples(tables[0], tables[1], u, v, prog.n_composed, prog.rank)
+            spans = [(a, min(c1, a + square)) for a in range(c0, c1, square)]
+            f = torch.cat([composed_samples(tables[0], tables[1], U[r0:r1, a:b].reshape(-1), V[r0:r1, a:b].reshape(-1),
+                                            prog.n_composed, prog.rank) for a, b in spans])
             f = f.reshape(-1, prog.n_composed, prog.biline).mul_(0.5).transpose(0, 1).to(prog.dtype).contiguous()
-            out[:, r0:r1, c0:c1] = self._decode(prog, lambda b: f[b], disabled).t().reshape(-1, r1 - r0, c1 - c0)
+            rgb, k = self._decode(prog, lambda b: f[b], disabled).t(), 0
+            for a, b in spans:  # each square's pixels, row by row, where they belong
+                m = (r1 - r0) * (b - a)
+                out[:, r0:r1, a:b] = rgb[:, k:k + m].reshape(-1, r1 - r0, b - a)
+                k += m
             return (r1 - r0) * (c1 - c0)
 
         for n in self._map(patch, [(r0, c0) for r0 in range(0, h, bh) for c0 in range(0, w, bw)]):

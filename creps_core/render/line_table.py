@@ -150,14 +150,21 @@ def composed_samples(rows: LineTable, cols: LineTable, u: torch.Tensor, v: torch
     the pixels are a compact patch (their box of lattice points is small)."""
     iu, wu = rows.taps(u)
     iv, wv = cols.taps(v)
+    return _composed(rows, cols, iu, wu, iv, wv, blocks, rank)
+
+
+def _composed(rows: LineTable, cols: LineTable, iu: torch.Tensor, wu: torch.Tensor, iv: torch.Tensor,
+              wv: torch.Tensor, blocks: int, rank: int) -> torch.Tensor:
+    """:func:`composed_samples` from the pixels' taps (first lattice index, four weights per axis)."""
     u0, v0 = int(iu.min()), int(iv.min())
     nu, nv = int(iu.max()) - u0 + 4, int(iv.max()) - v0 + 4
-    if nu * nv > max(MAX_BOX_POINTS, 4 * len(u)) and len(u) > 1:
+    n = len(iu)
+    if nu * nv > max(MAX_BOX_POINTS, 4 * n) and n > 1:
         # A warp that spreads these pixels over much of the plane: halves reach smaller boxes (a
         # pixel's value is the same whichever box it is composed in).
-        half = len(u) // 2
-        return torch.cat([composed_samples(rows, cols, u[:half], v[:half], blocks, rank),
-                          composed_samples(rows, cols, u[half:], v[half:], blocks, rank)])
+        h = n // 2
+        return torch.cat([_composed(rows, cols, iu[:h], wu[:h], iv[:h], wv[:h], blocks, rank),
+                          _composed(rows, cols, iu[h:], wu[h:], iv[h:], wv[h:], blocks, rank)])
     d = rows.values.shape[1]
     c = d // (blocks * rank)
     r = rows.values[u0 - rows.m0:u0 - rows.m0 + nu].reshape(nu, blocks, rank, c).permute(1, 3, 0, 2)

@@ -21,7 +21,7 @@ Both are keyed by the hash of the ws rows they depend on, so a reuse is never a 
 keys mean equal inputs, and the arithmetic after the resume point is the one a fresh render
 does, row for row (bit-identical in fp32 and in bf16, where the BLAS rounds a row alike in any
 batch: MKL on a Xeon with AMX sums rows of 1024 inputs differently in batches below 192 rows, so a
-stem that holds only some of a request's coordinates agrees there to float32 rounding, ~1e-6).
+stem that holds only some of a request's coordinates agrees there to float32 rounding, ~1e-5).
 
 A stem is made when a new latent shares rows with one the engine compiled recently: its first
 render computes every layer (as a fresh render must) and keeps the state at the shared prefix;

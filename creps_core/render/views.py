@@ -260,9 +260,10 @@ class View:
     @property
     def pans_by_pixels(self) -> bool:
         """Whether a pan of this view by whole screen pixels shows the same pixels shifted (so
-        only the exposed strips need rendering): snapped, unwarped, whole (not a tile)."""
+        only the exposed strips need rendering): snapped, unwarped, whole (not a tile), and
+        straight (a whole number of full turns) or turned on its own lattice (not a quarter turn)."""
         return self.snap and self.window is None and (self.warp is None or self.warp.is_identity) and (
-            self.rotation == 0 or self._turned_lattice())
+            self._quarter_turns() == 0 or self._turned_lattice())
 
     def _quarter_turns(self) -> int | None:
         q = self.rotation / 90.0

@@ -88,10 +88,14 @@ class Frame:
     pixels_total: int
     macs: int = 0  # multiply-accumulates computed for a FULL frame, lines included (the explorer's speed)
     precision: str = "fp32"  # what the engine computed in (``auto`` resolved)
+    warp_quality: str | None = None  # what a turned or warped view was drawn at (None: the request's)
 
     @property
     def is_final(self) -> bool:
-        return self.level == FULL
+        """The request's own frame: full, and at its quality (a GPU's frames during a drag are full
+        frames at draft: shown, never saved as the request's)."""
+        drawn = self.warp_quality or self.request.warp_quality
+        return self.level == FULL and (self.view.is_separable or drawn == self.request.warp_quality)
 
     @classmethod
     def of(cls, req: RenderRequest, view: View, level: str, image: torch.Tensor, started: float,
@@ -285,8 +289,8 @@ class FramePlanner:
                     partial(Frame.of(req, view, PARTIAL, canvas.image.clone(), t0, done, precision=ran,
                                      rgb=rgb.copy()))
                     shown = time.perf_counter()
-        frame = Frame.of(req, view, step.level, canvas.image, t0, canvas.pixels, work.total if full else 0, ran,
-                         rgb)
+        frame = replace(Frame.of(req, view, step.level, canvas.image, t0, canvas.pixels, work.total if full else 0,
+                                 ran, rgb), warp_quality=quality)
         self.record(req, step, canvas.image, frame.ms, canvas.pixels)
         return frame
 

@@ -228,6 +228,11 @@ def test_seeds_a_sweep_and_a_grid_render_on_dask_workers_as_they_do_here(tmp_pat
     [grid_here], [grid_dask] = (list((d / "g").iterdir()) for d in (here, dask))
     assert grid_here.name == grid_dask.name and grid_here.name.startswith("grid-seeds1-3")
     assert np.array_equal(np.asarray(Image.open(grid_here)), np.asarray(Image.open(grid_dask)))
+    # the same image twice (a repeated seed) is two cells, not one lost to the other
+    assert main([*common, "--seeds", "2,2", "--grid", "2x1", "--outdir", str(dask / "twice"), "--workers", "2"]) == 0
+    [twice] = (dask / "twice").iterdir()
+    pixels = np.asarray(Image.open(twice))
+    assert pixels.shape == (16, 48, 3) and np.array_equal(pixels[:, :24], pixels[:, 24:])
 
 
 def test_render_workers_without_the_cluster_extra_is_one_line_naming_it(tmp_path, capsys, monkeypatch):

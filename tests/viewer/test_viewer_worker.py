@@ -322,7 +322,8 @@ def test_a_gpu_draws_drag_frames_of_a_turned_view_at_draft_and_the_resting_frame
     assert [f.level for f in frames] == [FULL]
     draft = exact.render(spec, view, warp_quality="draft")
     torch.testing.assert_close(frames[0].image, draft, rtol=0, atol=0)
+    assert not frames[0].is_final  # shown, but a save waits for the frame at the request's quality
     worker.submit(RenderRequest(spec, view, precision="fp32", warp_quality="exact"))
     assert len(frames) == 2 and frames[1].pixels_rendered == 96 * 64
     torch.testing.assert_close(frames[1].image, exact.render(spec, view, warp_quality="exact"), rtol=0, atol=0)
-    assert not torch.equal(frames[1].image, draft)
+    assert not torch.equal(frames[1].image, draft) and frames[1].is_final

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -327,16 +327,19 @@ def _render_many(args: argparse.Namespace, engine: Engine, model: LoadedModel, p
     with ExitStack() as stack:
         bar = stack.enter_context(ItemsProgress(what + " on Dask" * on_cluster, len(jobs), "image",
                                                 delay=0 if on_cluster else RENDER_BAR_DELAY_S))
+        images: Iterator[tuple[int, torch.Tensor]]
         if on_cluster:
             from creps_core.jobs.cluster import dask_images, open_client
 
             client = stack.enter_context(open_client(args.workers, args.scheduler))
-            images = dask_images(client, engine, [(i, spec, view) for i, (_, spec, view) in enumerate(jobs)],
-                                 plan.warp_quality)
+            # closed before the client is (a failed write must not leave pieces queued on a closed client)
+            images = stack.enter_context(closing(dask_images(
+                client, engine, [(i, spec, view) for i, (_, spec, view) in enumerate(jobs)], plan.warp_quality)))
         else:
             images = _rendered_here(engine, jobs, plan.warp_quality, bar)
         for index, img in images:
-            bar.start(jobs[index][0])
+            if on_cluster:  # named as it arrives (here: as it starts)
+                bar.start(jobs[index][0])
             for line in _save(args, engine, model, plan, jobs[index], outdir, img, cells, index):
                 bar.write(line)
             bar.done()

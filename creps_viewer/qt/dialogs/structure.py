@@ -24,6 +24,7 @@ from PySide6.QtWidgets import QCheckBox, QDialog, QGridLayout, QHBoxLayout, QLab
 from creps_core.jobs.structure import KIND_TITLES, KINDS, Structure, StructureProbe, as_rgb, block_images
 from creps_core.latent.latents import LatentSpec
 from creps_core.render.views import View
+from creps_viewer.model.records import RenderSettings
 from creps_viewer.model.state import ExplorerState
 from creps_viewer.qt.plain_text import plain_label
 from creps_viewer.qt.screen_fit import fit_to_screen, refit_when_shown
@@ -110,7 +111,7 @@ class StructureWindow(QDialog):
         self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS, timeout=self.refresh)
         state.latentChanged.connect(self._changed)
         state.geometryChanged.connect(self._changed)
-        state.renderChanged.connect(self._changed)  # the warp quality: a turned view's lines
+        state.renderChanged.connect(self._render_changed)
         state.modelChanged.connect(self._new_model)
         self._new_model()
         fit_to_screen(self, QSize(2 * PREVIEW + len(KINDS) * (THUMB + 8) - 120, 820))
@@ -156,6 +157,11 @@ class StructureWindow(QDialog):
             self.refresh()
         else:
             self._settle.start()
+
+    def _render_changed(self, settings: RenderSettings) -> None:
+        """Of the render settings, only the warp quality changes what is analysed (a turned view's lines)."""
+        if self.structure is None or settings.warp_quality != self.structure.warp_quality:
+            self._changed()
 
     def refresh(self, *_: object) -> None:
         """Compute what the explorer shows now (after the running job, which is told to stop)."""
