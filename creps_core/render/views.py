@@ -164,6 +164,9 @@ class View:
     span: float = 1.0
     snap: bool = False
     window: tuple[int, int, int, int] | None = None  # (row0, col0, rows, cols) of the full grid
+    # A snapped turned view read from a record written before turned lattices (2026-12-07): its
+    # lattice anchored on the plane, so that record's pixels come out as they did.
+    plane_lattice: bool = False
 
     def __post_init__(self) -> None:
         if self.width < 1 or self.height < 1:
@@ -246,7 +249,7 @@ class View:
     def _turned_lattice(self) -> bool:
         """Whether the snapped lattice is anchored in the view's turned frame (any turn but a
         quarter turn: those stay separable, on the plane's own lattice)."""
-        return self.snap and self._quarter_turns() is None
+        return self.snap and not self.plane_lattice and self._quarter_turns() is None
 
     def _lattice_center(self) -> tuple[float, float]:
         """The centre in the frame the lattice is anchored in: the plane's, or for a turned
@@ -358,9 +361,12 @@ class View:
 
     # ----- persistence ----------------------------------------------------------
     def to_dict(self) -> dict:
-        return {"width": self.width, "height": self.height, "center": list(self.center), "zoom": self.zoom,
-                "rotation": self.rotation, "warp": self.warp.to_dict() if self.warp else None,
-                "span": self.span, "snap": self.snap, "window": list(self.window) if self.window else None}
+        d = {"width": self.width, "height": self.height, "center": list(self.center), "zoom": self.zoom,
+             "rotation": self.rotation, "warp": self.warp.to_dict() if self.warp else None,
+             "span": self.span, "snap": self.snap, "window": list(self.window) if self.window else None}
+        if self.snap and self._quarter_turns() is None:  # which frame the snapped lattice is anchored in
+            d["lattice"] = "plane" if self.plane_lattice else "turned"
+        return d
 
     @classmethod
     def from_dict(cls, d: object) -> View:
@@ -370,13 +376,20 @@ class View:
         window = d.get("window")
         if window and not (isinstance(window, (list, tuple)) and len(window) == 4):
             raise ValueError("view window must be four whole numbers (row, column, rows, columns)")
-        return cls(width=_field(d, "width", int), height=_field(d, "height", int),
+        lattice = d.get("lattice")
+        if lattice not in (None, "plane", "turned"):
+            raise ValueError("view lattice must be \"plane\" or \"turned\"")
+        view = cls(width=_field(d, "width", int), height=_field(d, "height", int),
                    center=_pair(d, "center", (0.5, 0.5)),
                    zoom=_field(d, "zoom", float, 1), rotation=_field(d, "rotation", float, 0),
                    warp=Warp.from_dict(d.get("warp")), span=_field(d, "span", float, 1),
                    snap=bool(d.get("snap", False)),
                    window=cast(tuple[int, int, int, int],  # four: checked above
-                               tuple(_field({"window": n}, "window", int) for n in window)) if window else None)
+                               tuple(_field({"window": n}, "window", int) for n in window)) if window else None,
+                   plane_lattice=lattice == "plane")
+        if lattice is None and view.snap and view._quarter_turns() is None:
+            view = replace(view, plane_lattice=True)  # written before turned lattices: as it rendered then
+        return view
 
 
 def _check_reach(pr: torch.Tensor, pc: torch.Tensor) -> None:

@@ -356,3 +356,23 @@ def test_a_rotated_views_table_lines_can_be_prefetched(model):
     assert engine.stats.line_coords_computed == before
     assert torch.equal(torch.cat(bands, dim=1), Engine(model).render(spec, view))
     assert engine.missing_lines(spec, view, warp_quality="exact") == 0  # the exact mode has no table to prefetch
+
+
+def test_a_snapped_turned_view_recorded_before_turned_lattices_renders_as_it_did():
+    """Records without "lattice" anchored a snapped turned view's lattice on the plane: read back,
+    they keep that (their pixels as they were); new records say "turned" and round-trip."""
+    view = View(40, 30, center=(0.43, 0.57), zoom=1.7, rotation=20.0, snap=True)
+    assert View.from_dict(view.to_dict()) == view and view.to_dict()["lattice"] == "turned"
+    old = View.from_dict({k: v for k, v in view.to_dict().items() if k != "lattice"})
+    assert old.plane_lattice and not old.pans_by_pixels and View.from_dict(old.to_dict()) == old
+    s, (cu, cv) = view.spacing, view.center
+    r0, c0 = math.floor(cu / s - 29 / 2 + 0.25), math.floor(cv / s - 39 / 2 + 0.25)
+    di = (r0 + torch.arange(30, dtype=torch.float64)) * s - cu
+    dj = (c0 + torch.arange(40, dtype=torch.float64)) * s - cv
+    ca, sa = math.cos(math.radians(20.0)), math.sin(math.radians(20.0))
+    u, v = old.field()
+    torch.testing.assert_close(u, (cu + ca * di[:, None] - sa * dj[None, :]).float(), rtol=0, atol=1e-6)
+    torch.testing.assert_close(v, (cv + sa * di[:, None] + ca * dj[None, :]).float(), rtol=0, atol=1e-6)
+    assert not torch.equal(u, view.field()[0])  # the turned lattice sits elsewhere (by under a pixel)
+    with pytest.raises(ValueError, match="lattice"):
+        View.from_dict({**view.to_dict(), "lattice": "diagonal"})
