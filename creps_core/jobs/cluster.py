@@ -35,7 +35,7 @@ from creps_core.render.views import View
 SCHEDULER_TIMEOUT_S = 10  # a scheduler that does not answer by then is reported, not waited for
 INSTALL_HINT = 'pip install "creps-explorer[cluster]"'
 
-_ENGINES: dict[tuple[str, str, str], Engine] = {}
+_ENGINES: dict[tuple[str, str, str, str], Engine] = {}
 
 
 @dataclass
@@ -45,6 +45,7 @@ class ModelRef:
     path: str
     sha256: str
     network: str = "G_ema"
+    device: str = "auto"  # the client's device kind (cpu, cuda): a --device cpu job renders on CPUs everywhere
 
 
 def require_dask() -> None:
@@ -61,7 +62,8 @@ def model_ref(engine: Engine) -> dict:
     receive weights held only in this process)."""
     if engine.model is None or not Path(str(engine.model.path)).is_file():
         raise ValueError("cluster rendering needs a model loaded from a checkpoint file (workers load it by path)")
-    return asdict(ModelRef(str(Path(engine.model.path).resolve()), engine.model.sha256, engine.model.network))
+    return asdict(ModelRef(str(Path(engine.model.path).resolve()), engine.model.sha256, engine.model.network,
+                           engine.device.type))
 
 
 def worker_engine(model: dict, precision: str) -> Engine:
@@ -69,14 +71,14 @@ def worker_engine(model: dict, precision: str) -> Engine:
     from creps_core.model.checkpoint import load_checkpoint
 
     ref = ModelRef(**model)
-    key = (ref.path, ref.sha256, precision)
+    key = (ref.path, ref.sha256, precision, ref.device)
     engine = _ENGINES.get(key)
     if engine is None:
         loaded = load_checkpoint(ref.path, ref.network)
         if loaded.sha256 != ref.sha256:
             raise ValueError(f"{ref.path} on this worker has sha256 {loaded.sha256[:12]}..., "
                              f"the client rendered {ref.sha256[:12]}...: the checkpoint differs between machines")
-        engine = _ENGINES[key] = Engine(loaded, device="auto", precision=precision)
+        engine = _ENGINES[key] = Engine(loaded, device=ref.device, precision=precision)
     return engine
 
 

@@ -47,3 +47,13 @@ def test_worker_refuses_a_different_checkpoint(engine):
 def test_cluster_needs_a_checkpoint_file():
     with pytest.raises(ValueError, match="checkpoint file"):
         dask_renderer(None, Engine(CREPSGenerator(TINY), device="cpu"))
+
+
+def test_workers_render_on_the_client_s_device_kind(engine):
+    """A job made with --device cpu renders on CPUs on every worker, even one with a GPU."""
+    from creps_core.jobs.cluster import model_ref, worker_engine
+
+    ref = model_ref(engine)
+    assert ref["device"] == "cpu" == engine.device.type
+    assert worker_engine(ref, "fp32").device.type == "cpu"
+    assert worker_engine({**ref, "device": "cpu"}, "fp32") is worker_engine(ref, "fp32")  # loaded once
