@@ -49,11 +49,13 @@ def fused_bf16_linear() -> bool:
     if op is None or not torch.backends.mkldnn.is_available() or not cpu_has_fast_bf16():
         return False  # (where bf16 is emulated, the plain path is the one tested for speed)
     try:
-        x, w = torch.ones(2, 4, dtype=torch.bfloat16), torch.ones(3, 4, dtype=torch.bfloat16)
-        y = op(x, w, torch.zeros(3, dtype=torch.bfloat16), "leaky_relu", [LRELU_SLOPE], "")
+        x = torch.tensor([[1.0] * 4, [-1.0] * 4], dtype=torch.bfloat16)
+        y = op(x, torch.ones(3, 4, dtype=torch.bfloat16), torch.zeros(3, dtype=torch.bfloat16), "leaky_relu",
+               [LRELU_SLOPE], "")
     except (RuntimeError, NotImplementedError):
         return False
-    return bool(y.shape == (2, 3) and (y == 4).all())
+    want = torch.tensor([[4.0] * 3, [-4.0 * LRELU_SLOPE] * 3], dtype=torch.bfloat16)  # both sides of the kink
+    return bool(y.shape == (2, 3) and torch.equal(y, want))
 
 
 @dataclass
