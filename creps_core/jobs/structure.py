@@ -212,7 +212,7 @@ class StructureProbe:
         the last one if equal (``report`` gets the analysis's records, none when reused)."""
         last = self._last
         if (last is not None and last.latent == latent and last.view == bounded_view(view, self.max_side)
-                and (last.warp_quality == warp_quality or last.view.is_separable)):  # straight: any quality
+                and last.view.pixel_quality(last.warp_quality) == last.view.pixel_quality(warp_quality)):
             return last
         self._last = analyse(self.engine(), latent, view, self.max_side, cancel, report, warp_quality)
         return self._last

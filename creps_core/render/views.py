@@ -32,6 +32,7 @@ from typing import TypeVar, cast
 import torch
 
 from creps_core.render.formula import Formula, FormulaError
+from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 
 CoordFn = Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
 _Number = TypeVar("_Number", int, float)
@@ -275,6 +276,12 @@ class View:
     @property
     def is_separable(self) -> bool:
         return (self.warp is None or self.warp.is_identity) and self._quarter_turns() is not None
+
+    def pixel_quality(self, warp_quality: str) -> str:
+        """The warp quality this view's pixels depend on: ``warp_quality`` for a turned or warped
+        view; the default for a straight one, whose pixels are the same at every quality (so two
+        frames or analyses of it never differ by the quality alone)."""
+        return DEFAULT_WARP_QUALITY if self.is_separable else warp_quality
 
     def separable(self) -> SeparableGrid:
         """Row and column coordinates of an axis-aligned view."""

@@ -19,7 +19,6 @@ from creps_core.jobs.video import Keyframe, VideoSpec, video_macs
 from creps_core.latent.latents import Floats, LatentSpec
 from creps_core.render.features import FeatureView
 from creps_core.render.views import View
-from creps_core.vocabulary import DEFAULT_WARP_QUALITY
 from creps_viewer.model.records import Bookmark, Geometry, ModelSummary, RenderSettings, unique_name
 from creps_viewer.render.frame_plan import RenderRequest
 
@@ -139,8 +138,8 @@ class ExplorerState(QObject):
         """What the render worker should draw now (``interactive``: a drag or a slider is moving)."""
         r, view = self.render, self.view()
         # no pixel of an axis-aligned view changes with the warp quality: another one renders nothing anew
-        quality = DEFAULT_WARP_QUALITY if view.is_separable else r.warp_quality
-        return RenderRequest(self.latent, view, r.precision, quality, r.preview_scale, interactive, self.feature)
+        return RenderRequest(self.latent, view, r.precision, view.pixel_quality(r.warp_quality), r.preview_scale,
+                             interactive, self.feature)
 
     def set_feature(self, feature: FeatureView | None) -> None:
         """Show a block's features instead of the image (None: the image). Not an undo step: it

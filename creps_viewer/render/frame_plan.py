@@ -94,8 +94,8 @@ class Frame:
     def is_final(self) -> bool:
         """The request's own frame: full, and at its quality (a GPU's frames during a drag are full
         frames at draft: shown, never saved as the request's)."""
-        drawn = self.warp_quality or self.request.warp_quality
-        return self.level == FULL and (self.view.is_separable or drawn == self.request.warp_quality)
+        drawn, asked = self.warp_quality or self.request.warp_quality, self.request.warp_quality
+        return self.level == FULL and self.view.pixel_quality(drawn) == self.view.pixel_quality(asked)
 
     @classmethod
     def of(cls, req: RenderRequest, view: View, level: str, image: torch.Tensor, started: float,
@@ -171,9 +171,8 @@ class FramePlanner:
     @staticmethod
     def _key(req: RenderRequest, quality: str, view: View) -> tuple:
         """What a kept frame must share with a new one for its pixels to be reused: the latent,
-        the precision and, for a turned or warped view, the warp quality it was drawn at (a
-        straight view's pixels are the same at every quality)."""
-        return req.latent, req.precision, None if view.is_separable else quality
+        the precision and the warp quality its pixels were drawn at (:meth:`View.pixel_quality`)."""
+        return req.latent, req.precision, view.pixel_quality(quality)
 
     def _level_key(self, req: RenderRequest, level: str, view: View) -> tuple:
         """The key of the frames ``level`` draws for ``req`` where the hand rests (previews at draft)."""
